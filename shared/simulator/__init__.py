@@ -1,0 +1,38 @@
+"""Simulated convenience-store shoppers for training, tests and the demo.
+
+The hidden traits and the response truth live only in this package: tenin's own code
+never imports it at serving time; tests and benchmarks use it to score what tenin learns.
+"""
+
+from shared.simulator.catalog import ITEMS, SIM_CATEGORIES, Item, sample_offer, sample_offers
+from shared.simulator.history import observed_features, simulate_past_sales
+from shared.simulator.population import (
+    DEFAULT_START,
+    JST,
+    STORES,
+    Customer,
+    Population,
+    ResponseType,
+    Traits,
+)
+from shared.simulator.shopping import ShoppingSimulator, Visit, random_context
+from shared.simulator.truth import (
+    DEFAULT_WINDOW_DAYS,
+    MARGIN_RATE,
+    Basket,
+    basket,
+    draw_window_visit,
+    expected_basket,
+    incremental_profit,
+    p_redeem,
+    p_redeem_many,
+    window_visit_probs,
+)
+
+__all__ = [
+    "DEFAULT_START", "DEFAULT_WINDOW_DAYS", "ITEMS", "JST", "MARGIN_RATE", "SIM_CATEGORIES", "STORES",
+    "Basket", "Customer", "Item", "Population", "ResponseType", "ShoppingSimulator", "Traits", "Visit",
+    "basket", "draw_window_visit", "expected_basket", "incremental_profit", "observed_features",
+    "p_redeem", "p_redeem_many", "random_context", "sample_offer", "sample_offers",
+    "simulate_past_sales", "window_visit_probs",
+]

@@ -1,0 +1,202 @@
+"""The `tenin` command: the operator interface of DESIGN §8."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+SERVICES = ("campaign_engine", "chat_agent", "redemption_tracker")
+DEFAULT_PORTS = {"campaign_engine": 8001, "chat_agent": 8002, "redemption_tracker": 8003}
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings(service: str = "tenin"):  # type: ignore[no-untyped-def]
+    from shared.config import Settings
+    from shared.logging import configure_logging
+
+    settings = Settings.from_env(service=service)
+    configure_logging(service, settings.log_level, settings.log_json)
+    return settings
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Alembic upgrade to head (or --revision) on DATABASE_URL."""
+    from alembic import command
+    from alembic.config import Config
+
+    settings = _settings()
+    cfg = Config(str(REPO_ROOT / "alembic.ini"))
+    cfg.attributes["url"] = settings.effective_database_url
+    cfg.attributes["configure_logger"] = False
+    if args.down:
+        command.downgrade(cfg, args.revision or "base")
+    else:
+        command.upgrade(cfg, args.revision or "head")
+    print(f"migrated {settings.effective_database_url.split('@')[-1]} to {args.revision or 'head'}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Create, list or revoke API keys."""
+    from shared.auth import create_key, list_keys, revoke_key
+    from shared.db import make_engine, make_session_factory, unit_of_work
+
+    settings = _settings()
+    sessions = make_session_factory(make_engine(settings.effective_database_url, pool_size=1))
+    with unit_of_work(sessions) as session:
+        if args.keys_command == "create":
+            try:
+                key = create_key(session, settings.secret_key, args.role, args.store, args.label)
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"created a {args.role} key" + (f" for store {args.store}" if args.store else ""))
+            print("store it now: it is shown only once")
+            print(key)
+        elif args.keys_command == "list":
+            for row in list_keys(session):
+                state = "revoked" if row.revoked_at else "active"
+                print(f"{row.key_id}\t{row.role}\t{row.store_id or '-'}\t{state}\t{row.created_at:%Y-%m-%d}")
+        else:
+            if not revoke_key(session, args.key_id):
+                print(f"no active key {args.key_id}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.key_id}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run a service's HTTP app under gunicorn."""
+    port = args.port or DEFAULT_PORTS[args.service]
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
+        prefix=f"tenin-metrics-{args.service}-"
+    )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    argv = [
+        "gunicorn",
+        "--bind", f"{args.host}:{port}",
+        "--workers", str(args.workers),
+        "--worker-class", "gthread",
+        "--threads", str(args.threads),
+        "--timeout", "30",
+        "--graceful-timeout", "20",
+        "--access-logfile", "-",
+        "--access-logformat",
+        '{"event":"http_request","method":"%(m)s","path":"%(U)s","status":%(s)s,"ms":%(M)s}',
+        f"services.{args.service}.app:create_app()",
+    ]
+    os.execvp(sys.executable, [sys.executable, "-m", *argv])
+    return 0  # pragma: no cover - exec does not return
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run a service's consumers and outbox relay until SIGTERM."""
+    import importlib
+
+    from shared.runtime import install_stop_signals
+
+    settings = _settings(args.service)
+    module = importlib.import_module(f"services.{args.service}.worker")
+    stop = threading.Event()
+    install_stop_signals(stop)
+    return int(module.run(settings, stop))
+
+
+def cmd_model(args: argparse.Namespace, rest: list[str]) -> int:
+    """Train or evaluate the propensity model."""
+    _settings("model")
+    from services.campaign_engine.modeling import evaluate, train
+
+    if args.model_command == "train":
+        return int(train.train_main(rest))
+    return int(evaluate.evaluate_main(rest))
+
+
+def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
+    """Run the simulated week end to end (the main job)."""
+    from tenin.demo import main as demo_main
+
+    return int(demo_main(rest))
+
+
+def cmd_embedded(args: argparse.Namespace) -> int:
+    """Start the embedded Redis and Tansu broker in the foreground and print exports."""
+    from shared.embedded import EmbeddedStack
+
+    settings = _settings()
+    stop = threading.Event()
+    from shared.runtime import install_stop_signals
+
+    install_stop_signals(stop)
+    with EmbeddedStack(settings.data_dir / "embedded") as env:
+        for name, value in env.items():
+            print(f"export {name}={value}", flush=True)
+        stop.wait()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tenin", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    migrate = sub.add_parser("migrate", help="alembic upgrade head on DATABASE_URL")
+    migrate.add_argument("--revision", default=None)
+    migrate.add_argument("--down", action="store_true", help="downgrade (to base by default)")
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create")
+    create.add_argument("--role", required=True, choices=["marketer", "pos", "admin"])
+    create.add_argument("--store", default=None)
+    create.add_argument("--label", default=None)
+    keys_sub.add_parser("list")
+    revoke = keys_sub.add_parser("revoke")
+    revoke.add_argument("key_id")
+
+    serve = sub.add_parser("serve", help="run a service's HTTP app under gunicorn")
+    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--threads", type=int, default=8)
+
+    worker = sub.add_parser("worker", help="run a service's consumers and outbox relay")
+    worker.add_argument("service", choices=SERVICES)
+
+    model = sub.add_parser("model", help="train or evaluate the propensity model")
+    model.add_argument("model_command", choices=["train", "evaluate"])
+
+    sub.add_parser("demo", help="the simulated week, end to end, on the embedded default")
+    sub.add_parser("embedded", help="start the embedded Redis + Tansu broker").add_argument(
+        "action", choices=["up"]
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tenin` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "model":
+        return cmd_model(args, rest)
+    if args.command == "demo":
+        return cmd_demo(args, rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    handlers = {
+        "migrate": cmd_migrate,
+        "keys": cmd_keys,
+        "serve": cmd_serve,
+        "worker": cmd_worker,
+        "embedded": cmd_embedded,
+    }
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Fixtures shared by every test layer.
+
+Integration and e2e tests need the real services that `scripts/services up` starts
+(PostgreSQL, Redis, Apache Kafka). Under CI a missing service is a hard failure, never
+a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shared.config import Settings
+
+REAL_SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+
+
+def _real_services_missing() -> list[str]:
+    return [name for name in REAL_SERVICE_VARS if not os.environ.get(name)]
+
+
+@pytest.fixture(scope="session")
+def real_services() -> dict[str, str]:
+    """The URLs of the real services; fails under CI and skips locally if absent."""
+    missing = _real_services_missing()
+    if missing:
+        message = f"real services not configured ({', '.join(missing)}): run `eval \"$(scripts/services up)\"`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return {name: os.environ[name] for name in REAL_SERVICE_VARS}
+
+
+@pytest.fixture(scope="session")
+def pg_url(real_services: dict[str, str]) -> Iterator[str]:
+    """A fresh PostgreSQL database migrated to head for this test session."""
+    from tests.support.databases import create_database, drop_database, migrate
+
+    server = real_services["DATABASE_URL"]
+    url = create_database(server)
+    migrate(url)
+    yield url
+    drop_database(server, url)
+
+
+@pytest.fixture(scope="session")
+def real_settings(real_services: dict[str, str], pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at the real services and the session's database."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = pg_url
+    env["TENIN_BROKER_FLAVOR"] = "kafka"
+    env.setdefault("TENIN_SECRET_KEY", "test-secret-" + uuid.uuid4().hex)
+    env["TENIN_DATA_DIR"] = str(tmp_path_factory.mktemp("tenin-data"))
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A random id fragment: tests isolate by fresh ids rather than teardown."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated SQLite database file (the embedded default)."""
+    from tests.support.databases import migrate
+
+    path: Path = tmp_path_factory.mktemp("sqlite") / "tenin.db"
+    url = f"sqlite:///{path}"
+    migrate(url)
+    return url

@@ -1,0 +1,135 @@
+"""One contract suite for the bus, run against real Kafka, Tansu and the in-memory twin,
+so the twin the unit tests use cannot drift from Kafka."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+
+from shared.bus import Broker
+from shared.consumer import ConsumerLoop
+from shared.events import dlq_topic, encode, make_event
+from tests.support.brokers import drain, poll_quietly
+from tests.support.waiting import wait_for
+
+
+def test_a_keyed_stream_keeps_its_per_key_order(broker: Broker, unique: str) -> None:
+    topic = f"contract.order.{unique}"
+    broker.ensure_topics([topic])
+    producer = broker.producer()
+    keys = [f"customer-{i}" for i in range(6)]
+    for seq in range(50):
+        for key in keys:
+            producer.send(topic, key, json.dumps({"key": key, "seq": seq}).encode())
+    producer.flush()
+    consumer = broker.consumer(f"g.{unique}", [topic])
+    try:
+        messages = drain(consumer, 300)
+    finally:
+        consumer.close()
+        producer.close()
+    seen: dict[str, list[int]] = defaultdict(list)
+    for m in messages:
+        body = json.loads(m.value)
+        assert m.key == body["key"]
+        seen[body["key"]].append(body["seq"])
+    assert set(seen) == set(keys)
+    for key in keys:
+        assert seen[key] == list(range(50)), f"order broken for {key}"
+
+
+def test_a_group_resumes_after_its_committed_offset(broker: Broker, unique: str) -> None:
+    topic = f"contract.resume.{unique}"
+    broker.ensure_topics([topic])
+    producer = broker.producer()
+    for i in range(10):
+        producer.send(topic, "one-key", str(i).encode())
+    producer.flush()
+    first = broker.consumer(f"g.{unique}", [topic])
+    got = drain(first, 10)
+    first.commit(got[:4])
+    first.close()
+    second = broker.consumer(f"g.{unique}", [topic])
+    try:
+        rest = drain(second, 6)
+        assert [int(m.value) for m in rest] == [4, 5, 6, 7, 8, 9]
+    finally:
+        second.close()
+        producer.close()
+
+
+def test_uncommitted_messages_are_delivered_again(broker: Broker, unique: str) -> None:
+    topic = f"contract.redeliver.{unique}"
+    broker.ensure_topics([topic])
+    producer = broker.producer()
+    for i in range(5):
+        producer.send(topic, "k", str(i).encode())
+    producer.flush()
+    crashed = broker.consumer(f"g.{unique}", [topic])
+    assert len(drain(crashed, 5)) == 5
+    crashed.close()  # leaves without committing, as a crash would
+    again = broker.consumer(f"g.{unique}", [topic])
+    try:
+        assert [int(m.value) for m in drain(again, 5)] == [0, 1, 2, 3, 4]
+    finally:
+        again.close()
+        producer.close()
+
+
+def test_a_poison_message_lands_in_the_dlq_and_the_stream_flows(broker: Broker, unique: str) -> None:
+    topic = f"contract.poison.{unique}"
+    broker.ensure_topics([topic, dlq_topic(topic)])
+    producer = broker.producer()
+
+    def event(n: int) -> bytes:
+        payload = {"customer_id": f"c_{n}"}
+        return encode(make_event("customer.opted_out", payload, key="k", producer="test"))
+
+    producer.send(topic, "k", event(1))
+    producer.send(topic, "k", b"\xff not an envelope")
+    producer.send(topic, "k", event(2))
+    producer.send(topic, "k", event(3))  # the handler always fails on this one
+    producer.send(topic, "k", event(4))
+    producer.flush()
+
+    handled: list[str] = []
+
+    def handler(envelope) -> None:  # type: ignore[no-untyped-def]
+        if envelope.payload["customer_id"] == "c_3":
+            raise RuntimeError("handler keeps failing")
+        handled.append(envelope.payload["customer_id"])
+
+    loop: ConsumerLoop = ConsumerLoop(
+        broker, f"g.{unique}", [topic], handler, max_attempts=2, retry_backoff_s=0.01
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: len(handled) == 3, timeout=60, what="the valid events")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert handled == ["c_1", "c_2", "c_4"]
+
+    dlq = broker.consumer(f"dlq.{unique}", [dlq_topic(topic)])
+    try:
+        dead = drain(dlq, 2)
+        assert poll_quietly(dlq, 1.0) == []
+    finally:
+        dlq.close()
+        producer.close()
+    records = [json.loads(m.value) for m in dead]
+    assert [r["origin"]["offset"] for r in records] == [1, 3]
+    assert records[0]["error_type"] == "PoisonMessage"
+    assert records[0]["original_encoding"] == "base64"
+    assert records[1]["attempts"] == 2 and "keeps failing" in records[1]["error"]
+    assert all(r["origin"]["topic"] == topic for r in records)
+
+    # Everything, including the dead-lettered ones, was committed: a new member gets nothing.
+    after = broker.consumer(f"g.{unique}", [topic])
+    try:
+        assert poll_quietly(after, 2.0) == []
+    finally:
+        after.close()
