@@ -90,7 +90,13 @@ def main() -> None:
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if kafka:
         results.append(
-            measure("apache-kafka", KafkaBroker(kafka, KAFKA_PROFILE), args.messages, args.rounds, args.samples)
+            measure(
+                "apache-kafka",
+                KafkaBroker(kafka, KAFKA_PROFILE),
+                args.messages,
+                args.rounds,
+                args.samples,
+            )
         )
     else:
         print("KAFKA_BOOTSTRAP_SERVERS not set: skipping real Kafka")
@@ -98,15 +104,21 @@ def main() -> None:
         tansu = KafkaBroker(env["KAFKA_BOOTSTRAP_SERVERS"], TANSU_PROFILE)
         results.append(measure("tansu", tansu, args.messages, args.rounds, args.samples))
 
-    print(f"\nbus benchmark: {args.messages} msgs x {args.rounds} rounds (200 B, 500 keys), "
-          f"{args.samples} round trips; idempotent producer, acks=all")
+    print(
+        f"\nbus benchmark: {args.messages} msgs x {args.rounds} rounds (200 B, 500 keys), "
+        f"{args.samples} round trips; idempotent producer, acks=all"
+    )
     print(f"{'broker':<14}{'publish msg/s (median)':>24}{'p50 ms':>10}{'p99 ms':>10}")
     for r in results:
-        print(f"{r['broker']:<14}{r['publish_msgs_per_s']:>24,.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}")
+        print(
+            f"{r['broker']:<14}{r['publish_msgs_per_s']:>24,.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
+        )
     if len(results) == 2:
         a, b = results
-        print(f"ratio kafka/tansu publish throughput: {a['publish_msgs_per_s'] / b['publish_msgs_per_s']:.2f}x; "
-              f"p50 latency ratio: {a['p50_ms'] / b['p50_ms']:.2f}x")
+        print(
+            f"ratio kafka/tansu publish throughput: {a['publish_msgs_per_s'] / b['publish_msgs_per_s']:.2f}x; "
+            f"p50 latency ratio: {a['p50_ms'] / b['p50_ms']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,9 @@ KAFKA_POM = REPO / "scripts" / "kafka" / "pom.xml"
 
 HOME = Path(os.path.expanduser("~"))
 CACHE_ROOT = Path(os.environ.get("TENIN_CACHE_HOME") or HOME / ".cache" / "tenin").absolute()
-STATE = Path(os.environ.get("TENIN_SERVICES_HOME") or CACHE_ROOT / "services").expanduser().absolute()
+STATE = (
+    Path(os.environ.get("TENIN_SERVICES_HOME") or CACHE_ROOT / "services").expanduser().absolute()
+)
 
 HOST = "127.0.0.1"
 PG_PORT = int(os.environ.get("TENIN_POSTGRES_PORT", "55432"))
@@ -100,7 +102,9 @@ def run(
     )
     if check and proc.returncode != 0:
         detail = ((proc.stdout or "") + (proc.stderr or "")).strip()[-4000:] if capture else ""
-        raise ServiceError(f"command failed ({proc.returncode}): {shlex.join(cmd)}\n{detail}".rstrip())
+        raise ServiceError(
+            f"command failed ({proc.returncode}): {shlex.join(cmd)}\n{detail}".rstrip()
+        )
     return proc
 
 
@@ -154,6 +158,32 @@ def stop_pid(pid: int, name: str, timeout: float) -> None:
         log(f"{name} did not stop within {timeout:.0f}s; killing pid {pid}")
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def find_pid(marker: str) -> int | None:
+    """The live process whose command line contains `marker`, found through /proc.
+
+    Lets us track a server of ours again after its pid file was lost (e.g. the
+    state dir was deleted while it ran), so `down` can still stop it.
+    """
+    for entry in Path("/proc").iterdir():
+        pid = int(entry.name) if entry.name.isdigit() else 0
+        if pid and pid != os.getpid() and pid_alive(pid, marker):
+            return pid
+    return None
+
+
+def tracked_pid(pidfile: Path, marker: str) -> int | None:
+    """Pid of our running server: from its pid file, else recovered from /proc."""
+    pid = read_pid(pidfile)
+    if pid_alive(pid, marker):
+        return pid
+    pid = find_pid(marker)
+    if pid:
+        log(f"found {marker!r} running as pid {pid} without a valid pid file; tracking it again")
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
+        pidfile.write_text(f"{pid}\n")
+    return pid
 
 
 def _is_zombie(pid: int) -> bool:
@@ -215,7 +245,9 @@ def postgres_probe(host: str, port: int) -> bool:
         return False
 
 
-def redis_probe(host: str, port: int, username: str | None = None, password: str | None = None) -> bool:
+def redis_probe(
+    host: str, port: int, username: str | None = None, password: str | None = None
+) -> bool:
     """AUTH (if the URL has a password) then PING; expect +PONG."""
 
     def command(*args: str) -> bytes:
@@ -265,11 +297,15 @@ def kafka_probe(host: str, port: int) -> bool:
 def apt_install(packages: list[str]) -> None:
     """Install Debian packages non-interactively (works with CI=true and no stdin)."""
     if not shutil.which("apt-get"):
-        raise ServiceError(f"missing {', '.join(packages)} and no apt-get here: install them by hand")
+        raise ServiceError(
+            f"missing {', '.join(packages)} and no apt-get here: install them by hand"
+        )
     prefix: list[str] = []
     if not IS_ROOT:
         if not shutil.which("sudo"):
-            raise ServiceError(f"missing {', '.join(packages)}: run as root or install them by hand")
+            raise ServiceError(
+                f"missing {', '.join(packages)}: run as root or install them by hand"
+            )
         prefix = ["sudo", "-n"]
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", NEEDRESTART_MODE="a")
     apt = [*prefix, "apt-get", "-q", "-o", "DPkg::Lock::Timeout=300"]
@@ -381,8 +417,17 @@ class Postgres:
             pwd.getpwnam(self.os_user)
         except KeyError:
             log(f"creating system user {self.os_user} to run the cluster (root cannot)")
-            run(["useradd", "--system", "--user-group", "--no-create-home",
-                 "--shell", "/usr/sbin/nologin", self.os_user])
+            run(
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    self.os_user,
+                ]
+            )
 
     def _can_traverse(self, path: Path) -> bool:
         if not IS_ROOT:
@@ -424,7 +469,9 @@ class Postgres:
         root.mkdir()
         self._chown(root)
         self.link.symlink_to(root)
-        log(f"{self.os_user} cannot enter {STATE}; cluster lives in {root} (linked from {self.link})")
+        log(
+            f"{self.os_user} cannot enter {STATE}; cluster lives in {root} (linked from {self.link})"
+        )
         return root
 
     def _socket_dir(self, root: Path) -> Path:
@@ -462,9 +509,22 @@ class Postgres:
         log(f"initdb {data}")
         # Captured: initdb's chatter only matters when it fails (then it is shown).
         run(
-            [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--no-locale",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
-            user=self.os_user, cwd=root, capture=True,
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+            ],
+            user=self.os_user,
+            cwd=root,
+            capture=True,
         )
         with open(data / "postgresql.conf", "a") as fh:
             fh.write("\n# tenin test settings, rewritten by scripts/services on each start\n")
@@ -496,27 +556,60 @@ class Postgres:
             pidfile.unlink()
         log(f"starting postgres on {HOST}:{self.port} (log {root / 'postgresql.log'})")
         proc = run(
-            [str(bindir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data),
-             "-l", str(root / "postgresql.log")],
-            user=self.os_user, cwd=root, check=False,
+            [
+                str(bindir / "pg_ctl"),
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                str(data),
+                "-l",
+                str(root / "postgresql.log"),
+            ],
+            user=self.os_user,
+            cwd=root,
+            check=False,
         )
         if proc.returncode != 0:
-            raise ServiceError(f"postgres did not start; log tail:\n{tail(root / 'postgresql.log')}")
+            raise ServiceError(
+                f"postgres did not start; log tail:\n{tail(root / 'postgresql.log')}"
+            )
 
     def _psql(self, bindir: Path, root: Path, sql: str) -> str:
-        cmd = [str(bindir / "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
-               "-h", str(self._socket_dir(root)), "-p", str(self.port), "-U", "postgres",
-               "-d", "postgres", "-c", sql]
+        cmd = [
+            str(bindir / "psql"),
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            str(self._socket_dir(root)),
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ]
         return run(cmd, user=self.os_user, cwd=root, capture=True).stdout.strip()
 
     def _provision(self, bindir: Path, root: Path) -> None:
         """Role `tenin` (superuser: tests create schemas) and database `tenin`."""
-        self._psql(bindir, root, """
+        self._psql(
+            bindir,
+            root,
+            """
             DO $$ BEGIN
               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tenin') THEN
                 CREATE ROLE tenin LOGIN SUPERUSER PASSWORD 'tenin';
               END IF;
-            END $$;""")
+            END $$;""",
+        )
         if not self._psql(bindir, root, "SELECT 1 FROM pg_database WHERE datname = 'tenin'"):
             self._psql(bindir, root, "CREATE DATABASE tenin OWNER tenin")
         (root / "provisioned").touch()
@@ -526,11 +619,20 @@ class Postgres:
         deleted). Reuse it if our credentials work there, else say so."""
         url = self.url.replace("+psycopg", "")
         env = dict(os.environ, PGCONNECT_TIMEOUT="3")
-        ok = run([str(bindir / "psql"), "-X", "-q", "-c", "SELECT 1", url],
-                 capture=True, check=False, env=env).returncode == 0
+        ok = (
+            run(
+                [str(bindir / "psql"), "-X", "-q", "-c", "SELECT 1", url],
+                capture=True,
+                check=False,
+                env=env,
+            ).returncode
+            == 0
+        )
         if not ok:
-            raise ServiceError(f"port {self.port} is taken by something that is not our "
-                               "PostgreSQL; stop it or set TENIN_POSTGRES_PORT")
+            raise ServiceError(
+                f"port {self.port} is taken by something that is not our "
+                "PostgreSQL; stop it or set TENIN_POSTGRES_PORT"
+            )
         log(f"port {self.port} already serves PostgreSQL with tenin/tenin (untracked); reusing it")
 
     # -- stop / status
@@ -538,8 +640,22 @@ class Postgres:
         bindir = pg_bindir()
         if self._running(root) and bindir:
             log(f"stopping postgres (pid {self._postmaster_pid(root)})")
-            run([str(bindir / "pg_ctl"), "stop", "-w", "-t", "60", "-m", "fast",
-                 "-D", str(root / "data")], user=self.os_user, cwd=root, check=False)
+            run(
+                [
+                    str(bindir / "pg_ctl"),
+                    "stop",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-m",
+                    "fast",
+                    "-D",
+                    str(root / "data"),
+                ],
+                user=self.os_user,
+                cwd=root,
+                check=False,
+            )
 
     def stop(self) -> bool:
         root = self.root()
@@ -553,7 +669,10 @@ class Postgres:
         root = self.root()
         if self._running(root):
             assert root is not None
-            return True, f"running  pid {self._postmaster_pid(root)}  {self.url}  (data {root / 'data'})"
+            return (
+                True,
+                f"running  pid {self._postmaster_pid(root)}  {self.url}  (data {root / 'data'})",
+            )
         return False, "stopped"
 
 
@@ -569,7 +688,8 @@ class Redis:
         self.url = f"redis://{HOST}:{self.port}/0"
         self.dir = STATE / "redis"
         self.pidfile = self.dir / "redis.pid"
-        self.marker = f"{HOST}:{self.port}"  # redis-server shows "redis-server 127.0.0.1:PORT"
+        # A running redis-server shows itself as "/usr/bin/redis-server 127.0.0.1:PORT".
+        self.marker = f"redis-server {HOST}:{self.port}"
 
     def external(self) -> str | None:
         url = os.environ.get(self.env_var, "")
@@ -585,14 +705,18 @@ class Redis:
         user = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password else None
         # TLS (rediss://) cannot be spoken here; an open port has to do.
-        reachable = tcp_open(host, port) if parts.scheme == "rediss" else redis_probe(host, port, user, password)
+        reachable = (
+            tcp_open(host, port)
+            if parts.scheme == "rediss"
+            else redis_probe(host, port, user, password)
+        )
         if not reachable:
             log(f"{self.env_var} points at {host}:{port}, which does not answer; starting our own")
             return None
         return url
 
     def _running(self) -> bool:
-        return pid_alive(read_pid(self.pidfile), self.marker)
+        return tracked_pid(self.pidfile, self.marker) is not None
 
     def ready(self) -> bool:
         return self._running() and redis_probe(HOST, self.port)
@@ -603,7 +727,12 @@ class Redis:
     @staticmethod
     def _binary() -> str | None:
         return shutil.which("redis-server") or next(
-            (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.access(p, os.X_OK)), None
+            (
+                p
+                for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server")
+                if os.access(p, os.X_OK)
+            ),
+            None,
         )
 
     def start(self) -> None:
@@ -611,14 +740,18 @@ class Redis:
             log(f"redis already running (pid {read_pid(self.pidfile)}); waiting for it")
         elif tcp_open(HOST, self.port):
             if not redis_probe(HOST, self.port):
-                raise ServiceError(f"port {self.port} is taken by something that is not Redis; "
-                                   "stop it or set TENIN_REDIS_PORT")
+                raise ServiceError(
+                    f"port {self.port} is taken by something that is not Redis; "
+                    "stop it or set TENIN_REDIS_PORT"
+                )
             log(f"port {self.port} already serves Redis (untracked); reusing it")
             return
         else:
             self._launch()
         if not wait_until(lambda: redis_probe(HOST, self.port), 20):
-            raise ServiceError(f"redis did not answer PING; log tail:\n{tail(self.dir / 'redis.log')}")
+            raise ServiceError(
+                f"redis did not answer PING; log tail:\n{tail(self.dir / 'redis.log')}"
+            )
 
     def _launch(self) -> None:
         binary = self._binary()
@@ -627,19 +760,38 @@ class Redis:
         self.dir.mkdir(parents=True, exist_ok=True)
         log(f"starting redis on {HOST}:{self.port} (log {self.dir / 'redis.log'})")
         # No persistence (test data), daemonized with a pid file we can stop later.
-        run([binary, "--bind", HOST, "--port", str(self.port), "--daemonize", "yes",
-             "--pidfile", str(self.pidfile), "--logfile", str(self.dir / "redis.log"),
-             "--dir", str(self.dir), "--save", "", "--appendonly", "no",
-             "--protected-mode", "yes"], cwd=self.dir)
+        run(
+            [
+                binary,
+                "--bind",
+                HOST,
+                "--port",
+                str(self.port),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.pidfile),
+                "--logfile",
+                str(self.dir / "redis.log"),
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            cwd=self.dir,
+        )
 
     def wait_ready(self) -> None:
         pass
 
     def stop(self) -> bool:
-        pid = read_pid(self.pidfile)
-        if not pid_alive(pid, self.marker):
+        pid = tracked_pid(self.pidfile, self.marker)
+        if pid is None:
             return False
-        assert pid is not None
         log(f"stopping redis (pid {pid})")
         stop_pid(pid, "redis", 20)
         self.pidfile.unlink(missing_ok=True)
@@ -735,9 +887,21 @@ class Kafka:
         staging = libs.with_name(libs.name + f".tmp{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         log(f"resolving Kafka {self.version()} jars with Maven into {libs} (first run only)")
-        run([mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(KAFKA_POM), f"-Dmaven.repo.local={CACHE_ROOT / 'm2'}",
-             "dependency:copy-dependencies", f"-DoutputDirectory={staging}", "-DincludeScope=runtime"],
-            cwd=KAFKA_POM.parent)
+        run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-Dstyle.color=never",
+                "-f",
+                str(KAFKA_POM),
+                f"-Dmaven.repo.local={CACHE_ROOT / 'm2'}",
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+            ],
+            cwd=KAFKA_POM.parent,
+        )
         if not any(staging.glob("kafka_2.13-*.jar")):
             raise ServiceError(f"Maven finished but {staging} holds no kafka_2.13 jar")
         (staging / ".complete").touch()
@@ -747,7 +911,7 @@ class Kafka:
 
     # -- state
     def _running(self) -> bool:
-        return pid_alive(read_pid(self.pidfile), self.marker)
+        return tracked_pid(self.pidfile, self.marker) is not None
 
     def ready(self) -> bool:
         return self._running() and kafka_probe(HOST, self.port)
@@ -804,17 +968,31 @@ class Kafka:
         (self.dir / "log4j2.xml").write_text(LOG4J2_XML.format(log=self.log_file))
 
     def _java_cmd(self, java: str, libs: Path, main: list[str], heap: list[str]) -> list[str]:
-        return [java, *heap, "-Djava.awt.headless=true",
-                f"-Dlog4j2.configurationFile={self.dir / 'log4j2.xml'}",
-                f"-Dkafka.logs.dir={self.dir}", "-cp", f"{libs}/*", *main]
+        return [
+            java,
+            *heap,
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.dir / 'log4j2.xml'}",
+            f"-Dkafka.logs.dir={self.dir}",
+            "-cp",
+            f"{libs}/*",
+            *main,
+        ]
 
     def _format(self, java: str, libs: Path) -> None:
         if (self.data / "meta.properties").exists():
             return
         cluster_id = self._cluster_id()
         log(f"formatting Kafka storage {self.data} (cluster id {cluster_id})")
-        run(self._java_cmd(java, libs, ["kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                        "-c", str(self.props)], ["-Xmx256m"]), cwd=self.dir)
+        run(
+            self._java_cmd(
+                java,
+                libs,
+                ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)],
+                ["-Xmx256m"],
+            ),
+            cwd=self.dir,
+        )
 
     # -- start
     def start(self) -> None:
@@ -825,8 +1003,10 @@ class Kafka:
             return
         if tcp_open(HOST, self.port):
             if not wait_until(lambda: kafka_probe(HOST, self.port), 10):
-                raise ServiceError(f"port {self.port} is taken by something that is not a ready "
-                                   "Kafka broker; stop it or set TENIN_KAFKA_PORT")
+                raise ServiceError(
+                    f"port {self.port} is taken by something that is not a ready "
+                    "Kafka broker; stop it or set TENIN_KAFKA_PORT"
+                )
             log(f"port {self.port} already serves Kafka (untracked); reusing it")
             return
         java = find_java()
@@ -840,9 +1020,14 @@ class Kafka:
             # Own session and no inherited stdout/stderr: the broker must outlive us
             # and must not keep `$(scripts/services up)` or a log pipe open.
             self.proc = subprocess.Popen(
-                self._java_cmd(java, libs, ["kafka.Kafka", str(self.props)], ["-Xmx512m", "-Xms256m"]),
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.dir, start_new_session=True,
+                self._java_cmd(
+                    java, libs, ["kafka.Kafka", str(self.props)], ["-Xmx512m", "-Xms256m"]
+                ),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                start_new_session=True,
             )
         self.pidfile.write_text(f"{self.proc.pid}\n")
 
@@ -855,20 +1040,23 @@ class Kafka:
             if self.proc is None and not self._running() and not tcp_open(HOST, self.port):
                 self._fail("kafka is not running")
             if time.monotonic() > deadline:
-                self._fail(f"kafka did not answer a metadata request within {KAFKA_START_TIMEOUT:.0f}s")
+                self._fail(
+                    f"kafka did not answer a metadata request within {KAFKA_START_TIMEOUT:.0f}s"
+                )
             time.sleep(0.5)
         log(f"kafka ready after {time.monotonic() - started:.1f}s")
 
     def _fail(self, why: str) -> None:
-        raise ServiceError(f"{why}\n--- {self.log_file} (tail) ---\n{tail(self.log_file)}"
-                           f"\n--- {self.stdout_file} (tail) ---\n{tail(self.stdout_file, 20)}")
+        raise ServiceError(
+            f"{why}\n--- {self.log_file} (tail) ---\n{tail(self.log_file)}"
+            f"\n--- {self.stdout_file} (tail) ---\n{tail(self.stdout_file, 20)}"
+        )
 
     # -- stop / status
     def stop(self) -> bool:
-        pid = read_pid(self.pidfile)
-        if not pid_alive(pid, self.marker):
+        pid = tracked_pid(self.pidfile, self.marker)
+        if pid is None:
             return False
-        assert pid is not None
         log(f"stopping kafka (pid {pid})")
         stop_pid(pid, "kafka", 60)
         self.pidfile.unlink(missing_ok=True)
@@ -877,7 +1065,10 @@ class Kafka:
     def status(self) -> tuple[bool, str]:
         if self._running():
             ready = "ready" if kafka_probe(HOST, self.port) else "starting"
-            return True, f"running  pid {read_pid(self.pidfile)}  {self.url}  ({ready}, Kafka {self.version()})"
+            return (
+                True,
+                f"running  pid {read_pid(self.pidfile)}  {self.url}  ({ready}, Kafka {self.version()})",
+            )
         return False, "stopped"
 
 

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from shared.db import Base
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base, UTCDateTime, utcnow
 from shared.idempotency import ProcessedEventMixin
 from shared.outbox import OutboxMixin
 
@@ -17,3 +34,110 @@ class Outbox(OutboxMixin, Base):
 class ProcessedEvent(ProcessedEventMixin, Base):
     __tablename__ = "processed_events"
     __table_args__ = {"schema": SCHEMA}
+
+
+class Campaign(Base):
+    """A campaign as the marketer defined it; `number` goes into its coupon codes."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = {"schema": SCHEMA}
+
+    number: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    campaign_id: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The UTC offset the marketer wrote starts_at in: the campaign's day for daily caps.
+    utc_offset_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    # Offers keep their index (it is inside issued codes) and are withdrawn, never removed.
+    offers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    budget: Mapped[dict[str, Any]] = mapped_column(JSON)
+    caps: Mapped[dict[str, Any]] = mapped_column(JSON)
+    holdout_pct: Mapped[float] = mapped_column(Float)
+    audience: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    revenue_share: Mapped[dict[str, Any]] = mapped_column(JSON)
+    per_call_fee: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Customer(Base):
+    """What the engine keeps of a customer from customer.events (consent and linkage)."""
+
+    __tablename__ = "customers"
+    __table_args__ = {"schema": SCHEMA}
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    following: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    linked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Decision(Base):
+    """The decision log: every answer to an offer request, coupon or not (read for training)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = {"schema": SCHEMA}
+
+    decision_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(100), unique=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    offer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    arm: Mapped[str] = mapped_column(String(16))
+    propensity: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_version: Mapped[str] = mapped_column(String(100))
+    features: Mapped[str | None] = mapped_column(Text, nullable=True)
+    coupon_code: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Coupon(Base):
+    """An issued coupon: what its reservation took from the budget and caps."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "serial", name="uq_coupons_campaign_serial"),
+        {"schema": SCHEMA},
+    )
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    decision_id: Mapped[str] = mapped_column(String(36))
+    campaign_id: Mapped[str] = mapped_column(String(36), index=True)
+    offer_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    serial: Mapped[int] = mapped_column(Integer)
+    face_value: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RedemptionSeen(Base):
+    """Redemptions reported by the tracker (coupon.redeemed), marked voided by coupon.voided."""
+
+    __tablename__ = "redemptions_seen"
+    __table_args__ = {"schema": SCHEMA}
+
+    coupon_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    voided: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    discount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class BudgetExhaustion(Base):
+    """One row per budget announced exhausted, so campaign.budget_exhausted goes out once."""
+
+    __tablename__ = "budget_exhaustions"
+    __table_args__ = {"schema": SCHEMA}
+
+    campaign_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    budget: Mapped[str] = mapped_column(String(32), primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

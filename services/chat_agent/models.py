@@ -1,8 +1,19 @@
-"""The chat_agent schema: its tables (one metadata shared with every service)."""
+"""The chat_agent schema: its tables (one metadata shared with every service).
+
+Raw LINE user ids live only here (`customers`, `deliveries`): they are needed to push
+messages, and never leave chat_agent in events or logs.
+"""
 
 from __future__ import annotations
 
-from shared.db import Base
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base, UTCDateTime, utcnow
 from shared.idempotency import ProcessedEventMixin
 from shared.outbox import OutboxMixin
 
@@ -17,3 +28,109 @@ class Outbox(OutboxMixin, Base):
 class ProcessedEvent(ProcessedEventMixin, Base):
     __tablename__ = "processed_events"
     __table_args__ = {"schema": SCHEMA}
+
+
+class Customer(Base):
+    """A LINE user as a customer: identity, follow state, consent and loyalty link.
+
+    The `*_ms` columns hold the LINE timestamp of the event that last changed that
+    piece of state, so an event arriving late never overwrites a newer decision.
+    """
+
+    __tablename__ = "customers"
+    __table_args__ = {"schema": SCHEMA}
+
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    line_user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    language: Mapped[str] = mapped_column(String(8), default="ja")
+    followed: Mapped[bool] = mapped_column(Boolean, default=True)
+    follow_changed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_changed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    member_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_event_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OfferRequest(Base):
+    """An `offer.requested` this service published, waiting for its decision.
+
+    The reply token of the message that asked is kept here so the decision can be
+    answered with the (free) reply API while the token is fresh. `lead_messages` are
+    persona messages held back to go out together with the offer (a follow greeting);
+    if no decision comes by `hold_until` they are sent on their own.
+    """
+
+    __tablename__ = "offer_requests"
+    __table_args__ = (
+        Index("ix_offer_requests_status_hold_until", "status", "hold_until"),
+        {"schema": SCHEMA},
+    )
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    reply_token: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reply_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lead_messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # The coupon it brought, to thank the customer by name of offer once it is redeemed.
+    coupon_code: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    coupon_title: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Delivery(Base):
+    """One batch of LINE messages to deliver: the outbox of outgoing chat messages.
+
+    Written in the transaction that decided to send it; the delivery loop sends it with
+    the reply API while `reply_deadline` holds, else by push with `retry_key` as
+    `X-Line-Retry-Key`, so a retried push is delivered once.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        {"schema": SCHEMA},
+    )
+
+    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[str] = mapped_column(String(32), index=True)
+    line_user_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(24))
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    reply_token: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    reply_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    retry_key: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    channel: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # A reply attempt whose outcome is unknown (5xx, timeout, crash mid-call): LINE may
+    # have used the token, so a later "Invalid reply token" means "already delivered".
+    reply_uncertain: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    line_request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    coupon_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Campaign(Base):
+    """chat_agent's own copy of campaign status, from `campaign.events`."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = {"schema": SCHEMA}
+
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from shared.features import INTENTS, DecisionContext, OfferFeatures
-from shared.simulator.population import STORES, Customer, Population
+from shared.simulator.population import STORES, Customer, Population, ResponseType
 from shared.simulator.truth import RESPONSE, Basket, basket, contact_drop, daily_visit_rate, p_redeem
 
 # How often the chat hears each intent; "deal_seeking" customers ask outright for coupons.
@@ -18,17 +18,39 @@ _INTENT_SHARE = {
     "craving_sweet": 0.08, "coffee": 0.08, "deal_seeking": 0.07, "complaint": 0.04,
 }
 assert set(_INTENT_SHARE) == set(INTENTS)
+# What a response type lets slip in the chat: bargain hunters ask for deals, the easily
+# annoyed complain and sound sour. This is the observable trace the uplift model can find.
+_TYPE_TILT: dict[ResponseType, dict[str, float]] = {
+    ResponseType.PERSUADABLE: {"deal_seeking": 3.0},
+    ResponseType.DO_NOT_DISTURB: {"complaint": 4.0, "greeting": 0.6},
+}
+_MOOD = {ResponseType.DO_NOT_DISTURB: -0.15}
+_INTENT_NAMES = tuple(_INTENT_SHARE)
+
+
+def _intent_cdf(rtype: ResponseType) -> np.ndarray:
+    tilt = _TYPE_TILT.get(rtype, {})
+    w = np.array([share * tilt.get(name, 1.0) for name, share in _INTENT_SHARE.items()])
+    return np.cumsum(w / w.sum())
+
+
+_INTENT_CDF = {rtype: _intent_cdf(rtype) for rtype in ResponseType}
 
 
 def random_context(customer: Customer, rng: np.random.Generator, weekday: int | None = None) -> DecisionContext:
-    """A chat request from this customer: mostly at their usual hours, any intent."""
+    """A chat request from this customer: mostly at their usual hours; intent and mood by type."""
     t = customer.traits
-    hour = int(rng.choice(24, p=t.hour_profile)) if rng.random() < 0.6 else int(rng.integers(24))
-    intent = str(rng.choice(list(_INTENT_SHARE), p=list(_INTENT_SHARE.values())))
-    sentiment = float(np.clip(rng.normal(0.15 if intent != "complaint" else -0.5, 0.35), -1.0, 1.0))
+    if rng.random() < 0.6:
+        hour = min(23, int(np.searchsorted(np.cumsum(t.hour_profile), rng.random())))
+    else:
+        hour = int(rng.random() * 24)
+    cdf = _INTENT_CDF[t.response_type]
+    intent = _INTENT_NAMES[min(len(_INTENT_NAMES) - 1, int(np.searchsorted(cdf, rng.random())))]
+    mood = -0.5 if intent == "complaint" else 0.15 + _MOOD.get(t.response_type, 0.0)
+    sentiment = float(np.clip(rng.normal(mood, 0.35), -1.0, 1.0))
     return DecisionContext(
         local_hour=hour,
-        weekday=int(rng.integers(7)) if weekday is None else weekday,
+        weekday=int(rng.random() * 7) if weekday is None else weekday,
         intent=intent,
         sentiment=round(sentiment, 2),
         language=customer.language,

@@ -1,0 +1,117 @@
+"""Accuracy, macro-F1, confusions and latency of chat_agent understanding.
+
+Usage: python bench/intent_accuracy.py [--data tests/data/intents] [--exemplars PATH]
+
+Reads the labelled sets (one JSONL per language), interprets every utterance one at a
+time (as the chat worker does) and prints, per language: accuracy of the hybrid
+(rules, then embeddings), accuracy on the utterances the rules left to the model,
+macro-F1, the most frequent confusions, and median latency of the rule and the
+embedding path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.chat_agent.understanding import INTENTS, Interpretation, Understanding  # noqa: E402
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "intents"
+
+
+def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Unweighted mean of per-intent F1 over the intents present in ``gold``."""
+    scores = []
+    for intent in sorted(set(gold)):
+        tp = sum(g == p == intent for g, p in zip(gold, predicted, strict=True))
+        fp = sum(p == intent != g for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == intent != p for g, p in zip(gold, predicted, strict=True))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return sum(scores) / len(scores)
+
+
+def load_set(path: Path) -> list[dict[str, str]]:
+    """Rows of a labelled JSONL file."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def timed(understanding: Understanding, text: str) -> tuple[Interpretation, float]:
+    """One interpretation and its wall time in milliseconds."""
+    start = time.perf_counter()
+    result = understanding.understand(text)
+    return result, (time.perf_counter() - start) * 1000
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--exemplars", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    understanding = Understanding.load(args.exemplars)
+    print(f"load (model + exemplar embeddings + fit): {time.perf_counter() - start:.2f} s")
+    understanding.understand("warm-up")
+
+    latency: dict[str, list[float]] = {"rule": [], "embedding": [], "fallback": []}
+    all_gold: list[str] = []
+    all_predicted: list[str] = []
+    for path in sorted(args.data.glob("*.jsonl")):
+        rows = load_set(path)
+        results = []
+        for row in rows:
+            result, ms = timed(understanding, row["text"])
+            results.append(result)
+            latency[result.via].append(ms)
+        gold = [row["intent"] for row in rows]
+        predicted = [r.intent for r in results]
+        all_gold += gold
+        all_predicted += predicted
+        model_pairs = [(g, r.intent) for g, r in zip(gold, results, strict=True) if r.via != "rule"]
+        alone = understanding.understand_many([row["text"] for row in rows], use_rules=False)
+        alone_accuracy = sum(g == r.intent for g, r in zip(gold, alone, strict=True)) / len(rows)
+        accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(rows)
+        model_accuracy = sum(g == p for g, p in model_pairs) / max(1, len(model_pairs))
+        via = Counter(r.via for r in results)
+        print(
+            f"\n[{path.stem}] n={len(rows)} accuracy={accuracy:.3f} "
+            f"macro-F1={macro_f1(gold, predicted):.3f} "
+            f"model-path accuracy={model_accuracy:.3f} (n={len(model_pairs)}) "
+            f"model-alone accuracy={alone_accuracy:.3f} "
+            f"via={dict(via)}"
+        )
+        confusions = Counter(
+            (g, p) for g, p in zip(gold, predicted, strict=True) if g != p
+        ).most_common(6)
+        for (g, p), count in confusions:
+            print(f"    {g:>16} -> {p:<16} x{count}")
+
+    overall = sum(g == p for g, p in zip(all_gold, all_predicted, strict=True)) / len(all_gold)
+    print(f"\n[all] accuracy={overall:.3f} macro-F1={macro_f1(all_gold, all_predicted):.3f}")
+    print("per-intent recall:")
+    for intent in INTENTS:
+        pairs = [(g, p) for g, p in zip(all_gold, all_predicted, strict=True) if g == intent]
+        if pairs:
+            print(f"    {intent:>16} {sum(g == p for g, p in pairs) / len(pairs):.3f}")
+    print("median latency of understand() per utterance:")
+    for via, values in latency.items():
+        if values:
+            p95 = sorted(values)[int(0.95 * (len(values) - 1))]
+            print(
+                f"    {via:>9}: {statistics.median(values):.2f} ms (p95 {p95:.2f} ms, n={len(values)})"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

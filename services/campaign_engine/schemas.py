@@ -1,0 +1,193 @@
+"""The marketer API's request and response models (DESIGN §2.3).
+
+The same models validate request bodies and generate `/openapi.json`, so the document
+cannot drift from what the API accepts. Unknown fields are rejected; numbers are strict
+(a JSON string or boolean is never read as a number); money is a non-negative integer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+MAX_OFFERS = 16  # the offer index is 4 bits of a coupon code (shared/coupons.py)
+MAX_VALID_HOURS = 24 * 90
+
+Money = Annotated[int, Field(strict=True, ge=0, description="yen (minor unit)")]
+Count = Annotated[int, Field(strict=True, ge=0)]
+Percent = Annotated[float, Field(strict=True, ge=0, le=100, description="0-100")]
+Label = Annotated[str, Field(min_length=1, max_length=64)]
+Language = Literal["ja", "en", "id"]
+Status = Literal["draft", "active", "paused", "ended"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Discount(Model):
+    type: Literal["amount", "percent", "free_item"]
+    value: Annotated[int, Field(strict=True, ge=0)] = Field(
+        description="yen off (amount), percent off (percent, 0-100), or the free item's price"
+    )
+
+    @field_validator("value")
+    @classmethod
+    def _percent_in_range(cls, value: int, info: ValidationInfo) -> int:
+        if info.data.get("type") == "percent" and value > 100:
+            raise ValueError("a percent discount must be within 0-100")
+        return value
+
+
+class AppliesTo(Model):
+    """Exactly one of `skus` or `categories`."""
+
+    skus: list[Label] | None = Field(default=None, min_length=1, max_length=500)
+    categories: list[Label] | None = Field(default=None, min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AppliesTo:
+        if (self.skus is None) == (self.categories is None):
+            raise ValueError("give exactly one of skus or categories")
+        return self
+
+
+class OfferIn(Model):
+    offer_id: str | None = Field(
+        default=None, max_length=64, description="on PATCH: the existing offer this one updates"
+    )
+    title: str = Field(min_length=1, max_length=200)
+    discount: Discount
+    applies_to: AppliesTo
+    min_basket: Money = 0
+    valid_hours: Annotated[int, Field(strict=True, ge=1, le=MAX_VALID_HOURS)] = Field(
+        default=72, description="how long a coupon stays valid after it is issued"
+    )
+
+
+class Budget(Model):
+    max_coupons: Count
+    max_redemptions: Count | None = Field(default=None, description="null: no limit")
+    max_discount_total: Money | None = Field(default=None, description="null: no limit")
+
+
+class BudgetPatch(Model):
+    max_coupons: Count | None = None
+    max_redemptions: Count | None = None
+    max_discount_total: Money | None = None
+
+
+class Caps(Model):
+    per_customer_per_day: Count | None = Field(default=1, description="null: no limit")
+    per_customer_total: Count | None = Field(default=None, description="null: no limit")
+
+
+class CapsPatch(Model):
+    per_customer_per_day: Count | None = None
+    per_customer_total: Count | None = None
+
+
+class Audience(Model):
+    """Optional rules on customer attributes; a customer must meet every rule given."""
+
+    languages: list[Language] | None = Field(default=None, min_length=1)
+    linked_only: bool = False
+    max_days_since_follow: Count | None = None
+    min_visits_per_week: Annotated[float, Field(strict=True, ge=0)] | None = None
+    max_visits_per_week: Annotated[float, Field(strict=True, ge=0)] | None = None
+    min_avg_basket: Money | None = None
+    max_avg_basket: Money | None = None
+    bought_categories: list[Label] | None = Field(
+        default=None, min_length=1, description="has bought from any of these categories"
+    )
+
+
+class RevenueShare(Model):
+    pct: Percent
+    basis: Literal["attributed", "incremental"]
+
+
+class CampaignIn(Model):
+    name: str = Field(min_length=1, max_length=200)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    offers: list[OfferIn] = Field(min_length=1, max_length=MAX_OFFERS)
+    budget: Budget
+    caps: Caps = Field(default_factory=Caps)
+    holdout_pct: Percent = 10.0
+    audience: Audience | None = None
+    revenue_share: RevenueShare
+    per_call_fee: Money = 0
+
+    @field_validator("ends_at")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        starts_at = info.data.get("starts_at")
+        if starts_at is not None and value <= starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return value
+
+
+class CampaignPatch(Model):
+    """Fields to change; budget and caps merge field by field, the rest replace whole."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    offers: list[OfferIn] | None = Field(default=None, min_length=1, max_length=MAX_OFFERS)
+    budget: BudgetPatch | None = None
+    caps: CapsPatch | None = None
+    holdout_pct: Percent | None = None
+    audience: Audience | None = None
+    revenue_share: RevenueShare | None = None
+    per_call_fee: Money | None = None
+
+
+class OfferOut(Model):
+    offer_id: str
+    index: int
+    withdrawn: bool = False
+    title: str
+    discount: Discount
+    applies_to: AppliesTo
+    min_basket: int
+    valid_hours: int
+
+
+class CampaignOut(Model):
+    campaign_id: str
+    number: int
+    status: Status
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    offers: list[OfferOut]
+    budget: Budget
+    caps: Caps
+    holdout_pct: float
+    audience: Audience | None
+    revenue_share: RevenueShare
+    per_call_fee: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignList(Model):
+    items: list[CampaignOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+
+
+class ListQuery(Model):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=40)
+    status: Status | None = None

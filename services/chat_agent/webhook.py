@@ -1,0 +1,193 @@
+"""`POST /webhooks/line`: check the signature, queue the events, answer 200 fast.
+
+No conversation work happens in the request. Each event is published to `chat.inbound`
+(keyed by the sender's pseudonym, so one customer's events stay in order) and the
+endpoint answers only once the broker acknowledged it: a 200 means the events are
+durable. If the broker cannot take them the answer is 503 and LINE redelivers.
+
+Duplicates: the envelope id is derived from `webhookEventId`, and the worker records
+every id it applied, which is the truth. Redis holds a fast-path "seen" mark, set only
+after a successful publish (setting it before could drop an event whose publish then
+failed); when Redis is down the fast path is skipped, never the event.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import structlog
+from flask import Blueprint, Response, request
+from pydantic import ValidationError
+
+from services.chat_agent import metrics
+from services.chat_agent.line_events import LineEvent, WebhookBody
+from services.chat_agent.signature import verify
+from shared.bus import Producer
+from shared.crypto import pseudonym
+from shared.events import CHAT_INBOUND, encode, make_event
+from shared.http import ProblemError, current_extension, validation_errors
+
+log = structlog.get_logger(__name__)
+
+SEEN_PREFIX = "ca:webhook-seen:"
+SEEN_TTL_S = 24 * 3600
+PRODUCER = "chat_agent"
+
+
+def customer_id_for(secret_key: str, line_user_id: str) -> str:
+    """The pseudonymous customer_id of a LINE user (CONTRIBUTING)."""
+    return pseudonym(secret_key, "line-user", line_user_id, prefix="c_")
+
+
+class WebhookPublisher:
+    """Publishes webhook events to `chat.inbound` and waits for the broker's ack.
+
+    One long-lived producer per process (gunicorn worker), created on first use so
+    nothing connects at import or app-creation time.
+    """
+
+    def __init__(
+        self,
+        producer_factory: Callable[[], Producer],
+        secret_key: str,
+        seen: redis.Redis | None,
+        *,
+        ack_timeout_s: float = 1.5,
+    ) -> None:
+        self._factory = producer_factory
+        self._secret_key = secret_key
+        self._seen = seen
+        self._ack_timeout_s = ack_timeout_s
+        self._producer: Producer | None = None
+        self._lock = threading.Lock()
+
+    def producer(self) -> Producer:
+        with self._lock:
+            if self._producer is None:
+                self._producer = self._factory()
+            return self._producer
+
+    def publish(self, destination: str, events: list[tuple[LineEvent, dict[str, Any]]]) -> int:
+        """Publish the events not seen before; returns how many were published."""
+        fresh = self._unseen(events)
+        if not fresh:
+            return 0
+        producer = self.producer()
+        for event, raw in fresh:
+            assert event.user_id is not None
+            envelope = make_event(
+                "line.webhook_event",
+                {"destination": destination, "event": raw},
+                key=customer_id_for(self._secret_key, event.user_id),
+                producer=PRODUCER,
+                occurred_at=datetime.fromtimestamp(event.timestamp / 1000, UTC),
+                event_id=event.envelope_id,
+            )
+            producer.send(CHAT_INBOUND, envelope.key, encode(envelope))
+        producer.flush(timeout=self._ack_timeout_s)
+        self._mark_seen([event for event, _ in fresh])
+        for event, _ in fresh:
+            metrics.WEBHOOK_EVENTS.labels(event.type, "queued").inc()
+        return len(fresh)
+
+    def _unseen(
+        self, events: list[tuple[LineEvent, dict[str, Any]]]
+    ) -> list[tuple[LineEvent, dict[str, Any]]]:
+        if self._seen is None or not events:
+            return events
+        try:
+            flags = self._seen.mget([SEEN_PREFIX + e.webhook_event_id for e, _ in events])
+        except redis.RedisError as exc:
+            log.warning("webhook_seen_check_unavailable", error=str(exc)[:200])
+            return events
+        fresh = []
+        for (event, raw), flag in zip(events, flags, strict=True):
+            if flag:
+                metrics.WEBHOOK_EVENTS.labels(event.type, "duplicate").inc()
+            else:
+                fresh.append((event, raw))
+        return fresh
+
+    def _mark_seen(self, events: list[LineEvent]) -> None:
+        if self._seen is None:
+            return
+        try:
+            pipe = self._seen.pipeline(transaction=False)
+            for event in events:
+                pipe.set(SEEN_PREFIX + event.webhook_event_id, "1", ex=SEEN_TTL_S)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("webhook_seen_mark_failed", error=str(exc)[:200])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close()
+                self._producer = None
+
+
+bp = Blueprint("webhook", __name__)
+
+
+@bp.post("/webhooks/line")
+def line_webhook() -> Response:
+    """Receive LINE webhook events (DESIGN §2.1)."""
+    started = time.perf_counter()
+    web = current_extension("chat_agent")
+    raw = request.get_data(cache=True)
+    if not verify(web.settings.line_channel_secret, raw, request.headers.get("X-Line-Signature")):
+        metrics.WEBHOOK_REJECTED.labels("signature").inc()
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "missing or invalid X-Line-Signature",
+            errors=[{"field": "X-Line-Signature", "message": "does not match the body"}],
+        )
+    body, raw_events = _parse(raw)
+    pairs: list[tuple[LineEvent, dict[str, Any]]] = []
+    for event, raw_event in zip(body.events, raw_events, strict=True):
+        if event.user_id:
+            pairs.append((event, raw_event))
+        else:
+            # No user to answer (e.g. a group event without a userId): nothing to do.
+            metrics.WEBHOOK_EVENTS.labels(event.type, "ignored").inc()
+    pairs.sort(key=lambda pair: pair[0].timestamp)  # stable: same-ms events keep order
+    try:
+        published = web.publisher.publish(body.destination, pairs)
+    except Exception as exc:
+        metrics.WEBHOOK_REJECTED.labels("broker").inc()
+        log.error("webhook_publish_failed", events=len(pairs), error=type(exc).__name__)
+        raise ProblemError(
+            503, "Service Unavailable", "events could not be queued; redeliver later"
+        ) from None
+    metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - started)
+    log.debug("webhook_accepted", events=len(body.events), published=published)
+    return Response("{}", status=200, mimetype="application/json")
+
+
+def _parse(raw: bytes) -> tuple[WebhookBody, list[dict[str, Any]]]:
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError:
+        raise ProblemError(
+            400,
+            "Malformed JSON",
+            "the body is not valid JSON",
+            errors=[{"field": "body", "message": "not valid JSON"}],
+        ) from None
+    try:
+        body = WebhookBody.model_validate(data)
+    except ValidationError as exc:
+        raise ProblemError(
+            422,
+            "Validation failed",
+            "the body is not a LINE webhook",
+            errors=validation_errors(exc),
+        ) from None
+    return body, list(data["events"])

@@ -1,0 +1,204 @@
+"""Request and response models of the POS feed, the pre-check, reports and statements.
+
+The same models validate requests and generate `/openapi.json`. A batch is validated
+transaction by transaction, so one malformed transaction is rejected by field
+(`transactions[3].total`) while the others are processed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+MAX_BATCH = 1000
+Money = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+Ident = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")]
+StoreId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Item(Model):
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    category: Annotated[str, Field(max_length=64)] | None = None
+    qty: Annotated[int, Field(strict=True, ge=1, le=100_000)]
+    unit_price: Money
+
+
+class PosTransaction(Model):
+    """One till transaction (DESIGN §2.2); `total` is the basket before coupon discounts."""
+
+    transaction_id: Ident
+    occurred_at: AwareDatetime
+    member_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    currency: Literal["JPY"] = "JPY"
+    total: Money
+    items: Annotated[list[Item], Field(max_length=500)] = []
+    coupon_codes: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=10)] = []
+    # Only on the `pos.transactions` topic, where a message is one transaction.
+    store_id: StoreId | None = None
+
+
+class PosBatch(Model):
+    store_id: StoreId
+    transactions: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class PosBatchDoc(Model):
+    """The documented shape of a batch (validation itself goes transaction by transaction)."""
+
+    store_id: StoreId
+    transactions: Annotated[list[PosTransaction], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class CouponResult(BaseModel):
+    code: str
+    status: Literal["redeemed", "rejected"]
+    reason: str | None = None
+    discount: int = 0
+
+
+class TransactionResult(BaseModel):
+    transaction_id: str | None
+    status: Literal["accepted", "duplicate", "rejected"]
+    errors: list[FieldError] = []
+    coupons: list[CouponResult] = []
+
+
+class BatchResult(BaseModel):
+    results: list[TransactionResult]
+
+
+class VoidRequest(Model):
+    store_id: StoreId
+    transaction_id: Ident
+    occurred_at: AwareDatetime
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class VoidedCoupon(BaseModel):
+    code: str
+    discount: int
+    reusable: bool
+
+
+class VoidResult(BaseModel):
+    transaction_id: str
+    status: Literal["voided", "already_voided"]
+    coupons: list[VoidedCoupon]
+
+
+class PrecheckResult(BaseModel):
+    code: str
+    valid: bool
+    reason: str | None
+    offer: dict[str, Any] | None
+    expires_at: AwareDatetime | None
+
+
+class StatementQuery(Model):
+    campaign_id: Annotated[str, Field(min_length=1, max_length=64)]
+    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+
+
+class StatementLine(BaseModel):
+    date: str | None
+    kind: str
+    entries: int
+    attributed_revenue: int
+    discount_cost: int
+    revenue_share: int
+    provisional: bool = False
+
+
+class Statement(BaseModel):
+    campaign_id: str
+    period: str
+    currency: str = "JPY"
+    basis: str
+    pct: float
+    status: Literal["closed", "open", "provisional"]
+    lines: list[StatementLine]
+    total: dict[str, int]
+
+
+class Report(BaseModel):
+    """The campaign report; see reports.build_report for each figure's definition."""
+
+    model_config = ConfigDict(extra="allow")
+    campaign_id: str
+    counts: dict[str, Any]
+    money: dict[str, Any]
+    lift: dict[str, Any]
+    revenue_share: dict[str, Any]
+    per_call_fee: dict[str, Any]
+    periods: list[dict[str, Any]]
+
+
+# --- per-transaction validation ---------------------------------------------------------
+
+_TX = TypeAdapter(PosTransaction)
+_TX_LIST = TypeAdapter(list[PosTransaction])
+
+
+def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
+    """A pydantic location as `transactions[3].items[0].qty`."""
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "body"
+
+
+def errors_of(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Pydantic errors as [{field, message}] with bracketed paths."""
+    return [
+        {"field": field_path(tuple(e.get("loc", ())), prefix), "message": e.get("msg", "invalid")}
+        for e in exc.errors(include_url=False)
+    ]
+
+
+class Rejected:
+    """A transaction that failed validation: what the client gets back for it."""
+
+    __slots__ = ("errors", "transaction_id")
+
+    def __init__(self, transaction_id: str | None, errors: list[dict[str, str]]) -> None:
+        self.transaction_id = transaction_id
+        self.errors = errors
+
+
+def validate_transactions(raw: list[Any]) -> list[PosTransaction | Rejected]:
+    """Each raw transaction validated; the fast path validates the whole list at once."""
+    try:
+        return list(_TX_LIST.validate_python(raw))
+    except ValidationError:
+        pass
+    out: list[PosTransaction | Rejected] = []
+    for i, item in enumerate(raw):
+        try:
+            out.append(_TX.validate_python(item))
+        except ValidationError as exc:
+            tx_id = item.get("transaction_id") if isinstance(item, dict) else None
+            out.append(
+                Rejected(
+                    tx_id if isinstance(tx_id, str) else None,
+                    errors_of(exc, f"transactions[{i}]"),
+                )
+            )
+    return out
+
+
+def validate_one(raw: Any) -> PosTransaction:
+    """One transaction (the topic path); raises ValidationError."""
+    return _TX.validate_python(raw)
