@@ -21,6 +21,7 @@ COPY shared ./shared
 COPY services ./services
 COPY tenin ./tenin
 COPY migrations ./migrations
+COPY models ./models
 
 # Editable, so the code runs from /app: tenin finds alembic.ini and the model
 # directory relative to the source tree (shared/config.py REPO_ROOT).

@@ -23,19 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.chat_agent.understanding import INTENTS, Interpretation, Understanding  # noqa: E402
+from services.chat_agent.understanding.evaluation import accuracy, macro_f1  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "intents"
-
-
-def macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
-    """Unweighted mean of per-intent F1 over the intents present in ``gold``."""
-    scores = []
-    for intent in sorted(set(gold)):
-        tp = sum(g == p == intent for g, p in zip(gold, predicted, strict=True))
-        fp = sum(p == intent != g for g, p in zip(gold, predicted, strict=True))
-        fn = sum(g == intent != p for g, p in zip(gold, predicted, strict=True))
-        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return sum(scores) / len(scores)
 
 
 def load_set(path: Path) -> list[dict[str, str]]:
@@ -77,18 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         predicted = [r.intent for r in results]
         all_gold += gold
         all_predicted += predicted
-        model_pairs = [(g, r.intent) for g, r in zip(gold, results, strict=True) if r.via != "rule"]
+        on_model = [(g, r.intent) for g, r in zip(gold, results, strict=True) if r.via != "rule"]
         alone = understanding.understand_many([row["text"] for row in rows], use_rules=False)
-        alone_accuracy = sum(g == r.intent for g, r in zip(gold, alone, strict=True)) / len(rows)
-        accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(rows)
-        model_accuracy = sum(g == p for g, p in model_pairs) / max(1, len(model_pairs))
-        via = Counter(r.via for r in results)
+        model_accuracy = accuracy([g for g, _ in on_model], [p for _, p in on_model])
+        paths = Counter(r.via for r in results)
         print(
-            f"\n[{path.stem}] n={len(rows)} accuracy={accuracy:.3f} "
+            f"\n[{path.stem}] n={len(rows)} accuracy={accuracy(gold, predicted):.3f} "
             f"macro-F1={macro_f1(gold, predicted):.3f} "
-            f"model-path accuracy={model_accuracy:.3f} (n={len(model_pairs)}) "
-            f"model-alone accuracy={alone_accuracy:.3f} "
-            f"via={dict(via)}"
+            f"model-path accuracy={model_accuracy:.3f} (n={len(on_model)}) "
+            f"model-alone accuracy={accuracy(gold, [r.intent for r in alone]):.3f} "
+            f"via={dict(paths)}"
         )
         confusions = Counter(
             (g, p) for g, p in zip(gold, predicted, strict=True) if g != p
@@ -96,8 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for (g, p), count in confusions:
             print(f"    {g:>16} -> {p:<16} x{count}")
 
-    overall = sum(g == p for g, p in zip(all_gold, all_predicted, strict=True)) / len(all_gold)
-    print(f"\n[all] accuracy={overall:.3f} macro-F1={macro_f1(all_gold, all_predicted):.3f}")
+    print(
+        f"\n[all] accuracy={accuracy(all_gold, all_predicted):.3f} "
+        f"macro-F1={macro_f1(all_gold, all_predicted):.3f}"
+    )
     print("per-intent recall:")
     for intent in INTENTS:
         pairs = [(g, p) for g, p in zip(all_gold, all_predicted, strict=True) if g == intent]

@@ -132,10 +132,7 @@ def feature_matrix(
             1.0 if offer.category in matching else 0.0,
             offer.min_basket / monetary if monetary > 0 else offer.min_basket / typical,
         ])
-    matrix = np.array(rows, dtype=np.float64).reshape(len(rows), N_FEATURES)
-    # Rounding keeps feature values away from LightGBM's double split thresholds, which
-    # ONNX stores as float32; otherwise the two can branch differently on the same row.
-    return np.round(matrix, 4).astype(np.float32)
+    return np.array(rows, dtype=np.float32).reshape(len(rows), N_FEATURES)
 
 
 def features_from_aggregates(agg: Mapping[str, Any], now: float) -> CustomerFeatures:

@@ -14,7 +14,7 @@ issued coupons and redemptions in the database, and so never restarts from zero.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -82,6 +82,12 @@ class Reservation:
     serial: int
     issued: int
     money: int
+    redeemed: int = 0
+
+    @property
+    def usage(self) -> Usage:
+        """The campaign's usage right after this reservation."""
+        return Usage(self.issued, self.money, self.redeemed)
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,8 @@ class ReservationStore(Protocol):
 
     def release(self, reservation: Reservation) -> None: ...
 
+    def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None: ...
+
     def apply_usage(self, campaign_id: str, event_id: str, redeemed: int, money: int) -> Usage | None: ...
 
 
@@ -144,7 +152,7 @@ redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[7])
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ARGV[8])
-return {1, 'ok', serial, issued, money}
+return {1, 'ok', serial, issued, money, redeemed}
 """
 
 # Gives back what one reservation took; the serial is not reused (codes stay unique).
@@ -186,6 +194,19 @@ return {1, tonumber(redis.call('HGET', b, 'issued')), tonumber(redis.call('HGET'
 """
 
 
+# Start-up: a Redis restored from an older snapshot is raised to at least the database's
+# counts, so it can neither re-issue a serial nor under-count what is spent.
+_FLOOR = """
+if redis.call('HEXISTS', KEYS[1], 'seeded') == 0 then return 0 end
+local names = {'issued', 'money', 'serial'}
+for i = 1, 3 do
+  local current = tonumber(redis.call('HGET', KEYS[1], names[i]) or '0')
+  if current < tonumber(ARGV[i]) then redis.call('HSET', KEYS[1], names[i], ARGV[i]) end
+end
+return 1
+"""
+
+
 def _budget_key(cid: str) -> str:
     # The {campaign} hash tag keeps a campaign's keys in one slot (Redis Cluster-safe).
     return f"ce:{{{cid}}}:budget"
@@ -212,6 +233,7 @@ class RedisReservations:
         self._release = client.register_script(_RELEASE)
         self._seed = client.register_script(_SEED)
         self._apply = client.register_script(_APPLY_USAGE)
+        self._floor = client.register_script(_FLOOR)
 
     def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None:
         """Current usage (a plain read, for picking candidates), or None if unseeded."""
@@ -243,6 +265,15 @@ class RedisReservations:
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
 
+    def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None:
+        """Seed the campaign, or raise its counters to at least the database's."""
+        if self.seed(campaign_id, seed, total_ttl_s):
+            return
+        try:
+            self._floor(keys=[_budget_key(campaign_id)], args=[seed.issued, seed.money, seed.serial])
+        except redis.RedisError as exc:
+            raise ReservationsUnavailable(str(exc)) from exc
+
     def reserve(
         self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits,
         total_ttl_s: int,
@@ -259,8 +290,8 @@ class RedisReservations:
             raise ReservationsUnavailable(str(exc)) from exc
         if int(result[0]) != 1:
             return Refused(str(result[1]))
-        serial, issued, money = (int(v) for v in result[2:5])
-        return Reservation(campaign_id, customer_id, day, face, serial, issued, money)
+        serial, issued, money, redeemed = (int(v) for v in result[2:6])
+        return Reservation(campaign_id, customer_id, day, face, serial, issued, money, redeemed)
 
     def release(self, reservation: Reservation) -> None:
         """Give back what a reservation took (its decision did not commit)."""
@@ -321,6 +352,14 @@ class InMemoryReservations:
                 self.counters[(campaign_id, c)] = n
             return True
 
+    def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None:
+        if self.seed(campaign_id, seed, total_ttl_s):
+            return
+        with self._lock:
+            b = self.budgets[campaign_id]
+            for name in ("issued", "money", "serial"):
+                b[name] = max(b[name], getattr(seed, name))
+
     def reserve(
         self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits,
         total_ttl_s: int,
@@ -341,7 +380,8 @@ class InMemoryReservations:
             b["serial"] += 1
             self.counters[day_key] = used.customer_day + 1
             self.counters[total_key] = used.customer_total + 1
-            return Reservation(campaign_id, customer_id, day, face, b["serial"], b["issued"], b["money"])
+            return Reservation(campaign_id, customer_id, day, face, b["serial"], b["issued"],
+                               b["money"], b["redeemed"])
 
     def release(self, reservation: Reservation) -> None:
         r = reservation
@@ -368,6 +408,3 @@ class InMemoryReservations:
                 b["money"] += money
             return Usage(b["issued"], b["money"], b["redeemed"])
 
-
-def _unused(_: Sequence[Any]) -> None:  # pragma: no cover - keeps typing imports honest
-    return None

@@ -193,7 +193,7 @@ class _Checker:
             out[language] = {}
             for tone in TONES:
                 where = f"messages.{kind}.{language}.{tone}"
-                lines = by_tone.get(tone)
+                lines = by_tone.get(tone) or []
                 self.that(lines, where, "is missing or empty")
                 self.that(isinstance(lines, list), where, "must be a list of lines")
                 for i, text in enumerate(lines):

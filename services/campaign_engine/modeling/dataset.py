@@ -98,19 +98,21 @@ class UpliftRows:
 
 
 def simulated_uplift_rows(n_rows: int, seed: int, treat_share: float = 0.5) -> UpliftRows:
-    """Half the requests get their offer, half are held out; everyone's purchases are observed."""
-    world = SimWorld.create(max(2000, n_rows // 8), seed)
+    """Each row's offer is sent or held back at random; everyone's purchases are observed."""
+    world = SimWorld.create(max(2000, n_rows // 10), seed)
     rng = np.random.default_rng([seed, 13])
+    per_request = 4
     xs, treated, bought, redeemed = [], [], [], []
-    for req in world.requests(n_rows, seed, (1, 1)):
-        t = bool(rng.random() < treat_share)
-        b, r = draw_window_visit(req.customer, req.context, req.offers[0], t, rng)
+    for req in world.requests((n_rows + per_request - 1) // per_request, seed, (per_request, per_request)):
         xs.append(feature_matrix(req.features, req.context, req.offers))
-        treated.append(t)
-        bought.append(b)
-        redeemed.append(r)
-    return UpliftRows(np.concatenate(xs), np.array(treated), np.array(bought, dtype=np.int8),
-                      np.array(redeemed, dtype=np.int8))
+        for offer in req.offers:  # independent draws: as if each were a separate request
+            t = bool(rng.random() < treat_share)
+            b, r = draw_window_visit(req.customer, req.context, offer, t, rng)
+            treated.append(t)
+            bought.append(b)
+            redeemed.append(r)
+    return UpliftRows(np.concatenate(xs)[:n_rows], np.array(treated[:n_rows]),
+                      np.array(bought[:n_rows], dtype=np.int8), np.array(redeemed[:n_rows], dtype=np.int8))
 
 
 def _table(name: str, schema: str | None) -> str:

@@ -63,6 +63,7 @@ def to_onnx(model: lgb.LGBMClassifier) -> bytes:
         model, initial_types=[("input", FloatTensorType([None, N_FEATURES]))], zipmap=False,
         target_opset=15,
     )
+    _round_thresholds_down(onx, model.booster_.dump_model())
     # The converter declares the label output as shape [1]; onnxruntime then warns on every batch.
     for out in onx.graph.output:
         dims = out.type.tensor_type.shape.dim
@@ -70,6 +71,39 @@ def to_onnx(model: lgb.LGBMClassifier) -> bytes:
             dims[0].dim_param = "N"
     onx.doc_string = "tenin propensity model: P(redeem | customer, context, offer)"
     return onx.SerializeToString()
+
+
+def _round_thresholds_down(onx: Any, dump: dict[str, Any]) -> None:
+    """Store each split threshold t as the largest float32 <= t, not the nearest one.
+
+    LightGBM compares the (float32) input with a double threshold; ONNX with a float32 one.
+    Rounded to nearest, t can round up onto a value the data actually holds, and that row then
+    takes the other branch. For a float32 x, x <= t exactly when x <= (largest float32 <= t).
+    """
+    exact: dict[tuple[int, int, float], float] = {}
+
+    def walk(tree: int, node: dict[str, Any]) -> None:
+        if "split_feature" in node:
+            t = float(node["threshold"])
+            exact[(tree, int(node["split_feature"]), float(np.float32(t)))] = t
+            walk(tree, node["left_child"])
+            walk(tree, node["right_child"])
+
+    for i, info in enumerate(dump["tree_info"]):
+        walk(i, info["tree_structure"])
+    for node in onx.graph.node:
+        if node.op_type not in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        values = attrs["nodes_values"].floats
+        for j, mode in enumerate(attrs["nodes_modes"].strings):
+            if mode != b"BRANCH_LEQ":
+                continue
+            v = np.float32(values[j])
+            key = (attrs["nodes_treeids"].ints[j], attrs["nodes_featureids"].ints[j], float(v))
+            t = exact.get(key)
+            if t is not None and float(v) > t:
+                values[j] = float(np.nextafter(v, np.float32(-np.inf)))
 
 
 def onnx_probabilities(onnx_bytes: bytes, X: np.ndarray) -> np.ndarray:

@@ -40,6 +40,8 @@ _ACTION_INTENTS = frozenset({"opt_out", "opt_in", "link_membership"})
 # second: answering about products is what the clerk is for.
 _PRIORITY_INTENTS = ("product_question", "wants_deals")
 _PRIORITY_MARGIN = 0.15
+# Sentiment bounds implied by the intent (see _consistent): complaints always read as
+# upset enough for the gentle tone, thanks as pleased enough for the cheerful one.
 COMPLAINT_SENTIMENT = -0.4
 THANKS_SENTIMENT = 0.4
 
@@ -82,12 +84,12 @@ class Understanding:
         default_language: str = "ja",
         threads: int = 1,
     ) -> Understanding:
-        """Embed the exemplars and fit the classifier (about 3 s; the model loads once)."""
+        """Embed the exemplars and fit the classifier (5-8 s; the model loads once per process)."""
         data = load_exemplars(exemplars_path or DEFAULT_EXEMPLARS)
         encoder = shared_encoder(threads)
         texts, labels = [], []
-        for intent, by_language in data["intents"].items():
-            for examples in by_language.values():
+        for intent in INTENTS:
+            for examples in data["intents"][intent].values():
                 texts.extend(examples)
                 labels.extend([intent] * len(examples))
         anchors = data["sentiment_anchors"]

@@ -52,7 +52,7 @@ def detect_language(text: str) -> str | None:
     words = _WORD.findall(text)
     if not words:
         return None
-    id_score = sum(w in _ID_WORDS for w in words)
+    id_score = float(sum(w in _ID_WORDS for w in words))
     id_score += 0.5 * sum(bool(_ID_SUFFIX.fullmatch(w)) and w not in _EN_WORDS for w in words)
     en_score = sum(w in _EN_WORDS for w in words)
     if id_score == en_score == 0:

@@ -1,0 +1,327 @@
+"""Deciding an offer request (DESIGN §4): candidates, holdout, score, reserve, sign, log.
+
+Every request ends in exactly one stored decision and one `offer.decided` event (coupon
+or not), committed together. A reservation taken in Redis is given back if that commit
+fails, and Redis trouble means no coupon (`arm: none`, `redis_unavailable`), never a
+coupon past a cap.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import redis
+import structlog
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.campaign_engine import metrics
+from services.campaign_engine.domain import (
+    audience_admits,
+    campaign_day,
+    coupon_expiry,
+    face_value,
+    offer_features,
+)
+from services.campaign_engine.models import Campaign, Coupon, Customer, Decision, Outbox, ProcessedEvent
+from services.campaign_engine.policy import PolicyConfig, decide, in_holdout
+from services.campaign_engine.reservations import (
+    CUSTOMER_CAPS,
+    Limits,
+    Refused,
+    Reservation,
+    ReservationStore,
+    ReservationsUnavailable,
+)
+from services.campaign_engine.usage import (
+    PRODUCER,
+    active_campaigns,
+    announce_exhausted,
+    current_usage,
+    exhausted_budgets,
+    live_offers,
+    total_ttl_s,
+)
+from shared.coupons import CouponClaims, issue_code
+from shared.db import unit_of_work, utcnow
+from shared.events import Envelope, IssuedCoupon, OfferDecided, OfferRequested, parse_payload
+from shared.features import CustomerFeatures, DecisionContext, feature_matrix
+from shared.idempotency import first_time
+from shared.outbox import add_event
+
+log = structlog.get_logger(__name__)
+
+CONSUMER = "campaign_engine.decisions"
+REDIS_ERRORS = (ReservationsUnavailable, redis.RedisError)
+
+
+class FeatureSource(Protocol):
+    def get(self, customer_id: str, now: datetime | float) -> CustomerFeatures: ...
+
+    def record_coupon_issued(self, customer_id: str) -> None: ...
+
+
+class Scorer(Protocol):
+    model_version: str
+
+    def score(self, matrix: np.ndarray) -> np.ndarray: ...
+
+    def maybe_reload(self) -> bool: ...
+
+
+@dataclass
+class Candidate:
+    campaign: Campaign
+    offer: dict[str, Any]
+    face: int
+    day: str
+
+
+@dataclass
+class Outcome:
+    """What was decided, before it is stored."""
+
+    arm: str
+    reason: str | None
+    propensity: float = 1.0
+    score: float | None = None
+    candidate: Candidate | None = None
+    features: list[float] | None = None
+    reservation: Reservation | None = None
+    coupon: IssuedCoupon | None = None
+    exhausted: dict[str, list[str]] = field(default_factory=dict)
+
+
+def decide_offer(
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    reservations: ReservationStore,
+    features: FeatureSource,
+    scorer: Scorer,
+    policy: PolicyConfig,
+    coupon_key: bytes,
+    holdout_key: bytes,
+    clock: Callable[[], datetime] = utcnow,
+    rng: np.random.Generator | None = None,
+) -> Decision | None:
+    """Decide one offer request; returns the stored decision, or None for a duplicate."""
+    started = time.perf_counter()
+    request: OfferRequested = parse_payload(envelope)  # type: ignore[assignment]
+    now = clock()
+    with sessions() as session:
+        if session.scalar(select(Decision.decision_id).where(Decision.request_id == request.request_id)):
+            log.info("offer_request_duplicate", customer_id=request.customer_id)
+            return None
+        outcome = _choose(session, request, now, reservations=reservations, features=features,
+                          scorer=scorer, policy=policy, holdout_key=holdout_key,
+                          rng=rng or np.random.default_rng())
+        session.rollback()  # reads only: do not hold a transaction open over the commit below
+    if outcome.reservation is not None:
+        try:
+            outcome.coupon = _coupon(outcome, coupon_key, now)
+        except Exception:
+            _release(reservations, outcome.reservation, request.customer_id)
+            raise
+    try:
+        decision = _commit(sessions, envelope, request, outcome, now, scorer.model_version)
+    except IntegrityError:
+        _release(reservations, outcome.reservation, request.customer_id)
+        if not _already_decided(sessions, request.request_id):
+            raise  # e.g. a code collision after a re-seed: the retry takes a new serial
+        # The same request (or event) was decided concurrently and committed first.
+        log.info("offer_request_duplicate", customer_id=request.customer_id)
+        return None
+    except Exception:
+        _release(reservations, outcome.reservation, request.customer_id)
+        raise
+    if decision is None:
+        _release(reservations, outcome.reservation, request.customer_id)
+        return None
+    if outcome.coupon is not None:
+        metrics.COUPONS_ISSUED.inc()
+        try:
+            features.record_coupon_issued(request.customer_id)
+        except REDIS_ERRORS as exc:
+            log.warning("feature_update_failed", customer_id=request.customer_id, error=str(exc))
+    metrics.DECISIONS.labels(outcome.arm, outcome.reason or "").inc()
+    metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+    log.info("offer_decided", customer_id=request.customer_id, arm=outcome.arm,
+             reason=outcome.reason, campaign_id=decision.campaign_id, offer_id=decision.offer_id)
+    return decision
+
+
+def _choose(
+    session: Session, request: OfferRequested, now: datetime, *, reservations: ReservationStore,
+    features: FeatureSource, scorer: Scorer, policy: PolicyConfig, holdout_key: bytes,
+    rng: np.random.Generator,
+) -> Outcome:
+    customer = session.get(Customer, request.customer_id)
+    if customer is not None and customer.opted_out:
+        return Outcome("none", "opted_out")
+    campaigns = active_campaigns(session, now)
+    if not campaigns:
+        return Outcome("none", "no_active_campaign")
+    ctx = request.context
+    context = DecisionContext(local_hour=ctx.local_hour, weekday=ctx.weekday, intent=ctx.intent,
+                              sentiment=ctx.sentiment, language=ctx.language)
+    exhausted: dict[str, list[str]] = {}
+    try:
+        known = features.get(request.customer_id, now)
+        candidates, refusals = _candidates(session, reservations, campaigns, request, known,
+                                           customer, now, exhausted)
+        if not candidates:
+            return Outcome("none", _no_candidate_reason(refusals), exhausted=exhausted)
+        scorer.maybe_reload()
+        offers = [offer_features(c.offer) for c in candidates]
+        choice = decide(scorer, known, context, offers, policy, rng)  # type: ignore[arg-type]
+        if choice.fallback_reason:
+            log.error("scoring_fell_back", customer_id=request.customer_id, error=choice.fallback_reason)
+            return Outcome("none", "model_error", exhausted=exhausted)
+        if choice.index is None:
+            return Outcome("none", "policy_chose_none", choice.propensity, exhausted=exhausted)
+        chosen = candidates[choice.index]
+        cid = chosen.campaign.campaign_id
+        if in_holdout(request.customer_id, cid, holdout_key, chosen.campaign.holdout_pct):
+            return Outcome("holdout", "holdout", choice.propensity, choice.score, chosen,
+                           exhausted=exhausted)
+        vector = feature_matrix(known, context, [offers[choice.index]])[0].tolist()
+        taken = _reserve(session, reservations, chosen, request.customer_id, now)
+        if isinstance(taken, Refused):
+            if taken.limit not in CUSTOMER_CAPS:
+                exhausted[cid] = sorted(set(exhausted.get(cid, [])) | {taken.limit})
+            reason = "cap_reached" if taken.limit in CUSTOMER_CAPS else "budget_exhausted"
+            return Outcome("none", reason, exhausted=exhausted)
+        exhausted[cid] = exhausted_budgets(chosen.campaign, taken.usage)
+        return Outcome(choice.arm, None, choice.propensity, choice.score, chosen, vector, taken,
+                       exhausted=exhausted)
+    except REDIS_ERRORS as exc:
+        log.warning("redis_unavailable_no_coupon", customer_id=request.customer_id, error=str(exc))
+        return Outcome("none", "redis_unavailable")
+
+
+def _candidates(
+    session: Session, reservations: ReservationStore, campaigns: list[Campaign],
+    request: OfferRequested, known: CustomerFeatures, customer: Customer | None, now: datetime,
+    exhausted: dict[str, list[str]],
+) -> tuple[list[Candidate], list[str]]:
+    """Offers the customer is eligible for now, and the limits that excluded the others."""
+    linked = bool(customer and customer.linked)
+    out: list[Candidate] = []
+    refusals: list[str] = []
+    for campaign in campaigns:
+        if not audience_admits(campaign.audience, known, request.context.language, linked):
+            refusals.append("audience")
+            continue
+        usage = current_usage(session, reservations, campaign, request.customer_id, now)
+        limits = Limits.of(campaign.budget, campaign.caps)
+        day = campaign_day(now, campaign.utc_offset_minutes)
+        used_up = exhausted_budgets(campaign, usage)
+        if used_up:
+            exhausted[campaign.campaign_id] = used_up
+        for offer in live_offers(campaign):
+            face = face_value(offer)
+            refusal = usage.refusal(limits, face)
+            if refusal:
+                refusals.append(refusal)
+            else:
+                out.append(Candidate(campaign, offer, face, day))
+    return out, refusals
+
+
+def _no_candidate_reason(refusals: list[str]) -> str:
+    if any(r in CUSTOMER_CAPS for r in refusals):
+        return "cap_reached"
+    if any(r != "audience" for r in refusals):
+        return "budget_exhausted"
+    return "no_eligible_offer"
+
+
+def _reserve(
+    session: Session, reservations: ReservationStore, chosen: Candidate, customer_id: str,
+    now: datetime,
+) -> Reservation | Refused:
+    campaign = chosen.campaign
+    limits = Limits.of(campaign.budget, campaign.caps)
+    ttl = total_ttl_s(campaign, now)
+    taken = reservations.reserve(campaign.campaign_id, customer_id, chosen.day, chosen.face, limits, ttl)
+    if isinstance(taken, Refused) and taken.limit == "unseeded":
+        # Redis lost the campaign between the read and the reservation: rebuild and retry once.
+        current_usage(session, reservations, campaign, customer_id, now)
+        taken = reservations.reserve(campaign.campaign_id, customer_id, chosen.day, chosen.face,
+                                     limits, ttl)
+    return taken
+
+
+def _coupon(outcome: Outcome, key: bytes, now: datetime) -> IssuedCoupon:
+    assert outcome.candidate is not None and outcome.reservation is not None
+    campaign, offer = outcome.candidate.campaign, outcome.candidate.offer
+    expires = coupon_expiry(now, offer["valid_hours"], campaign.ends_at)
+    code = issue_code(key, CouponClaims(campaign.number, offer["index"], outcome.reservation.serial, expires))
+    return IssuedCoupon(code=code, title=offer["title"], discount=offer["discount"],  # type: ignore[arg-type]
+                        valid_from=now, expires_at=expires, min_basket=offer["min_basket"])
+
+
+def _commit(
+    sessions: Callable[[], Session], envelope: Envelope, request: OfferRequested, outcome: Outcome,
+    now: datetime, model_version: str,
+) -> Decision | None:
+    """Store the decision (and coupon) with its event in one transaction; None if seen before."""
+    with_offer = outcome.arm in ("treatment", "explore") and outcome.candidate is not None
+    campaign_id = outcome.candidate.campaign.campaign_id if outcome.candidate and outcome.arm != "none" else None
+    coupon = outcome.coupon
+    decision = Decision(
+        decision_id=str(uuid.uuid4()), request_id=request.request_id,
+        customer_id=request.customer_id, campaign_id=campaign_id,
+        offer_id=outcome.candidate.offer["offer_id"] if with_offer and outcome.candidate else None,
+        arm=outcome.arm, propensity=outcome.propensity, score=outcome.score,
+        model_version=model_version,
+        features=json.dumps(outcome.features) if with_offer and outcome.features else None,
+        coupon_code=coupon.code if coupon else None,
+        expires_at=coupon.expires_at if coupon else None, decided_at=now,
+    )
+    with unit_of_work(sessions) as session:
+        if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
+            return None
+        session.add(decision)
+        if coupon is not None and outcome.candidate and outcome.reservation:
+            session.add(Coupon(
+                code=coupon.code, decision_id=decision.decision_id, campaign_id=campaign_id,
+                offer_id=decision.offer_id, customer_id=request.customer_id,
+                serial=outcome.reservation.serial, face_value=outcome.candidate.face,
+                issued_at=now, expires_at=coupon.expires_at,
+            ))
+        session.flush()
+        add_event(session, Outbox, "offer.decided", OfferDecided(
+            request_id=request.request_id, customer_id=request.customer_id,
+            campaign_id=campaign_id, offer_id=decision.offer_id, arm=outcome.arm,  # type: ignore[arg-type]
+            coupon=coupon, propensity=min(1.0, max(0.0, outcome.propensity)), score=outcome.score,
+            model_version=model_version, reason=outcome.reason,
+        ), key=request.customer_id, producer=PRODUCER)
+        for cid, budgets in outcome.exhausted.items():
+            announce_exhausted(session, cid, budgets)
+    return decision
+
+
+def _already_decided(sessions: Callable[[], Session], request_id: str) -> bool:
+    with sessions() as session:
+        return session.scalar(select(Decision.decision_id).where(Decision.request_id == request_id)) is not None
+
+
+def _release(reservations: ReservationStore, taken: Reservation | None, customer_id: str) -> None:
+    if taken is None:
+        return
+    try:
+        reservations.release(taken)
+        metrics.RESERVATIONS_RELEASED.inc()
+    except REDIS_ERRORS as exc:
+        # Fail safe: an unreleased reservation under-spends the budget, it never over-spends.
+        log.error("reservation_release_failed", customer_id=customer_id, error=str(exc))

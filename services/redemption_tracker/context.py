@@ -1,0 +1,79 @@
+"""What a batch needs from the tracker's copies: campaigns, decisions and customer links."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.redemption_tracker.models import Campaign, CustomerLink, Decision
+from services.redemption_tracker.validation import (
+    CampaignTerms,
+    DecisionTerms,
+    Presented,
+    campaign_terms,
+)
+
+
+class _HasCodes(Protocol):
+    member_hash: str | None
+    presented: list[Presented]
+
+
+@dataclass
+class Context:
+    campaigns: dict[int, CampaignTerms] = field(default_factory=dict)  # by campaign number
+    decisions: dict[str, DecisionTerms] = field(default_factory=dict)  # by canonical code
+    links: dict[str, str] = field(default_factory=dict)  # member hash → customer_id
+
+
+def terms_of(row: Campaign) -> CampaignTerms:
+    """A campaign copy as typed terms."""
+    return campaign_terms(
+        campaign_id=row.campaign_id, number=row.number, status=row.status,
+        starts_at=row.starts_at, ends_at=row.ends_at, offers=row.offers, budget=row.budget,
+        share_basis=row.share_basis, share_bp=row.share_bp,
+    )
+
+
+def decision_terms(row: Decision) -> DecisionTerms:
+    """A decision copy as the terms its coupon was issued on."""
+    discount: dict[str, Any] = row.discount or {}
+    return DecisionTerms(
+        customer_id=row.customer_id, valid_from=row.valid_from, min_basket=row.min_basket,
+        discount_type=discount.get("type"),
+        discount_value=int(discount["value"]) if "value" in discount else None,
+    )
+
+
+def load_campaign_by_number(s: Session, numbers: set[int]) -> dict[int, CampaignTerms]:
+    """Campaign terms by the number coupon codes carry."""
+    if not numbers:
+        return {}
+    rows = s.execute(select(Campaign).where(Campaign.number.in_(sorted(numbers)))).scalars()
+    return {row.number: terms_of(row) for row in rows}
+
+
+def load_decisions(s: Session, codes: set[str]) -> dict[str, DecisionTerms]:
+    """Decision terms by coupon code (absent when the decision has not arrived yet)."""
+    if not codes:
+        return {}
+    rows = s.execute(select(Decision).where(Decision.code.in_(sorted(codes)))).scalars()
+    return {row.code: decision_terms(row) for row in rows if row.code}
+
+
+def load_context(s: Session, txs: Sequence[_HasCodes]) -> Context:
+    """Three queries for the whole batch, never one per transaction."""
+    numbers = {p.claims.campaign_no for t in txs for p in t.presented if p.claims}
+    codes = {p.code for t in txs for p in t.presented if p.claims and p.code}
+    hashes = sorted({t.member_hash for t in txs if t.member_hash})
+    links: dict[str, str] = {}
+    if hashes:
+        links = dict(s.execute(
+            select(CustomerLink.member_hash, CustomerLink.customer_id)
+            .where(CustomerLink.member_hash.in_(hashes))
+        ).tuples().all())
+    return Context(load_campaign_by_number(s, numbers), load_decisions(s, codes), links)

@@ -1,0 +1,263 @@
+"""A recording stand-in for the LINE Messaging API, for tests and benchmarks.
+
+It listens on 127.0.0.1 (random port), records every request, and answers the way the
+LINE platform does where tenin depends on it:
+
+* `POST /v2/bot/message/reply` — 200 once per reply token; the same token again (or a
+  token marked expired) gets 400 "Invalid reply token";
+* `POST /v2/bot/message/push` — 200; a repeated `X-Line-Retry-Key` whose first request
+  was accepted gets 409 with `x-line-accepted-request-id` and is not delivered again;
+* a wrong `Authorization` gets 401.
+
+Tests script failures for the next calls: `recorder.fail(429, times=2, retry_after=1)`,
+`recorder.fail(500)`, `recorder.fail(400)`; `deliver=True` makes a scripted failure
+still deliver (LINE accepted the message but the answer was lost).
+
+    with LineRecorder(token="t") as line:
+        settings = replace(settings, messaging_api_base=line.base_url)
+        ...
+        wait_for(lambda: line.delivered_to("U123"))
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+REPLY = "/v2/bot/message/reply"
+PUSH = "/v2/bot/message/push"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as the recorder received it, and what it answered."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    status: int
+    at: float
+
+    @property
+    def retry_key(self) -> str | None:
+        return self.headers.get("x-line-retry-key")
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Messages the platform accepted: what the customer would see."""
+
+    channel: str  # "reply" | "push"
+    to: str | None  # the user id of a push; None for a reply
+    reply_token: str | None
+    messages: list[dict[str, Any]]
+    request_id: str
+    at: float
+
+    def texts(self) -> list[str]:
+        return [m.get("text", "") for m in self.messages if m.get("type") == "text"]
+
+
+@dataclass
+class _Scripted:
+    status: int
+    remaining: int
+    path: str | None
+    retry_after: str | None
+    message: str
+    deliver: bool
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: list[Recorded] = field(default_factory=list)
+    delivered: list[Delivered] = field(default_factory=list)
+    used_tokens: set[str] = field(default_factory=set)
+    expired_tokens: set[str] = field(default_factory=set)
+    accepted_keys: dict[str, str] = field(default_factory=dict)
+    token_owner: dict[str, str] = field(default_factory=dict)
+    script: deque[_Scripted] = field(default_factory=deque)
+
+
+class LineRecorder:
+    """A threaded HTTP server playing the LINE Messaging API."""
+
+    def __init__(self, token: str | None = None, latency_s: float = 0.0) -> None:
+        self.token = token
+        self.latency_s = latency_s
+        self._state = _State()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LineRecorder:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LineRecorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- scripting ------------------------------------------------------------------
+
+    def fail(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        path: str | None = None,
+        retry_after: float | str | None = None,
+        message: str = "",
+        deliver: bool = False,
+    ) -> None:
+        """Answer the next `times` calls (to `path`, or any) with `status`."""
+        with self._state.lock:
+            self._state.script.append(
+                _Scripted(status, times, path, None if retry_after is None else str(retry_after),
+                          message or f"scripted {status}", deliver)
+            )
+
+    def expire_reply_token(self, token: str) -> None:
+        """Make LINE reject `token` as if more than a minute had passed."""
+        with self._state.lock:
+            self._state.expired_tokens.add(token)
+
+    def own_reply_token(self, token: str, user_id: str) -> None:
+        """Tell the recorder whose token it is, so `delivered_to` sees replies too."""
+        with self._state.lock:
+            self._state.token_owner[token] = user_id
+
+    # --- reading --------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._state.lock:
+            return list(self._state.requests)
+
+    @property
+    def delivered(self) -> list[Delivered]:
+        with self._state.lock:
+            return list(self._state.delivered)
+
+    def delivered_to(self, user_id: str) -> list[Delivered]:
+        """What `user_id` received, by push or by reply to one of their tokens."""
+        with self._state.lock:
+            owners = dict(self._state.token_owner)
+            return [
+                d for d in self._state.delivered
+                if d.to == user_id or (d.reply_token and owners.get(d.reply_token) == user_id)
+            ]
+
+    def calls(self, path: str | None = None) -> list[Recorded]:
+        return [r for r in self.requests if path is None or r.path == path]
+
+    # --- serving --------------------------------------------------------------------
+
+    def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        state = self._state
+        request_id = uuid.uuid4().hex
+        out_headers = {"x-line-request-id": request_id}
+        if path not in (REPLY, PUSH):
+            return 404, out_headers, {"message": "Not found"}
+        if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
+            return 401, out_headers, {"message": "Authentication failed"}
+        scripted = self._next_script(path)
+        if scripted is not None:
+            if scripted.retry_after is not None:
+                out_headers["Retry-After"] = scripted.retry_after
+            if scripted.deliver:
+                self._deliver(path, headers, body, request_id)
+            return scripted.status, out_headers, {"message": scripted.message}
+        if path == REPLY:
+            token = str(body.get("replyToken", ""))
+            if token in state.used_tokens or token in state.expired_tokens or not token:
+                return 400, out_headers, {"message": "Invalid reply token"}
+        else:
+            key = headers.get("x-line-retry-key")
+            if key and key in state.accepted_keys:
+                out_headers["x-line-accepted-request-id"] = state.accepted_keys[key]
+                return 409, out_headers, {"message": "The retry key is already accepted"}
+        self._deliver(path, headers, body, request_id)
+        return 200, out_headers, {}
+
+    def _next_script(self, path: str) -> _Scripted | None:
+        for scripted in self._state.script:
+            if scripted.path is None or scripted.path == path:
+                scripted.remaining -= 1
+                if scripted.remaining <= 0:
+                    self._state.script.remove(scripted)
+                return scripted
+        return None
+
+    def _deliver(self, path: str, headers: dict[str, str], body: dict[str, Any], request_id: str) -> None:
+        state = self._state
+        if path == REPLY:
+            state.used_tokens.add(str(body.get("replyToken")))
+        key = headers.get("x-line-retry-key")
+        if path == PUSH and key:
+            state.accepted_keys[key] = request_id
+        state.delivered.append(
+            Delivered(
+                channel="reply" if path == REPLY else "push",
+                to=body.get("to") if path == PUSH else None,
+                reply_token=body.get("replyToken") if path == REPLY else None,
+                messages=list(body.get("messages") or []),
+                request_id=request_id,
+                at=time.time(),
+            )
+        )
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {"_raw": raw.decode("utf-8", "replace")}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if recorder.latency_s:
+                    time.sleep(recorder.latency_s)
+                with recorder._state.lock:
+                    status, out_headers, answer = recorder._answer(self.path, headers, body)
+                    recorder._state.requests.append(
+                        Recorded(self.path, headers, body, status, time.time())
+                    )
+                payload = json.dumps(answer).encode("utf-8")
+                self.send_response(status)
+                for name, value in out_headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return None  # keep test output clean
+
+        return Handler
