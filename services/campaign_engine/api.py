@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,13 @@ from services.campaign_engine.schemas import (
 )
 from shared.auth import require_role
 from shared.db import unit_of_work, utcnow
-from shared.http import Operation, ProblemError, current_extension, parse_json_body, validation_errors
+from shared.http import (
+    Operation,
+    ProblemError,
+    current_extension,
+    parse_json_body,
+    validation_errors,
+)
 
 bp = Blueprint("campaigns", __name__)
 

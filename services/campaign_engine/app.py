@@ -13,7 +13,7 @@ from shared.bus import KafkaBroker, broker_from_settings
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.db import ping as db_ping
-from shared.http import base_app, ops_blueprint, openapi_document
+from shared.http import base_app, openapi_document, ops_blueprint
 from shared.logging import configure_logging
 from shared.redis_client import make_redis
 from shared.redis_client import ping as redis_ping

@@ -31,7 +31,14 @@ from services.campaign_engine.domain import (
     face_value,
     offer_features,
 )
-from services.campaign_engine.models import Campaign, Coupon, Customer, Decision, Outbox, ProcessedEvent
+from services.campaign_engine.models import (
+    Campaign,
+    Coupon,
+    Customer,
+    Decision,
+    Outbox,
+    ProcessedEvent,
+)
 from services.campaign_engine.policy import PolicyConfig, decide, in_holdout
 from services.campaign_engine.reservations import (
     CUSTOMER_CAPS,

@@ -71,7 +71,7 @@ def check_update(status: str, current: Mapping[str, Any], proposed: Mapping[str,
     if status == "draft":
         return
     conflicts = [
-        Conflict(name, f"cannot change once the campaign has been active")
+        Conflict(name, "cannot change once the campaign has been active")
         for name in LOCKED_AFTER_DRAFT
         if proposed[name] != current[name]
     ]

@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 
 from services.campaign_engine import metrics
 from services.campaign_engine.decisions import decide_offer
-from services.campaign_engine.models import Campaign, Coupon, Customer, ProcessedEvent, RedemptionSeen
+from services.campaign_engine.models import (
+    Campaign,
+    Coupon,
+    Customer,
+    ProcessedEvent,
+    RedemptionSeen,
+)
 from services.campaign_engine.reservations import ReservationStore
 from services.campaign_engine.usage import announce_exhausted, exhausted_budgets
 from shared.db import unit_of_work, utcnow

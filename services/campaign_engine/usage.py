@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.domain import campaign_day, face_value
-from services.campaign_engine.models import BudgetExhaustion, Campaign, Coupon, Outbox, RedemptionSeen
+from services.campaign_engine.models import (
+    BudgetExhaustion,
+    Campaign,
+    Coupon,
+    Outbox,
+    RedemptionSeen,
+)
 from services.campaign_engine.reservations import (
     Limits,
     ReservationStore,

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.chat_agent import delivery, messages
-from services.chat_agent.conversation import ConversationState
+from services.chat_agent.conversation import SENTIMENT_MEMORY, ConversationState
 from services.chat_agent.line_events import LineEvent
 from services.chat_agent.models import Campaign, Customer
 from services.chat_agent.persona import Persona, tone_for
@@ -82,9 +82,16 @@ class Turn:
         """Until when the event's reply token may be used."""
         return min(self.event_time, self.now) + timedelta(seconds=self.chat.reply_window_s)
 
+    @property
+    def mood(self) -> float:
+        """The session's sentiment with this message folded in."""
+        if self.sentiment is None:
+            return self.state.sentiment
+        return SENTIMENT_MEMORY * self.state.sentiment + (1 - SENTIMENT_MEMORY) * self.sentiment
+
     def line(self, kind: str, **placeholders: object) -> str:
         """A persona line in the customer's language and a tone that follows their mood."""
-        tone = tone_for(self.state.sentiment)
+        tone = tone_for(self.mood)
         return self.chat.persona.line(
             kind, self.language, tone, str(self.event_id), **placeholders
         )

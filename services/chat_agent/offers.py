@@ -61,7 +61,7 @@ def request_offer(
     turn.session.add(request)
     context = OfferContext(
         intent=intent,
-        sentiment=max(-1.0, min(1.0, turn.state.sentiment)),
+        sentiment=max(-1.0, min(1.0, turn.mood)),
         language=turn.language if turn.language in ("ja", "en", "id") else "ja",  # type: ignore[arg-type]
         local_hour=local.hour,
         weekday=local.weekday(),

@@ -75,5 +75,5 @@ def load_context(s: Session, txs: Sequence[_HasCodes]) -> Context:
         links = dict(s.execute(
             select(CustomerLink.member_hash, CustomerLink.customer_id)
             .where(CustomerLink.member_hash.in_(hashes))
-        ).tuples().all())
+        ).all())
     return Context(load_campaign_by_number(s, numbers), load_decisions(s, codes), links)

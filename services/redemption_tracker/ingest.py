@@ -185,7 +185,7 @@ def _write_batch(
         inserted = dict(s.execute(
             insert_ignore(s, Transaction, ["store_id", "transaction_id"])
             .returning(Transaction.transaction_id, Transaction.id), rows,
-        ).tuples().all())
+        ).all())
         new = []
         for t in fresh:
             t.row_id = inserted.get(t.tx.transaction_id)
@@ -240,7 +240,7 @@ def _settle_coupons(
           "transaction_id": t.tx.transaction_id, "discount": o.discount,
           "basket_total": t.tx.total, "occurred_at": t.tx.occurred_at, "redeemed_at": now}
          for t, o in claims],
-    ).tuples().all())
+    ).all())
     held = []
     for t, o in candidates:
         if o.code in won:

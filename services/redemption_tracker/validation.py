@@ -218,8 +218,14 @@ def check_coupon(
     campaign: CampaignTerms | None,
     decision: DecisionTerms | None,
     basket: Basket,
+    *,
+    check_basket: bool = True,
 ) -> Verdict:
-    """Checks 2–7 of the module docstring for a genuine code."""
+    """Checks 2–7 of the module docstring for a genuine code.
+
+    `check_basket=False` (the till's pre-check, before there is a basket) skips check 5
+    and the discount.
+    """
     customer_id = decision.customer_id if decision is not None else None
     if basket.occurred_at >= claims.expires_at:
         return Verdict("expired", customer_id=customer_id,
@@ -243,7 +249,7 @@ def check_coupon(
     if decision is not None and decision.min_basket is not None:
         min_basket = decision.min_basket
     lines = eligible_lines(offer, basket)
-    if basket.total < min_basket or (lines is not None and not lines):
+    if check_basket and (basket.total < min_basket or (lines is not None and not lines)):
         return reject("min_basket_not_met")
     if campaign.status != "active" or basket.occurred_at >= campaign.ends_at:
         return reject("campaign_not_active")
@@ -252,5 +258,5 @@ def check_coupon(
     d_type, d_value = offer.discount_type, offer.discount_value
     if decision is not None and decision.discount_type is not None:
         d_type, d_value = decision.discount_type, decision.discount_value or 0
-    discount = compute_discount(d_type, d_value, offer, basket)
+    discount = compute_discount(d_type, d_value, offer, basket) if check_basket else 0
     return Verdict(None, discount, campaign.campaign_id, offer, customer_id)

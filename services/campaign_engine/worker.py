@@ -1,0 +1,65 @@
+"""`tenin worker campaign_engine`: the decision consumer, the update consumer, the relay.
+
+Offer requests and the events that keep features and budgets current run in separate
+consumer groups, so a burst of sales never delays a customer waiting for an offer.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from services.campaign_engine.bootstrap import SERVICE, Engine, bootstrap
+from services.campaign_engine.models import Outbox
+from services.campaign_engine.usage import reconcile_on_start
+from shared.bus import Broker, broker_from_settings
+from shared.config import Settings
+from shared.consumer import ConsumerLoop
+from shared.events import (
+    CAMPAIGN_EVENTS,
+    COUPON_EVENTS,
+    CUSTOMER_EVENTS,
+    OFFER_DECISIONS,
+    OFFER_REQUESTS,
+    SALES_EVENTS,
+    dlq_topic,
+)
+from shared.outbox import OutboxRelay
+from shared.runtime import Component, run_components
+
+log = structlog.get_logger(__name__)
+
+DECISIONS_GROUP = f"{SERVICE}.decisions"
+UPDATES_GROUP = f"{SERVICE}.updates"
+CONSUMED = (OFFER_REQUESTS, CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS)
+PRODUCED = (OFFER_DECISIONS, CAMPAIGN_EVENTS)
+
+
+def components(engine: Engine, broker: Broker) -> dict[str, Component]:
+    """The worker's threads: two consumer loops and the outbox relay."""
+    settings = engine.settings
+    decisions = ConsumerLoop(broker, DECISIONS_GROUP, [OFFER_REQUESTS], engine.decide,
+                             max_attempts=settings.consumer_max_attempts)
+    updates = ConsumerLoop(broker, UPDATES_GROUP, [CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS],
+                           engine.update, max_attempts=settings.consumer_max_attempts)
+    relay = OutboxRelay(engine.sessions, Outbox, broker.producer(),
+                        poll_seconds=settings.relay_poll_seconds)
+    return {"decisions": decisions.run, "updates": updates.run, "outbox_relay": relay.run}
+
+
+def prepare(engine: Engine, broker: Broker) -> None:
+    """Before taking work: topics exist, the model loads, Redis agrees with the database."""
+    broker.ensure_topics([*CONSUMED, *PRODUCED, *(dlq_topic(t) for t in CONSUMED)])
+    log.info("model_ready", model_version=engine.scorer.model_version)
+    with engine.sessions() as session:
+        count = reconcile_on_start(session, engine.reservations, engine.clock())
+    log.info("budgets_reconciled", campaigns=count)
+
+
+def run(settings: Settings, stop: threading.Event) -> int:
+    """Run until `stop` is set (SIGTERM); returns the process exit code."""
+    engine = bootstrap(settings)
+    broker = broker_from_settings(engine.settings)
+    prepare(engine, broker)
+    return run_components(components(engine, broker), stop)

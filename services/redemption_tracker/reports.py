@@ -1,0 +1,177 @@
+"""The campaign report, its CSV export, and revenue-share statements.
+
+Every money figure comes from the append-only ledger (attributed revenue, discount
+cost, shares), so a statement for a month and the report's line for that month are the
+same sum. Definitions:
+
+- issued: decisions of the campaign that carried a coupon; delivered: distinct codes in
+  `coupon.delivered`; decisions: every `offer.decided` of the campaign (any arm) — one
+  API call each, for the per-call-fee comparison;
+- redeemed: live redemptions (voided ones are counted separately); redemption rate =
+  redeemed / issued;
+- attributed revenue: basket totals of transactions that redeemed a campaign coupon, net
+  of voids; discount cost: discounts granted, net of voids;
+- lift: see measurement.py and periods.py (Welch 95% interval, linked customers only);
+- revenue share: on `attributed`, the sum of the ledger's per-redemption shares
+  (floor(pct × basket) each, negated on void); on `incremental`, the monthly closes plus
+  the provisional amount of months not closed yet, which add up to
+  pct × max(incremental revenue, 0).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.redemption_tracker.ledger import (
+    period_bounds,
+    statement_lines,
+    totals_by_period,
+)
+from services.redemption_tracker.measurement import incremental_share, share_of
+from services.redemption_tracker.models import (
+    Campaign,
+    CouponCheck,
+    Decision,
+    Delivery,
+    Redemption,
+)
+from services.redemption_tracker.periods import incremental_periods, measure, window_end
+
+
+def _count(s: Session, stmt: Any) -> int:
+    return int(s.execute(stmt).scalar_one() or 0)
+
+
+def counts(s: Session, campaign_id: str) -> dict[str, Any]:
+    """Funnel counts of a campaign."""
+    decisions = _count(s, select(func.count()).where(Decision.campaign_id == campaign_id))
+    issued = _count(s, select(func.count()).where(
+        Decision.campaign_id == campaign_id, Decision.code.is_not(None)))
+    delivered = _count(s, select(func.count()).where(Delivery.campaign_id == campaign_id))
+    redeemed = _count(s, select(func.count()).where(
+        Redemption.campaign_id == campaign_id, Redemption.voided_at.is_(None)))
+    voided = _count(s, select(func.count()).where(
+        Redemption.campaign_id == campaign_id, Redemption.voided_at.is_not(None)))
+    rejected = dict(s.execute(
+        select(CouponCheck.reason, func.count())
+        .where(CouponCheck.campaign_id == campaign_id, CouponCheck.status == "rejected")
+        .group_by(CouponCheck.reason)
+    ).all())
+    return {
+        "decisions": decisions, "issued": issued, "delivered": delivered,
+        "redeemed": redeemed, "voided": voided,
+        "redemption_rate": round(redeemed / issued, 4) if issued else None,
+        "rejected_by_reason": {str(k): int(v) for k, v in sorted(rejected.items())},
+    }
+
+
+def period_figures(s: Session, campaign: Campaign, now: datetime) -> list[dict[str, Any]]:
+    """Per month: ledger sums, and the share owed for that month (with its status)."""
+    ledger = totals_by_period(s, campaign.campaign_id)
+    incremental = (
+        incremental_periods(s, campaign, now) if campaign.share_basis == "incremental" else {}
+    )
+    out = []
+    for p in sorted(set(ledger) | set(incremental)):
+        t = ledger.get(p, {})
+        if p in incremental:
+            share, closed = incremental[p]
+            status = "closed" if closed else "provisional"
+        else:
+            share = t.get("revenue_share", 0)
+            status = "closed" if period_bounds(p)[1] <= now else "open"
+        out.append({
+            "period": p, "status": status,
+            "attributed_revenue": t.get("attributed_revenue", 0),
+            "discount_cost": t.get("discount_cost", 0), "revenue_share": share,
+        })
+    return out
+
+
+def build_report(s: Session, campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """The campaign report (see the module docstring for each figure)."""
+    c = counts(s, campaign.campaign_id)
+    periods = period_figures(s, campaign, now)
+    revenue = sum(p["attributed_revenue"] for p in periods)
+    discount = sum(p["discount_cost"] for p in periods)
+    estimate, groups = measure(s, campaign, now)
+    owed = sum(p["revenue_share"] for p in periods)
+    closed = sum(p["revenue_share"] for p in periods if p["status"] == "closed")
+    lift = estimate.as_dict()
+    lift["excluded_customers"] = groups.excluded
+    lift["confidence"] = 0.95
+    return {
+        "campaign_id": campaign.campaign_id, "name": campaign.name, "status": campaign.status,
+        "currency": "JPY", "as_of": now.isoformat(),
+        "window": {"starts_at": campaign.starts_at.isoformat(),
+                   "ends_at": campaign.ends_at.isoformat(),
+                   "measured_until": max(campaign.starts_at, window_end(campaign, now))
+                   .isoformat()},
+        "counts": c,
+        "money": {"attributed_revenue": revenue, "discount_cost": discount,
+                  "net_attributed_revenue": revenue - discount},
+        "lift": lift,
+        "revenue_share": {
+            "basis": campaign.share_basis, "pct": campaign.share_bp / 100, "owed": owed,
+            "in_closed_periods": closed, "in_open_periods": owed - closed,
+            "on_attributed_basis": share_of(revenue, campaign.share_bp),
+            "on_incremental_basis": incremental_share(estimate, campaign.share_bp),
+        },
+        "per_call_fee": {"fee": campaign.per_call_fee, "decisions": c["decisions"],
+                         "would_have_earned": campaign.per_call_fee * c["decisions"]},
+        "periods": periods,
+    }
+
+
+def report_csv(report: dict[str, Any]) -> str:
+    """The report flattened to `metric,value` rows (one row per figure)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["metric", "value"])
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, list):
+            for item in value:
+                key = item.get("period") if isinstance(item, dict) else None
+                walk(f"{prefix}.{key}", {k: v for k, v in item.items() if k != "period"})
+        else:
+            writer.writerow([prefix, "" if value is None else value])
+
+    walk("", report)
+    return buf.getvalue()
+
+
+def build_statement(
+    s: Session, campaign: Campaign, period: str, now: datetime
+) -> dict[str, Any]:
+    """Statement lines of one month, summed from the ledger (plus a provisional line)."""
+    lines = statement_lines(s, campaign.campaign_id, period)
+    status = "closed" if period_bounds(period)[1] <= now else "open"
+    if campaign.share_basis == "incremental":
+        amount, closed = incremental_periods(s, campaign, now).get(period, (0, True))
+        status = "closed" if closed else "provisional"
+        if not closed:
+            in_ledger = sum(line["revenue_share"] for line in lines)
+            lines.append({
+                "date": None, "kind": "incremental_provisional", "entries": 0,
+                "attributed_revenue": 0, "discount_cost": 0,
+                "revenue_share": amount - in_ledger, "provisional": True,
+            })
+    total = {
+        key: sum(line[key] for line in lines)
+        for key in ("attributed_revenue", "discount_cost", "revenue_share")
+    }
+    return {
+        "campaign_id": campaign.campaign_id, "period": period, "currency": "JPY",
+        "basis": campaign.share_basis, "pct": campaign.share_bp / 100, "status": status,
+        "lines": [{"provisional": False, **line} for line in lines], "total": total,
+    }

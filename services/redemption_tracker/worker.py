@@ -1,0 +1,82 @@
+"""`tenin worker redemption_tracker`: consumers, the outbox relay and the period closer."""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from services.redemption_tracker.bootstrap import Tracker, bootstrap
+from services.redemption_tracker.handlers import event_handler
+from services.redemption_tracker.models import Outbox
+from services.redemption_tracker.periods import close_all
+from services.redemption_tracker.stream import decode_pos_message, pos_handler
+from shared.bus import Broker, broker_from_settings
+from shared.config import Settings
+from shared.consumer import ConsumerLoop
+from shared.events import (
+    CAMPAIGN_EVENTS,
+    COUPON_EVENTS,
+    CUSTOMER_EVENTS,
+    OFFER_DECISIONS,
+    POS_TRANSACTIONS,
+    SALES_EVENTS,
+    dlq_topic,
+)
+from shared.outbox import OutboxRelay
+from shared.runtime import Component, run_components
+
+log = structlog.get_logger(__name__)
+
+# One consumer group per source topic, so a slow stream never holds up another.
+COPY_GROUPS = {
+    "redemption_tracker.decisions": OFFER_DECISIONS,
+    "redemption_tracker.campaigns": CAMPAIGN_EVENTS,
+    "redemption_tracker.customers": CUSTOMER_EVENTS,
+    "redemption_tracker.coupons": COUPON_EVENTS,
+}
+POS_GROUP = "redemption_tracker.pos"
+CLOSE_EVERY_S = 600.0
+
+
+def period_closer(tracker: Tracker, every_s: float = CLOSE_EVERY_S) -> Component:
+    """Book the monthly closes of incremental-basis campaigns (idempotent, so any cadence)."""
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                close_all(tracker)
+            except Exception:
+                log.exception("period_close_failed")
+            stop.wait(every_s)
+
+    return run
+
+
+def components(tracker: Tracker, broker: Broker) -> dict[str, Component]:
+    """Everything the worker runs, by name."""
+    attempts = tracker.settings.consumer_max_attempts
+    out: dict[str, Component] = {}
+    for group, topic in COPY_GROUPS.items():
+        loop: ConsumerLoop[object] = ConsumerLoop(
+            broker, group, [topic], event_handler(tracker, group),  # type: ignore[arg-type]
+            max_attempts=attempts,
+        )
+        out[group] = loop.run
+    pos = ConsumerLoop(broker, POS_GROUP, [POS_TRANSACTIONS], pos_handler(tracker),
+                       decoder=decode_pos_message, max_attempts=attempts)
+    out[POS_GROUP] = pos.run
+    relay = OutboxRelay(tracker.sessions, Outbox, broker.producer(),
+                        poll_seconds=tracker.settings.relay_poll_seconds)
+    out["redemption_tracker.outbox"] = relay.run
+    out["redemption_tracker.period_close"] = period_closer(tracker)
+    return out
+
+
+def run(settings: Settings, stop: threading.Event) -> int:
+    """Run until `stop` is set (SIGTERM); returns the exit code."""
+    tracker = bootstrap(settings)
+    broker = broker_from_settings(tracker.settings)
+    sources = [*COPY_GROUPS.values(), POS_TRANSACTIONS]
+    broker.ensure_topics([*sources, SALES_EVENTS, *(dlq_topic(t) for t in sources)])
+    return run_components(components(tracker, broker), stop)
