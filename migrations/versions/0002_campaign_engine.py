@@ -40,6 +40,7 @@ def upgrade() -> None:
     sa.Column('audience', sa.JSON(), nullable=True),
     sa.Column('revenue_share', sa.JSON(), nullable=False),
     sa.Column('per_call_fee', sa.Integer(), nullable=False),
+    sa.Column('revision', sa.Integer(), server_default='0', nullable=False),
     sa.Column('created_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('number', name=op.f('pk_campaigns')),

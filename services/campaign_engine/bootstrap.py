@@ -15,11 +15,14 @@ from typing import Any
 import numpy as np
 import redis
 import structlog
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.campaign_engine.decisions import Scorer, decide_offer
 from services.campaign_engine.handlers import apply_update
+from services.campaign_engine.lookup import ActiveCampaigns
 from services.campaign_engine.policy import PolicyConfig
 from services.campaign_engine.reservations import RedisReservations, ReservationStore
 from shared.config import Settings
@@ -28,7 +31,6 @@ from shared.crypto import derive_key
 from shared.db import make_engine, make_session_factory, utcnow
 from shared.events import Envelope
 from shared.features import CustomerFeatureStore
-from shared.redis_client import make_redis
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +67,7 @@ class Engine:
     coupon_key: bytes
     holdout_key: bytes
     clock: Callable[[], datetime] = field(default=utcnow)
+    campaigns: ActiveCampaigns = field(default_factory=ActiveCampaigns)
     _scorer: Scorer | None = None
 
     @property
@@ -83,7 +86,7 @@ class Engine:
             envelope, sessions=self.sessions, reservations=self.reservations,
             features=self.features, scorer=self.scorer, policy=self.policy,
             coupon_key=self.coupon_key, holdout_key=self.holdout_key, clock=self.clock,
-            rng=np.random.default_rng(),
+            rng=np.random.default_rng(), campaigns=self.campaigns,
         )
 
     @property
@@ -92,6 +95,15 @@ class Engine:
         return functools.partial(apply_update, sessions=self.sessions,
                                  reservations=self.reservations, features=self.features,
                                  markers=self.markers)
+
+
+def engine_redis(url: str, timeout_s: float = 0.5) -> redis.Redis:
+    """A Redis client that gives up fast: with Redis down a decision must still be answered
+    promptly (no coupon), not after redis-py's default seconds of retries."""
+    return redis.Redis.from_url(
+        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 1), health_check_interval=30, decode_responses=True,
+    )
 
 
 def holdout_key(secret_key: str) -> bytes:
@@ -115,7 +127,7 @@ def bootstrap(
     if redis_client is None:
         if not settings.redis_url:
             raise RuntimeError("REDIS_URL is not set: campaign_engine needs Redis for budgets")
-        redis_client = make_redis(settings.redis_url)
+        redis_client = engine_redis(settings.redis_url)
     return Engine(
         settings=settings,
         db=db,

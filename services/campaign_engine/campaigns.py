@@ -59,7 +59,8 @@ def create_campaign(session: Session, body: CampaignIn) -> Campaign:
     """A new draft campaign."""
     data = body.model_dump(mode="python")
     campaign = Campaign(
-        campaign_id=_new_id(), status="draft", utc_offset_minutes=_offset_minutes(body.starts_at),
+        campaign_id=_new_id(), status="draft", revision=0,
+        utc_offset_minutes=_offset_minutes(body.starts_at),
         **_columns(data),
         offers=[stored_offer(o, index=i, offer_id=_new_id()) for i, o in enumerate(data["offers"])],
     )
@@ -162,6 +163,7 @@ def apply_patch(session: Session, campaign: Campaign, body: CampaignIn, patch: C
         campaign.utc_offset_minutes = _offset_minutes(body.starts_at)
     campaign.offers = offers
     campaign.updated_at = now
+    campaign.revision += 1
     if campaign.status in ("active", "paused"):
         announce(session, campaign)
 
@@ -170,6 +172,7 @@ def change_status(session: Session, campaign: Campaign, action: str, now: dateti
     """Move the campaign through its lifecycle and announce the new status."""
     campaign.status = transition(campaign.status, action, ends_at=campaign.ends_at, now=now)
     campaign.updated_at = now
+    campaign.revision += 1
     announce(session, campaign)
 
 

@@ -8,18 +8,14 @@ coupon past a cap.
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import redis
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,14 +27,12 @@ from services.campaign_engine.domain import (
     face_value,
     offer_features,
 )
+from services.campaign_engine.lookup import ActiveCampaigns, CustomerState, Lookup, lookup
 from services.campaign_engine.models import (
     Campaign,
-    Coupon,
-    Customer,
     Decision,
-    Outbox,
-    ProcessedEvent,
 )
+from services.campaign_engine.outcomes import Candidate, Outcome, already_decided, store_decision
 from services.campaign_engine.policy import PolicyConfig, decide, in_holdout
 from services.campaign_engine.reservations import (
     CUSTOMER_CAPS,
@@ -49,24 +43,19 @@ from services.campaign_engine.reservations import (
     ReservationsUnavailable,
 )
 from services.campaign_engine.usage import (
-    PRODUCER,
-    active_campaigns,
-    announce_exhausted,
     current_usage,
+    current_usages,
     exhausted_budgets,
     live_offers,
     total_ttl_s,
 )
 from shared.coupons import CouponClaims, issue_code
-from shared.db import unit_of_work, utcnow
-from shared.events import Envelope, IssuedCoupon, OfferDecided, OfferRequested, parse_payload
+from shared.db import utcnow
+from shared.events import Envelope, IssuedCoupon, OfferRequested, parse_payload
 from shared.features import CustomerFeatures, DecisionContext, feature_matrix
-from shared.idempotency import first_time
-from shared.outbox import add_event
 
 log = structlog.get_logger(__name__)
 
-CONSUMER = "campaign_engine.decisions"
 REDIS_ERRORS = (ReservationsUnavailable, redis.RedisError)
 
 
@@ -77,34 +66,12 @@ class FeatureSource(Protocol):
 
 
 class Scorer(Protocol):
-    model_version: str
+    @property
+    def model_version(self) -> str: ...
 
     def score(self, matrix: np.ndarray) -> np.ndarray: ...
 
     def maybe_reload(self) -> bool: ...
-
-
-@dataclass
-class Candidate:
-    campaign: Campaign
-    offer: dict[str, Any]
-    face: int
-    day: str
-
-
-@dataclass
-class Outcome:
-    """What was decided, before it is stored."""
-
-    arm: str
-    reason: str | None
-    propensity: float = 1.0
-    score: float | None = None
-    candidate: Candidate | None = None
-    features: list[float] | None = None
-    reservation: Reservation | None = None
-    coupon: IssuedCoupon | None = None
-    exhausted: dict[str, list[str]] = field(default_factory=dict)
 
 
 def decide_offer(
@@ -119,40 +86,40 @@ def decide_offer(
     holdout_key: bytes,
     clock: Callable[[], datetime] = utcnow,
     rng: np.random.Generator | None = None,
+    campaigns: ActiveCampaigns | None = None,
 ) -> Decision | None:
-    """Decide one offer request; returns the stored decision, or None for a duplicate."""
+    """Decide one offer request; returns the stored decision, or None for a duplicate.
+
+    One transaction from the duplicate check to the commit (one connection, fewest round
+    trips); the Redis reservation taken inside it is given back if it does not commit.
+    """
     started = time.perf_counter()
     request: OfferRequested = parse_payload(envelope)  # type: ignore[assignment]
     now = clock()
-    with sessions() as session:
-        if session.scalar(select(Decision.decision_id).where(Decision.request_id == request.request_id)):
-            log.info("offer_request_duplicate", customer_id=request.customer_id)
-            return None
-        outcome = _choose(session, request, now, reservations=reservations, features=features,
-                          scorer=scorer, policy=policy, holdout_key=holdout_key,
-                          rng=rng or np.random.default_rng())
-        session.rollback()  # reads only: do not hold a transaction open over the commit below
-    if outcome.reservation is not None:
-        try:
-            outcome.coupon = _coupon(outcome, coupon_key, now)
-        except Exception:
-            _release(reservations, outcome.reservation, request.customer_id)
-            raise
+    outcome: Outcome | None = None
     try:
-        decision = _commit(sessions, envelope, request, outcome, now, scorer.model_version)
+        with sessions() as session, session.begin():
+            found = lookup(session, request.request_id, request.customer_id, now,
+                           campaigns or ActiveCampaigns())
+            if found.decided:
+                log.info("offer_request_duplicate", customer_id=request.customer_id)
+                return None
+            outcome = _choose(session, request, found, now, reservations=reservations,
+                              features=features, scorer=scorer, policy=policy,
+                              holdout_key=holdout_key, rng=rng or np.random.default_rng())
+            if outcome.reservation is not None:
+                outcome.coupon = _coupon(outcome, coupon_key, now)
+            decision = store_decision(session, envelope, request, outcome, now, model_version=scorer.model_version)
     except IntegrityError:
-        _release(reservations, outcome.reservation, request.customer_id)
-        if not _already_decided(sessions, request.request_id):
+        _release(reservations, outcome, request.customer_id)
+        if not already_decided(sessions, request.request_id):
             raise  # e.g. a code collision after a re-seed: the retry takes a new serial
         # The same request (or event) was decided concurrently and committed first.
         log.info("offer_request_duplicate", customer_id=request.customer_id)
         return None
-    except Exception:
-        _release(reservations, outcome.reservation, request.customer_id)
+    except BaseException:
+        _release(reservations, outcome, request.customer_id)
         raise
-    if decision is None:
-        _release(reservations, outcome.reservation, request.customer_id)
-        return None
     if outcome.coupon is not None:
         metrics.COUPONS_ISSUED.inc()
         try:
@@ -167,14 +134,13 @@ def decide_offer(
 
 
 def _choose(
-    session: Session, request: OfferRequested, now: datetime, *, reservations: ReservationStore,
-    features: FeatureSource, scorer: Scorer, policy: PolicyConfig, holdout_key: bytes,
-    rng: np.random.Generator,
+    session: Session, request: OfferRequested, found: Lookup, now: datetime, *,
+    reservations: ReservationStore, features: FeatureSource, scorer: Scorer, policy: PolicyConfig,
+    holdout_key: bytes, rng: np.random.Generator,
 ) -> Outcome:
-    customer = session.get(Customer, request.customer_id)
-    if customer is not None and customer.opted_out:
+    if found.customer.opted_out:
         return Outcome("none", "opted_out")
-    campaigns = active_campaigns(session, now)
+    campaigns, customer = found.campaigns, found.customer
     if not campaigns:
         return Outcome("none", "no_active_campaign")
     ctx = request.context
@@ -203,10 +169,12 @@ def _choose(
         vector = feature_matrix(known, context, [offers[choice.index]])[0].tolist()
         taken = _reserve(session, reservations, chosen, request.customer_id, now)
         if isinstance(taken, Refused):
-            if taken.limit not in CUSTOMER_CAPS:
-                exhausted[cid] = sorted(set(exhausted.get(cid, [])) | {taken.limit})
-            reason = "cap_reached" if taken.limit in CUSTOMER_CAPS else "budget_exhausted"
-            return Outcome("none", reason, exhausted=exhausted)
+            # A concurrent decision took what was left between the read and the reservation.
+            if taken.limit in CUSTOMER_CAPS:
+                return Outcome("none", "cap_reached", exhausted=exhausted)
+            now_used = current_usage(session, reservations, chosen.campaign, request.customer_id, now)
+            exhausted[cid] = exhausted_budgets(chosen.campaign, now_used)
+            return Outcome("none", "budget_exhausted", exhausted=exhausted)
         exhausted[cid] = exhausted_budgets(chosen.campaign, taken.usage)
         return Outcome(choice.arm, None, choice.propensity, choice.score, chosen, vector, taken,
                        exhausted=exhausted)
@@ -217,18 +185,17 @@ def _choose(
 
 def _candidates(
     session: Session, reservations: ReservationStore, campaigns: list[Campaign],
-    request: OfferRequested, known: CustomerFeatures, customer: Customer | None, now: datetime,
+    request: OfferRequested, known: CustomerFeatures, customer: CustomerState, now: datetime,
     exhausted: dict[str, list[str]],
 ) -> tuple[list[Candidate], list[str]]:
     """Offers the customer is eligible for now, and the limits that excluded the others."""
-    linked = bool(customer and customer.linked)
     out: list[Candidate] = []
     refusals: list[str] = []
-    for campaign in campaigns:
-        if not audience_admits(campaign.audience, known, request.context.language, linked):
-            refusals.append("audience")
-            continue
-        usage = current_usage(session, reservations, campaign, request.customer_id, now)
+    admitted = [c for c in campaigns
+                if audience_admits(c.audience, known, request.context.language, customer.linked)]
+    refusals += ["audience"] * (len(campaigns) - len(admitted))
+    usages = current_usages(session, reservations, admitted, request.customer_id, now)
+    for campaign, usage in zip(admitted, usages, strict=True):
         limits = Limits.of(campaign.budget, campaign.caps)
         day = campaign_day(now, campaign.utc_offset_minutes)
         used_up = exhausted_budgets(campaign, usage)
@@ -277,53 +244,8 @@ def _coupon(outcome: Outcome, key: bytes, now: datetime) -> IssuedCoupon:
                         valid_from=now, expires_at=expires, min_basket=offer["min_basket"])
 
 
-def _commit(
-    sessions: Callable[[], Session], envelope: Envelope, request: OfferRequested, outcome: Outcome,
-    now: datetime, model_version: str,
-) -> Decision | None:
-    """Store the decision (and coupon) with its event in one transaction; None if seen before."""
-    with_offer = outcome.arm in ("treatment", "explore") and outcome.candidate is not None
-    campaign_id = outcome.candidate.campaign.campaign_id if outcome.candidate and outcome.arm != "none" else None
-    coupon = outcome.coupon
-    decision = Decision(
-        decision_id=str(uuid.uuid4()), request_id=request.request_id,
-        customer_id=request.customer_id, campaign_id=campaign_id,
-        offer_id=outcome.candidate.offer["offer_id"] if with_offer and outcome.candidate else None,
-        arm=outcome.arm, propensity=outcome.propensity, score=outcome.score,
-        model_version=model_version,
-        features=json.dumps(outcome.features) if with_offer and outcome.features else None,
-        coupon_code=coupon.code if coupon else None,
-        expires_at=coupon.expires_at if coupon else None, decided_at=now,
-    )
-    with unit_of_work(sessions) as session:
-        if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
-            return None
-        session.add(decision)
-        if coupon is not None and outcome.candidate and outcome.reservation:
-            session.add(Coupon(
-                code=coupon.code, decision_id=decision.decision_id, campaign_id=campaign_id,
-                offer_id=decision.offer_id, customer_id=request.customer_id,
-                serial=outcome.reservation.serial, face_value=outcome.candidate.face,
-                issued_at=now, expires_at=coupon.expires_at,
-            ))
-        session.flush()
-        add_event(session, Outbox, "offer.decided", OfferDecided(
-            request_id=request.request_id, customer_id=request.customer_id,
-            campaign_id=campaign_id, offer_id=decision.offer_id, arm=outcome.arm,  # type: ignore[arg-type]
-            coupon=coupon, propensity=min(1.0, max(0.0, outcome.propensity)), score=outcome.score,
-            model_version=model_version, reason=outcome.reason,
-        ), key=request.customer_id, producer=PRODUCER)
-        for cid, budgets in outcome.exhausted.items():
-            announce_exhausted(session, cid, budgets)
-    return decision
-
-
-def _already_decided(sessions: Callable[[], Session], request_id: str) -> bool:
-    with sessions() as session:
-        return session.scalar(select(Decision.decision_id).where(Decision.request_id == request_id)) is not None
-
-
-def _release(reservations: ReservationStore, taken: Reservation | None, customer_id: str) -> None:
+def _release(reservations: ReservationStore, outcome: Outcome | None, customer_id: str) -> None:
+    taken = outcome.reservation if outcome is not None else None
     if taken is None:
         return
     try:

@@ -28,6 +28,7 @@ from services.campaign_engine.models import (
 )
 from services.campaign_engine.reservations import ReservationStore
 from services.campaign_engine.usage import announce_exhausted, exhausted_budgets
+from shared.coupons import CodeRejected, normalize_code
 from shared.db import unit_of_work, utcnow
 from shared.events import (
     CouponRedeemed,
@@ -121,19 +122,20 @@ def record_redemption(envelope: Envelope, *, sessions: Callable[[], Session],
                       markers: Markers) -> None:
     """A coupon was redeemed: log it for training, settle its budget usage, count it."""
     p: CouponRedeemed = parse_payload(envelope)  # type: ignore[assignment]
+    code = _canonical(p.code)
     with unit_of_work(sessions) as session:
         if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
             return
-        seen = session.get(RedemptionSeen, (p.code, p.transaction_id))
+        seen = session.get(RedemptionSeen, (code, p.transaction_id))
         if seen is not None and not seen.voided:
             return  # this transaction's redemption is already counted
         if seen is None:
-            session.add(RedemptionSeen(coupon_code=p.code, transaction_id=p.transaction_id,
+            session.add(RedemptionSeen(coupon_code=code, transaction_id=p.transaction_id,
                                        redeemed_at=envelope.occurred_at, voided=False,
                                        discount=p.discount))
         else:
             seen.voided, seen.redeemed_at, seen.discount = False, envelope.occurred_at, p.discount
-        coupon = session.get(Coupon, p.code)
+        coupon = session.get(Coupon, code)
         if coupon is not None:
             # The face value reserved at issue is settled to the real discount.
             _apply_usage(session, reservations, coupon, str(envelope.event_id), +1,
@@ -149,20 +151,21 @@ def record_void(envelope: Envelope, *, sessions: Callable[[], Session],
                 reservations: ReservationStore, features: FeatureUpdates, markers: Markers) -> None:
     """A redemption was voided: the coupon counts as outstanding again."""
     p: CouponVoided = parse_payload(envelope)  # type: ignore[assignment]
+    code = _canonical(p.code)
     with unit_of_work(sessions) as session:
         if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
             return
-        seen = session.get(RedemptionSeen, (p.code, p.transaction_id))
+        seen = session.get(RedemptionSeen, (code, p.transaction_id))
         if seen is not None and seen.voided:
             return
         if seen is None:
-            log.warning("void_without_redemption", customer_id=p.customer_id, code=p.code)
-            session.add(RedemptionSeen(coupon_code=p.code, transaction_id=p.transaction_id,
+            log.warning("void_without_redemption", customer_id=p.customer_id, code=code)
+            session.add(RedemptionSeen(coupon_code=code, transaction_id=p.transaction_id,
                                        redeemed_at=envelope.occurred_at, voided=True,
                                        discount=p.discount))
             return
         seen.voided = True
-        coupon = session.get(Coupon, p.code)
+        coupon = session.get(Coupon, code)
         if coupon is not None:
             _apply_usage(session, reservations, coupon, str(envelope.event_id), -1,
                          coupon.face_value - seen.discount)
@@ -170,6 +173,14 @@ def record_void(envelope: Envelope, *, sessions: Callable[[], Session],
             customer_id = p.customer_id
             once(markers, f"ce:fx:{envelope.event_id}", lambda: features.record_void(customer_id))
     metrics.UPDATES.labels("coupon.voided", "applied").inc()
+
+
+def _canonical(code: str) -> str:
+    """Codes are stored in canonical form; the tracker may pass one on as it was typed."""
+    try:
+        return normalize_code(code)
+    except CodeRejected:
+        return code
 
 
 def _apply_usage(session: Session, reservations: ReservationStore, coupon: Coupon, event_id: str,

@@ -60,6 +60,8 @@ class Campaign(Base):
     audience: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     revenue_share: Mapped[dict[str, Any]] = mapped_column(JSON)
     per_call_fee: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped by every change, so engines know when their cached copy is stale.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

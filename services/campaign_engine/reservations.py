@@ -14,11 +14,13 @@ issued coupons and redemptions in the database, and so never restarts from zero.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
+
+from services.campaign_engine import reservation_scripts as scripts
 
 DAY_TTL_S = 2 * 86400
 APPLIED_TTL_S = 14 * 86400
@@ -113,6 +115,8 @@ class Seed:
 class ReservationStore(Protocol):
     def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None: ...
 
+    def usages(self, campaigns: Sequence[tuple[str, str]], customer_id: str) -> list[Usage | None]: ...
+
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool: ...
 
     def reserve(
@@ -125,86 +129,6 @@ class ReservationStore(Protocol):
     def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None: ...
 
     def apply_usage(self, campaign_id: str, event_id: str, redeemed: int, money: int) -> Usage | None: ...
-
-
-_RESERVE = """
-local b = KEYS[1]
-if redis.call('HEXISTS', b, 'seeded') == 0 then return {0, 'unseeded'} end
-local issued = tonumber(redis.call('HGET', b, 'issued') or '0')
-local money = tonumber(redis.call('HGET', b, 'money') or '0')
-local redeemed = tonumber(redis.call('HGET', b, 'redeemed') or '0')
-local day = tonumber(redis.call('GET', KEYS[2]) or '0')
-local total = tonumber(redis.call('GET', KEYS[3]) or '0')
-local face = tonumber(ARGV[1])
-local function over(limit, after)
-  limit = tonumber(limit)
-  return limit >= 0 and after > limit
-end
-if over(ARGV[2], issued + 1) then return {0, 'max_coupons'} end
-if over(ARGV[3], money + face) then return {0, 'max_discount_total'} end
-if over(ARGV[4], redeemed + 1) then return {0, 'max_redemptions'} end
-if over(ARGV[5], day + 1) then return {0, 'per_customer_per_day'} end
-if over(ARGV[6], total + 1) then return {0, 'per_customer_total'} end
-issued = redis.call('HINCRBY', b, 'issued', 1)
-money = redis.call('HINCRBY', b, 'money', face)
-local serial = redis.call('HINCRBY', b, 'serial', 1)
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[7])
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[8])
-return {1, 'ok', serial, issued, money, redeemed}
-"""
-
-# Gives back what one reservation took; the serial is not reused (codes stay unique).
-_RELEASE = """
-local b = KEYS[1]
-if redis.call('HEXISTS', b, 'seeded') == 0 then return 0 end
-redis.call('HINCRBY', b, 'issued', -1)
-redis.call('HINCRBY', b, 'money', -tonumber(ARGV[1]))
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECR', KEYS[2]) end
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('DECR', KEYS[3]) end
-return 1
-"""
-
-# KEYS: budget, then n day keys, then n total keys.
-# ARGV: issued, money, redeemed, serial, n, day_ttl, total_ttl, n day counts, n total counts.
-_SEED = """
-local b = KEYS[1]
-if redis.call('HEXISTS', b, 'seeded') == 1 then return 0 end
-local n = tonumber(ARGV[5])
-for i = 1, n do
-  redis.call('SET', KEYS[1 + i], ARGV[7 + i], 'EX', ARGV[6])
-  redis.call('SET', KEYS[1 + n + i], ARGV[7 + n + i], 'EX', ARGV[7])
-end
-redis.call('HSET', b, 'issued', ARGV[1], 'money', ARGV[2], 'redeemed', ARGV[3],
-           'serial', ARGV[4], 'seeded', 1)
-return 1
-"""
-
-# Redemption and void deltas, applied once per event id.
-_APPLY_USAGE = """
-local b = KEYS[1]
-if redis.call('HEXISTS', b, 'seeded') == 0 then return {0, 0, 0, 0} end
-if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[3]) then
-  redis.call('HINCRBY', b, 'redeemed', ARGV[1])
-  redis.call('HINCRBY', b, 'money', ARGV[2])
-end
-return {1, tonumber(redis.call('HGET', b, 'issued')), tonumber(redis.call('HGET', b, 'money')),
-        tonumber(redis.call('HGET', b, 'redeemed'))}
-"""
-
-
-# Start-up: a Redis restored from an older snapshot is raised to at least the database's
-# counts, so it can neither re-issue a serial nor under-count what is spent.
-_FLOOR = """
-if redis.call('HEXISTS', KEYS[1], 'seeded') == 0 then return 0 end
-local names = {'issued', 'money', 'serial'}
-for i = 1, 3 do
-  local current = tonumber(redis.call('HGET', KEYS[1], names[i]) or '0')
-  if current < tonumber(ARGV[i]) then redis.call('HSET', KEYS[1], names[i], ARGV[i]) end
-end
-return 1
-"""
 
 
 def _budget_key(cid: str) -> str:
@@ -229,26 +153,33 @@ class RedisReservations:
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        self._reserve = client.register_script(_RESERVE)
-        self._release = client.register_script(_RELEASE)
-        self._seed = client.register_script(_SEED)
-        self._apply = client.register_script(_APPLY_USAGE)
-        self._floor = client.register_script(_FLOOR)
+        self._reserve = client.register_script(scripts.RESERVE)
+        self._release = client.register_script(scripts.RELEASE)
+        self._seed = client.register_script(scripts.SEED)
+        self._apply = client.register_script(scripts.APPLY_USAGE)
+        self._floor = client.register_script(scripts.FLOOR)
 
     def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None:
         """Current usage (a plain read, for picking candidates), or None if unseeded."""
+        return self.usages([(campaign_id, day)], customer_id)[0]
+
+    def usages(self, campaigns: Sequence[tuple[str, str]], customer_id: str) -> list[Usage | None]:
+        """usage() for several (campaign, day) pairs in one round trip."""
         try:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.hmget(_budget_key(campaign_id), "seeded", "issued", "money", "redeemed")
-            pipe.get(_day_key(campaign_id, day, customer_id))
-            pipe.get(_total_key(campaign_id, customer_id))
-            (seeded, issued, money, redeemed), today, total = pipe.execute()
+            for cid, day in campaigns:
+                pipe.hmget(_budget_key(cid), "seeded", "issued", "money", "redeemed")
+                pipe.get(_day_key(cid, day, customer_id))
+                pipe.get(_total_key(cid, customer_id))
+            replies = pipe.execute()
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
-        if seeded is None:
-            return None
-        return Usage(int(issued or 0), int(money or 0), int(redeemed or 0),
-                     int(today or 0), int(total or 0))
+        out: list[Usage | None] = []
+        for i in range(0, len(replies), 3):
+            (seeded, issued, money, redeemed), today, total = replies[i : i + 3]
+            out.append(None if seeded is None else Usage(
+                int(issued or 0), int(money or 0), int(redeemed or 0), int(today or 0), int(total or 0)))
+        return out
 
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool:
         """Rebuild an unseeded campaign's usage; False if another process seeded it first."""
@@ -311,100 +242,3 @@ class RedisReservations:
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
         return Usage(int(issued), int(used), int(count)) if int(ok) else None
-
-
-class InMemoryReservations:
-    """The in-process twin of RedisReservations (unit tests); one lock makes it atomic."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self._lock = threading.Lock()
-        self.budgets: dict[str, dict[str, int]] = {}
-        self.counters: dict[tuple[str, ...], int] = {}
-        self._applied: set[tuple[str, str]] = set()
-        self.down = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise ReservationsUnavailable("in-memory reservations switched off")
-
-    def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None:
-        with self._lock:
-            self._check()
-            b = self.budgets.get(campaign_id)
-            if b is None:
-                return None
-            return Usage(b["issued"], b["money"], b["redeemed"],
-                         self.counters.get((campaign_id, day, customer_id), 0),
-                         self.counters.get((campaign_id, customer_id), 0))
-
-    def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool:
-        with self._lock:
-            self._check()
-            if campaign_id in self.budgets:
-                return False
-            self.budgets[campaign_id] = {"issued": seed.issued, "money": seed.money,
-                                         "redeemed": seed.redeemed, "serial": seed.serial}
-            for c, n in seed.customer_day.items():
-                self.counters[(campaign_id, seed.day, c)] = n
-            for c, n in seed.customer_total.items():
-                self.counters[(campaign_id, c)] = n
-            return True
-
-    def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None:
-        if self.seed(campaign_id, seed, total_ttl_s):
-            return
-        with self._lock:
-            b = self.budgets[campaign_id]
-            for name in ("issued", "money", "serial"):
-                b[name] = max(b[name], getattr(seed, name))
-
-    def reserve(
-        self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits,
-        total_ttl_s: int,
-    ) -> Reservation | Refused:
-        with self._lock:
-            self._check()
-            b = self.budgets.get(campaign_id)
-            if b is None:
-                return Refused("unseeded")
-            day_key, total_key = (campaign_id, day, customer_id), (campaign_id, customer_id)
-            used = Usage(b["issued"], b["money"], b["redeemed"],
-                         self.counters.get(day_key, 0), self.counters.get(total_key, 0))
-            refusal = used.refusal(limits, face)
-            if refusal:
-                return Refused(refusal)
-            b["issued"] += 1
-            b["money"] += face
-            b["serial"] += 1
-            self.counters[day_key] = used.customer_day + 1
-            self.counters[total_key] = used.customer_total + 1
-            return Reservation(campaign_id, customer_id, day, face, b["serial"], b["issued"],
-                               b["money"], b["redeemed"])
-
-    def release(self, reservation: Reservation) -> None:
-        r = reservation
-        with self._lock:
-            self._check()
-            b = self.budgets.get(r.campaign_id)
-            if b is None:
-                return
-            b["issued"] -= 1
-            b["money"] -= r.face
-            for key in ((r.campaign_id, r.day, r.customer_id), (r.campaign_id, r.customer_id)):
-                if key in self.counters:
-                    self.counters[key] -= 1
-
-    def apply_usage(self, campaign_id: str, event_id: str, redeemed: int, money: int) -> Usage | None:
-        with self._lock:
-            self._check()
-            b = self.budgets.get(campaign_id)
-            if b is None:
-                return None
-            if (campaign_id, event_id) not in self._applied:
-                self._applied.add((campaign_id, event_id))
-                b["redeemed"] += redeemed
-                b["money"] += money
-            return Usage(b["issued"], b["money"], b["redeemed"])
-

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,19 @@ def current_usage(
     return usage or Usage(0, 0, 0)
 
 
+def current_usages(
+    session: Session, reservations: ReservationStore, campaigns: Sequence[Campaign],
+    customer_id: str, now: datetime,
+) -> list[Usage]:
+    """current_usage for several campaigns, read in one Redis round trip."""
+    if not campaigns:
+        return []
+    found = reservations.usages(
+        [(c.campaign_id, campaign_day(now, c.utc_offset_minutes)) for c in campaigns], customer_id)
+    return [u if u is not None else current_usage(session, reservations, c, customer_id, now)
+            for c, u in zip(campaigns, found, strict=True)]
+
+
 def live_offers(campaign: Campaign) -> list[dict[str, Any]]:
     """The offers a campaign can still issue."""
     return [o for o in campaign.offers if not o.get("withdrawn")]
@@ -109,11 +122,19 @@ def exhausted_budgets(campaign: Campaign, usage: Usage) -> list[str]:
     return out
 
 
+# (campaign, budget) pairs seen announced in the database: an exhausted campaign that
+# stays active then costs no query per decision. Only committed announcements go in.
+_KNOWN_ANNOUNCED: set[tuple[str, str]] = set()
+
+
 def announce_exhausted(session: Session, campaign_id: str, budgets: Sequence[str]) -> list[str]:
     """Publish campaign.budget_exhausted once per (campaign, budget); returns the new ones."""
     announced = []
     for budget in budgets:
+        if (campaign_id, budget) in _KNOWN_ANNOUNCED:
+            continue
         if session.get(BudgetExhaustion, (campaign_id, budget)) is not None:
+            _KNOWN_ANNOUNCED.add((campaign_id, budget))
             continue
         try:
             with session.begin_nested():
@@ -138,14 +159,3 @@ def reconcile_on_start(session: Session, reservations: ReservationStore, now: da
                                total_ttl_s(campaign, now))
         count += 1
     return count
-
-
-def active_campaigns(session: Session, now: datetime) -> list[Campaign]:
-    """Campaigns that are active and inside their window now, oldest first."""
-    return list(
-        session.execute(
-            select(Campaign)
-            .where(and_(Campaign.status == "active", Campaign.starts_at <= now, Campaign.ends_at > now))
-            .order_by(Campaign.number)
-        ).scalars()
-    )

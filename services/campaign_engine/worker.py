@@ -7,6 +7,7 @@ consumer groups, so a burst of sales never delays a customer waiting for an offe
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import structlog
 
@@ -36,13 +37,17 @@ CONSUMED = (OFFER_REQUESTS, CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS)
 PRODUCED = (OFFER_DECISIONS, CAMPAIGN_EVENTS)
 
 
-def components(engine: Engine, broker: Broker) -> dict[str, Component]:
-    """The worker's threads: two consumer loops and the outbox relay."""
+def components(
+    engine: Engine, broker: Broker, *, groups: tuple[str, str] = (DECISIONS_GROUP, UPDATES_GROUP),
+    request_topics: Sequence[str] = (OFFER_REQUESTS,),
+    update_topics: Sequence[str] = (CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS),
+) -> dict[str, Component]:
+    """The worker's threads: two consumer loops and the outbox relay (tests rename topics)."""
     settings = engine.settings
-    decisions = ConsumerLoop(broker, DECISIONS_GROUP, [OFFER_REQUESTS], engine.decide,
+    decisions = ConsumerLoop(broker, groups[0], list(request_topics), engine.decide,
                              max_attempts=settings.consumer_max_attempts)
-    updates = ConsumerLoop(broker, UPDATES_GROUP, [CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS],
-                           engine.update, max_attempts=settings.consumer_max_attempts)
+    updates = ConsumerLoop(broker, groups[1], list(update_topics), engine.update,
+                           max_attempts=settings.consumer_max_attempts)
     relay = OutboxRelay(engine.sessions, Outbox, broker.producer(),
                         poll_seconds=settings.relay_poll_seconds)
     return {"decisions": decisions.run, "updates": updates.run, "outbox_relay": relay.run}

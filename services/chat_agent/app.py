@@ -31,7 +31,9 @@ def coupon_qr(code: str) -> Response:
         canonical = normalize_code(code)
     except CodeRejected:
         raise ProblemError(
-            404, "Not Found", "not a coupon code",
+            404,
+            "Not Found",
+            "not a coupon code",
             errors=[{"field": "code", "message": "not a well-formed coupon code"}],
         ) from None
     response = Response(_qr_png(canonical), mimetype="image/png")
@@ -46,17 +48,28 @@ class WebhookAck(BaseModel):
 
 OPERATIONS = [
     Operation(
-        "POST", "/webhooks/line",
+        "POST",
+        "/webhooks/line",
         "LINE Messaging API webhook (X-Line-Signature: base64 HMAC-SHA256 of the raw body)",
-        request_model=WebhookBody, response_model=WebhookAck, secured=False,
-        parameters=[{"name": "X-Line-Signature", "in": "header", "required": True,
-                     "schema": {"type": "string"}}],
+        request_model=WebhookBody,
+        response_model=WebhookAck,
+        secured=False,
+        parameters=[
+            {
+                "name": "X-Line-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        ],
     ),
     Operation(
-        "GET", "/coupons/{code}/qr.png", "QR code image of a coupon code",
-        secured=False, content_type="image/png",
-        parameters=[{"name": "code", "in": "path", "required": True,
-                     "schema": {"type": "string"}}],
+        "GET",
+        "/coupons/{code}/qr.png",
+        "QR code image of a coupon code",
+        secured=False,
+        content_type="image/png",
+        parameters=[{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
     ),
 ]
 

@@ -63,9 +63,7 @@ def web(
         b = the_broker()
         return bool(b.ping()) if isinstance(b, KafkaBroker) else True
 
-    publisher = WebhookPublisher(
-        lambda: the_broker().producer(), settings.secret_key, client
-    )
+    publisher = WebhookPublisher(lambda: the_broker().producer(), settings.secret_key, client)
     readiness: dict[str, Callable[[], bool]] = {
         "database": lambda: db_ping(engine),
         "kafka": kafka_ready,

@@ -92,9 +92,7 @@ class Turn:
     def line(self, kind: str, **placeholders: object) -> str:
         """A persona line in the customer's language and a tone that follows their mood."""
         tone = tone_for(self.mood)
-        return self.chat.persona.line(
-            kind, self.language, tone, str(self.event_id), **placeholders
-        )
+        return self.chat.persona.line(kind, self.language, tone, str(self.event_id), **placeholders)
 
     def quick_replies(self) -> list[dict[str, Any]]:
         return messages.quick_reply_items(
@@ -116,6 +114,7 @@ class Turn:
             messages=messages.with_quick_replies(batch, self.quick_replies()),
             reply_token=self.event.reply_token,
             reply_deadline=self.reply_deadline,
+            now=self.now,
         )
         self.sent += 1
 

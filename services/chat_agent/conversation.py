@@ -22,8 +22,9 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+# Keys: "<namespace>conv:<customer_id>" (a hash) and "<namespace>conv-sessions" (open
+# sessions by last activity); the namespace is "ca:" (CONTRIBUTING's Redis prefixes).
 PREFIX = "ca:conv:"
-SESSIONS = "ca:conv-sessions"
 RECENT_INTENTS = 8
 # How much of the previous mood carries into the next message (exponential smoothing).
 SENTIMENT_MEMORY = 0.4
@@ -97,8 +98,11 @@ class RedisConversationStore:
         *,
         idle_timeout_s: float = 1800.0,
         on_session_closed: SessionClosed | None = None,
+        namespace: str = "ca:",
     ) -> None:
         self._redis = client
+        self._prefix = f"{namespace}conv:"
+        self._sessions = f"{namespace}conv-sessions"
         self.idle_timeout_s = idle_timeout_s
         # Kept a while past the idle timeout so the sweeper can still read the turn count.
         self._ttl_s = int(idle_timeout_s * 2) + 60
@@ -107,7 +111,7 @@ class RedisConversationStore:
     def current(self, customer_id: str, now: float) -> ConversationState:
         """The open session, or a fresh one (closing an idle one first)."""
         try:
-            raw = self._redis.hgetall(PREFIX + customer_id)
+            raw: dict[str, Any] = self._redis.hgetall(self._prefix + customer_id)  # type: ignore[assignment]
         except redis.RedisError as exc:
             log.warning("conversation_state_unavailable", error=str(exc)[:200])
             return ConversationState(started_at=now, last_seen=now)
@@ -121,13 +125,13 @@ class RedisConversationStore:
 
     def save(self, customer_id: str, state: ConversationState) -> None:
         """Store the session (TTL refreshed) and mark it open."""
-        key = PREFIX + customer_id
+        key = self._prefix + customer_id
         try:
             pipe = self._redis.pipeline(transaction=True)
             pipe.delete(key)
-            pipe.hset(key, mapping=state.to_redis())
+            pipe.hset(key, mapping=dict(state.to_redis()))  # type: ignore[arg-type]
             pipe.expire(key, self._ttl_s)
-            pipe.zadd(SESSIONS, {customer_id: state.last_seen})
+            pipe.zadd(self._sessions, {customer_id: state.last_seen})
             pipe.execute()
         except redis.RedisError as exc:
             log.warning("conversation_state_not_saved", error=str(exc)[:200])
@@ -135,17 +139,17 @@ class RedisConversationStore:
     def forget(self, customer_id: str) -> None:
         """End the session now (the customer unfollowed)."""
         try:
-            turns = int(self._redis.hget(PREFIX + customer_id, "turns") or 0)
+            turns = int(self._redis.hget(self._prefix + customer_id, "turns") or 0)
             self._close(customer_id, turns)
-            self._redis.delete(PREFIX + customer_id)
+            self._redis.delete(self._prefix + customer_id)
         except redis.RedisError as exc:
             log.warning("conversation_state_not_deleted", error=str(exc)[:200])
 
     def sweep(self, now: float, limit: int = 500) -> int:
         """Close sessions idle for longer than the timeout; returns how many were closed."""
         try:
-            idle = self._redis.zrangebyscore(
-                SESSIONS, "-inf", now - self.idle_timeout_s, start=0, num=limit
+            idle: list[str] = self._redis.zrangebyscore(  # type: ignore[assignment]
+                self._sessions, "-inf", now - self.idle_timeout_s, start=0, num=limit
             )
         except redis.RedisError as exc:
             log.warning("conversation_sweep_failed", error=str(exc)[:200])
@@ -153,7 +157,7 @@ class RedisConversationStore:
         closed = 0
         for customer_id in idle:
             try:
-                turns = int(self._redis.hget(PREFIX + customer_id, "turns") or 0)
+                turns = int(self._redis.hget(self._prefix + customer_id, "turns") or 0)
             except redis.RedisError:
                 continue
             closed += self._close(customer_id, turns)
@@ -161,7 +165,7 @@ class RedisConversationStore:
 
     def _close(self, customer_id: str, turns: int) -> int:
         try:
-            claimed = self._redis.zrem(SESSIONS, customer_id)
+            claimed = self._redis.zrem(self._sessions, customer_id)
         except redis.RedisError as exc:
             log.warning("conversation_close_failed", error=str(exc)[:200])
             return 0

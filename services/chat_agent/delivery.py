@@ -14,7 +14,9 @@ transaction, and records the outcome:
   the row at once;
 * a reply whose outcome is unknown (5xx, timeout, crash mid-call) is retried as a reply
   while the token lasts: if the first one did land, LINE rejects the token and the row
-  counts as delivered, not pushed a second time.
+  counts as delivered, not pushed a second time. Once the token has lapsed the row is
+  pushed: a rare duplicate (LINE took the reply but its answer was lost) is preferred
+  to a lost coupon.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def enqueue(
     request_id: str | None = None,
     campaign_id: str | None = None,
     coupon_code: str | None = None,
+    now: datetime | None = None,
 ) -> Delivery:
     """Add a delivery to the caller's transaction (the outbox of chat messages)."""
     row = Delivery(
@@ -97,7 +100,8 @@ def enqueue(
         status="pending",
         attempts=0,
         reply_uncertain=False,
-        next_attempt_at=utcnow(),
+        next_attempt_at=now or utcnow(),
+        created_at=now or utcnow(),
         request_id=request_id,
         campaign_id=campaign_id,
         coupon_code=coupon_code,

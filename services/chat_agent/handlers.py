@@ -16,6 +16,8 @@ newer follow.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import structlog
 from pydantic import ValidationError
 
@@ -85,16 +87,26 @@ def handle_inbound(chat: Chat, envelope: Envelope) -> None:
         customer = session.get(Customer, customer_id, with_for_update=True)
         if customer is None:
             customer = Customer(
-                customer_id=customer_id, line_user_id=event.user_id, language="ja",
-                followed=True, follow_changed_ms=0, opted_out=False, consent_changed_ms=0,
+                customer_id=customer_id,
+                line_user_id=event.user_id,
+                language="ja",
+                followed=True,
+                follow_changed_ms=0,
+                opted_out=False,
+                consent_changed_ms=0,
                 last_event_ms=0,
             )
             session.add(customer)
         stale = event.timestamp < customer.last_event_ms
         customer.last_event_ms = max(customer.last_event_ms, event.timestamp)
         turn = Turn(
-            chat=chat, session=session, customer=customer, event=event,
-            event_id=envelope.event_id, state=state, now=now,
+            chat=chat,
+            session=session,
+            customer=customer,
+            event=event,
+            event_id=envelope.event_id,
+            state=state,
+            now=now,
             language=state.language or customer.language,
         )
         outcome = _dispatch(turn, interpretation, stale)
@@ -107,8 +119,12 @@ def handle_inbound(chat: Chat, envelope: Envelope) -> None:
         chat.kick()
     metrics.EVENTS_HANDLED.labels(event.type, outcome).inc()
     log.info(
-        "inbound_handled", event_type=event.type, customer_id=customer_id, outcome=outcome,
-        intent=turn.intent, redelivery=event.delivery_context.is_redelivery,
+        "inbound_handled",
+        event_type=event.type,
+        customer_id=customer_id,
+        outcome=outcome,
+        intent=turn.intent,
+        redelivery=event.delivery_context.is_redelivery,
     )
 
 
@@ -147,9 +163,12 @@ def on_follow(turn: Turn, stale: bool) -> str:
         return "stale"
     customer.followed, customer.follow_changed_ms = True, turn.event.timestamp
     add_event(
-        turn.session, Outbox, "customer.followed",
+        turn.session,
+        Outbox,
+        "customer.followed",
         CustomerFollowed(customer_id=customer.customer_id, language=_language(customer.language)),
-        key=customer.customer_id, producer=PRODUCER,
+        key=customer.customer_id,
+        producer=PRODUCER,
     )
     if stale:
         return "applied"
@@ -170,9 +189,12 @@ def on_unfollow(turn: Turn) -> str:
     customer.followed, customer.follow_changed_ms = False, turn.event.timestamp
     delivery.cancel_pending(turn.session, customer.customer_id)
     add_event(
-        turn.session, Outbox, "customer.unfollowed",
+        turn.session,
+        Outbox,
+        "customer.unfollowed",
         CustomerUnfollowed(customer_id=customer.customer_id),
-        key=customer.customer_id, producer=PRODUCER,
+        key=customer.customer_id,
+        producer=PRODUCER,
     )
     return "applied"
 
@@ -230,8 +252,12 @@ def set_consent(turn: Turn, *, opted_out: bool, stale: bool) -> str:
             customer_id=customer.customer_id
         )
         add_event(
-            turn.session, Outbox, "customer.opted_out" if opted_out else "customer.opted_in",
-            payload, key=customer.customer_id, producer=PRODUCER,
+            turn.session,
+            Outbox,
+            "customer.opted_out" if opted_out else "customer.opted_in",
+            payload,
+            key=customer.customer_id,
+            producer=PRODUCER,
         )
     if stale:
         return "applied"
@@ -252,9 +278,12 @@ def link(turn: Turn, member_id: str | None) -> str:
     if customer.member_hash != hashed:
         customer.member_hash, customer.linked_at = hashed, turn.now
         add_event(
-            turn.session, Outbox, "customer.linked",
+            turn.session,
+            Outbox,
+            "customer.linked",
             CustomerLinked(customer_id=customer.customer_id, member_hash=hashed),
-            key=customer.customer_id, producer=PRODUCER,
+            key=customer.customer_id,
+            producer=PRODUCER,
         )
     turn.state.awaiting = None
     turn.reply("link", [turn.line("linked")])
@@ -263,8 +292,13 @@ def link(turn: Turn, member_id: str | None) -> str:
 
 # The campaign engine's intent vocabulary (shared.features.INTENTS), by product category.
 _CATEGORY_INTENTS = {
-    "onigiri": "hungry", "bento": "hungry", "bakery": "hungry",
-    "drinks": "thirsty", "coffee": "coffee", "sweets": "craving_sweet", "snacks": "craving_sweet",
+    "onigiri": "hungry",
+    "bento": "hungry",
+    "bakery": "hungry",
+    "drinks": "thirsty",
+    "coffee": "coffee",
+    "sweets": "craving_sweet",
+    "snacks": "craving_sweet",
 }
 
 
@@ -272,8 +306,10 @@ def _offer_intent(category: str | None) -> str:
     return _CATEGORY_INTENTS.get(category or "", "deal_seeking")
 
 
-def _language(language: str) -> str:
-    return language if language in ("ja", "en", "id") else "ja"
+def _language(language: str) -> Literal["ja", "en", "id"]:
+    if language in ("ja", "en", "id"):
+        return language  # type: ignore[return-value]
+    return "ja"
 
 
 def _looks_like_a_number(turn: Turn) -> bool:

@@ -17,8 +17,8 @@ Message = dict[str, Any]
 
 _WEEKDAYS_JA = "月火水木金土日"
 # Spelled out rather than strftime("%b"), which follows the process locale.
-_MONTHS_EN = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-_MONTHS_ID = "Jan Feb Mar Apr Mei Jun Jul Agu Sep Okt Nov Des".split()
+_MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+_MONTHS_ID = ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"]
 
 
 def text(body: str) -> Message:
@@ -71,8 +71,11 @@ def describe_discount(discount: Discount, min_basket: int, language: str) -> str
     phrases = {
         "ja": {"amount": f"{value:,}円引き", "percent": f"{value}%オフ", "free_item": "1個無料"},
         "en": {"amount": f"¥{value:,} off", "percent": f"{value}% off", "free_item": "1 item free"},
-        "id": {"amount": f"potongan ¥{value:,}", "percent": f"diskon {value}%",
-               "free_item": "gratis 1 item"},
+        "id": {
+            "amount": f"potongan ¥{value:,}",
+            "percent": f"diskon {value}%",
+            "free_item": "gratis 1 item",
+        },
     }[_lang(language)]
     phrase = phrases[discount.type]
     if min_basket > 0:

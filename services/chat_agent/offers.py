@@ -67,10 +67,14 @@ def request_offer(
         weekday=local.weekday(),
     )
     add_event(
-        turn.session, Outbox, "offer.requested",
-        OfferRequested(request_id=request_id, customer_id=turn.customer.customer_id,
-                       context=context),
-        key=turn.customer.customer_id, producer=PRODUCER,
+        turn.session,
+        Outbox,
+        "offer.requested",
+        OfferRequested(
+            request_id=request_id, customer_id=turn.customer.customer_id, context=context
+        ),
+        key=turn.customer.customer_id,
+        producer=PRODUCER,
     )
     metrics.OFFERS.labels("requested", trigger).inc()
     return request
@@ -99,25 +103,37 @@ def handle_decision(chat: Chat, envelope: Envelope) -> None:
         batch: list[dict[str, Any]] = list(request.lead_messages or []) if held else []
         kind, coupon = "no_offer", decision.coupon
         if coupon is not None and customer.opted_out:
-            log.info("offer_suppressed_opted_out", customer_id=customer.customer_id,
-                     request_id=request.request_id)
+            log.info(
+                "offer_suppressed_opted_out",
+                customer_id=customer.customer_id,
+                request_id=request.request_id,
+            )
             coupon = None
         if coupon is not None:
             pitch = chat.persona.line(
-                "offer_pitch", language, tone, request.request_id, title=coupon.title,
-                expires=messages.format_expiry(coupon.expires_at, language), code=coupon.code,
+                "offer_pitch",
+                language,
+                tone,
+                request.request_id,
+                title=coupon.title,
+                expires=messages.format_expiry(coupon.expires_at, language),
+                code=coupon.code,
             )
-            batch += messages.coupon_messages(pitch, coupon, language, chat.settings.public_base_url)
+            batch += messages.coupon_messages(
+                pitch, coupon, language, chat.settings.public_base_url
+            )
             request.coupon_code, request.coupon_title = coupon.code, coupon.title[:200]
             kind = "coupon"
         elif request.trigger == "deals":
             line_kind = {
-                "budget_exhausted": "budget_exhausted", "opted_out": "already_opted_out"
+                "budget_exhausted": "budget_exhausted",
+                "opted_out": "already_opted_out",
             }.get(decision.reason or "", "no_coupon_today")
             if customer.opted_out:
                 line_kind = "already_opted_out"
-            batch.append(messages.text(chat.persona.line(line_kind, language, tone,
-                                                          request.request_id)))
+            batch.append(
+                messages.text(chat.persona.line(line_kind, language, tone, request.request_id))
+            )
         if not batch:
             return
         quick = messages.quick_reply_items(
@@ -134,6 +150,7 @@ def handle_decision(chat: Chat, envelope: Envelope) -> None:
             request_id=request.request_id,
             campaign_id=decision.campaign_id if coupon is not None else None,
             coupon_code=coupon.code if coupon is not None else None,
+            now=now,
         )
         sent = True
     if sent:
@@ -164,9 +181,14 @@ def release_overdue(chat: Chat, limit: int = 50) -> int:
                 chat.persona.quick_replies(request.language), opted_out=customer.opted_out
             )
             delivery.enqueue(
-                session, customer_id=customer.customer_id, line_user_id=customer.line_user_id,
-                kind="greeting", messages=messages.with_quick_replies(request.lead_messages, quick),
-                reply_token=request.reply_token, reply_deadline=request.reply_deadline,
+                session,
+                customer_id=customer.customer_id,
+                line_user_id=customer.line_user_id,
+                kind="greeting",
+                messages=messages.with_quick_replies(request.lead_messages, quick),
+                reply_token=request.reply_token,
+                reply_deadline=request.reply_deadline,
+                now=now,
             )
             released += 1
     if released:
@@ -195,13 +217,20 @@ def handle_coupon_event(chat: Chat, envelope: Envelope) -> None:
         language = customer.language
         title = request.coupon_title if request and request.coupon_title else None
         line = chat.persona.line(
-            "thanks_after_redemption", language, tone_of(chat, customer.customer_id, now),
-            str(envelope.event_id), title=title or _GENERIC_TITLE.get(language, "coupon"),
+            "thanks_after_redemption",
+            language,
+            tone_of(chat, customer.customer_id, now),
+            str(envelope.event_id),
+            title=title or _GENERIC_TITLE.get(language, "coupon"),
         )
         quick = messages.quick_reply_items(chat.persona.quick_replies(language), opted_out=False)
         delivery.enqueue(
-            session, customer_id=customer.customer_id, line_user_id=customer.line_user_id,
-            kind="thanks", messages=messages.with_quick_replies([messages.text(line)], quick),
+            session,
+            customer_id=customer.customer_id,
+            line_user_id=customer.line_user_id,
+            kind="thanks",
+            messages=messages.with_quick_replies([messages.text(line)], quick),
+            now=now,
         )
     chat.kick()
 

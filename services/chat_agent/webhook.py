@@ -8,7 +8,8 @@ durable. If the broker cannot take them the answer is 503 and LINE redelivers.
 Duplicates: the envelope id is derived from `webhookEventId`, and the worker records
 every id it applied, which is the truth. Redis holds a fast-path "seen" mark, set only
 after a successful publish (setting it before could drop an event whose publish then
-failed); when Redis is down the fast path is skipped, never the event.
+failed) and looked up for LINE's redeliveries; when Redis is down the fast path is
+skipped, never the event.
 """
 
 from __future__ import annotations
@@ -99,16 +100,20 @@ class WebhookPublisher:
     def _unseen(
         self, events: list[tuple[LineEvent, dict[str, Any]]]
     ) -> list[tuple[LineEvent, dict[str, Any]]]:
-        if self._seen is None or not events:
+        # Only LINE's redeliveries are looked up: a first delivery is almost never a
+        # repeat, and the round trip would be paid on every call. Repeats that slip
+        # through are dropped by the worker's processed-events record.
+        again = [e.webhook_event_id for e, _ in events if e.delivery_context.is_redelivery]
+        if self._seen is None or not again:
             return events
         try:
-            flags = self._seen.mget([SEEN_PREFIX + e.webhook_event_id for e, _ in events])
+            flags = dict(zip(again, self._seen.mget([SEEN_PREFIX + i for i in again]), strict=True))
         except redis.RedisError as exc:
             log.warning("webhook_seen_check_unavailable", error=str(exc)[:200])
             return events
         fresh = []
-        for (event, raw), flag in zip(events, flags, strict=True):
-            if flag:
+        for event, raw in events:
+            if flags.get(event.webhook_event_id):
                 metrics.WEBHOOK_EVENTS.labels(event.type, "duplicate").inc()
             else:
                 fresh.append((event, raw))

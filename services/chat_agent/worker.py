@@ -85,7 +85,9 @@ class TimestampOrderedBroker:
         self._broker.ensure_topics(topics, partitions)
 
 
-def consumer_loops(chat: Chat, broker: Broker) -> dict[str, ConsumerLoop]:
+def consumer_loops(
+    chat: Chat, broker: Broker, group_prefix: str = "chat_agent"
+) -> dict[str, ConsumerLoop]:
     """One consumer group per input topic, each with its own DLQ."""
     attempts = chat.settings.consumer_max_attempts
     routes: list[tuple[str, str, Callable[[Chat, object], None], Broker]] = [
@@ -96,7 +98,10 @@ def consumer_loops(chat: Chat, broker: Broker) -> dict[str, ConsumerLoop]:
     ]
     return {
         name: ConsumerLoop(
-            via, f"chat_agent.{name}", [topic], functools.partial(handler, chat),
+            via,
+            f"{group_prefix}.{name}",
+            [topic],
+            functools.partial(handler, chat),
             max_attempts=attempts,
         )
         for name, topic, handler, via in routes
@@ -124,6 +129,7 @@ def run(
     broker: Broker | None = None,
     chat: Chat | None = None,
     delivery_policy: RetryPolicy | None = None,
+    group_prefix: str = "chat_agent",
 ) -> int:
     """Run every chat_agent worker component until `stop`; returns the exit code."""
     broker = broker or broker_from_settings(settings)
@@ -137,7 +143,8 @@ def run(
         chat.sessions, Outbox, broker.producer(), poll_seconds=settings.relay_poll_seconds
     )
     components: dict[str, Callable[[threading.Event], None]] = {
-        f"consumer-{name}": loop.run for name, loop in consumer_loops(chat, broker).items()
+        f"consumer-{name}": loop.run
+        for name, loop in consumer_loops(chat, broker, group_prefix).items()
     }
     components["outbox-relay"] = relay.run
     components["delivery"] = deliveries.run

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.redemption_tracker.dbutil import any_of
 from services.redemption_tracker.models import Campaign, CustomerLink, Decision
 from services.redemption_tracker.validation import (
     CampaignTerms,
@@ -61,7 +62,7 @@ def load_decisions(s: Session, codes: set[str]) -> dict[str, DecisionTerms]:
     """Decision terms by coupon code (absent when the decision has not arrived yet)."""
     if not codes:
         return {}
-    rows = s.execute(select(Decision).where(Decision.code.in_(sorted(codes)))).scalars()
+    rows = s.execute(select(Decision).where(any_of(s, Decision.code, sorted(codes)))).scalars()
     return {row.code: decision_terms(row) for row in rows if row.code}
 
 
@@ -74,6 +75,6 @@ def load_context(s: Session, txs: Sequence[_HasCodes]) -> Context:
     if hashes:
         links = dict(s.execute(
             select(CustomerLink.member_hash, CustomerLink.customer_id)
-            .where(CustomerLink.member_hash.in_(hashes))
+            .where(any_of(s, CustomerLink.member_hash, hashes))
         ).all())
     return Context(load_campaign_by_number(s, numbers), load_decisions(s, codes), links)

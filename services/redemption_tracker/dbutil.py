@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import JSON, ColumnElement, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from shared.db import utcnow
 from shared.events import TOPIC_OF_TYPE, Strict, encode, make_event
+
+
+class RawJSON(str):
+    """A value for a JSON column that is already serialised (stored as is)."""
+
+
+def _json_param(value: Any) -> Any:
+    if value is None or isinstance(value, RawJSON):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def insert_ignore(
@@ -19,7 +31,93 @@ def insert_ignore(
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(model).on_conflict_do_nothing(index_elements=list(conflict), index_where=where)
+    return insert(model.__table__).on_conflict_do_nothing(
+        index_elements=list(conflict), index_where=where
+    )
+
+
+def bulk(session: Session, statement: Any, rows: list[dict[str, Any]]) -> Any:
+    """Execute a Core statement for many rows in the session's transaction.
+
+    Core, not the ORM's bulk path: the ORM splits rows into one INSERT per run of rows
+    with the same non-NULL columns, where Core sends them in pages of multi-row VALUES.
+    """
+    return session.connection().execute(statement, rows)
+
+
+def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Plain multi-row INSERT of dict rows (no-op for none)."""
+    if rows:
+        bulk(session, insert_plain(model), rows)
+
+
+def insert_plain(model: Any) -> Any:
+    from sqlalchemy import insert
+
+    return insert(model.__table__)
+
+
+def insert_rows(
+    session: Session,
+    model: Any,
+    rows: list[dict[str, Any]],
+    *,
+    conflict: Sequence[str] = (),
+    where: str | None = None,
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Bulk INSERT [… ON CONFLICT (conflict) [WHERE where] DO NOTHING] [RETURNING …].
+
+    On PostgreSQL the rows travel as one array per column through `unnest`: one short
+    statement whatever the row count, where a multi-row VALUES costs the server a parse
+    and plan of thousands of parameters (and psycopg a rewrite of the query text). Other
+    databases get SQLAlchemy's executemany.
+    """
+    if not rows:
+        return []
+    table = model.__table__
+    if session.get_bind().dialect.name != "postgresql":
+        rows = [{k: json.loads(v) if isinstance(v, RawJSON) else v for k, v in r.items()}
+                for r in rows]
+        stmt = insert_ignore(session, model, conflict, text(where) if where else None) \
+            if conflict else insert_plain(model)
+        if returning:
+            stmt = stmt.returning(*(table.c[name] for name in returning))
+            return [tuple(r) for r in bulk(session, stmt, rows).all()]
+        bulk(session, stmt, rows)
+        return []
+    dialect = session.get_bind().dialect
+    columns = [c for c in table.columns if c.name in rows[0]]
+    params: dict[str, list[Any]] = {}
+    casts = []
+    for i, col in enumerate(columns):
+        values = [r[col.name] for r in rows]
+        if isinstance(col.type, JSON):
+            values = [_json_param(v) for v in values]
+        params[f"p{i}"] = values
+        casts.append(f"%(p{i})b::{col.type.compile(dialect=dialect)}[]")
+    name = f'"{table.schema}"."{table.name}"'
+    sql = (f"INSERT INTO {name} ({', '.join(c.name for c in columns)}) "
+           f"SELECT * FROM unnest({', '.join(casts)})")
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(conflict)})"
+        sql += f" WHERE {where}" if where else ""
+        sql += " DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(returning)}"
+        return [tuple(r) for r in session.connection().exec_driver_sql(sql, params).all()]
+    session.connection().exec_driver_sql(sql, params)
+    return []
+
+
+def any_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values` as one array parameter on PostgreSQL (`= ANY(:values)`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
 
 
 def lock_rows(
@@ -49,4 +147,6 @@ def outbox_row(
         "topic": TOPIC_OF_TYPE[event_type],
         "key": key,
         "body": encode(envelope).decode("utf-8"),
+        "created_at": utcnow(),
+        "sent_at": None,
     }

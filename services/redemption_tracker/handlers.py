@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from services.redemption_tracker import metrics
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.dbutil import insert_ignore
+from services.redemption_tracker.dbutil import bulk, insert_ignore
 from services.redemption_tracker.models import (
     Campaign,
     CampaignUsage,
@@ -62,8 +62,8 @@ def apply_campaign_snapshot(s: Session, envelope: Envelope) -> None:
         "holdout_pct": c.holdout_pct, "share_basis": basis, "share_bp": bp,
         "per_call_fee": c.per_call_fee, "snapshot_at": envelope.occurred_at,
     }
-    created = s.execute(
-        insert_ignore(s, Campaign, ["campaign_id"]).returning(Campaign.campaign_id),
+    created = bulk(
+        s, insert_ignore(s, Campaign, ["campaign_id"]).returning(Campaign.campaign_id),
         [{"campaign_id": c.campaign_id, **values}],
     ).first()
     if created is None:
@@ -73,7 +73,7 @@ def apply_campaign_snapshot(s: Session, envelope: Envelope) -> None:
                    Campaign.snapshot_at <= envelope.occurred_at)
             .values(**values)
         )
-    s.execute(insert_ignore(s, CampaignUsage, ["campaign_id"]),
+    bulk(s, insert_ignore(s, CampaignUsage, ["campaign_id"]),
               [{"campaign_id": c.campaign_id, "redemptions": 0, "discount_total": 0}])
 
 
@@ -89,7 +89,7 @@ def record_decision(s: Session, envelope: Envelope) -> None:
     d = parse_payload(envelope)
     assert isinstance(d, OfferDecided)
     coupon = d.coupon
-    s.execute(insert_ignore(s, Decision, ["request_id"]), [{
+    bulk(s, insert_ignore(s, Decision, ["request_id"]), [{
         "request_id": d.request_id, "customer_id": d.customer_id,
         "campaign_id": d.campaign_id, "offer_id": d.offer_id, "arm": d.arm,
         "code": _canonical(coupon.code) if coupon else None,
@@ -105,8 +105,8 @@ def link_customer(s: Session, envelope: Envelope) -> None:
     """Member hash → customer; the latest link of a member wins."""
     link = parse_payload(envelope)
     assert isinstance(link, CustomerLinked)
-    created = s.execute(
-        insert_ignore(s, CustomerLink, ["member_hash"]).returning(CustomerLink.member_hash),
+    created = bulk(
+        s, insert_ignore(s, CustomerLink, ["member_hash"]).returning(CustomerLink.member_hash),
         [{"member_hash": link.member_hash, "customer_id": link.customer_id,
           "linked_at": envelope.occurred_at}],
     ).first()
@@ -123,7 +123,7 @@ def record_delivery(s: Session, envelope: Envelope) -> None:
     """A coupon delivered to the customer (counts as delivered once per code)."""
     delivered = parse_payload(envelope)
     assert isinstance(delivered, CouponDelivered)
-    s.execute(insert_ignore(s, Delivery, ["code"]), [{
+    bulk(s, insert_ignore(s, Delivery, ["code"]), [{
         "code": _canonical(delivered.code), "campaign_id": delivered.campaign_id,
         "customer_id": delivered.customer_id, "channel": delivered.channel,
         "delivered_at": envelope.occurred_at,

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from pydantic import TypeAdapter
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from services.redemption_tracker import metrics
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.context import Context, load_context
-from services.redemption_tracker.dbutil import insert_ignore, lock_rows, outbox_row
+from services.redemption_tracker.dbutil import RawJSON, insert_rows, lock_rows, outbox_row
 from services.redemption_tracker.ledger import redemption_entry
 from services.redemption_tracker.models import (
     CampaignUsage,
@@ -42,7 +43,7 @@ from services.redemption_tracker.models import (
     Redemption,
     Transaction,
 )
-from services.redemption_tracker.schemas import PosTransaction, Rejected
+from services.redemption_tracker.schemas import Item, PosTransaction, Rejected
 from services.redemption_tracker.validation import (
     Basket,
     CampaignTerms,
@@ -57,6 +58,7 @@ from shared.db import unit_of_work
 log = structlog.get_logger(__name__)
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+_ITEMS = TypeAdapter(list[Item])
 
 
 @dataclass
@@ -84,17 +86,22 @@ class _Tx:
     member_hash: str | None
     fingerprint: str
     presented: list[Presented]
+    items: RawJSON
     row_id: int | None = None
     outcomes: list[_Outcome] = field(default_factory=list)
 
 
 def _prepare(tracker: Tracker, index: int, tx: PosTransaction) -> _Tx:
     mhash = member_hash(tracker.secret, tx.member_id) if tx.member_id else None
-    content = tx.model_dump_json(exclude={"member_id", "store_id"}) + (mhash or "")
+    items = RawJSON(_ITEMS.dump_json(tx.items).decode())
+    # What a re-send is compared on: the transaction without the member id in clear.
+    content = "|".join((tx.transaction_id, tx.occurred_at.isoformat(), tx.currency,
+                        str(tx.total), mhash or "", "\x1f".join(tx.coupon_codes), items))
     return _Tx(
-        index=index, tx=tx, member_hash=mhash,
+        index=index, tx=tx, member_hash=mhash, items=items,
         fingerprint=hashlib.sha256(content.encode()).hexdigest(),
-        presented=[read_code(tracker.coupon_key, c) for c in tx.coupon_codes],
+        presented=[read_code(tracker.coupon_key, c) for c in tx.coupon_codes]
+        if tx.coupon_codes else [],
     )
 
 
@@ -179,13 +186,12 @@ def _write_batch(
             "store_id": store_id, "transaction_id": t.tx.transaction_id,
             "occurred_at": t.tx.occurred_at, "member_hash": t.member_hash,
             "currency": t.tx.currency, "total": t.tx.total,
-            "items": [i.model_dump() for i in t.tx.items], "fingerprint": t.fingerprint,
+            "items": t.items, "fingerprint": t.fingerprint,
             "source": source, "received_at": now,
         } for t in sorted(fresh, key=lambda t: t.tx.transaction_id)]
-        inserted = dict(s.execute(
-            insert_ignore(s, Transaction, ["store_id", "transaction_id"])
-            .returning(Transaction.transaction_id, Transaction.id), rows,
-        ).all())
+        inserted = dict(insert_rows(
+            s, Transaction, rows, conflict=("store_id", "transaction_id"),
+            returning=("transaction_id", "id")))
         new = []
         for t in fresh:
             t.row_id = inserted.get(t.tx.transaction_id)
@@ -204,6 +210,8 @@ def _settle_coupons(
     candidates: list[tuple[_Tx, _Outcome]] = []
     taken: set[str] = set()
     for t in new:
+        if not t.presented:
+            continue
         basket = Basket(store_id, t.tx.occurred_at, t.tx.total, tuple(
             Line(i.sku, i.category, i.qty, i.unit_price) for i in t.tx.items))
         used = 0
@@ -232,15 +240,14 @@ def _settle_coupons(
     if not candidates:
         return
     claims = sorted(candidates, key=lambda c: c[1].code or "")
-    won = dict(s.execute(
-        insert_ignore(s, Redemption, ["code"], Redemption.voided_at.is_(None))
-        .returning(Redemption.code, Redemption.id),
-        [{"tx_id": t.row_id, "code": o.code, "campaign_id": o.campaign_id,
-          "offer_id": o.offer_id, "customer_id": o.customer_id, "store_id": store_id,
-          "transaction_id": t.tx.transaction_id, "discount": o.discount,
-          "basket_total": t.tx.total, "occurred_at": t.tx.occurred_at, "redeemed_at": now}
-         for t, o in claims],
-    ).all())
+    won = dict(insert_rows(s, Redemption, [
+        {"tx_id": t.row_id, "code": o.code, "campaign_id": o.campaign_id,
+         "offer_id": o.offer_id, "customer_id": o.customer_id, "store_id": store_id,
+         "transaction_id": t.tx.transaction_id, "discount": o.discount,
+         "basket_total": t.tx.total, "occurred_at": t.tx.occurred_at, "redeemed_at": now,
+         "voided_at": None}
+        for t, o in claims
+    ], conflict=("code",), where="voided_at IS NULL", returning=("code", "id")))
     held = []
     for t, o in candidates:
         if o.code in won:
@@ -321,12 +328,9 @@ def _write_outcomes(
                 "total": t.tx.total, "occurred_at": t.tx.occurred_at,
                 "categories": sorted({i.category for i in t.tx.items if i.category}),
             }, key=customer, producer=tracker.producer))
-    if checks:
-        s.execute(insert(CouponCheck), checks)
-    if entries:
-        s.execute(insert(LedgerEntry), entries)
-    if events:
-        s.execute(insert(Outbox), events)
+    insert_rows(s, CouponCheck, checks)
+    insert_rows(s, LedgerEntry, entries)
+    insert_rows(s, Outbox, events)
 
 
 def _stored_outcomes(

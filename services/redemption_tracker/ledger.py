@@ -21,12 +21,18 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker import metrics
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.dbutil import insert_ignore, lock_rows, outbox_row
+from services.redemption_tracker.dbutil import (
+    bulk,
+    insert_ignore,
+    insert_rows,
+    lock_rows,
+    outbox_row,
+)
 from services.redemption_tracker.models import (
     CampaignUsage,
     LedgerEntry,
@@ -91,8 +97,8 @@ def void_transaction(tracker: Tracker, store_id: str, req: VoidRequest) -> dict[
                 f"store {store_id} has no transaction {req.transaction_id!r}",
                 errors=[{"field": "transaction_id", "message": "no such transaction"}],
             )
-        first = s.execute(
-            insert_ignore(s, Void, ["tx_id"]).returning(Void.id),
+        first = bulk(
+            s, insert_ignore(s, Void, ["tx_id"]).returning(Void.id),
             [{"tx_id": tx, "occurred_at": req.occurred_at, "reason": req.reason,
               "recorded_at": now}],
         ).first()
@@ -168,8 +174,8 @@ def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_R
                 discount_total=CampaignUsage.discount_total - discount,
             )
         )
-    s.execute(insert(LedgerEntry), entries)
-    s.execute(insert(Outbox), events)
+    insert_rows(s, LedgerEntry, entries)
+    insert_rows(s, Outbox, events)
     return [_Reversed(r.code, r.discount, _expiry(tracker.coupon_key, r.code)) for r in live]
 
 

@@ -28,14 +28,14 @@ from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)
 
+GROUP_PREFIX = "redemption_tracker"
 # One consumer group per source topic, so a slow stream never holds up another.
 COPY_GROUPS = {
-    "redemption_tracker.decisions": OFFER_DECISIONS,
-    "redemption_tracker.campaigns": CAMPAIGN_EVENTS,
-    "redemption_tracker.customers": CUSTOMER_EVENTS,
-    "redemption_tracker.coupons": COUPON_EVENTS,
+    "decisions": OFFER_DECISIONS,
+    "campaigns": CAMPAIGN_EVENTS,
+    "customers": CUSTOMER_EVENTS,
+    "coupons": COUPON_EVENTS,
 }
-POS_GROUP = "redemption_tracker.pos"
 CLOSE_EVERY_S = 600.0
 
 
@@ -53,23 +53,26 @@ def period_closer(tracker: Tracker, every_s: float = CLOSE_EVERY_S) -> Component
     return run
 
 
-def components(tracker: Tracker, broker: Broker) -> dict[str, Component]:
-    """Everything the worker runs, by name."""
+def components(
+    tracker: Tracker, broker: Broker, prefix: str = GROUP_PREFIX
+) -> dict[str, Component]:
+    """Everything the worker runs, by name; consumer groups are `<prefix>.<purpose>`."""
     attempts = tracker.settings.consumer_max_attempts
     out: dict[str, Component] = {}
-    for group, topic in COPY_GROUPS.items():
+    for purpose, topic in COPY_GROUPS.items():
+        group = f"{prefix}.{purpose}"
         loop: ConsumerLoop[object] = ConsumerLoop(
             broker, group, [topic], event_handler(tracker, group),  # type: ignore[arg-type]
             max_attempts=attempts,
         )
         out[group] = loop.run
-    pos = ConsumerLoop(broker, POS_GROUP, [POS_TRANSACTIONS], pos_handler(tracker),
+    pos = ConsumerLoop(broker, f"{prefix}.pos", [POS_TRANSACTIONS], pos_handler(tracker),
                        decoder=decode_pos_message, max_attempts=attempts)
-    out[POS_GROUP] = pos.run
+    out[f"{prefix}.pos"] = pos.run
     relay = OutboxRelay(tracker.sessions, Outbox, broker.producer(),
                         poll_seconds=tracker.settings.relay_poll_seconds)
-    out["redemption_tracker.outbox"] = relay.run
-    out["redemption_tracker.period_close"] = period_closer(tracker)
+    out[f"{prefix}.outbox"] = relay.run
+    out[f"{prefix}.period_close"] = period_closer(tracker)
     return out
 
 

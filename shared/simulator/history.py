@@ -76,8 +76,8 @@ def aggregates(population: Population, sales: PastSales, seed: int = 0) -> list[
     for c in population:
         agg = out[c.index]
         agg["follow_ts"] = start_ts - c.followed_days_ago * 86400.0
-        # Coupons from earlier campaigns: about 1.5 a month since following, capped at 3 months.
-        issued = int(rng.poisson(min(c.followed_days_ago, 90.0) / 30.0 * 1.5))
+        # Coupons from earlier campaigns: about 3 a month since following, over at most 4 months.
+        issued = int(rng.poisson(min(c.followed_days_ago, 120.0) / 30.0 * 3.0))
         if issued:
             p = float(p_redeem_many(c, _REFERENCE_CONTEXT, _REFERENCE_OFFERS).mean())
             agg["issued"] = issued

@@ -35,7 +35,7 @@ TYPE_SHARE: dict[ResponseType, float] = {
 }
 # Median visits per day, share who linked their loyalty card, mean price sensitivity.
 _VISIT_RATE = {"persuadable": 0.18, "sure_thing": 0.55, "lost_cause": 0.12, "do_not_disturb": 0.30}
-_LINKED = {"persuadable": 0.55, "sure_thing": 0.75, "lost_cause": 0.40, "do_not_disturb": 0.50}
+_LINKED = {"persuadable": 0.75, "sure_thing": 0.85, "lost_cause": 0.60, "do_not_disturb": 0.70}
 _PRICE_SENS = {"persuadable": 1.3, "sure_thing": 0.7, "lost_cause": 0.8, "do_not_disturb": 0.8}
 # Peaks of the day a habit can centre on: breakfast, lunch, evening, late night.
 _PEAKS = (7.5, 12.0, 18.5, 22.0)

@@ -21,10 +21,10 @@ assert set(_INTENT_SHARE) == set(INTENTS)
 # What a response type lets slip in the chat: bargain hunters ask for deals, the easily
 # annoyed complain and sound sour. This is the observable trace the uplift model can find.
 _TYPE_TILT: dict[ResponseType, dict[str, float]] = {
-    ResponseType.PERSUADABLE: {"deal_seeking": 3.0},
-    ResponseType.DO_NOT_DISTURB: {"complaint": 4.0, "greeting": 0.6},
+    ResponseType.PERSUADABLE: {"deal_seeking": 4.0},
+    ResponseType.DO_NOT_DISTURB: {"complaint": 5.0, "greeting": 0.6},
 }
-_MOOD = {ResponseType.DO_NOT_DISTURB: -0.15}
+_MOOD = {ResponseType.DO_NOT_DISTURB: -0.3}
 _INTENT_NAMES = tuple(_INTENT_SHARE)
 
 

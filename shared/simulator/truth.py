@@ -108,8 +108,10 @@ def daily_visit_rate(customer: Customer, weekday: int | None = None) -> float:
 
 def contact_drop(customer: Customer, context: DecisionContext) -> float:
     """Share of natural visits lost in the window after being sent a coupon."""
+    # Anyone in a sour mood minds a sales pitch a little; do-not-disturb types mind it a lot.
+    sour = max(0.0, -context.sentiment)
     drop = RESPONSE[customer.traits.response_type].contact_drop
-    return min(0.9, drop * (1.0 + max(0.0, -context.sentiment)))
+    return min(0.9, drop * (1.0 + sour) + 0.15 * sour)
 
 
 def expected_basket(customer: Customer, with_coupon: bool, offer: OfferFeatures | None = None) -> float:

@@ -1,7 +1,7 @@
 """Real LINE webhook payloads, signed the way the LINE platform signs them.
 
-    body, headers = signed_webhook(secret, [text_event("U1", "hello")])
-    client.post("/webhooks/line", data=body, headers=headers)
+body, headers = signed_webhook(secret, [text_event("U1", "hello")])
+client.post("/webhooks/line", data=body, headers=headers)
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def _base(
 def text_event(user: str, text: str, ts: int | None = None) -> dict[str, Any]:
     event = _base("message", user, ts, True)
     event["message"] = {
-        "type": "text", "id": str(uuid.uuid4().int)[:18], "quoteToken": uuid.uuid4().hex,
+        "type": "text",
+        "id": str(uuid.uuid4().int)[:18],
+        "quoteToken": uuid.uuid4().hex,
         "text": text,
     }
     return event
@@ -55,8 +57,12 @@ def text_event(user: str, text: str, ts: int | None = None) -> dict[str, Any]:
 def sticker_event(user: str, ts: int | None = None) -> dict[str, Any]:
     event = _base("message", user, ts, True)
     event["message"] = {
-        "type": "sticker", "id": str(uuid.uuid4().int)[:18], "packageId": "446",
-        "stickerId": "1988", "stickerResourceType": "STATIC", "keywords": ["happy"],
+        "type": "sticker",
+        "id": str(uuid.uuid4().int)[:18],
+        "packageId": "446",
+        "stickerId": "1988",
+        "stickerResourceType": "STATIC",
+        "keywords": ["happy"],
     }
     return event
 
@@ -64,7 +70,8 @@ def sticker_event(user: str, ts: int | None = None) -> dict[str, Any]:
 def image_event(user: str, ts: int | None = None) -> dict[str, Any]:
     event = _base("message", user, ts, True)
     event["message"] = {
-        "type": "image", "id": str(uuid.uuid4().int)[:18],
+        "type": "image",
+        "id": str(uuid.uuid4().int)[:18],
         "contentProvider": {"type": "line"},
     }
     return event

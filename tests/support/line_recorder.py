@@ -86,6 +86,12 @@ class _State:
     script: deque[_Scripted] = field(default_factory=deque)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished (a killed worker) is not an error worth a traceback."""
+        return None
+
+
 class LineRecorder:
     """A threaded HTTP server playing the LINE Messaging API."""
 
@@ -93,7 +99,7 @@ class LineRecorder:
         self.token = token
         self.latency_s = latency_s
         self._state = _State()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -133,8 +139,14 @@ class LineRecorder:
         """Answer the next `times` calls (to `path`, or any) with `status`."""
         with self._state.lock:
             self._state.script.append(
-                _Scripted(status, times, path, None if retry_after is None else str(retry_after),
-                          message or f"scripted {status}", deliver)
+                _Scripted(
+                    status,
+                    times,
+                    path,
+                    None if retry_after is None else str(retry_after),
+                    message or f"scripted {status}",
+                    deliver,
+                )
             )
 
     def expire_reply_token(self, token: str) -> None:
@@ -164,7 +176,8 @@ class LineRecorder:
         with self._state.lock:
             owners = dict(self._state.token_owner)
             return [
-                d for d in self._state.delivered
+                d
+                for d in self._state.delivered
                 if d.to == user_id or (d.reply_token and owners.get(d.reply_token) == user_id)
             ]
 
@@ -173,7 +186,9 @@ class LineRecorder:
 
     # --- serving --------------------------------------------------------------------
 
-    def _answer(self, path: str, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _answer(
+        self, path: str, headers: dict[str, str], body: dict[str, Any]
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         state = self._state
         request_id = uuid.uuid4().hex
         out_headers = {"x-line-request-id": request_id}
@@ -209,7 +224,9 @@ class LineRecorder:
                 return scripted
         return None
 
-    def _deliver(self, path: str, headers: dict[str, str], body: dict[str, Any], request_id: str) -> None:
+    def _deliver(
+        self, path: str, headers: dict[str, str], body: dict[str, Any], request_id: str
+    ) -> None:
         state = self._state
         if path == REPLY:
             state.used_tokens.add(str(body.get("replyToken")))

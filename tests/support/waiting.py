@@ -21,3 +21,12 @@ def wait_for(
         time.sleep(interval)
         last = probe()
     return last
+
+
+def holds_for(probe: Callable[[], bool], *, seconds: float, interval: float = 0.25, what: str = "condition") -> None:
+    """Assert `probe` stays true for a whole window: how a test shows nothing more happens."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not probe():
+            raise AssertionError(f"{what} stopped holding")
+        time.sleep(interval)

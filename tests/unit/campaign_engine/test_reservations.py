@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.campaign_engine.reservations import InMemoryReservations, ReservationsUnavailable
+from services.campaign_engine.reservations import ReservationsUnavailable
+from services.campaign_engine.reservations_twin import InMemoryReservations
 from tests.unit.campaign_engine.reservation_contract import ReservationContract
 
 

@@ -44,10 +44,14 @@ class FakeUnderstanding:
     """Keyword rules standing in for the embedding model (unit tests only)."""
 
     RULES = (
-        (r"stop|配信停止", "opt_out"), (r"start|配信再開", "opt_in"),
-        (r"coupon|deal|クーポン", "wants_deals"), (r"hello|こんにちは|hi\b", "greeting"),
-        (r"link|会員", "link_membership"), (r"thank|ありがと", "thanks"),
-        (r"onigiri|おにぎり", "product_question"), (r"terrible|最悪", "complaint"),
+        (r"stop|配信停止", "opt_out"),
+        (r"start|配信再開", "opt_in"),
+        (r"coupon|deal|クーポン", "wants_deals"),
+        (r"hello|こんにちは|hi\b", "greeting"),
+        (r"link|会員", "link_membership"),
+        (r"thank|ありがと", "thanks"),
+        (r"onigiri|おにぎり", "product_question"),
+        (r"terrible|最悪", "complaint"),
         (r"help|ヘルプ", "help"),
     )
 
@@ -62,8 +66,9 @@ class FakeUnderstanding:
         sentiment = -0.8 if "terrible" in lowered or "最悪" in text else 0.2
         category = "onigiri" if "onigiri" in lowered or "おにぎり" in text else None
         if member:
-            return Interpretation("link_membership", 1.0, 0.0, language, None,
-                                  member.group(0).upper(), "rule")
+            return Interpretation(
+                "link_membership", 1.0, 0.0, language, None, member.group(0).upper(), "rule"
+            )
         for pattern, intent in self.RULES:
             if re.search(pattern, lowered):
                 return Interpretation(intent, 1.0, sentiment, language, category, None, "rule")
@@ -137,8 +142,10 @@ class Harness:
 
     def delivery_loop(self, line: LineRecorder, **policy: Any) -> DeliveryLoop:
         return DeliveryLoop(
-            self.chat.sessions, LineClient(line.base_url, "test-token", timeout_s=5),
-            policy=RetryPolicy(**{"base_backoff_s": 0.0, **policy}), clock=self.clock,
+            self.chat.sessions,
+            LineClient(line.base_url, "test-token", timeout_s=5),
+            policy=RetryPolicy(**{"base_backoff_s": 0.0, **policy}),
+            clock=self.clock,
         )
 
 
@@ -178,8 +185,11 @@ def sqlite_db(migrated_template: Path, tmp_path: Path) -> str:
 def harness(sqlite_db: str, persona: Persona, tmp_path: Path) -> Iterator[Harness]:
     sqlite_url = sqlite_db
     settings = Settings(
-        service="chat_agent", database_url=sqlite_url, line_channel_secret=SECRET,
-        secret_key=UNIT_SETTINGS_SECRET, public_base_url="https://tenin.example",
+        service="chat_agent",
+        database_url=sqlite_url,
+        line_channel_secret=SECRET,
+        secret_key=UNIT_SETTINGS_SECRET,
+        public_base_url="https://tenin.example",
         data_dir=tmp_path,
     )
     broker = InMemoryBroker()

@@ -44,16 +44,27 @@ def _texts(harness: Harness, user: str) -> list[str]:
 def activate_campaign(harness: Harness, campaign_id: str = "cmp-1") -> None:
     now = datetime.now(UTC)
     snapshot = {
-        "campaign_id": campaign_id, "number": 1, "name": "Onigiri week", "status": "active",
+        "campaign_id": campaign_id,
+        "number": 1,
+        "name": "Onigiri week",
+        "status": "active",
         "starts_at": (now - timedelta(days=1)).isoformat(),
         "ends_at": (now + timedelta(days=6)).isoformat(),
-        "offers": [], "budget": {}, "caps": {}, "holdout_pct": 0.1,
-        "revenue_share": {"pct": 5, "basis": "attributed"}, "per_call_fee": 1,
+        "offers": [],
+        "budget": {},
+        "caps": {},
+        "holdout_pct": 0.1,
+        "revenue_share": {"pct": 5, "basis": "attributed"},
+        "per_call_fee": 1,
     }
-    harness.publish(make_event(
-        "campaign.activated", {"campaign_id": campaign_id, "campaign": snapshot},
-        key=campaign_id, producer="campaign_engine",
-    ))
+    harness.publish(
+        make_event(
+            "campaign.activated",
+            {"campaign_id": campaign_id, "campaign": snapshot},
+            key=campaign_id,
+            producer="campaign_engine",
+        )
+    )
 
 
 def test_follow_creates_the_customer_announces_it_and_greets(harness: Harness) -> None:
@@ -112,13 +123,16 @@ def test_a_batch_is_handled_in_timestamp_order_even_if_published_out_of_order(
     harness: Harness,
 ) -> None:
     user = user_id()
-    # Two webhook calls racing: the newer event reaches the bus first.
-    harness.post([text_event(user, "stop", ts=20_000)])
-    harness.post([text_event(user, "start", ts=19_000)])
-    harness.pump()
+    # Two webhook calls racing: the newer events reach the bus first.
+    harness.post([text_event(user, "stop", ts=20_000), text_event(user, "thanks", ts=20_001)])
+    harness.post([text_event(user, "start", ts=19_000), text_event(user, "onigiri?", ts=19_001)])
+    harness.pump()  # one poll batch: sorted by timestamp before handling
     customer = _customer(harness, user)
     assert customer.opted_out, "the newer 'stop' wins"
     assert customer.consent_changed_ms == 20_000
+    assert len(_texts(harness, user)) == 4, "sorted, none of them is late: all answered"
+    state = harness.chat.conversations.current(customer.customer_id, harness.clock().timestamp())
+    assert state.intents == ["opt_in", "product_question", "opt_out", "thanks"]
 
 
 def test_opt_out_and_back_in(harness: Harness) -> None:
@@ -206,8 +220,9 @@ def test_conversation_state_keeps_intents_and_sentiment_never_texts(harness: Har
 
 def test_sessions_end_after_idling_and_report_their_turns(harness: Harness) -> None:
     user = user_id()
-    harness.send([text_event(user, "hello"), text_event(user, "onigiri?"),
-                  text_event(user, "thanks")])
+    harness.send(
+        [text_event(user, "hello"), text_event(user, "onigiri?"), text_event(user, "thanks")]
+    )
     harness.clock.advance(harness.chat.conversations.idle_timeout_s + 1)  # type: ignore[attr-defined]
     assert harness.chat.conversations.sweep(harness.clock().timestamp()) == 1
     assert harness.closed_sessions == [3]

@@ -28,17 +28,24 @@ def decision(
     if code:
         now = datetime.now(UTC)
         coupon = {
-            "code": code, "title": "Tuna-mayo onigiri",
+            "code": code,
+            "title": "Tuna-mayo onigiri",
             "discount": {"type": "amount", "value": 50},
-            "valid_from": now.isoformat(), "expires_at": (now + timedelta(hours=24)).isoformat(),
+            "valid_from": now.isoformat(),
+            "expires_at": (now + timedelta(hours=24)).isoformat(),
             "min_basket": 300,
         }
     payload = {
         "request_id": request.payload["request_id"],
         "customer_id": request.payload["customer_id"],
-        "campaign_id": "cmp-1" if code else None, "offer_id": "off-1" if code else None,
-        "arm": arm, "coupon": coupon, "propensity": 0.9, "score": 0.1 if code else None,
-        "model_version": "test", "reason": reason,
+        "campaign_id": "cmp-1" if code else None,
+        "offer_id": "off-1" if code else None,
+        "arm": arm,
+        "coupon": coupon,
+        "propensity": 0.9,
+        "score": 0.1 if code else None,
+        "model_version": "test",
+        "reason": reason,
     }
     return make_event("offer.decided", payload, key=request.key, producer="campaign_engine")
 
@@ -58,10 +65,18 @@ def test_a_coupon_decision_sends_text_qr_image_and_quick_replies(harness: Harnes
     assert "¥50 off" in text["text"] and "¥300" in text["text"]
     assert "JST" in text["text"], "the expiry, in store time"
     url = f"https://tenin.example/coupons/{code}/qr.png"
-    assert image == {"type": "image", "originalContentUrl": url, "previewImageUrl": url,
-                     "quickReply": image["quickReply"]}
+    assert image == {
+        "type": "image",
+        "originalContentUrl": url,
+        "previewImageUrl": url,
+        "quickReply": image["quickReply"],
+    }
     assert [i["action"]["data"] for i in image["quickReply"]["items"]] == [
-        "action=deals", "action=help", "action=stop", "action=link"]
+        "action=deals",
+        "action=help",
+        "action=stop",
+        "action=link",
+    ]
 
 
 def test_the_qr_image_decodes_back_to_the_code(harness: Harness) -> None:
@@ -148,11 +163,21 @@ def test_a_redeemed_coupon_is_followed_by_a_thank_you(harness: Harness) -> None:
     [request] = harness.events("offer.requested", customer_of(user))
     code = a_code(9)
     harness.publish(decision(request, code=code))
-    redeemed = make_event("coupon.redeemed", {
-        "code": code, "customer_id": customer_of(user), "campaign_id": "cmp-1",
-        "offer_id": "off-1", "transaction_id": "S001-1", "store_id": "S001",
-        "discount": 50, "basket_total": 600,
-    }, key=customer_of(user), producer="redemption_tracker")
+    redeemed = make_event(
+        "coupon.redeemed",
+        {
+            "code": code,
+            "customer_id": customer_of(user),
+            "campaign_id": "cmp-1",
+            "offer_id": "off-1",
+            "transaction_id": "S001-1",
+            "store_id": "S001",
+            "discount": 50,
+            "basket_total": 600,
+        },
+        key=customer_of(user),
+        producer="redemption_tracker",
+    )
     harness.publish(redeemed)
     harness.publish(redeemed)
     coupon, thanks = harness.deliveries(customer_of(user))
@@ -168,12 +193,26 @@ def test_campaign_events_keep_the_latest_status(harness: Harness) -> None:
         assert campaign_active(session, datetime.now(UTC))
     now = datetime.now(UTC)
     paused = {
-        "campaign_id": "cmp-x", "number": 1, "name": "x", "status": "paused",
+        "campaign_id": "cmp-x",
+        "number": 1,
+        "name": "x",
+        "status": "paused",
         "starts_at": (now - timedelta(days=1)).isoformat(),
-        "ends_at": (now + timedelta(days=1)).isoformat(), "offers": [], "budget": {},
-        "caps": {}, "holdout_pct": 0.1, "revenue_share": {}, "per_call_fee": 0,
+        "ends_at": (now + timedelta(days=1)).isoformat(),
+        "offers": [],
+        "budget": {},
+        "caps": {},
+        "holdout_pct": 0.1,
+        "revenue_share": {},
+        "per_call_fee": 0,
     }
-    harness.publish(make_event("campaign.paused", {"campaign_id": "cmp-x", "campaign": paused},
-                               key="cmp-x", producer="campaign_engine"))
+    harness.publish(
+        make_event(
+            "campaign.paused",
+            {"campaign_id": "cmp-x", "campaign": paused},
+            key="cmp-x",
+            producer="campaign_engine",
+        )
+    )
     with harness.chat.sessions() as session:
         assert not campaign_active(session, datetime.now(UTC))

@@ -80,7 +80,9 @@ def test_bad_json_and_bad_shape_get_problems_naming_the_field(harness: Harness) 
     response = harness.post([event])
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
-    assert {"field": "events.0.webhookEventId", "message": "Field required"} in response.json["errors"]
+    assert {"field": "events.0.webhookEventId", "message": "Field required"} in response.json[
+        "errors"
+    ]
     assert "Traceback" not in response.get_data(as_text=True)
     assert _inbound(harness) == []
 

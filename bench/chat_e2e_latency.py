@@ -1,0 +1,182 @@
+"""Webhook to delivered coupon message, end to end over real Kafka: p50 / p95.
+
+Each round is a new customer asking 「クーポンある？」. The clock starts when the signed
+webhook is sent to `tenin serve chat_agent` (gunicorn) and stops when the recording
+LINE server receives the coupon message (text + QR image). In between: Kafka
+`chat.inbound` → chat worker (understanding, Postgres, outbox) → relay → Kafka
+`offer.requests` → decider → Kafka `offer.decisions` → chat worker → delivery loop →
+LINE reply API.
+
+The decider is either `scripted` (this script answers each request at once with a
+signed coupon, like the campaign engine would) or `engine`: a campaign_engine worker
+you run yourself, with an active campaign, on the same Kafka and database.
+
+Run: eval "$(scripts/services up)"; python bench/chat_e2e_latency.py [--rounds 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.chat_stack import gunicorn_chat_agent, summary  # noqa: E402
+from services.chat_agent.delivery import RetryPolicy  # noqa: E402
+from services.chat_agent.worker import CONSUMED, PRODUCED  # noqa: E402
+from services.chat_agent.worker import run as run_worker  # noqa: E402
+from shared.bus import broker_from_settings  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.coupons import CouponClaims, coupon_key, issue_code, round_up_to_hour  # noqa: E402
+from shared.events import OFFER_DECISIONS, OFFER_REQUESTS, encode, make_event  # noqa: E402
+from shared.logging import configure_logging  # noqa: E402
+from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
+from tests.support.kafka_tools import TopicTail, start_groups_at_end  # noqa: E402
+from tests.support.line_payloads import signed_webhook, text_event, user_id  # noqa: E402
+from tests.support.line_recorder import LineRecorder  # noqa: E402
+
+SECRET = "bench-channel-secret"
+TOKEN = "bench-access-token"
+
+
+def scripted_decider(settings: Settings, stop: threading.Event) -> None:
+    """Answer every offer.requested at once with a signed coupon (a stand-in engine)."""
+    servers = settings.kafka_bootstrap_servers or ""
+    tail = TopicTail(servers, OFFER_REQUESTS)
+    producer = broker_from_settings(settings).producer()
+    key = coupon_key("bench" * 8)
+    serial = 0
+    answered: set[str] = set()
+    try:
+        while not stop.is_set():
+            for request in tail.matching(lambda e: e.type == "offer.requested"):
+                rid = request.payload["request_id"]
+                if rid in answered:
+                    continue
+                answered.add(rid)
+                serial += 1
+                now = datetime.now(UTC)
+                expires = round_up_to_hour(now + timedelta(hours=24))
+                code = issue_code(key, CouponClaims(1, 0, serial, expires))
+                decided = make_event(
+                    "offer.decided",
+                    {
+                        "request_id": rid,
+                        "customer_id": request.payload["customer_id"],
+                        "campaign_id": "cmp-bench",
+                        "offer_id": "o1",
+                        "arm": "treatment",
+                        "coupon": {
+                            "code": code,
+                            "title": "ツナマヨおにぎり",
+                            "discount": {"type": "amount", "value": 30},
+                            "valid_from": now.isoformat(),
+                            "expires_at": expires.isoformat(),
+                        },
+                        "propensity": 0.9,
+                        "score": 0.1,
+                        "model_version": "bench",
+                    },
+                    key=request.key,
+                    producer="bench",
+                )
+                producer.send(OFFER_DECISIONS, request.key, encode(decided))
+                producer.flush(timeout=10)
+            tail.seen.clear()
+    finally:
+        producer.close()
+        tail.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--decider", choices=["scripted", "engine"], default="scripted")
+    parser.add_argument("--timeout", type=float, default=30.0)
+    args = parser.parse_args()
+    server = os.environ.get("DATABASE_URL")
+    if not (server and os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("REDIS_URL")):
+        sys.exit('run eval "$(scripts/services up)" first')
+    database = create_database(server, prefix="tenin_bench")
+    migrate(database)
+    secret_key = "bench-" + uuid.uuid4().hex
+    stop = threading.Event()
+    try:
+        with LineRecorder(token=TOKEN) as line:
+            env = {
+                "DATABASE_URL": database,
+                "LINE_CHANNEL_SECRET": SECRET,
+                "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
+                "MESSAGING_API_BASE": line.base_url,
+                "TENIN_SECRET_KEY": secret_key,
+                "TENIN_LOG_LEVEL": "WARNING",
+            }
+            settings = replace(Settings.from_env({**os.environ, **env}, service="chat_agent"))
+            configure_logging("bench", "WARNING", True)
+            broker_from_settings(settings).ensure_topics([*CONSUMED, *PRODUCED])
+            prefix = f"chat_agent-bench-{uuid.uuid4().hex[:8]}"
+            start_groups_at_end(
+                settings.kafka_bootstrap_servers or "",
+                [f"{prefix}.{n}" for n in ("inbound", "offers", "coupons", "campaigns")],
+                list(CONSUMED),
+            )
+            worker = threading.Thread(
+                target=run_worker,
+                args=(settings, stop),
+                kwargs={"group_prefix": prefix, "delivery_policy": RetryPolicy(base_backoff_s=0.2)},
+                daemon=True,
+            )
+            worker.start()
+            if args.decider == "scripted":
+                threading.Thread(
+                    target=scripted_decider, args=(settings, stop), daemon=True
+                ).start()
+            with gunicorn_chat_agent(env) as base:
+                http = requests.Session()
+                e2e, acks = [], []
+                for round_no in range(args.rounds + 5):
+                    user = user_id()
+                    event = text_event(user, "クーポンある？")
+                    line.own_reply_token(event["replyToken"], user)
+                    body, headers = signed_webhook(SECRET, [event])
+                    started = time.time()
+                    response = http.post(base + "/webhooks/line", data=body, headers=headers)
+                    acked = time.time()
+                    assert response.status_code == 200, response.text
+                    deadline = time.monotonic() + args.timeout
+                    got = []
+                    while not got and time.monotonic() < deadline:
+                        got = [
+                            d
+                            for d in line.delivered_to(user)
+                            if any(m["type"] == "image" for m in d.messages)
+                        ]
+                        time.sleep(0.002)
+                    if not got:
+                        raise SystemExit(f"round {round_no}: no coupon within {args.timeout}s")
+                    if round_no >= 5:  # the first rounds warm up consumers and the model
+                        e2e.append(got[0].at - started)
+                        acks.append(acked - started)
+                print(
+                    f"decider: {args.decider}; channel of the coupon messages: "
+                    f"{sorted({d.channel for d in line.delivered})}"
+                )
+                print(summary("webhook ack", acks))
+                print(summary("webhook -> coupon delivered", e2e))
+    finally:
+        stop.set()
+        time.sleep(1)
+        drop_database(server, database)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""POS ingest benchmark: transactions per second per process, and latency per request.
+
+Drives the real HTTP app in this one process (Flask test client: JSON parsing, API-key
+check, validation, the database transaction and the JSON answer are all included) on
+real PostgreSQL. Batches of 1,000 transactions, 10% of them presenting a fresh, valid
+coupon (which is redeemed: claim, budget counter, ledger entry, outbox event); 30% carry
+a loyalty member id, half of those linked (a `sale.recorded` event each). Then the same
+for one-transaction requests.
+
+    eval "$(scripts/services up)"
+    .venv/bin/python -m bench.pos_ingest            # a scratch database, dropped after
+    .venv/bin/python -m bench.pos_ingest --batches 50 --singles 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.redemption_tracker.app import create_app
+from services.redemption_tracker.bootstrap import Tracker, bootstrap
+from services.redemption_tracker.handlers import handle_event, link_customer
+from shared.auth import create_key
+from shared.config import Settings
+from shared.coupons import CouponClaims, issue_code, round_up_to_hour
+from shared.crypto import member_hash
+from shared.db import unit_of_work
+from shared.events import make_event
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+class Workload:
+    def __init__(self, tracker: Tracker, coupon_share: float, member_share: float) -> None:
+        self.tracker = tracker
+        self.rng = random.Random(7)
+        self.coupon_share, self.member_share = coupon_share, member_share
+        self.number = self.rng.randrange(1, 2**19)
+        self.serial = 0
+        self.expires = round_up_to_hour(datetime.now(UTC) + timedelta(days=2))
+        campaign_id = f"bench-{uuid.uuid4().hex[:8]}"
+        start = datetime.now(UTC) - timedelta(days=1)
+        handle_event(tracker, "bench", make_event("campaign.activated", {
+            "campaign_id": campaign_id, "campaign": {
+                "campaign_id": campaign_id, "number": self.number, "name": "bench",
+                "status": "active", "starts_at": start, "ends_at": start + timedelta(days=30),
+                "offers": [{"offer_id": "o1", "index": 0, "title": "100 yen off",
+                            "discount": {"type": "amount", "value": 100}, "applies_to": {},
+                            "min_basket": 300, "valid_hours": 72}],
+                "budget": {"max_redemptions": 10_000_000}, "caps": {}, "holdout_pct": 10.0,
+                "revenue_share": {"pct": 5, "basis": "attributed"}, "per_call_fee": 1}},
+            key=campaign_id, producer="bench"))
+        self.members = [f"M{uuid.uuid4().hex[:10]}" for _ in range(5000)]
+        with unit_of_work(tracker.sessions) as s:  # half of the members are linked
+            for m in self.members[::2]:
+                link_customer(s, make_event("customer.linked", {
+                    "customer_id": "c_" + uuid.uuid4().hex[:16],
+                    "member_hash": member_hash(tracker.secret, m)}, key="c", producer="bench"))
+
+    def transaction(self) -> dict[str, Any]:
+        qty = self.rng.randint(1, 4)
+        price = self.rng.choice((120, 150, 180, 230, 480))
+        body: dict[str, Any] = {
+            "transaction_id": uuid.uuid4().hex, "occurred_at": datetime.now(UTC).isoformat(),
+            "currency": "JPY", "total": qty * price + 200,
+            "items": [{"sku": "4901234567890", "category": "onigiri", "qty": qty,
+                       "unit_price": price},
+                      {"sku": "4909876543210", "category": "drinks", "qty": 1,
+                       "unit_price": 200}],
+        }
+        if self.rng.random() < self.member_share:
+            body["member_id"] = self.rng.choice(self.members)
+        if self.rng.random() < self.coupon_share:
+            self.serial += 1
+            body["coupon_codes"] = [issue_code(self.tracker.coupon_key, CouponClaims(
+                self.number, 0, self.serial, self.expires))]
+        return body
+
+
+def run(tracker: Tracker, args: argparse.Namespace) -> None:
+    with unit_of_work(tracker.sessions) as s:
+        key = create_key(s, tracker.secret, "pos", "BENCH")
+    client = create_app(tracker=tracker).test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+    work = Workload(tracker, args.coupon_share, args.member_share)
+
+    def measure(size: int, count: int, warmup: int) -> tuple[list[float], float]:
+        # Bodies are encoded before the clock starts: a till's JSON encoding is not ours.
+        bodies = [json.dumps({"store_id": "BENCH", "transactions": [
+            work.transaction() for _ in range(size)]}).encode() for _ in range(count + warmup)]
+        latencies = []
+        started = None
+        for i, body in enumerate(bodies):
+            if i == warmup:
+                started = time.perf_counter()
+            t0 = time.perf_counter()
+            r = client.post("/v1/pos/transactions", data=body, headers=headers,
+                            content_type="application/json")
+            latencies.append(time.perf_counter() - t0)
+            assert r.status_code == 200, r.get_data(as_text=True)[:500]
+            assert r.get_data().count(b'"accepted"') == size
+        assert started is not None
+        return latencies[warmup:], time.perf_counter() - started
+
+    lat, elapsed = measure(args.batch_size, args.batches, 2)
+    n = args.batch_size * args.batches
+    print(f"batches of {args.batch_size} ({args.coupon_share:.0%} with a coupon), "
+          f"{args.batches} batches, one process, PostgreSQL:")
+    print(f"  throughput       {n / elapsed:,.0f} transactions/s")
+    print(f"  per batch        p50 {statistics.median(lat) * 1000:.0f} ms   "
+          f"p99 {percentile(lat, 99) * 1000:.0f} ms")
+    lat1, elapsed1 = measure(1, args.singles, 20)
+    print(f"one-transaction requests, {args.singles} requests:")
+    print(f"  throughput       {args.singles / elapsed1:,.0f} requests/s")
+    print(f"  per request      p50 {statistics.median(lat1) * 1000:.1f} ms   "
+          f"p99 {percentile(lat1, 99) * 1000:.1f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--singles", type=int, default=1000)
+    parser.add_argument("--coupon-share", type=float, default=0.10)
+    parser.add_argument("--member-share", type=float, default=0.30)
+    parser.add_argument("--database-url", default=None,
+                        help="an already migrated database (default: a scratch one)")
+    args = parser.parse_args(argv)
+    server = os.environ.get("DATABASE_URL")
+    if not (args.database_url or server):
+        print("set DATABASE_URL (eval \"$(scripts/services up)\")", file=sys.stderr)
+        return 2
+    from tests.support.databases import create_database, drop_database, migrate
+
+    url = args.database_url or create_database(server, prefix="tenin_bench")
+    try:
+        if not args.database_url:
+            migrate(url)
+        tracker = bootstrap(Settings.from_env().__class__(
+            database_url=url, secret_key="bench-" + uuid.uuid4().hex))
+        import logging
+
+        logging.getLogger().setLevel(logging.WARNING)
+        run(tracker, args)
+        tracker.engine.dispose()
+    finally:
+        if not args.database_url:
+            drop_database(server, url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
