@@ -7,11 +7,13 @@ LINE server receives the coupon message (text + QR image). In between: Kafka
 `offer.requests` → decider → Kafka `offer.decisions` → chat worker → delivery loop →
 LINE reply API.
 
-The decider is either `scripted` (this script answers each request at once with a
-signed coupon, like the campaign engine would) or `engine`: a campaign_engine worker
-you run yourself, with an active campaign, on the same Kafka and database.
+The decider is either `engine` (the real campaign_engine worker components in this
+process, on the same Kafka, PostgreSQL and Redis, with one active campaign and a
+propensity model: --model-dir, or a small one trained here first) or `scripted` (this
+script answers each request at once with a signed coupon).
 
 Run: eval "$(scripts/services up)"; python bench/chat_e2e_latency.py [--rounds 200]
+     [--decider engine|scripted] [--model-dir models/propensity]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -39,10 +42,10 @@ from shared.config import Settings  # noqa: E402
 from shared.coupons import CouponClaims, coupon_key, issue_code, round_up_to_hour  # noqa: E402
 from shared.events import OFFER_DECISIONS, OFFER_REQUESTS, encode, make_event  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
+from tenin.line_recorder import LineRecorder  # noqa: E402
 from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
 from tests.support.kafka_tools import TopicTail, start_groups_at_end  # noqa: E402
 from tests.support.line_payloads import signed_webhook, text_event, user_id  # noqa: E402
-from tests.support.line_recorder import LineRecorder  # noqa: E402
 
 SECRET = "bench-channel-secret"
 TOKEN = "bench-access-token"
@@ -97,10 +100,68 @@ def scripted_decider(settings: Settings, stop: threading.Event) -> None:
         tail.close()
 
 
+def start_engine(
+    settings: Settings, stop: threading.Event, model_dir: Path | None, scratch: Path
+) -> None:
+    """The campaign_engine's worker components, with one active campaign (holdout 0)."""
+    from services.campaign_engine.bootstrap import bootstrap as engine_bootstrap
+    from services.campaign_engine.campaigns import change_status, create_campaign
+    from services.campaign_engine.schemas import CampaignIn
+    from services.campaign_engine.worker import components, prepare
+    from shared.db import unit_of_work, utcnow
+    from shared.runtime import run_components
+
+    if model_dir is None:
+        from services.campaign_engine.modeling import train
+
+        model_dir = scratch / "propensity"
+        train.train_main(["--rows", "20000", "--trees", "50", "--model-dir", str(model_dir)])
+    engine = engine_bootstrap(replace(settings, model_dir=model_dir))
+    broker = broker_from_settings(engine.settings)
+    groups = (f"ce-bench-d-{uuid.uuid4().hex[:8]}", f"ce-bench-u-{uuid.uuid4().hex[:8]}")
+    start_groups_at_end(
+        settings.kafka_bootstrap_servers or "",
+        list(groups),
+        ["offer.requests", "customer.events", "sales.events", "coupon.events"],
+    )
+    prepare(engine, broker)
+    now = utcnow()
+    body = CampaignIn.model_validate(
+        {
+            "name": "bench onigiri week",
+            "starts_at": (now - timedelta(hours=1)).isoformat(),
+            "ends_at": (now + timedelta(days=7)).isoformat(),
+            "offers": [
+                {
+                    "title": "ツナマヨおにぎり 30円引き",
+                    "discount": {"type": "amount", "value": 30},
+                    "applies_to": {"categories": ["onigiri"]},
+                    "valid_hours": 24,
+                },
+                {
+                    "title": "コーヒー 10%オフ",
+                    "discount": {"type": "percent", "value": 10},
+                    "applies_to": {"categories": ["coffee"]},
+                    "valid_hours": 24,
+                },
+            ],
+            "budget": {"max_coupons": 1_000_000},
+            "caps": {"per_customer_per_day": None},
+            "holdout_pct": 0.0,
+            "revenue_share": {"pct": 5, "basis": "attributed"},
+        }
+    )
+    with unit_of_work(engine.sessions) as session:
+        change_status(session, create_campaign(session, body), "activate", utcnow())
+    parts = components(engine, broker, groups=groups)
+    threading.Thread(target=run_components, args=(parts, stop), daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--decider", choices=["scripted", "engine"], default="scripted")
+    parser.add_argument("--decider", choices=["scripted", "engine"], default="engine")
+    parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--timeout", type=float, default=30.0)
     args = parser.parse_args()
     server = os.environ.get("DATABASE_URL")
@@ -140,9 +201,13 @@ def main() -> None:
                 threading.Thread(
                     target=scripted_decider, args=(settings, stop), daemon=True
                 ).start()
+            else:
+                start_engine(settings, stop, args.model_dir, Path(tempfile.mkdtemp()))
             with gunicorn_chat_agent(env) as base:
                 http = requests.Session()
-                e2e, acks = [], []
+                e2e: list[float] = []
+                acks: list[float] = []
+                without: list[float] = []
                 for round_no in range(args.rounds + 5):
                     user = user_id()
                     event = text_event(user, "クーポンある？")
@@ -155,16 +220,13 @@ def main() -> None:
                     deadline = time.monotonic() + args.timeout
                     got = []
                     while not got and time.monotonic() < deadline:
-                        got = [
-                            d
-                            for d in line.delivered_to(user)
-                            if any(m["type"] == "image" for m in d.messages)
-                        ]
+                        got = line.delivered_to(user)
                         time.sleep(0.002)
                     if not got:
-                        raise SystemExit(f"round {round_no}: no coupon within {args.timeout}s")
+                        raise SystemExit(f"round {round_no}: no answer within {args.timeout}s")
+                    coupon = any(m["type"] == "image" for m in got[0].messages)
                     if round_no >= 5:  # the first rounds warm up consumers and the model
-                        e2e.append(got[0].at - started)
+                        (e2e if coupon else without).append(got[0].at - started)
                         acks.append(acked - started)
                 print(
                     f"decider: {args.decider}; channel of the coupon messages: "
@@ -172,6 +234,8 @@ def main() -> None:
                 )
                 print(summary("webhook ack", acks))
                 print(summary("webhook -> coupon delivered", e2e))
+                if without:
+                    print(summary("webhook -> no-coupon answer", without))
     finally:
         stop.set()
         time.sleep(1)

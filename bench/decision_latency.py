@@ -51,17 +51,27 @@ INTENTS = ["hungry", "thirsty", "craving_sweet", "coffee", "deal_seeking", "gree
 
 
 def campaign(now: datetime, holdout: float) -> CampaignIn:
-    return CampaignIn.model_validate({
-        "name": f"bench {uuid.uuid4().hex[:6]}",
-        "starts_at": (now - timedelta(days=1)).isoformat(),
-        "ends_at": (now + timedelta(days=30)).isoformat(),
-        "offers": [{"title": t, "discount": {"type": k, "value": v}, "applies_to": {"categories": c},
-                    "min_basket": m, "valid_hours": 72} for t, k, v, c, m in OFFERS],
-        "budget": {"max_coupons": 10_000_000, "max_discount_total": 10_000_000_000},
-        "caps": {"per_customer_per_day": 3, "per_customer_total": None},
-        "holdout_pct": holdout,
-        "revenue_share": {"pct": 5, "basis": "incremental"},
-    })
+    return CampaignIn.model_validate(
+        {
+            "name": f"bench {uuid.uuid4().hex[:6]}",
+            "starts_at": (now - timedelta(days=1)).isoformat(),
+            "ends_at": (now + timedelta(days=30)).isoformat(),
+            "offers": [
+                {
+                    "title": t,
+                    "discount": {"type": k, "value": v},
+                    "applies_to": {"categories": c},
+                    "min_basket": m,
+                    "valid_hours": 72,
+                }
+                for t, k, v, c, m in OFFERS
+            ],
+            "budget": {"max_coupons": 10_000_000, "max_discount_total": 10_000_000_000},
+            "caps": {"per_customer_per_day": 3, "per_customer_total": None},
+            "holdout_pct": holdout,
+            "revenue_share": {"pct": 5, "basis": "incremental"},
+        }
+    )
 
 
 def requests(n: int, customers: list[str], seed: int) -> list[Envelope]:
@@ -69,11 +79,24 @@ def requests(n: int, customers: list[str], seed: int) -> list[Envelope]:
     out = []
     for _ in range(n):
         c = rng.choice(customers)
-        out.append(make_event("offer.requested", {
-            "request_id": str(uuid.uuid4()), "customer_id": c,
-            "context": {"intent": rng.choice(INTENTS), "sentiment": round(rng.uniform(-1, 1), 2),
-                        "language": "ja", "local_hour": rng.randrange(24), "weekday": rng.randrange(7)}},
-            key=c, producer="bench"))
+        out.append(
+            make_event(
+                "offer.requested",
+                {
+                    "request_id": str(uuid.uuid4()),
+                    "customer_id": c,
+                    "context": {
+                        "intent": rng.choice(INTENTS),
+                        "sentiment": round(rng.uniform(-1, 1), 2),
+                        "language": "ja",
+                        "local_hour": rng.randrange(24),
+                        "weekday": rng.randrange(7),
+                    },
+                },
+                key=c,
+                producer="bench",
+            )
+        )
     return out
 
 
@@ -84,8 +107,12 @@ def seed_features(engine: Engine, customers: list[str], seed: int) -> None:
     for c in customers:
         engine.features.record_follow(c, now - timedelta(days=rng.randrange(1, 300)))
         for _ in range(rng.randrange(0, 8)):
-            engine.features.record_sale(c, rng.randrange(200, 1500), now - timedelta(hours=rng.randrange(1, 900)),
-                                        [rng.choice(["onigiri", "bento", "coffee", "sweets", "drinks"])])
+            engine.features.record_sale(
+                c,
+                rng.randrange(200, 1500),
+                now - timedelta(hours=rng.randrange(1, 900)),
+                [rng.choice(["onigiri", "bento", "coffee", "sweets", "drinks"])],
+            )
 
 
 def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str, Any]:
@@ -101,7 +128,12 @@ def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str,
         broker.ensure_topics([topic], partitions=3)
         with unit_of_work(engine.sessions) as session:
             for holdout in (10.0, 5.0):
-                change_status(session, create_campaign(session, campaign(utcnow(), holdout)), "activate", utcnow())
+                change_status(
+                    session,
+                    create_campaign(session, campaign(utcnow(), holdout)),
+                    "activate",
+                    utcnow(),
+                )
         people = [f"c_bench_{uuid.uuid4().hex[:12]}" for _ in range(customers)]
         seed_features(engine, people, seed)
         producer = broker.producer()
@@ -129,12 +161,21 @@ def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str,
             if len(latencies) >= n:
                 stop.set()
 
-        parts = components(engine, broker, groups=(f"bench.d.{uuid.uuid4().hex[:8]}",
-                                                   f"bench.u.{uuid.uuid4().hex[:8]}"),
-                           request_topics=[topic], update_topics=[f"{topic}.updates"])
-        parts["decisions"] = ConsumerLoop(broker, f"bench.d.{uuid.uuid4().hex[:8]}", [topic],
-                                          timed_handler, decoder=timed_decoder,  # type: ignore[arg-type]
-                                          batch_size=500).run
+        parts = components(
+            engine,
+            broker,
+            groups=(f"bench.d.{uuid.uuid4().hex[:8]}", f"bench.u.{uuid.uuid4().hex[:8]}"),
+            request_topics=[topic],
+            update_topics=[f"{topic}.updates"],
+        )
+        parts["decisions"] = ConsumerLoop(
+            broker,
+            f"bench.d.{uuid.uuid4().hex[:8]}",
+            [topic],
+            timed_handler,
+            decoder=timed_decoder,  # type: ignore[arg-type]
+            batch_size=500,
+        ).run
         broker.ensure_topics([f"{topic}.updates"])
         # The scorer loads before the clock starts, as it does in a worker's start-up.
         print(f"  model {engine.scorer.model_version}", file=sys.stderr)
@@ -143,7 +184,11 @@ def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str,
         thread.join(timeout=600)
         if len(latencies) < n:
             raise RuntimeError(f"only {len(latencies)} of {n} decisions within the time limit")
-        return {"latencies": latencies, "seconds": marks[-1] - (marks[0] - latencies[0]), "arms": arms}
+        return {
+            "latencies": latencies,
+            "seconds": marks[-1] - (marks[0] - latencies[0]),
+            "arms": arms,
+        }
     finally:
         stop.set()
         drop_database(server, url)
@@ -161,9 +206,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     settings = Settings.from_env(service="campaign_engine")
-    missing = [v for v in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS") if not os.environ.get(v)]
+    missing = [
+        v for v in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS") if not os.environ.get(v)
+    ]
     if missing:
-        sys.exit(f"set {', '.join(missing)}: eval \"$(scripts/services up)\"")
+        sys.exit(f'set {", ".join(missing)}: eval "$(scripts/services up)"')
     from shared.logging import configure_logging
 
     configure_logging("bench", "WARNING", json_output=False)
@@ -173,13 +220,17 @@ def main() -> None:
         lat = [x * 1000 for x in r["latencies"]]
         rate = len(lat) / r["seconds"]
         results.append((statistics.median(lat), pct(lat, 0.99), rate))
-        print(f"run {i + 1}: {len(lat)} decisions  p50 {statistics.median(lat):.2f} ms  "
-              f"p90 {pct(lat, 0.90):.2f} ms  p99 {pct(lat, 0.99):.2f} ms  max {max(lat):.1f} ms  "
-              f"{rate:,.0f} decisions/s  arms {dict(r['arms'])}")
+        print(
+            f"run {i + 1}: {len(lat)} decisions  p50 {statistics.median(lat):.2f} ms  "
+            f"p90 {pct(lat, 0.90):.2f} ms  p99 {pct(lat, 0.99):.2f} ms  max {max(lat):.1f} ms  "
+            f"{rate:,.0f} decisions/s  arms {dict(r['arms'])}"
+        )
     p50s, p99s, rates = zip(*results, strict=True)
-    print(f"median of {args.runs} runs: p50 {statistics.median(p50s):.2f} ms, "
-          f"p99 {statistics.median(p99s):.2f} ms, {statistics.median(rates):,.0f} decisions/s "
-          f"per worker process (one decision loop)")
+    print(
+        f"median of {args.runs} runs: p50 {statistics.median(p50s):.2f} ms, "
+        f"p99 {statistics.median(p99s):.2f} ms, {statistics.median(rates):,.0f} decisions/s "
+        f"per worker process (one decision loop)"
+    )
 
 
 if __name__ == "__main__":

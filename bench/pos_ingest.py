@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,80 +52,142 @@ class Workload:
         self.expires = round_up_to_hour(datetime.now(UTC) + timedelta(days=2))
         campaign_id = f"bench-{uuid.uuid4().hex[:8]}"
         start = datetime.now(UTC) - timedelta(days=1)
-        handle_event(tracker, "bench", make_event("campaign.activated", {
-            "campaign_id": campaign_id, "campaign": {
-                "campaign_id": campaign_id, "number": self.number, "name": "bench",
-                "status": "active", "starts_at": start, "ends_at": start + timedelta(days=30),
-                "offers": [{"offer_id": "o1", "index": 0, "title": "100 yen off",
-                            "discount": {"type": "amount", "value": 100}, "applies_to": {},
-                            "min_basket": 300, "valid_hours": 72}],
-                "budget": {"max_redemptions": 10_000_000}, "caps": {}, "holdout_pct": 10.0,
-                "revenue_share": {"pct": 5, "basis": "attributed"}, "per_call_fee": 1}},
-            key=campaign_id, producer="bench"))
+        handle_event(
+            tracker,
+            "bench",
+            make_event(
+                "campaign.activated",
+                {
+                    "campaign_id": campaign_id,
+                    "campaign": {
+                        "campaign_id": campaign_id,
+                        "number": self.number,
+                        "name": "bench",
+                        "status": "active",
+                        "starts_at": start,
+                        "ends_at": start + timedelta(days=30),
+                        "offers": [
+                            {
+                                "offer_id": "o1",
+                                "index": 0,
+                                "title": "100 yen off",
+                                "discount": {"type": "amount", "value": 100},
+                                "applies_to": {},
+                                "min_basket": 300,
+                                "valid_hours": 72,
+                            }
+                        ],
+                        "budget": {"max_redemptions": 10_000_000},
+                        "caps": {},
+                        "holdout_pct": 10.0,
+                        "revenue_share": {"pct": 5, "basis": "attributed"},
+                        "per_call_fee": 1,
+                    },
+                },
+                key=campaign_id,
+                producer="bench",
+            ),
+        )
         self.members = [f"M{uuid.uuid4().hex[:10]}" for _ in range(5000)]
         with unit_of_work(tracker.sessions) as s:  # half of the members are linked
             for m in self.members[::2]:
-                link_customer(s, make_event("customer.linked", {
-                    "customer_id": "c_" + uuid.uuid4().hex[:16],
-                    "member_hash": member_hash(tracker.secret, m)}, key="c", producer="bench"))
+                link_customer(
+                    s,
+                    make_event(
+                        "customer.linked",
+                        {
+                            "customer_id": "c_" + uuid.uuid4().hex[:16],
+                            "member_hash": member_hash(tracker.secret, m),
+                        },
+                        key="c",
+                        producer="bench",
+                    ),
+                )
 
     def transaction(self) -> dict[str, Any]:
         qty = self.rng.randint(1, 4)
         price = self.rng.choice((120, 150, 180, 230, 480))
         body: dict[str, Any] = {
-            "transaction_id": uuid.uuid4().hex, "occurred_at": datetime.now(UTC).isoformat(),
-            "currency": "JPY", "total": qty * price + 200,
-            "items": [{"sku": "4901234567890", "category": "onigiri", "qty": qty,
-                       "unit_price": price},
-                      {"sku": "4909876543210", "category": "drinks", "qty": 1,
-                       "unit_price": 200}],
+            "transaction_id": uuid.uuid4().hex,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "currency": "JPY",
+            "total": qty * price + 200,
+            "items": [
+                {"sku": "4901234567890", "category": "onigiri", "qty": qty, "unit_price": price},
+                {"sku": "4909876543210", "category": "drinks", "qty": 1, "unit_price": 200},
+            ],
         }
         if self.rng.random() < self.member_share:
             body["member_id"] = self.rng.choice(self.members)
         if self.rng.random() < self.coupon_share:
             self.serial += 1
-            body["coupon_codes"] = [issue_code(self.tracker.coupon_key, CouponClaims(
-                self.number, 0, self.serial, self.expires))]
+            body["coupon_codes"] = [
+                issue_code(
+                    self.tracker.coupon_key, CouponClaims(self.number, 0, self.serial, self.expires)
+                )
+            ]
         return body
 
 
 def run(tracker: Tracker, args: argparse.Namespace) -> None:
     with unit_of_work(tracker.sessions) as s:
         key = create_key(s, tracker.secret, "pos", "BENCH")
-    client = create_app(tracker=tracker).test_client()
+    app = create_app(tracker=tracker)
     headers = {"Authorization": f"Bearer {key}"}
     work = Workload(tracker, args.coupon_share, args.member_share)
 
-    def measure(size: int, count: int, warmup: int) -> tuple[list[float], float]:
+    def measure(
+        size: int, count: int, warmup: int, threads: int = 1
+    ) -> tuple[list[float], float, float]:
+        """Latencies, wall seconds and process CPU seconds of `count` requests."""
         # Bodies are encoded before the clock starts: a till's JSON encoding is not ours.
-        bodies = [json.dumps({"store_id": "BENCH", "transactions": [
-            work.transaction() for _ in range(size)]}).encode() for _ in range(count + warmup)]
-        latencies = []
-        started = None
-        for i, body in enumerate(bodies):
-            if i == warmup:
-                started = time.perf_counter()
+        bodies = [
+            json.dumps(
+                {"store_id": "BENCH", "transactions": [work.transaction() for _ in range(size)]}
+            ).encode()
+            for _ in range(count + warmup)
+        ]
+
+        def send(body: bytes) -> float:
             t0 = time.perf_counter()
-            r = client.post("/v1/pos/transactions", data=body, headers=headers,
-                            content_type="application/json")
-            latencies.append(time.perf_counter() - t0)
+            r = app.test_client().post(
+                "/v1/pos/transactions", data=body, headers=headers, content_type="application/json"
+            )
+            elapsed = time.perf_counter() - t0
             assert r.status_code == 200, r.get_data(as_text=True)[:500]
             assert r.get_data().count(b'"accepted"') == size
-        assert started is not None
-        return latencies[warmup:], time.perf_counter() - started
+            return elapsed
 
-    lat, elapsed = measure(args.batch_size, args.batches, 2)
+        for body in bodies[:warmup]:
+            send(body)
+        started, cpu = time.perf_counter(), time.process_time()
+        with ThreadPoolExecutor(threads) as pool:
+            latencies = list(pool.map(send, bodies[warmup:]))
+        return latencies, time.perf_counter() - started, time.process_time() - cpu
+
     n = args.batch_size * args.batches
-    print(f"batches of {args.batch_size} ({args.coupon_share:.0%} with a coupon), "
-          f"{args.batches} batches, one process, PostgreSQL:")
-    print(f"  throughput       {n / elapsed:,.0f} transactions/s")
-    print(f"  per batch        p50 {statistics.median(lat) * 1000:.0f} ms   "
-          f"p99 {percentile(lat, 99) * 1000:.0f} ms")
-    lat1, elapsed1 = measure(1, args.singles, 20)
+    print(
+        f"batches of {args.batch_size} ({args.coupon_share:.0%} with a coupon, "
+        f"{args.member_share:.0%} with a member id), one process, PostgreSQL; "
+        f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    for threads in args.threads:
+        lat, elapsed, cpu = measure(args.batch_size, args.batches, 2, threads)
+        print(
+            f"  {threads} request thread(s): {n / elapsed:,.0f} transactions/s   "
+            f"per batch p50 {statistics.median(lat) * 1000:.0f} ms, "
+            f"p99 {percentile(lat, 99) * 1000:.0f} ms   "
+            f"(process CPU {cpu / args.batches * 1000:.0f} ms per batch)"
+        )
     print(f"one-transaction requests, {args.singles} requests:")
-    print(f"  throughput       {args.singles / elapsed1:,.0f} requests/s")
-    print(f"  per request      p50 {statistics.median(lat1) * 1000:.1f} ms   "
-          f"p99 {percentile(lat1, 99) * 1000:.1f} ms")
+    for threads in args.threads:
+        lat1, elapsed1, cpu1 = measure(1, args.singles, 20, threads)
+        print(
+            f"  {threads} request thread(s): {args.singles / elapsed1:,.0f} requests/s   "
+            f"per request p50 {statistics.median(lat1) * 1000:.1f} ms, "
+            f"p99 {percentile(lat1, 99) * 1000:.1f} ms   "
+            f"(process CPU {cpu1 / args.singles * 1000:.1f} ms per request)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,12 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--singles", type=int, default=1000)
     parser.add_argument("--coupon-share", type=float, default=0.10)
     parser.add_argument("--member-share", type=float, default=0.30)
-    parser.add_argument("--database-url", default=None,
-                        help="an already migrated database (default: a scratch one)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="request threads in the one process (gunicorn's gthread model)",
+    )
+    parser.add_argument(
+        "--database-url", default=None, help="an already migrated database (default: a scratch one)"
+    )
     args = parser.parse_args(argv)
     server = os.environ.get("DATABASE_URL")
     if not (args.database_url or server):
-        print("set DATABASE_URL (eval \"$(scripts/services up)\")", file=sys.stderr)
+        print('set DATABASE_URL (eval "$(scripts/services up)")', file=sys.stderr)
         return 2
     from tests.support.databases import create_database, drop_database, migrate
 
@@ -147,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.database_url:
             migrate(url)
-        tracker = bootstrap(Settings.from_env().__class__(
-            database_url=url, secret_key="bench-" + uuid.uuid4().hex))
+        tracker = bootstrap(
+            Settings.from_env().__class__(database_url=url, secret_key="bench-" + uuid.uuid4().hex)
+        )
         import logging
 
         logging.getLogger().setLevel(logging.WARNING)

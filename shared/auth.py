@@ -55,7 +55,10 @@ def _hash_secret(server_secret: str, secret: str) -> str:
 
 
 def create_key(
-    session: Session, server_secret: str, role: str, store_id: str | None = None,
+    session: Session,
+    server_secret: str,
+    role: str,
+    store_id: str | None = None,
     label: str | None = None,
 ) -> str:
     """Create a key and return its plaintext (the only time it is ever available)."""

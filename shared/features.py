@@ -10,12 +10,27 @@ from typing import Any, Literal
 import numpy as np
 
 CATEGORIES: tuple[str, ...] = (
-    "onigiri", "bento", "drinks", "sweets", "coffee", "bakery", "snacks", "daily", "other",
+    "onigiri",
+    "bento",
+    "drinks",
+    "sweets",
+    "coffee",
+    "bakery",
+    "snacks",
+    "daily",
+    "other",
 )
 DISCOUNT_TYPES: tuple[str, ...] = ("amount", "percent", "free_item")
 INTENTS: tuple[str, ...] = (
-    "other", "greeting", "smalltalk", "hungry", "thirsty", "craving_sweet", "coffee",
-    "deal_seeking", "complaint",
+    "other",
+    "greeting",
+    "smalltalk",
+    "hungry",
+    "thirsty",
+    "craving_sweet",
+    "coffee",
+    "deal_seeking",
+    "complaint",
 )
 # Which offer categories an intent from the chat makes relevant ("deal_seeking" fits any offer).
 INTENT_CATEGORIES: Mapping[str, frozenset[str]] = {
@@ -35,14 +50,28 @@ DEFAULT_TYPICAL_BASKET = 750.0  # yen; a convenience-store basket
 
 FEATURE_NAMES: tuple[str, ...] = (
     # customer, from sale.recorded / customer.events / coupon.events
-    "recency_days", "frequency_per_week", "monetary_avg", "days_since_follow",
-    "coupons_issued", "past_redemption_rate", "linked",
+    "recency_days",
+    "frequency_per_week",
+    "monetary_avg",
+    "days_since_follow",
+    "coupons_issued",
+    "past_redemption_rate",
+    "linked",
     # context of the request
-    "local_hour", "weekday", "intent", "sentiment", "hour_affinity",
+    "local_hour",
+    "weekday",
+    "intent",
+    "sentiment",
+    "hour_affinity",
     # offer
-    "discount_depth", "discount_type", "category", "min_basket_ratio",
+    "discount_depth",
+    "discount_type",
+    "category",
+    "min_basket_ratio",
     # customer x offer
-    "category_affinity", "intent_match", "min_basket_vs_monetary",
+    "category_affinity",
+    "intent_match",
+    "min_basket_vs_monetary",
 )
 N_FEATURES = len(FEATURE_NAMES)
 _CATEGORY_CODE = {c: i for i, c in enumerate(CATEGORIES)}
@@ -110,11 +139,17 @@ def feature_matrix(
     """The float32 model input, one row per candidate offer, columns in FEATURE_NAMES order."""
     band_share = customer.hour_band_share
     base = [
-        customer.recency_days, customer.frequency_per_week, customer.monetary_avg,
-        customer.days_since_follow, float(customer.coupons_issued),
-        customer.past_redemption_rate, 1.0 if customer.linked else 0.0,
-        float(context.local_hour), float(context.weekday),
-        float(_INTENT_CODE.get(context.intent, 0)), float(context.sentiment),
+        customer.recency_days,
+        customer.frequency_per_week,
+        customer.monetary_avg,
+        customer.days_since_follow,
+        float(customer.coupons_issued),
+        customer.past_redemption_rate,
+        1.0 if customer.linked else 0.0,
+        float(context.local_hour),
+        float(context.weekday),
+        float(_INTENT_CODE.get(context.intent, 0)),
+        float(context.sentiment),
         band_share[hour_band(context.local_hour)] if band_share else 0.0,
     ]
     monetary = customer.monetary_avg
@@ -123,27 +158,33 @@ def feature_matrix(
     rows = []
     for offer in offers:
         typical = offer.typical_basket if offer.typical_basket > 0 else DEFAULT_TYPICAL_BASKET
-        rows.append(base + [
-            offer.discount_yen / typical,
-            float(_TYPE_CODE.get(offer.discount_type, -1)),
-            float(_CATEGORY_CODE.get(offer.category, _CATEGORY_CODE["other"])),
-            offer.min_basket / typical,
-            shares.get(offer.category, 0.0),
-            1.0 if offer.category in matching else 0.0,
-            offer.min_basket / monetary if monetary > 0 else offer.min_basket / typical,
-        ])
+        rows.append(
+            base
+            + [
+                offer.discount_yen / typical,
+                float(_TYPE_CODE.get(offer.discount_type, -1)),
+                float(_CATEGORY_CODE.get(offer.category, _CATEGORY_CODE["other"])),
+                offer.min_basket / typical,
+                shares.get(offer.category, 0.0),
+                1.0 if offer.category in matching else 0.0,
+                offer.min_basket / monetary if monetary > 0 else offer.min_basket / typical,
+            ]
+        )
     return np.array(rows, dtype=np.float32).reshape(len(rows), N_FEATURES)
 
 
 def features_from_aggregates(agg: Mapping[str, Any], now: float) -> CustomerFeatures:
     """Turn the raw per-customer counters (Redis hash fields) into CustomerFeatures at time `now`."""
+
     def num(key: str, default: float = 0.0) -> float:
         value = agg.get(key)
         return default if value is None or value == "" else float(value)
 
     count = num("sale_count")
     last, first, follow = num("last_sale_ts", -1), num("first_sale_ts", -1), num("follow_ts", -1)
-    recency = min(RECENCY_CAP_DAYS, max(0.0, (now - last) / 86400.0)) if last >= 0 else RECENCY_CAP_DAYS
+    recency = (
+        min(RECENCY_CAP_DAYS, max(0.0, (now - last) / 86400.0)) if last >= 0 else RECENCY_CAP_DAYS
+    )
     # Spread over at least two weeks, so one purchase yesterday does not read as 7 a week.
     span_days = max(14.0, (now - first) / 86400.0) if first >= 0 else 14.0
     issued = int(num("issued"))
@@ -157,7 +198,9 @@ def features_from_aggregates(agg: Mapping[str, Any], now: float) -> CustomerFeat
         frequency_per_week=count * 7.0 / span_days,
         monetary_avg=num("sale_total") / count if count > 0 else 0.0,
         days_since_follow=(
-            min(FOLLOW_CAP_DAYS, max(0.0, (now - follow) / 86400.0)) if follow >= 0 else FOLLOW_CAP_DAYS
+            min(FOLLOW_CAP_DAYS, max(0.0, (now - follow) / 86400.0))
+            if follow >= 0
+            else FOLLOW_CAP_DAYS
         ),
         coupons_issued=issued,
         past_redemption_rate=(redeemed + REDEMPTION_PRIOR_WEIGHT * REDEMPTION_PRIOR_RATE)
@@ -239,4 +282,3 @@ class CustomerFeatureStore:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-

@@ -80,14 +80,18 @@ def parse_json_body(model: type[M]) -> M:
         data = json.loads(raw or b"null")
     except ValueError as exc:
         raise ProblemError(
-            400, "Malformed JSON", f"the body is not valid JSON: {exc.args[0]}",
+            400,
+            "Malformed JSON",
+            f"the body is not valid JSON: {exc.args[0]}",
             errors=[{"field": "body", "message": "not valid JSON"}],
         ) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ProblemError(
-            422, "Validation failed", "the request body does not match the schema",
+            422,
+            "Validation failed",
+            "the request body does not match the schema",
             errors=validation_errors(exc),
         ) from None
 

@@ -123,7 +123,9 @@ class OutboxRelay:
                 sent = self.relay_once()
                 backoff = self._poll_seconds
             except Exception:
-                log.exception("outbox_relay_failed", table=getattr(self._model, "__tablename__", "?"))
+                log.exception(
+                    "outbox_relay_failed", table=getattr(self._model, "__tablename__", "?")
+                )
                 sent = 0
                 backoff = min(backoff * 2 if backoff else 0.1, 5.0)
             if not sent:

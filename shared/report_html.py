@@ -79,7 +79,9 @@ def lift_chart(lift: dict[str, Any]) -> str | None:
         return None
     treated = max(1, int(lift.get("treated_customers") or 1))
     low, high = lift.get("ci95_low"), lift.get("ci95_high")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(7.6, 3.2), gridspec_kw={"width_ratios": [2, 1.2]})
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(7.6, 3.2), gridspec_kw={"width_ratios": [2, 1.2]}
+    )
     left.bar(["treatment", "holdout"], [treat, hold], color=[TEAL, GREY])
     for x, value in enumerate([treat, hold]):
         left.text(x, value, _yen(value), ha="center", va="bottom")
@@ -88,7 +90,9 @@ def lift_chart(lift: dict[str, Any]) -> str | None:
     diff = treat - hold
     if low is not None and high is not None:
         lo, hi = low / treated, high / treated
-        right.errorbar([0], [diff], yerr=[[diff - lo], [hi - diff]], fmt="o", color=CORAL, capsize=8)
+        right.errorbar(
+            [0], [diff], yerr=[[diff - lo], [hi - diff]], fmt="o", color=CORAL, capsize=8
+        )
         right.axhline(0, color=GREY, lw=1)
         right.set_title("Difference, 95% interval")
     else:
@@ -104,9 +108,18 @@ def lift_chart(lift: dict[str, Any]) -> str | None:
 def earnings_chart(report: dict[str, Any]) -> str:
     share = report["revenue_share"]
     fee = report["per_call_fee"]
-    labels = ["revenue share owed", "on attributed basis", "on incremental basis", "per-call fee instead"]
-    values = [share["owed"], share["on_attributed_basis"], share["on_incremental_basis"] or 0,
-              fee["would_have_earned"]]
+    labels = [
+        "revenue share owed",
+        "on attributed basis",
+        "on incremental basis",
+        "per-call fee instead",
+    ]
+    values = [
+        share["owed"],
+        share["on_attributed_basis"],
+        share["on_incremental_basis"] or 0,
+        fee["would_have_earned"],
+    ]
     fig, ax = plt.subplots(figsize=(6.4, 3.2))
     colors = [TEAL, GOLD, GREY, CORAL]
     bars = ax.barh(labels[::-1], values[::-1], color=colors[::-1])
@@ -142,26 +155,66 @@ def _table(rows: Sequence[tuple[str, str, str]]) -> str:
 
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(figure, value, what it means) rows; the README explains the same figures."""
-    c, m, lift, share, fee = (report["counts"], report["money"], report["lift"],
-                              report["revenue_share"], report["per_call_fee"])
+    c, m, lift, share, fee = (
+        report["counts"],
+        report["money"],
+        report["lift"],
+        report["revenue_share"],
+        report["per_call_fee"],
+    )
     rate = c.get("redemption_rate")
-    ci = (f"{_yen(lift.get('ci95_low'))} … {_yen(lift.get('ci95_high'))}"
-          if lift.get("ci95_low") is not None else "–")
+    ci = (
+        f"{_yen(lift.get('ci95_low'))} … {_yen(lift.get('ci95_high'))}"
+        if lift.get("ci95_low") is not None
+        else "–"
+    )
     return [
         ("decisions", f"{c['decisions']:,}", "offer decisions made (every arm, holdout included)"),
         ("issued", f"{c['issued']:,}", "decisions that carried a coupon"),
         ("delivered", f"{c['delivered']:,}", "coupon messages the messaging platform accepted"),
         ("redeemed", f"{c['redeemed']:,}", "coupons redeemed at a till, net of voids"),
         ("redemption rate", "–" if rate is None else f"{rate:.1%}", "redeemed ÷ issued"),
-        ("attributed revenue", _yen(m["attributed_revenue"]), "basket totals of transactions that redeemed a coupon, net of voids"),
+        (
+            "attributed revenue",
+            _yen(m["attributed_revenue"]),
+            "basket totals of transactions that redeemed a coupon, net of voids",
+        ),
         ("discount cost", _yen(m["discount_cost"]), "discounts granted at the till, net of voids"),
-        ("treated / holdout customers", f"{lift.get('treated_customers', 0):,} / {lift.get('holdout_customers', 0):,}", "linked customers in each group"),
-        ("spend per customer, treatment", _yen(lift.get("treatment_mean_spend")), "mean spend of linked treated customers in the window"),
-        ("spend per customer, holdout", _yen(lift.get("holdout_mean_spend")), "mean spend of linked holdout customers in the window"),
-        ("incremental revenue", _yen(lift.get("incremental_revenue")), "(treatment − holdout mean spend) × treated customers"),
-        ("95% interval", ci, f"Welch interval of the incremental revenue ({lift.get('method', '')})"),
-        ("revenue share owed", _yen(share["owed"]), f"{share['pct']}% on the {share['basis']} basis, from the ledger"),
-        ("per-call fee would have earned", _yen(fee["would_have_earned"]), f"{_yen(fee['fee'])} × {fee['decisions']:,} decisions"),
+        (
+            "treated / holdout customers",
+            f"{lift.get('treated_customers', 0):,} / {lift.get('holdout_customers', 0):,}",
+            "linked customers in each group",
+        ),
+        (
+            "spend per customer, treatment",
+            _yen(lift.get("treatment_mean_spend")),
+            "mean spend of linked treated customers in the window",
+        ),
+        (
+            "spend per customer, holdout",
+            _yen(lift.get("holdout_mean_spend")),
+            "mean spend of linked holdout customers in the window",
+        ),
+        (
+            "incremental revenue",
+            _yen(lift.get("incremental_revenue")),
+            "(treatment − holdout mean spend) × treated customers",
+        ),
+        (
+            "95% interval",
+            ci,
+            f"Welch interval of the incremental revenue ({lift.get('method', '')})",
+        ),
+        (
+            "revenue share owed",
+            _yen(share["owed"]),
+            f"{share['pct']}% on the {share['basis']} basis, from the ledger",
+        ),
+        (
+            "per-call fee would have earned",
+            _yen(fee["would_have_earned"]),
+            f"{_yen(fee['fee'])} × {fee['decisions']:,} decisions",
+        ),
     ]
 
 
@@ -186,7 +239,9 @@ def render_report_html(report: dict[str, Any], extras: ReportExtras | None = Non
     charts.append(("Revenue share vs per-call fee", earnings_chart(report)))
     if extras.calibration is not None:
         charts.append(("Model calibration", calibration_chart(extras.calibration)))
-    images = "".join(f"<figure><img alt='{html.escape(t)}' src='{src}'></figure>" for t, src in charts)
+    images = "".join(
+        f"<figure><img alt='{html.escape(t)}' src='{src}'></figure>" for t, src in charts
+    )
     notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in extras.notes)
     title = html.escape(report.get("name", "campaign"))
     return (

@@ -97,13 +97,17 @@ def read_card(model_dir: Path | str, version: str) -> dict[str, Any]:
     return card
 
 
-def load_version(model_dir: Path | str, version: str, expected_kind: str | None = None) -> LoadedModel:
+def load_version(
+    model_dir: Path | str, version: str, expected_kind: str | None = None
+) -> LoadedModel:
     """Load and check one version; any problem becomes a ModelLoadError saying what and where."""
     vdir = Path(model_dir) / version
     card = read_card(model_dir, version)
     kind = card.get("kind", "propensity")
     if kind not in _FILES or (expected_kind and kind != expected_kind):
-        raise ModelLoadError(f"model {version}: kind {kind!r}, expected {expected_kind or list(_FILES)}")
+        raise ModelLoadError(
+            f"model {version}: kind {kind!r}, expected {expected_kind or list(_FILES)}"
+        )
     if tuple(card.get("feature_names", ())) != FEATURE_NAMES:
         raise ModelLoadError(
             f"model {version} was trained on features {card.get('feature_names')} but this build "
@@ -117,13 +121,23 @@ def _load_net(path: Path, version: str) -> _Net:
     if not path.is_file():
         raise ModelLoadError(f"model {version}: {path} is missing")
     try:
-        session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(path), session_options(), providers=["CPUExecutionProvider"]
+        )
     except Exception as exc:  # onnxruntime raises its own types for a corrupt file
-        raise ModelLoadError(f"model {version}: {path} is not a loadable ONNX model: {exc}") from exc
+        raise ModelLoadError(
+            f"model {version}: {path} is not a loadable ONNX model: {exc}"
+        ) from exc
     inputs, outputs = session.get_inputs(), session.get_outputs()
-    if len(inputs) != 1 or inputs[0].shape[-1] not in (N_FEATURES, None, "N") or inputs[0].type != "tensor(float)":
-        raise ModelLoadError(f"model {version}: {path} wants {inputs[0].shape} {inputs[0].type}, "
-                             f"not [N, {N_FEATURES}] float32")
+    if (
+        len(inputs) != 1
+        or inputs[0].shape[-1] not in (N_FEATURES, None, "N")
+        or inputs[0].type != "tensor(float)"
+    ):
+        raise ModelLoadError(
+            f"model {version}: {path} wants {inputs[0].shape} {inputs[0].type}, "
+            f"not [N, {N_FEATURES}] float32"
+        )
     names = [o.name for o in outputs]
     net = _Net(session, inputs[0].name, "probabilities" if "probabilities" in names else names[-1])
     try:  # a smoke test now beats a failure on the first customer
@@ -131,7 +145,9 @@ def _load_net(path: Path, version: str) -> _Net:
     except Exception as exc:
         raise ModelLoadError(f"model {version}: {path} fails on a test row: {exc}") from exc
     if probe.shape != (2,) or not np.isfinite(probe).all():
-        raise ModelLoadError(f"model {version}: {path} returns {probe.shape}, not one score per row")
+        raise ModelLoadError(
+            f"model {version}: {path} returns {probe.shape}, not one score per row"
+        )
     return net
 
 
@@ -224,19 +240,21 @@ class PropensityScorer(_ReloadingModel):
 
 
 class UpliftScorer(_ReloadingModel):
-    """T-learner: P(purchase in the validity window) if sent each offer, and if sent nothing."""
+    """T-learner: expected spend (yen) in the validity window if sent each offer, and if sent nothing."""
 
     kind = "uplift"
 
     def score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(P(purchase | treated), P(purchase | control)) per row; raises InvalidFeatures on bad input."""
+        """(spend | treated, spend | control) per row, in yen; raises InvalidFeatures on bad input."""
         x = validate_matrix(matrix)
         model = self._model  # one snapshot, so both halves come from the same version
-        return (model.nets["treated"].run(x).astype(np.float64),
-                model.nets["control"].run(x).astype(np.float64))
+        return (
+            model.nets["treated"].run(x).astype(np.float64),
+            model.nets["control"].run(x).astype(np.float64),
+        )
 
     def uplift(self, matrix: np.ndarray) -> np.ndarray:
-        """P(purchase | treated) - P(purchase | control) per row."""
+        """Spend the offer causes per row (treated - control), in yen."""
         treated, control = self.score(matrix)
         return treated - control
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -60,7 +59,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
         elif args.keys_command == "list":
             for row in list_keys(session):
                 state = "revoked" if row.revoked_at else "active"
-                print(f"{row.key_id}\t{row.role}\t{row.store_id or '-'}\t{state}\t{row.created_at:%Y-%m-%d}")
+                print(
+                    f"{row.key_id}\t{row.role}\t{row.store_id or '-'}\t{state}\t{row.created_at:%Y-%m-%d}"
+                )
         else:
             if not revoke_key(session, args.key_id):
                 print(f"no active key {args.key_id}", file=sys.stderr)
@@ -69,22 +70,38 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _share_metrics_dir(service: str) -> None:
+    """One prometheus multiprocess folder per service, shared by its gunicorn workers and its
+    worker process, so the app's /metrics also shows the worker's counters (CPS, decisions…)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    from shared.config import Settings
+
+    folder = Settings.from_env().data_dir / "metrics" / service
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run a service's HTTP app under gunicorn."""
     port = args.port or DEFAULT_PORTS[args.service]
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(
-        prefix=f"tenin-metrics-{args.service}-"
-    )
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    _share_metrics_dir(args.service)
     argv = [
         "gunicorn",
-        "--bind", f"{args.host}:{port}",
-        "--workers", str(args.workers),
-        "--worker-class", "gthread",
-        "--threads", str(args.threads),
-        "--timeout", "30",
-        "--graceful-timeout", "20",
-        "--access-logfile", "-",
+        "--bind",
+        f"{args.host}:{port}",
+        "--workers",
+        str(args.workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(args.threads),
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "20",
+        "--access-logfile",
+        "-",
         "--access-logformat",
         '{"event":"http_request","method":"%(m)s","path":"%(U)s","status":%(s)s,"ms":%(M)s}',
         f"services.{args.service}.app:create_app()",
@@ -99,6 +116,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from shared.runtime import install_stop_signals
 
+    _share_metrics_dir(args.service)
     settings = _settings(args.service)
     module = importlib.import_module(f"services.{args.service}.worker")
     stop = threading.Event()

@@ -17,7 +17,9 @@ import requests
 
 def line_signature(channel_secret: str, body: bytes) -> str:
     """X-Line-Signature: base64(HMAC-SHA256(channel secret, raw body))."""
-    return base64.b64encode(hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()).decode()
+    return base64.b64encode(
+        hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()
+    ).decode()
 
 
 def line_event(
@@ -58,12 +60,16 @@ class LineWebhookClient:
         self.destination = destination
         self.http = requests.Session()
 
-    def post(self, events: list[dict[str, Any]], *, signature: str | None = None) -> requests.Response:
+    def post(
+        self, events: list[dict[str, Any]], *, signature: str | None = None
+    ) -> requests.Response:
         """Send one webhook delivery (several events may ride in one)."""
         body = json.dumps({"destination": self.destination, "events": events}).encode()
         headers = {
             "Content-Type": "application/json",
-            "X-Line-Signature": signature if signature is not None else line_signature(self.secret, body),
+            "X-Line-Signature": signature
+            if signature is not None
+            else line_signature(self.secret, body),
         }
         return self.http.post(self.url, data=body, headers=headers, timeout=10)
 
@@ -84,16 +90,24 @@ class PosClient:
             timeout=60,
         )
 
-    def void(self, transaction_id: str, occurred_at: str, reason: str = "customer return") -> requests.Response:
+    def void(
+        self, transaction_id: str, occurred_at: str, reason: str = "customer return"
+    ) -> requests.Response:
         return self.http.post(
             f"{self.base}/v1/pos/voids",
-            json={"store_id": self.store_id, "transaction_id": transaction_id,
-                  "occurred_at": occurred_at, "reason": reason},
+            json={
+                "store_id": self.store_id,
+                "transaction_id": transaction_id,
+                "occurred_at": occurred_at,
+                "reason": reason,
+            },
             timeout=30,
         )
 
     def precheck(self, code: str) -> requests.Response:
-        return self.http.get(f"{self.base}/v1/coupons/{code}", params={"store_id": self.store_id}, timeout=10)
+        return self.http.get(
+            f"{self.base}/v1/coupons/{code}", params={"store_id": self.store_id}, timeout=10
+        )
 
 
 class MarketerClient:
@@ -116,9 +130,13 @@ class MarketerClient:
 
     def report(self, campaign_id: str, fmt: str | None = None) -> requests.Response:
         params = {"format": fmt} if fmt else None
-        return self.http.get(f"{self.tracker}/v1/campaigns/{campaign_id}/report", params=params, timeout=30)
+        return self.http.get(
+            f"{self.tracker}/v1/campaigns/{campaign_id}/report", params=params, timeout=30
+        )
 
     def statements(self, campaign_id: str, period: str) -> requests.Response:
         return self.http.get(
-            f"{self.tracker}/v1/statements", params={"campaign_id": campaign_id, "period": period}, timeout=30
+            f"{self.tracker}/v1/statements",
+            params={"campaign_id": campaign_id, "period": period},
+            timeout=30,
         )

@@ -102,13 +102,24 @@ class ServiceSet:
         for service in services:
             self.processes[f"{service}.http"] = ServiceProcess(
                 f"{service}.http",
-                self._tenin("serve", service, "--port", str(self.ports[service]),
-                            "--workers", str(self.http_workers), "--threads", "8"),
-                self.env, self.log_dir / f"{service}.http.log",
+                self._tenin(
+                    "serve",
+                    service,
+                    "--port",
+                    str(self.ports[service]),
+                    "--workers",
+                    str(self.http_workers),
+                    "--threads",
+                    "8",
+                ),
+                self.env,
+                self.log_dir / f"{service}.http.log",
                 health_url=f"{self.url(service)}/healthz",
             )
             self.processes[f"{service}.worker"] = ServiceProcess(
-                f"{service}.worker", self._tenin("worker", service), self.env,
+                f"{service}.worker",
+                self._tenin("worker", service),
+                self.env,
                 self.log_dir / f"{service}.worker.log",
             )
         for proc in self.processes.values():

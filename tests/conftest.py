@@ -28,7 +28,7 @@ def real_services() -> dict[str, str]:
     """The URLs of the real services; fails under CI and skips locally if absent."""
     missing = _real_services_missing()
     if missing:
-        message = f"real services not configured ({', '.join(missing)}): run `eval \"$(scripts/services up)\"`"
+        message = f'real services not configured ({", ".join(missing)}): run `eval "$(scripts/services up)"`'
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -48,7 +48,9 @@ def pg_url(real_services: dict[str, str]) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def real_settings(real_services: dict[str, str], pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def real_settings(
+    real_services: dict[str, str], pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     """Settings pointing at the real services and the session's database."""
     env = dict(os.environ)
     env["DATABASE_URL"] = pg_url

@@ -55,20 +55,29 @@ marketer = require_role("marketer", session_factory=_sessions, secret=_secret)
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:
-    response = current_app.response_class(model.model_dump_json(), status=status,
-                                          mimetype="application/json")
+    response = current_app.response_class(
+        model.model_dump_json(), status=status, mimetype="application/json"
+    )
     return response
 
 
 def _not_found(campaign_id: str) -> ProblemError:
-    return ProblemError(404, "Not Found", f"no campaign {campaign_id}",
-                        errors=[{"field": "campaign_id", "message": "no such campaign"}])
+    return ProblemError(
+        404,
+        "Not Found",
+        f"no campaign {campaign_id}",
+        errors=[{"field": "campaign_id", "message": "no such campaign"}],
+    )
 
 
 def _conflict(exc: CampaignConflict) -> ProblemError:
-    return ProblemError(409, "Conflict", str(exc),
-                        errors=[{"field": c.field, "message": c.message} for c in exc.conflicts],
-                        extra={"reason": exc.reason})
+    return ProblemError(
+        409,
+        "Conflict",
+        str(exc),
+        errors=[{"field": c.field, "message": c.message} for c in exc.conflicts],
+        extra={"reason": exc.reason},
+    )
 
 
 def _locked(session: Session, campaign_id: str) -> Campaign:
@@ -97,14 +106,22 @@ def list_() -> Response:
     try:
         query = ListQuery.model_validate(request.args.to_dict())
     except ValidationError as exc:
-        raise ProblemError(422, "Validation failed", "the query parameters are not valid",
-                           errors=validation_errors(exc)) from None
+        raise ProblemError(
+            422,
+            "Validation failed",
+            "the query parameters are not valid",
+            errors=validation_errors(exc),
+        ) from None
     with _sessions()() as session:
         try:
             rows, cursor = list_campaigns(session, query)
         except InvalidCursor:
-            raise ProblemError(422, "Validation failed", "the cursor is not one this API gave out",
-                               errors=[{"field": "cursor", "message": "invalid cursor"}]) from None
+            raise ProblemError(
+                422,
+                "Validation failed",
+                "the cursor is not one this API gave out",
+                errors=[{"field": "cursor", "message": "invalid cursor"}],
+            ) from None
         page = CampaignList(items=[to_out(c) for c in rows], next_cursor=cursor)
     return _json(page)
 
@@ -128,15 +145,23 @@ def patch(campaign_id: str) -> Response:
         try:
             merged = CampaignIn.model_validate(patched_body(campaign, change))
         except ValidationError as exc:
-            raise ProblemError(422, "Validation failed", "the campaign would not be valid",
-                               errors=validation_errors(exc)) from None
+            raise ProblemError(
+                422,
+                "Validation failed",
+                "the campaign would not be valid",
+                errors=validation_errors(exc),
+            ) from None
         try:
             apply_patch(session, campaign, merged, change, utcnow())
         except CampaignConflict as exc:
             raise _conflict(exc) from None
         except UnknownOffer as exc:
-            raise ProblemError(422, "Validation failed", "no such offer in this campaign",
-                               errors=[{"field": exc.field, "message": "no such offer"}]) from None
+            raise ProblemError(
+                422,
+                "Validation failed",
+                "no such offer in this campaign",
+                errors=[{"field": exc.field, "message": "no such offer"}],
+            ) from None
         out = to_out(campaign)
     metrics.CAMPAIGN_CHANGES.labels("patch").inc()
     return _json(out)
@@ -159,8 +184,11 @@ def _lifecycle(action: str) -> Callable[[str], Response]:
 
 
 for _action in ("activate", "pause", "end"):
-    bp.add_url_rule(f"/v1/campaigns/<campaign_id>/{_action}", methods=["POST"],
-                    view_func=marketer(_lifecycle(_action)))
+    bp.add_url_rule(
+        f"/v1/campaigns/<campaign_id>/{_action}",
+        methods=["POST"],
+        view_func=marketer(_lifecycle(_action)),
+    )
 
 
 _ID = [{"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -168,22 +196,42 @@ _ID = [{"name": "campaign_id", "in": "path", "required": True, "schema": {"type"
 
 def _query_parameters() -> list[dict[str, Any]]:
     schema = ListQuery.model_json_schema()
-    return [{"name": name, "in": "query", "required": False, "schema": prop}
-            for name, prop in schema["properties"].items()]
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
 
 
 OPERATIONS = [
     Operation("POST", "/v1/campaigns", "Create a draft campaign", CampaignIn, CampaignOut, 201),
-    Operation("GET", "/v1/campaigns", "List campaigns, a page at a time", None, CampaignList,
-              parameters=_query_parameters()),
-    Operation("GET", "/v1/campaigns/{campaign_id}", "Get a campaign", None, CampaignOut,
-              parameters=_ID),
-    Operation("PATCH", "/v1/campaigns/{campaign_id}",
-              "Change a campaign (once live: offers, budget and caps only tighten)",
-              CampaignPatch, CampaignOut, parameters=_ID),
+    Operation(
+        "GET",
+        "/v1/campaigns",
+        "List campaigns, a page at a time",
+        None,
+        CampaignList,
+        parameters=_query_parameters(),
+    ),
+    Operation(
+        "GET", "/v1/campaigns/{campaign_id}", "Get a campaign", None, CampaignOut, parameters=_ID
+    ),
+    Operation(
+        "PATCH",
+        "/v1/campaigns/{campaign_id}",
+        "Change a campaign (once live: offers, budget and caps only tighten)",
+        CampaignPatch,
+        CampaignOut,
+        parameters=_ID,
+    ),
     *[
-        Operation("POST", f"/v1/campaigns/{{campaign_id}}/{action}", summary, None, CampaignOut,
-                  parameters=_ID)
+        Operation(
+            "POST",
+            f"/v1/campaigns/{{campaign_id}}/{action}",
+            summary,
+            None,
+            CampaignOut,
+            parameters=_ID,
+        )
         for action, summary in (
             ("activate", "Activate a draft or paused campaign"),
             ("pause", "Pause an active campaign"),

@@ -83,26 +83,41 @@ class Engine:
     def decide(self, envelope: Envelope) -> Any:
         """decide_offer with this engine's dependencies."""
         return decide_offer(
-            envelope, sessions=self.sessions, reservations=self.reservations,
-            features=self.features, scorer=self.scorer, policy=self.policy,
-            coupon_key=self.coupon_key, holdout_key=self.holdout_key, clock=self.clock,
-            rng=np.random.default_rng(), campaigns=self.campaigns,
+            envelope,
+            sessions=self.sessions,
+            reservations=self.reservations,
+            features=self.features,
+            scorer=self.scorer,
+            policy=self.policy,
+            coupon_key=self.coupon_key,
+            holdout_key=self.holdout_key,
+            clock=self.clock,
+            rng=np.random.default_rng(),
+            campaigns=self.campaigns,
         )
 
     @property
     def update(self) -> Callable[[Envelope], None]:
         """apply_update with this engine's dependencies."""
-        return functools.partial(apply_update, sessions=self.sessions,
-                                 reservations=self.reservations, features=self.features,
-                                 markers=self.markers)
+        return functools.partial(
+            apply_update,
+            sessions=self.sessions,
+            reservations=self.reservations,
+            features=self.features,
+            markers=self.markers,
+        )
 
 
 def engine_redis(url: str, timeout_s: float = 0.5) -> redis.Redis:
     """A Redis client that gives up fast: with Redis down a decision must still be answered
     promptly (no coupon), not after redis-py's default seconds of retries."""
     return redis.Redis.from_url(
-        url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 1), health_check_interval=30, decode_responses=True,
+        url,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+        decode_responses=True,
     )
 
 

@@ -59,7 +59,9 @@ def create_campaign(session: Session, body: CampaignIn) -> Campaign:
     """A new draft campaign."""
     data = body.model_dump(mode="python")
     campaign = Campaign(
-        campaign_id=_new_id(), status="draft", revision=0,
+        campaign_id=_new_id(),
+        status="draft",
+        revision=0,
         utc_offset_minutes=_offset_minutes(body.starts_at),
         **_columns(data),
         offers=[stored_offer(o, index=i, offer_id=_new_id()) for i, o in enumerate(data["offers"])],
@@ -73,9 +75,14 @@ def create_campaign(session: Session, body: CampaignIn) -> Campaign:
 
 def _columns(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "name": data["name"], "starts_at": data["starts_at"], "ends_at": data["ends_at"],
-        "budget": data["budget"], "caps": data["caps"], "holdout_pct": float(data["holdout_pct"]),
-        "audience": data["audience"], "revenue_share": data["revenue_share"],
+        "name": data["name"],
+        "starts_at": data["starts_at"],
+        "ends_at": data["ends_at"],
+        "budget": data["budget"],
+        "caps": data["caps"],
+        "holdout_pct": float(data["holdout_pct"]),
+        "audience": data["audience"],
+        "revenue_share": data["revenue_share"],
         "per_call_fee": data["per_call_fee"],
     }
 
@@ -119,10 +126,16 @@ def decode_cursor(cursor: str) -> int:
 def campaign_spec(campaign: Campaign) -> dict[str, Any]:
     """The campaign's fields as the API models them (input to the change rules)."""
     return {
-        "name": campaign.name, "starts_at": campaign.starts_at, "ends_at": campaign.ends_at,
-        "offers": campaign.offers, "budget": campaign.budget, "caps": campaign.caps,
-        "holdout_pct": campaign.holdout_pct, "audience": campaign.audience,
-        "revenue_share": campaign.revenue_share, "per_call_fee": campaign.per_call_fee,
+        "name": campaign.name,
+        "starts_at": campaign.starts_at,
+        "ends_at": campaign.ends_at,
+        "offers": campaign.offers,
+        "budget": campaign.budget,
+        "caps": campaign.caps,
+        "holdout_pct": campaign.holdout_pct,
+        "audience": campaign.audience,
+        "revenue_share": campaign.revenue_share,
+        "per_call_fee": campaign.per_call_fee,
     }
 
 
@@ -141,12 +154,15 @@ def patched_body(campaign: Campaign, patch: CampaignPatch) -> dict[str, Any]:
 
 
 def _offer_in(offer: dict[str, Any]) -> dict[str, Any]:
-    return {k: offer[k] for k in ("offer_id", "title", "discount", "applies_to", "min_basket",
-                                  "valid_hours")}
+    return {
+        k: offer[k]
+        for k in ("offer_id", "title", "discount", "applies_to", "min_basket", "valid_hours")
+    }
 
 
-def apply_patch(session: Session, campaign: Campaign, body: CampaignIn, patch: CampaignPatch,
-                now: datetime) -> None:
+def apply_patch(
+    session: Session, campaign: Campaign, body: CampaignIn, patch: CampaignPatch, now: datetime
+) -> None:
     """Apply a validated, merged PATCH under the status rules; announce it if live."""
     data = body.model_dump(mode="python")
     current = campaign_spec(campaign)
@@ -179,34 +195,65 @@ def change_status(session: Session, campaign: Campaign, action: str, now: dateti
 def announce(session: Session, campaign: Campaign) -> None:
     """campaign.activated / paused / ended with the full snapshot, through the outbox."""
     session.flush()
-    add_event(session, Outbox, STATUS_EVENT[campaign.status],
-              CampaignStatusChanged(campaign_id=campaign.campaign_id, campaign=snapshot(campaign)),
-              key=campaign.campaign_id, producer=PRODUCER)
+    add_event(
+        session,
+        Outbox,
+        STATUS_EVENT[campaign.status],
+        CampaignStatusChanged(campaign_id=campaign.campaign_id, campaign=snapshot(campaign)),
+        key=campaign.campaign_id,
+        producer=PRODUCER,
+    )
 
 
 def snapshot(campaign: Campaign) -> CampaignSnapshot:
     """What other services keep of a campaign."""
     return CampaignSnapshot(
-        campaign_id=campaign.campaign_id, number=campaign.number, name=campaign.name,
+        campaign_id=campaign.campaign_id,
+        number=campaign.number,
+        name=campaign.name,
         status=campaign.status,  # type: ignore[arg-type]
-        starts_at=campaign.starts_at, ends_at=campaign.ends_at,
+        starts_at=campaign.starts_at,
+        ends_at=campaign.ends_at,
         offers=[snapshot_offer(o) for o in campaign.offers],
-        budget=dict(campaign.budget), caps=dict(campaign.caps), holdout_pct=campaign.holdout_pct,
-        revenue_share=dict(campaign.revenue_share), per_call_fee=campaign.per_call_fee,
+        budget=dict(campaign.budget),
+        caps=dict(campaign.caps),
+        holdout_pct=campaign.holdout_pct,
+        revenue_share=dict(campaign.revenue_share),
+        per_call_fee=campaign.per_call_fee,
     )
 
 
 def to_out(campaign: Campaign) -> CampaignOut:
     """The API representation; times in the zone the marketer wrote starts_at in."""
     tz = timezone(timedelta(minutes=campaign.utc_offset_minutes))
-    return CampaignOut.model_validate({
-        "campaign_id": campaign.campaign_id, "number": campaign.number, "status": campaign.status,
-        **{k: v for k, v in campaign_spec(campaign).items() if k not in ("starts_at", "ends_at")},
-        "starts_at": campaign.starts_at.astimezone(tz), "ends_at": campaign.ends_at.astimezone(tz),
-        "created_at": campaign.created_at, "updated_at": campaign.updated_at,
-    })
+    return CampaignOut.model_validate(
+        {
+            "campaign_id": campaign.campaign_id,
+            "number": campaign.number,
+            "status": campaign.status,
+            **{
+                k: v
+                for k, v in campaign_spec(campaign).items()
+                if k not in ("starts_at", "ends_at")
+            },
+            "starts_at": campaign.starts_at.astimezone(tz),
+            "ends_at": campaign.ends_at.astimezone(tz),
+            "created_at": campaign.created_at,
+            "updated_at": campaign.updated_at,
+        }
+    )
 
 
-__all__ = ["CampaignConflict", "InvalidCursor", "UnknownOffer", "announce", "apply_patch",
-           "change_status", "create_campaign", "find_campaign", "list_campaigns", "patched_body",
-           "to_out"]
+__all__ = [
+    "CampaignConflict",
+    "InvalidCursor",
+    "UnknownOffer",
+    "announce",
+    "apply_patch",
+    "change_status",
+    "create_campaign",
+    "find_campaign",
+    "list_campaigns",
+    "patched_body",
+    "to_out",
+]

@@ -28,10 +28,7 @@ from services.campaign_engine.domain import (
     offer_features,
 )
 from services.campaign_engine.lookup import ActiveCampaigns, CustomerState, Lookup, lookup
-from services.campaign_engine.models import (
-    Campaign,
-    Decision,
-)
+from services.campaign_engine.models import Campaign, Decision
 from services.campaign_engine.outcomes import Candidate, Outcome, already_decided, store_decision
 from services.campaign_engine.policy import PolicyConfig, decide, in_holdout
 from services.campaign_engine.reservations import (
@@ -99,17 +96,33 @@ def decide_offer(
     outcome: Outcome | None = None
     try:
         with sessions() as session, session.begin():
-            found = lookup(session, request.request_id, request.customer_id, now,
-                           campaigns or ActiveCampaigns())
+            found = lookup(
+                session,
+                request.request_id,
+                request.customer_id,
+                now,
+                campaigns or ActiveCampaigns(),
+            )
             if found.decided:
                 log.info("offer_request_duplicate", customer_id=request.customer_id)
                 return None
-            outcome = _choose(session, request, found, now, reservations=reservations,
-                              features=features, scorer=scorer, policy=policy,
-                              holdout_key=holdout_key, rng=rng or np.random.default_rng())
+            outcome = _choose(
+                session,
+                request,
+                found,
+                now,
+                reservations=reservations,
+                features=features,
+                scorer=scorer,
+                policy=policy,
+                holdout_key=holdout_key,
+                rng=rng or np.random.default_rng(),
+            )
             if outcome.reservation is not None:
                 outcome.coupon = _coupon(outcome, coupon_key, now)
-            decision = store_decision(session, envelope, request, outcome, now, model_version=scorer.model_version)
+            decision = store_decision(
+                session, envelope, request, outcome, now, model_version=scorer.model_version
+            )
     except IntegrityError:
         _release(reservations, outcome, request.customer_id)
         if not already_decided(sessions, request.request_id):
@@ -128,15 +141,29 @@ def decide_offer(
             log.warning("feature_update_failed", customer_id=request.customer_id, error=str(exc))
     metrics.DECISIONS.labels(outcome.arm, outcome.reason or "").inc()
     metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-    log.info("offer_decided", customer_id=request.customer_id, arm=outcome.arm,
-             reason=outcome.reason, campaign_id=decision.campaign_id, offer_id=decision.offer_id)
+    log.info(
+        "offer_decided",
+        customer_id=request.customer_id,
+        arm=outcome.arm,
+        reason=outcome.reason,
+        campaign_id=decision.campaign_id,
+        offer_id=decision.offer_id,
+    )
     return decision
 
 
 def _choose(
-    session: Session, request: OfferRequested, found: Lookup, now: datetime, *,
-    reservations: ReservationStore, features: FeatureSource, scorer: Scorer, policy: PolicyConfig,
-    holdout_key: bytes, rng: np.random.Generator,
+    session: Session,
+    request: OfferRequested,
+    found: Lookup,
+    now: datetime,
+    *,
+    reservations: ReservationStore,
+    features: FeatureSource,
+    scorer: Scorer,
+    policy: PolicyConfig,
+    holdout_key: bytes,
+    rng: np.random.Generator,
 ) -> Outcome:
     if found.customer.opted_out:
         return Outcome("none", "opted_out")
@@ -144,55 +171,82 @@ def _choose(
     if not campaigns:
         return Outcome("none", "no_active_campaign")
     ctx = request.context
-    context = DecisionContext(local_hour=ctx.local_hour, weekday=ctx.weekday, intent=ctx.intent,
-                              sentiment=ctx.sentiment, language=ctx.language)
+    context = DecisionContext(
+        local_hour=ctx.local_hour,
+        weekday=ctx.weekday,
+        intent=ctx.intent,
+        sentiment=ctx.sentiment,
+        language=ctx.language,
+    )
     exhausted: dict[str, list[str]] = {}
     try:
         known = features.get(request.customer_id, now)
-        candidates, refusals = _candidates(session, reservations, campaigns, request, known,
-                                           customer, now, exhausted)
+        candidates, refusals = _candidates(
+            session, reservations, campaigns, request, known, customer, now, exhausted
+        )
         if not candidates:
             return Outcome("none", _no_candidate_reason(refusals), exhausted=exhausted)
         scorer.maybe_reload()
         offers = [offer_features(c.offer) for c in candidates]
         choice = decide(scorer, known, context, offers, policy, rng)  # type: ignore[arg-type]
         if choice.fallback_reason:
-            log.error("scoring_fell_back", customer_id=request.customer_id, error=choice.fallback_reason)
+            log.error(
+                "scoring_fell_back", customer_id=request.customer_id, error=choice.fallback_reason
+            )
             return Outcome("none", "model_error", exhausted=exhausted)
         if choice.index is None:
             return Outcome("none", "policy_chose_none", choice.propensity, exhausted=exhausted)
         chosen = candidates[choice.index]
         cid = chosen.campaign.campaign_id
         if in_holdout(request.customer_id, cid, holdout_key, chosen.campaign.holdout_pct):
-            return Outcome("holdout", "holdout", choice.propensity, choice.score, chosen,
-                           exhausted=exhausted)
+            return Outcome(
+                "holdout", "holdout", choice.propensity, choice.score, chosen, exhausted=exhausted
+            )
         vector = feature_matrix(known, context, [offers[choice.index]])[0].tolist()
         taken = _reserve(session, reservations, chosen, request.customer_id, now)
         if isinstance(taken, Refused):
             # A concurrent decision took what was left between the read and the reservation.
             if taken.limit in CUSTOMER_CAPS:
                 return Outcome("none", "cap_reached", exhausted=exhausted)
-            now_used = current_usage(session, reservations, chosen.campaign, request.customer_id, now)
+            now_used = current_usage(
+                session, reservations, chosen.campaign, request.customer_id, now
+            )
             exhausted[cid] = exhausted_budgets(chosen.campaign, now_used)
             return Outcome("none", "budget_exhausted", exhausted=exhausted)
         exhausted[cid] = exhausted_budgets(chosen.campaign, taken.usage)
-        return Outcome(choice.arm, None, choice.propensity, choice.score, chosen, vector, taken,
-                       exhausted=exhausted)
+        return Outcome(
+            choice.arm,
+            None,
+            choice.propensity,
+            choice.score,
+            chosen,
+            vector,
+            taken,
+            exhausted=exhausted,
+        )
     except REDIS_ERRORS as exc:
         log.warning("redis_unavailable_no_coupon", customer_id=request.customer_id, error=str(exc))
         return Outcome("none", "redis_unavailable")
 
 
 def _candidates(
-    session: Session, reservations: ReservationStore, campaigns: list[Campaign],
-    request: OfferRequested, known: CustomerFeatures, customer: CustomerState, now: datetime,
+    session: Session,
+    reservations: ReservationStore,
+    campaigns: list[Campaign],
+    request: OfferRequested,
+    known: CustomerFeatures,
+    customer: CustomerState,
+    now: datetime,
     exhausted: dict[str, list[str]],
 ) -> tuple[list[Candidate], list[str]]:
     """Offers the customer is eligible for now, and the limits that excluded the others."""
     out: list[Candidate] = []
     refusals: list[str] = []
-    admitted = [c for c in campaigns
-                if audience_admits(c.audience, known, request.context.language, customer.linked)]
+    admitted = [
+        c
+        for c in campaigns
+        if audience_admits(c.audience, known, request.context.language, customer.linked)
+    ]
     refusals += ["audience"] * (len(campaigns) - len(admitted))
     usages = current_usages(session, reservations, admitted, request.customer_id, now)
     for campaign, usage in zip(admitted, usages, strict=True):
@@ -220,18 +274,24 @@ def _no_candidate_reason(refusals: list[str]) -> str:
 
 
 def _reserve(
-    session: Session, reservations: ReservationStore, chosen: Candidate, customer_id: str,
+    session: Session,
+    reservations: ReservationStore,
+    chosen: Candidate,
+    customer_id: str,
     now: datetime,
 ) -> Reservation | Refused:
     campaign = chosen.campaign
     limits = Limits.of(campaign.budget, campaign.caps)
     ttl = total_ttl_s(campaign, now)
-    taken = reservations.reserve(campaign.campaign_id, customer_id, chosen.day, chosen.face, limits, ttl)
+    taken = reservations.reserve(
+        campaign.campaign_id, customer_id, chosen.day, chosen.face, limits, ttl
+    )
     if isinstance(taken, Refused) and taken.limit == "unseeded":
         # Redis lost the campaign between the read and the reservation: rebuild and retry once.
         current_usage(session, reservations, campaign, customer_id, now)
-        taken = reservations.reserve(campaign.campaign_id, customer_id, chosen.day, chosen.face,
-                                     limits, ttl)
+        taken = reservations.reserve(
+            campaign.campaign_id, customer_id, chosen.day, chosen.face, limits, ttl
+        )
     return taken
 
 
@@ -239,9 +299,17 @@ def _coupon(outcome: Outcome, key: bytes, now: datetime) -> IssuedCoupon:
     assert outcome.candidate is not None and outcome.reservation is not None
     campaign, offer = outcome.candidate.campaign, outcome.candidate.offer
     expires = coupon_expiry(now, offer["valid_hours"], campaign.ends_at)
-    code = issue_code(key, CouponClaims(campaign.number, offer["index"], outcome.reservation.serial, expires))
-    return IssuedCoupon(code=code, title=offer["title"], discount=offer["discount"],  # type: ignore[arg-type]
-                        valid_from=now, expires_at=expires, min_basket=offer["min_basket"])
+    code = issue_code(
+        key, CouponClaims(campaign.number, offer["index"], outcome.reservation.serial, expires)
+    )
+    return IssuedCoupon(
+        code=code,
+        title=offer["title"],
+        discount=offer["discount"],  # type: ignore[arg-type]
+        valid_from=now,
+        expires_at=expires,
+        min_basket=offer["min_basket"],
+    )
 
 
 def _release(reservations: ReservationStore, outcome: Outcome | None, customer_id: str) -> None:

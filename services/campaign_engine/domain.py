@@ -22,7 +22,11 @@ TRANSITIONS: Mapping[str, Mapping[str, str]] = {
     "pause": {"active": "paused"},
     "end": {"active": "ended", "paused": "ended"},
 }
-STATUS_EVENT = {"active": "campaign.activated", "paused": "campaign.paused", "ended": "campaign.ended"}
+STATUS_EVENT = {
+    "active": "campaign.activated",
+    "paused": "campaign.paused",
+    "ended": "campaign.ended",
+}
 BUDGET_FIELDS = ("max_coupons", "max_redemptions", "max_discount_total")
 CAP_FIELDS = ("per_customer_per_day", "per_customer_total")
 # Fixed once a campaign has been live: they define how its results are measured and paid.
@@ -53,8 +57,13 @@ def transition(status: str, action: str, *, ends_at: datetime, now: datetime) ->
         allowed = sorted(a for a, moves in TRANSITIONS.items() if status in moves)
         raise CampaignConflict(
             "illegal_transition",
-            [Conflict("status", f"cannot {action} a campaign that is {status}"
-                      + (f" (allowed: {', '.join(allowed)})" if allowed else " (it is final)"))],
+            [
+                Conflict(
+                    "status",
+                    f"cannot {action} a campaign that is {status}"
+                    + (f" (allowed: {', '.join(allowed)})" if allowed else " (it is final)"),
+                )
+            ],
         )
     if target == "active" and ends_at <= now:
         raise CampaignConflict(
@@ -67,7 +76,9 @@ def transition(status: str, action: str, *, ends_at: datetime, now: datetime) ->
 def check_update(status: str, current: Mapping[str, Any], proposed: Mapping[str, Any]) -> None:
     """Refuse a change that the campaign's status does not allow (raises CampaignConflict)."""
     if status == "ended":
-        raise CampaignConflict("campaign_ended", [Conflict("status", "an ended campaign cannot change")])
+        raise CampaignConflict(
+            "campaign_ended", [Conflict("status", "an ended campaign cannot change")]
+        )
     if status == "draft":
         return
     conflicts = [
@@ -88,12 +99,18 @@ def _loosened(
     for name in names:
         before, after = old.get(name), new.get(name)
         if before is not None and (after is None or after > before):
-            out.append(Conflict(f"{prefix}.{name}", f"can only be lowered on an active campaign (is {before})"))
+            out.append(
+                Conflict(
+                    f"{prefix}.{name}", f"can only be lowered on an active campaign (is {before})"
+                )
+            )
     return out
 
 
 def merge_offers(
-    status: str, current: Sequence[Mapping[str, Any]], proposed: Sequence[Mapping[str, Any]],
+    status: str,
+    current: Sequence[Mapping[str, Any]],
+    proposed: Sequence[Mapping[str, Any]],
     new_id: Any,
 ) -> list[dict[str, Any]]:
     """The stored offers after a PATCH: replaced on a draft, tightened or withdrawn once live.
@@ -116,7 +133,9 @@ def merge_offers(
     for i, offer in enumerate(proposed):
         old = by_id.get(offer.get("offer_id") or "")
         if old is None:
-            conflicts.append(Conflict(f"offers.{i}", "offers cannot be added to an active campaign"))
+            conflicts.append(
+                Conflict(f"offers.{i}", "offers cannot be added to an active campaign")
+            )
         elif old.get("withdrawn"):
             conflicts.append(Conflict(f"offers.{i}.offer_id", "a withdrawn offer cannot return"))
         else:
@@ -127,8 +146,9 @@ def merge_offers(
     merged = []
     for old in current:
         if old["offer_id"] in updates:
-            merged.append(stored_offer(updates[old["offer_id"]], index=old["index"],
-                                       offer_id=old["offer_id"]))
+            merged.append(
+                stored_offer(updates[old["offer_id"]], index=old["index"], offer_id=old["offer_id"])
+            )
         else:
             merged.append({**old, "withdrawn": True})
     return merged
@@ -139,11 +159,15 @@ def _offer_loosened(old: Mapping[str, Any], new: Mapping[str, Any], at: str) -> 
     if new["discount"]["type"] != old["discount"]["type"]:
         out.append(Conflict(f"{at}.discount.type", "cannot change on an active campaign"))
     elif new["discount"]["value"] > old["discount"]["value"]:
-        out.append(Conflict(f"{at}.discount.value", f"can only be lowered (is {old['discount']['value']})"))
+        out.append(
+            Conflict(f"{at}.discount.value", f"can only be lowered (is {old['discount']['value']})")
+        )
     if new["min_basket"] < old["min_basket"]:
         out.append(Conflict(f"{at}.min_basket", f"can only be raised (is {old['min_basket']})"))
     if new["valid_hours"] > old["valid_hours"]:
-        out.append(Conflict(f"{at}.valid_hours", f"can only be shortened (is {old['valid_hours']})"))
+        out.append(
+            Conflict(f"{at}.valid_hours", f"can only be shortened (is {old['valid_hours']})")
+        )
     old_to, new_to = _applies(old), _applies(new)
     if old_to[0] != new_to[0] or not set(new_to[1]) <= set(old_to[1]):
         out.append(Conflict(f"{at}.applies_to", f"can only narrow the {old_to[0]} it applies to"))

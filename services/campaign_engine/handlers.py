@@ -41,8 +41,14 @@ from shared.events import (
 )
 from shared.idempotency import first_time
 
-__all__ = ["apply_update", "decide_offer", "record_customer_event", "record_redemption",
-           "record_sale", "record_void"]
+__all__ = [
+    "apply_update",
+    "decide_offer",
+    "record_customer_event",
+    "record_redemption",
+    "record_sale",
+    "record_void",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -50,8 +56,9 @@ CONSUMER = "campaign_engine.updates"
 
 
 class FeatureUpdates(Protocol):
-    def record_sale(self, customer_id: str, total: float, occurred_at: datetime,
-                    categories: list[str]) -> None: ...
+    def record_sale(
+        self, customer_id: str, total: float, occurred_at: datetime, categories: list[str]
+    ) -> None: ...
 
     def record_follow(self, customer_id: str, at: datetime) -> None: ...
 
@@ -78,19 +85,34 @@ def once(markers: Markers, key: str, effect: Callable[[], None]) -> None:
     markers.mark(key)
 
 
-def record_sale(envelope: Envelope, *, sessions: Callable[[], Session], features: FeatureUpdates,
-                markers: Markers) -> None:
+def record_sale(
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    features: FeatureUpdates,
+    markers: Markers,
+) -> None:
     """Count a linked customer's sale in their features."""
     sale: SaleRecorded = parse_payload(envelope)  # type: ignore[assignment]
     with unit_of_work(sessions) as session:
         if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
             return
-        once(markers, f"ce:fx:{envelope.event_id}", lambda: features.record_sale(
-            sale.customer_id, sale.total, sale.occurred_at, list(sale.categories)))
+        once(
+            markers,
+            f"ce:fx:{envelope.event_id}",
+            lambda: features.record_sale(
+                sale.customer_id, sale.total, sale.occurred_at, list(sale.categories)
+            ),
+        )
 
 
-def record_customer_event(envelope: Envelope, *, sessions: Callable[[], Session],
-                          features: FeatureUpdates, markers: Markers) -> None:
+def record_customer_event(
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    features: FeatureUpdates,
+    markers: Markers,
+) -> None:
     """Consent, following and card linkage from customer.events."""
     payload = parse_payload(envelope)
     customer_id: str = payload.customer_id  # type: ignore[attr-defined]
@@ -99,7 +121,9 @@ def record_customer_event(envelope: Envelope, *, sessions: Callable[[], Session]
             return
         customer = session.get(Customer, customer_id)
         if customer is None:
-            customer = Customer(customer_id=customer_id, opted_out=False, following=True, linked=False)
+            customer = Customer(
+                customer_id=customer_id, opted_out=False, following=True, linked=False
+            )
             session.add(customer)
         customer.updated_at = utcnow()
         marker = f"ce:fx:{envelope.event_id}"
@@ -117,9 +141,14 @@ def record_customer_event(envelope: Envelope, *, sessions: Callable[[], Session]
             once(markers, marker, lambda: features.mark_linked(customer_id))
 
 
-def record_redemption(envelope: Envelope, *, sessions: Callable[[], Session],
-                      reservations: ReservationStore, features: FeatureUpdates,
-                      markers: Markers) -> None:
+def record_redemption(
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    reservations: ReservationStore,
+    features: FeatureUpdates,
+    markers: Markers,
+) -> None:
     """A coupon was redeemed: log it for training, settle its budget usage, count it."""
     p: CouponRedeemed = parse_payload(envelope)  # type: ignore[assignment]
     code = _canonical(p.code)
@@ -130,25 +159,46 @@ def record_redemption(envelope: Envelope, *, sessions: Callable[[], Session],
         if seen is not None and not seen.voided:
             return  # this transaction's redemption is already counted
         if seen is None:
-            session.add(RedemptionSeen(coupon_code=code, transaction_id=p.transaction_id,
-                                       redeemed_at=envelope.occurred_at, voided=False,
-                                       discount=p.discount))
+            session.add(
+                RedemptionSeen(
+                    coupon_code=code,
+                    transaction_id=p.transaction_id,
+                    redeemed_at=envelope.occurred_at,
+                    voided=False,
+                    discount=p.discount,
+                )
+            )
         else:
             seen.voided, seen.redeemed_at, seen.discount = False, envelope.occurred_at, p.discount
         coupon = session.get(Coupon, code)
         if coupon is not None:
             # The face value reserved at issue is settled to the real discount.
-            _apply_usage(session, reservations, coupon, str(envelope.event_id), +1,
-                         p.discount - coupon.face_value)
+            _apply_usage(
+                session,
+                reservations,
+                coupon,
+                str(envelope.event_id),
+                +1,
+                p.discount - coupon.face_value,
+            )
         if p.customer_id:
             customer_id = p.customer_id
-            once(markers, f"ce:fx:{envelope.event_id}",
-                 lambda: features.record_redemption(customer_id))
+            once(
+                markers,
+                f"ce:fx:{envelope.event_id}",
+                lambda: features.record_redemption(customer_id),
+            )
     metrics.UPDATES.labels("coupon.redeemed", "applied").inc()
 
 
-def record_void(envelope: Envelope, *, sessions: Callable[[], Session],
-                reservations: ReservationStore, features: FeatureUpdates, markers: Markers) -> None:
+def record_void(
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    reservations: ReservationStore,
+    features: FeatureUpdates,
+    markers: Markers,
+) -> None:
     """A redemption was voided: the coupon counts as outstanding again."""
     p: CouponVoided = parse_payload(envelope)  # type: ignore[assignment]
     code = _canonical(p.code)
@@ -160,15 +210,27 @@ def record_void(envelope: Envelope, *, sessions: Callable[[], Session],
             return
         if seen is None:
             log.warning("void_without_redemption", customer_id=p.customer_id, code=code)
-            session.add(RedemptionSeen(coupon_code=code, transaction_id=p.transaction_id,
-                                       redeemed_at=envelope.occurred_at, voided=True,
-                                       discount=p.discount))
+            session.add(
+                RedemptionSeen(
+                    coupon_code=code,
+                    transaction_id=p.transaction_id,
+                    redeemed_at=envelope.occurred_at,
+                    voided=True,
+                    discount=p.discount,
+                )
+            )
             return
         seen.voided = True
         coupon = session.get(Coupon, code)
         if coupon is not None:
-            _apply_usage(session, reservations, coupon, str(envelope.event_id), -1,
-                         coupon.face_value - seen.discount)
+            _apply_usage(
+                session,
+                reservations,
+                coupon,
+                str(envelope.event_id),
+                -1,
+                coupon.face_value - seen.discount,
+            )
         if p.customer_id:
             customer_id = p.customer_id
             once(markers, f"ce:fx:{envelope.event_id}", lambda: features.record_void(customer_id))
@@ -183,20 +245,33 @@ def _canonical(code: str) -> str:
         return code
 
 
-def _apply_usage(session: Session, reservations: ReservationStore, coupon: Coupon, event_id: str,
-                 redeemed: int, money: int) -> None:
+def _apply_usage(
+    session: Session,
+    reservations: ReservationStore,
+    coupon: Coupon,
+    event_id: str,
+    redeemed: int,
+    money: int,
+) -> None:
     usage = reservations.apply_usage(coupon.campaign_id, event_id, redeemed, money)
     if usage is None:
         return  # not seeded yet: the seed reads this redemption from the database
     campaign = session.query(Campaign).filter_by(campaign_id=coupon.campaign_id).one_or_none()
     if campaign is not None and redeemed > 0:
-        announce_exhausted(session, campaign.campaign_id,
-                           [b for b in exhausted_budgets(campaign, usage) if b == "max_redemptions"])
+        announce_exhausted(
+            session,
+            campaign.campaign_id,
+            [b for b in exhausted_budgets(campaign, usage) if b == "max_redemptions"],
+        )
 
 
 def apply_update(
-    envelope: Envelope, *, sessions: Callable[[], Session], reservations: ReservationStore,
-    features: FeatureUpdates, markers: Markers,
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    reservations: ReservationStore,
+    features: FeatureUpdates,
+    markers: Markers,
 ) -> None:
     """Route one customer, sales or coupon event to its handler; other types are not ours."""
     kind = envelope.type
@@ -205,11 +280,21 @@ def apply_update(
     elif kind.startswith("customer."):
         record_customer_event(envelope, sessions=sessions, features=features, markers=markers)
     elif kind == "coupon.redeemed":
-        record_redemption(envelope, sessions=sessions, reservations=reservations,
-                          features=features, markers=markers)
+        record_redemption(
+            envelope,
+            sessions=sessions,
+            reservations=reservations,
+            features=features,
+            markers=markers,
+        )
     elif kind == "coupon.voided":
-        record_void(envelope, sessions=sessions, reservations=reservations, features=features,
-                    markers=markers)
+        record_void(
+            envelope,
+            sessions=sessions,
+            reservations=reservations,
+            features=features,
+            markers=markers,
+        )
     else:
         metrics.UPDATES.labels(kind, "ignored").inc()
         return

@@ -44,9 +44,13 @@ class ActiveCampaigns:
         """The campaigns named, loading those missing or behind their revision."""
         with self._lock:
             cache = dict(self._cache)
-        stale = [cid for cid, revision in live if cid not in cache or cache[cid].revision != revision]
+        stale = [
+            cid for cid, revision in live if cid not in cache or cache[cid].revision != revision
+        ]
         if stale:
-            loaded = session.execute(select(Campaign).where(Campaign.campaign_id.in_(stale))).scalars()
+            loaded = session.execute(
+                select(Campaign).where(Campaign.campaign_id.in_(stale))
+            ).scalars()
             for campaign in loaded:
                 session.expunge(campaign)  # a read-only copy, kept across sessions
                 cache[campaign.campaign_id] = campaign
@@ -56,19 +60,27 @@ class ActiveCampaigns:
         return sorted((cache[cid] for cid in ids if cid in cache), key=lambda c: c.number)
 
 
-def lookup(session: Session, request_id: str, customer_id: str, now: datetime,
-           campaigns: ActiveCampaigns) -> Lookup:
+def lookup(
+    session: Session, request_id: str, customer_id: str, now: datetime, campaigns: ActiveCampaigns
+) -> Lookup:
     """Read everything a decision needs from the database in one statement."""
     decided = select(Decision.decision_id).where(Decision.request_id == request_id)
     opted_out = select(Customer.opted_out).where(Customer.customer_id == customer_id)
     linked = select(Customer.linked).where(Customer.customer_id == customer_id)
     one = select(literal(1).label("one")).subquery()
     rows = session.execute(
-        select(decided.scalar_subquery(), opted_out.scalar_subquery(), linked.scalar_subquery(),
-               Campaign.campaign_id, Campaign.revision)
+        select(
+            decided.scalar_subquery(),
+            opted_out.scalar_subquery(),
+            linked.scalar_subquery(),
+            Campaign.campaign_id,
+            Campaign.revision,
+        )
         .select_from(one)
-        .outerjoin(Campaign, and_(Campaign.status == "active", Campaign.starts_at <= now,
-                                  Campaign.ends_at > now))
+        .outerjoin(
+            Campaign,
+            and_(Campaign.status == "active", Campaign.starts_at <= now, Campaign.ends_at > now),
+        )
     ).all()
     first = rows[0]
     live = [(r[3], int(r[4])) for r in rows if r[3] is not None]

@@ -46,8 +46,13 @@ class Outcome:
 
 
 def store_decision(
-    session: Session, envelope: Envelope, request: OfferRequested, outcome: Outcome,
-    now: datetime, *, model_version: str,
+    session: Session,
+    envelope: Envelope,
+    request: OfferRequested,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    model_version: str,
 ) -> Decision:
     """Add the decision (and coupon) with its event to the transaction and flush it.
 
@@ -55,35 +60,69 @@ def store_decision(
     the request, and a concurrent twin collides on the primary key instead.
     """
     with_offer = outcome.arm in ("treatment", "explore") and outcome.candidate is not None
-    campaign_id = outcome.candidate.campaign.campaign_id if outcome.candidate and outcome.arm != "none" else None
+    campaign_id = (
+        outcome.candidate.campaign.campaign_id
+        if outcome.candidate and outcome.arm != "none"
+        else None
+    )
     coupon = outcome.coupon
     decision = Decision(
-        decision_id=str(uuid.uuid4()), request_id=request.request_id,
-        customer_id=request.customer_id, campaign_id=campaign_id,
+        decision_id=str(uuid.uuid4()),
+        request_id=request.request_id,
+        customer_id=request.customer_id,
+        campaign_id=campaign_id,
         offer_id=outcome.candidate.offer["offer_id"] if with_offer and outcome.candidate else None,
-        arm=outcome.arm, propensity=outcome.propensity, score=outcome.score,
+        arm=outcome.arm,
+        propensity=outcome.propensity,
+        score=outcome.score,
         model_version=model_version,
         features=json.dumps(outcome.features) if with_offer and outcome.features else None,
         coupon_code=coupon.code if coupon else None,
-        expires_at=coupon.expires_at if coupon else None, decided_at=now,
+        expires_at=coupon.expires_at if coupon else None,
+        decided_at=now,
     )
     # Bulk inserts: the ORM unit of work costs more CPU than the round trips here.
-    session.execute(insert(ProcessedEvent),
-                    [{"consumer": CONSUMER, "event_id": envelope.event_id, "processed_at": now}])
+    session.execute(
+        insert(ProcessedEvent),
+        [{"consumer": CONSUMER, "event_id": envelope.event_id, "processed_at": now}],
+    )
     session.execute(insert(Decision), [_row(decision)])
     if coupon is not None and outcome.candidate and outcome.reservation:
-        session.execute(insert(Coupon), [{
-            "code": coupon.code, "decision_id": decision.decision_id, "campaign_id": campaign_id,
-            "offer_id": decision.offer_id, "customer_id": request.customer_id,
-            "serial": outcome.reservation.serial, "face_value": outcome.candidate.face,
-            "issued_at": now, "expires_at": coupon.expires_at,
-        }])
-    add_event(session, Outbox, "offer.decided", OfferDecided(
-        request_id=request.request_id, customer_id=request.customer_id,
-        campaign_id=campaign_id, offer_id=decision.offer_id, arm=outcome.arm,  # type: ignore[arg-type]
-        coupon=coupon, propensity=min(1.0, max(0.0, outcome.propensity)), score=outcome.score,
-        model_version=model_version, reason=outcome.reason,
-    ), key=request.customer_id, producer=PRODUCER)
+        session.execute(
+            insert(Coupon),
+            [
+                {
+                    "code": coupon.code,
+                    "decision_id": decision.decision_id,
+                    "campaign_id": campaign_id,
+                    "offer_id": decision.offer_id,
+                    "customer_id": request.customer_id,
+                    "serial": outcome.reservation.serial,
+                    "face_value": outcome.candidate.face,
+                    "issued_at": now,
+                    "expires_at": coupon.expires_at,
+                }
+            ],
+        )
+    add_event(
+        session,
+        Outbox,
+        "offer.decided",
+        OfferDecided(
+            request_id=request.request_id,
+            customer_id=request.customer_id,
+            campaign_id=campaign_id,
+            offer_id=decision.offer_id,
+            arm=outcome.arm,  # type: ignore[arg-type]
+            coupon=coupon,
+            propensity=min(1.0, max(0.0, outcome.propensity)),
+            score=outcome.score,
+            model_version=model_version,
+            reason=outcome.reason,
+        ),
+        key=request.customer_id,
+        producer=PRODUCER,
+    )
     session.flush()
     for cid, budgets in outcome.exhausted.items():
         announce_exhausted(session, cid, budgets)
@@ -97,6 +136,7 @@ def _row(decision: Decision) -> dict[str, Any]:
 def already_decided(sessions: Callable[[], Session], request_id: str) -> bool:
     """Whether a decision for this request is committed."""
     with sessions() as session:
-        return session.scalar(select(Decision.decision_id).where(Decision.request_id == request_id)) is not None
-
-
+        return (
+            session.scalar(select(Decision.decision_id).where(Decision.request_id == request_id))
+            is not None
+        )

@@ -4,8 +4,8 @@ Retailer value of one redemption (yen), kept deliberately small:
     basket   = max(typical basket, minimum basket)   # the redeeming visit is at least this big
     value    = margin_rate * basket - discount        # margin it brings, less the face value given away
     EV(offer)= P(redeem) * value;  EV(no coupon) = 0
-The uplift variant counts only the purchases the coupon causes:
-    EV(offer)= margin_rate * basket * (P(buy | sent) - P(buy | not sent)) - P(redeem) * discount
+The uplift variant counts only the spend the coupon causes (T-learner of window spend):
+    EV(offer)= margin_rate * (spend | sent - spend | not sent) - P(redeem) * discount
 """
 
 from __future__ import annotations
@@ -99,15 +99,14 @@ def values_from_features(
 
 def uplift_expected_values(
     p_redeem: np.ndarray,
-    p_treated: np.ndarray,
-    p_control: np.ndarray,
+    spend_treated: np.ndarray,
+    spend_control: np.ndarray,
     offers: Sequence[OfferFeatures],
     margin_rate: float,
 ) -> np.ndarray:
-    """Incremental profit per candidate: margin on the purchases the coupon adds, less expected discount."""
-    baskets = np.array([max(o.typical_basket, o.min_basket) for o in offers])
+    """Incremental profit per candidate: margin on the spend the coupon causes, less the expected discount."""
     discounts = np.array([o.discount_yen for o in offers])
-    return margin_rate * baskets * (p_treated - p_control) - p_redeem * discounts
+    return margin_rate * (spend_treated - spend_control) - p_redeem * discounts
 
 
 def action_probabilities(expected_values: np.ndarray, config: PolicyConfig) -> np.ndarray:
@@ -147,8 +146,13 @@ def choose_action(
         action -= 1
     if action == n:
         return Choice(None, float(probs[n]), None, 0.0, "none")
-    return Choice(action, float(probs[action]), float(p[action]), float(ev[action]),
-                  "treatment" if action == greedy else "explore")
+    return Choice(
+        action,
+        float(probs[action]),
+        float(p[action]),
+        float(ev[action]),
+        "treatment" if action == greedy else "explore",
+    )
 
 
 def no_coupon(reason: str) -> Choice:

@@ -47,8 +47,10 @@ class Limits:
     @classmethod
     def of(cls, budget: Mapping[str, Any], caps: Mapping[str, Any]) -> Limits:
         """From a campaign's budget and caps dicts."""
-        return cls(**{k: budget.get(k) for k in ("max_coupons", "max_redemptions", "max_discount_total")},
-                   **{k: caps.get(k) for k in CUSTOMER_CAPS})
+        return cls(
+            **{k: budget.get(k) for k in ("max_coupons", "max_redemptions", "max_discount_total")},
+            **{k: caps.get(k) for k in CUSTOMER_CAPS},
+        )
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,9 @@ class Usage:
             ("per_customer_per_day", limits.per_customer_per_day, self.customer_day + 1),
             ("per_customer_total", limits.per_customer_total, self.customer_total + 1),
         )
-        return next((name for name, limit, after in checks if limit is not None and after > limit), None)
+        return next(
+            (name for name, limit, after in checks if limit is not None and after > limit), None
+        )
 
 
 @dataclass(frozen=True)
@@ -115,12 +119,19 @@ class Seed:
 class ReservationStore(Protocol):
     def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None: ...
 
-    def usages(self, campaigns: Sequence[tuple[str, str]], customer_id: str) -> list[Usage | None]: ...
+    def usages(
+        self, campaigns: Sequence[tuple[str, str]], customer_id: str
+    ) -> list[Usage | None]: ...
 
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool: ...
 
     def reserve(
-        self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits,
+        self,
+        campaign_id: str,
+        customer_id: str,
+        day: str,
+        face: int,
+        limits: Limits,
         total_ttl_s: int,
     ) -> Reservation | Refused: ...
 
@@ -128,7 +139,9 @@ class ReservationStore(Protocol):
 
     def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None: ...
 
-    def apply_usage(self, campaign_id: str, event_id: str, redeemed: int, money: int) -> Usage | None: ...
+    def apply_usage(
+        self, campaign_id: str, event_id: str, redeemed: int, money: int
+    ) -> Usage | None: ...
 
 
 def _budget_key(cid: str) -> str:
@@ -177,8 +190,17 @@ class RedisReservations:
         out: list[Usage | None] = []
         for i in range(0, len(replies), 3):
             (seeded, issued, money, redeemed), today, total = replies[i : i + 3]
-            out.append(None if seeded is None else Usage(
-                int(issued or 0), int(money or 0), int(redeemed or 0), int(today or 0), int(total or 0)))
+            out.append(
+                None
+                if seeded is None
+                else Usage(
+                    int(issued or 0),
+                    int(money or 0),
+                    int(redeemed or 0),
+                    int(today or 0),
+                    int(total or 0),
+                )
+            )
         return out
 
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool:
@@ -187,8 +209,15 @@ class RedisReservations:
         keys = [_budget_key(campaign_id)]
         keys += [_day_key(campaign_id, seed.day, c) for c in customers]
         keys += [_total_key(campaign_id, c) for c in customers]
-        args: list[Any] = [seed.issued, seed.money, seed.redeemed, seed.serial, len(customers),
-                           DAY_TTL_S, total_ttl_s]
+        args: list[Any] = [
+            seed.issued,
+            seed.money,
+            seed.redeemed,
+            seed.serial,
+            len(customers),
+            DAY_TTL_S,
+            total_ttl_s,
+        ]
         args += [seed.customer_day.get(c, 0) for c in customers]
         args += [seed.customer_total.get(c, 0) for c in customers]
         try:
@@ -201,20 +230,37 @@ class RedisReservations:
         if self.seed(campaign_id, seed, total_ttl_s):
             return
         try:
-            self._floor(keys=[_budget_key(campaign_id)], args=[seed.issued, seed.money, seed.serial])
+            self._floor(
+                keys=[_budget_key(campaign_id)], args=[seed.issued, seed.money, seed.serial]
+            )
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
 
     def reserve(
-        self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits,
+        self,
+        campaign_id: str,
+        customer_id: str,
+        day: str,
+        face: int,
+        limits: Limits,
         total_ttl_s: int,
     ) -> Reservation | Refused:
         """Take one coupon from the budget and the customer's caps, all or nothing."""
-        keys = [_budget_key(campaign_id), _day_key(campaign_id, day, customer_id),
-                _total_key(campaign_id, customer_id)]
-        args = [face, _limit(limits.max_coupons), _limit(limits.max_discount_total),
-                _limit(limits.max_redemptions), _limit(limits.per_customer_per_day),
-                _limit(limits.per_customer_total), DAY_TTL_S, max(1, total_ttl_s)]
+        keys = [
+            _budget_key(campaign_id),
+            _day_key(campaign_id, day, customer_id),
+            _total_key(campaign_id, customer_id),
+        ]
+        args = [
+            face,
+            _limit(limits.max_coupons),
+            _limit(limits.max_discount_total),
+            _limit(limits.max_redemptions),
+            _limit(limits.per_customer_per_day),
+            _limit(limits.per_customer_total),
+            DAY_TTL_S,
+            max(1, total_ttl_s),
+        ]
         try:
             result = self._reserve(keys=keys, args=args)
         except redis.RedisError as exc:
@@ -227,14 +273,19 @@ class RedisReservations:
     def release(self, reservation: Reservation) -> None:
         """Give back what a reservation took (its decision did not commit)."""
         r = reservation
-        keys = [_budget_key(r.campaign_id), _day_key(r.campaign_id, r.day, r.customer_id),
-                _total_key(r.campaign_id, r.customer_id)]
+        keys = [
+            _budget_key(r.campaign_id),
+            _day_key(r.campaign_id, r.day, r.customer_id),
+            _total_key(r.campaign_id, r.customer_id),
+        ]
         try:
             self._release(keys=keys, args=[r.face])
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
 
-    def apply_usage(self, campaign_id: str, event_id: str, redeemed: int, money: int) -> Usage | None:
+    def apply_usage(
+        self, campaign_id: str, event_id: str, redeemed: int, money: int
+    ) -> Usage | None:
         """Add a redemption's or void's effect once per event; None if the campaign is unseeded."""
         keys = [_budget_key(campaign_id), f"ce:{{{campaign_id}}}:applied:{event_id}"]
         try:

@@ -39,9 +39,13 @@ class InMemoryReservations:
             b = self.budgets.get(campaign_id)
             if b is None:
                 return None
-            return Usage(b["issued"], b["money"], b["redeemed"],
-                         self.counters.get((campaign_id, day, customer_id), 0),
-                         self.counters.get((campaign_id, customer_id), 0))
+            return Usage(
+                b["issued"],
+                b["money"],
+                b["redeemed"],
+                self.counters.get((campaign_id, day, customer_id), 0),
+                self.counters.get((campaign_id, customer_id), 0),
+            )
 
     def usages(self, campaigns: Sequence[tuple[str, str]], customer_id: str) -> list[Usage | None]:
         return [self.usage(cid, customer_id, day) for cid, day in campaigns]
@@ -51,8 +55,12 @@ class InMemoryReservations:
             self._check()
             if campaign_id in self.budgets:
                 return False
-            self.budgets[campaign_id] = {"issued": seed.issued, "money": seed.money,
-                                         "redeemed": seed.redeemed, "serial": seed.serial}
+            self.budgets[campaign_id] = {
+                "issued": seed.issued,
+                "money": seed.money,
+                "redeemed": seed.redeemed,
+                "serial": seed.serial,
+            }
             for c, n in seed.customer_day.items():
                 self.counters[(campaign_id, seed.day, c)] = n
             for c, n in seed.customer_total.items():
@@ -68,7 +76,12 @@ class InMemoryReservations:
                 b[name] = max(b[name], getattr(seed, name))
 
     def reserve(
-        self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits,
+        self,
+        campaign_id: str,
+        customer_id: str,
+        day: str,
+        face: int,
+        limits: Limits,
         total_ttl_s: int,
     ) -> Reservation | Refused:
         with self._lock:
@@ -77,8 +90,13 @@ class InMemoryReservations:
             if b is None:
                 return Refused("unseeded")
             day_key, total_key = (campaign_id, day, customer_id), (campaign_id, customer_id)
-            used = Usage(b["issued"], b["money"], b["redeemed"],
-                         self.counters.get(day_key, 0), self.counters.get(total_key, 0))
+            used = Usage(
+                b["issued"],
+                b["money"],
+                b["redeemed"],
+                self.counters.get(day_key, 0),
+                self.counters.get(total_key, 0),
+            )
             refusal = used.refusal(limits, face)
             if refusal:
                 return Refused(refusal)
@@ -87,8 +105,16 @@ class InMemoryReservations:
             b["serial"] += 1
             self.counters[day_key] = used.customer_day + 1
             self.counters[total_key] = used.customer_total + 1
-            return Reservation(campaign_id, customer_id, day, face, b["serial"], b["issued"],
-                               b["money"], b["redeemed"])
+            return Reservation(
+                campaign_id,
+                customer_id,
+                day,
+                face,
+                b["serial"],
+                b["issued"],
+                b["money"],
+                b["redeemed"],
+            )
 
     def release(self, reservation: Reservation) -> None:
         r = reservation
@@ -103,7 +129,9 @@ class InMemoryReservations:
                 if key in self.counters:
                     self.counters[key] -= 1
 
-    def apply_usage(self, campaign_id: str, event_id: str, redeemed: int, money: int) -> Usage | None:
+    def apply_usage(
+        self, campaign_id: str, event_id: str, redeemed: int, money: int
+    ) -> Usage | None:
         with self._lock:
             self._check()
             b = self.budgets.get(campaign_id)

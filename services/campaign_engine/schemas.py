@@ -184,7 +184,9 @@ class CampaignOut(Model):
 
 class CampaignList(Model):
     items: list[CampaignOut]
-    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at the end")
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next page; null at the end"
+    )
 
 
 class ListQuery(Model):

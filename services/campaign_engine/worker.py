@@ -38,18 +38,32 @@ PRODUCED = (OFFER_DECISIONS, CAMPAIGN_EVENTS)
 
 
 def components(
-    engine: Engine, broker: Broker, *, groups: tuple[str, str] = (DECISIONS_GROUP, UPDATES_GROUP),
+    engine: Engine,
+    broker: Broker,
+    *,
+    groups: tuple[str, str] = (DECISIONS_GROUP, UPDATES_GROUP),
     request_topics: Sequence[str] = (OFFER_REQUESTS,),
     update_topics: Sequence[str] = (CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS),
 ) -> dict[str, Component]:
     """The worker's threads: two consumer loops and the outbox relay (tests rename topics)."""
     settings = engine.settings
-    decisions = ConsumerLoop(broker, groups[0], list(request_topics), engine.decide,
-                             max_attempts=settings.consumer_max_attempts)
-    updates = ConsumerLoop(broker, groups[1], list(update_topics), engine.update,
-                           max_attempts=settings.consumer_max_attempts)
-    relay = OutboxRelay(engine.sessions, Outbox, broker.producer(),
-                        poll_seconds=settings.relay_poll_seconds)
+    decisions = ConsumerLoop(
+        broker,
+        groups[0],
+        list(request_topics),
+        engine.decide,
+        max_attempts=settings.consumer_max_attempts,
+    )
+    updates = ConsumerLoop(
+        broker,
+        groups[1],
+        list(update_topics),
+        engine.update,
+        max_attempts=settings.consumer_max_attempts,
+    )
+    relay = OutboxRelay(
+        engine.sessions, Outbox, broker.producer(), poll_seconds=settings.relay_poll_seconds
+    )
     return {"decisions": decisions.run, "updates": updates.run, "outbox_relay": relay.run}
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
 from pydantic import ValidationError
+from pydantic_core import to_json
 
-from services.redemption_tracker.bootstrap import Tracker, bootstrap
+from services.redemption_tracker.bootstrap import SERVICE, Tracker, bootstrap, tune_gc
 from services.redemption_tracker.ingest import ingest
-from services.redemption_tracker.ledger import void_transaction
 from services.redemption_tracker.models import Campaign
 from services.redemption_tracker.precheck import precheck
 from services.redemption_tracker.reports import build_report, build_statement, report_csv
@@ -27,6 +27,7 @@ from services.redemption_tracker.schemas import (
     errors_of,
     validate_transactions,
 )
+from services.redemption_tracker.voids import void_transaction
 from shared.auth import require_role
 from shared.config import Settings
 from shared.db import ping
@@ -38,6 +39,7 @@ from shared.http import (
     ops_blueprint,
     parse_json_body,
 )
+from shared.logging import configure_logging
 
 TITLE = "tenin redemption tracker"
 VERSION = "1.0.0"
@@ -48,16 +50,19 @@ def _own_store(body_store: str) -> None:
     principal = g.principal
     if principal.role != "admin" and principal.store_id != body_store:
         raise ProblemError(
-            403, "Forbidden", f"this key belongs to store {principal.store_id!r}, "
-            f"not {body_store!r}", errors=[{"field": "store_id", "message": "not your store"}],
+            403,
+            "Forbidden",
+            f"this key belongs to store {principal.store_id!r}, not {body_store!r}",
+            errors=[{"field": "store_id", "message": "not your store"}],
         )
 
 
 def pos_blueprint(tracker: Tracker) -> Blueprint:
     """POST /v1/pos/transactions, POST /v1/pos/voids, GET /v1/coupons/{code}."""
     bp = Blueprint("pos", __name__)
-    pos_only = require_role("pos", session_factory=lambda: tracker.sessions,
-                            secret=lambda: tracker.secret)
+    pos_only = require_role(
+        "pos", session_factory=lambda: tracker.sessions, secret=lambda: tracker.secret
+    )
 
     @bp.post("/v1/pos/transactions")
     @pos_only
@@ -65,7 +70,8 @@ def pos_blueprint(tracker: Tracker) -> Blueprint:
         batch = parse_json_body(PosBatch)
         _own_store(batch.store_id)
         results = ingest(tracker, batch.store_id, validate_transactions(batch.transactions))
-        return jsonify({"results": results})
+        # Serialised in Rust: a 1,000-result answer is the largest thing the tracker sends.
+        return Response(to_json({"results": results}), mimetype="application/json")
 
     @bp.post("/v1/pos/voids")
     @pos_only
@@ -91,14 +97,16 @@ def pos_blueprint(tracker: Tracker) -> Blueprint:
 def reports_blueprint(tracker: Tracker) -> Blueprint:
     """GET /v1/campaigns/{id}/report and GET /v1/statements (marketer keys)."""
     bp = Blueprint("reports", __name__)
-    marketer = require_role("marketer", session_factory=lambda: tracker.sessions,
-                            secret=lambda: tracker.secret)
+    marketer = require_role(
+        "marketer", session_factory=lambda: tracker.sessions, secret=lambda: tracker.secret
+    )
 
     def campaign_or_404(s: Any, campaign_id: str) -> Campaign:
         campaign = s.get(Campaign, campaign_id)
         if campaign is None:
-            raise ProblemError(404, "Unknown campaign",
-                               f"the tracker has no campaign {campaign_id!r}")
+            raise ProblemError(
+                404, "Unknown campaign", f"the tracker has no campaign {campaign_id!r}"
+            )
         return campaign
 
     @bp.get("/v1/campaigns/<campaign_id>/report")
@@ -106,13 +114,20 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
     def get_report(campaign_id: str) -> Any:
         fmt = request.args.get("format", "json")
         if fmt not in ("json", "csv"):
-            raise ProblemError(422, "Validation failed", "format must be json or csv",
-                               errors=[{"field": "format", "message": "must be json or csv"}])
+            raise ProblemError(
+                422,
+                "Validation failed",
+                "format must be json or csv",
+                errors=[{"field": "format", "message": "must be json or csv"}],
+            )
         with tracker.sessions() as s:
             report = build_report(s, campaign_or_404(s, campaign_id), tracker.clock())
         if fmt == "csv":
-            return Response(report_csv(report), mimetype="text/csv", headers={
-                "Content-Disposition": f'attachment; filename="report-{campaign_id}.csv"'})
+            return Response(
+                report_csv(report),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="report-{campaign_id}.csv"'},
+            )
         return jsonify(report)
 
     @bp.get("/v1/statements")
@@ -120,10 +135,12 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
     def get_statement() -> Any:
         try:
             query = StatementQuery.model_validate(
-                {k: request.args.get(k) for k in ("campaign_id", "period")})
+                {k: request.args.get(k) for k in ("campaign_id", "period")}
+            )
         except ValidationError as exc:
-            raise ProblemError(422, "Validation failed", "check the query parameters",
-                               errors=errors_of(exc)) from None
+            raise ProblemError(
+                422, "Validation failed", "check the query parameters", errors=errors_of(exc)
+            ) from None
         with tracker.sessions() as s:
             campaign = campaign_or_404(s, query.campaign_id)
             return jsonify(build_statement(s, campaign, query.period, tracker.clock()))
@@ -133,30 +150,71 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
 
 def operations() -> list[Operation]:
     """Every endpoint, for /openapi.json."""
-    code = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}},
-            {"name": "store_id", "in": "query", "required": False,
-             "schema": {"type": "string"}}]
+    code = [
+        {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "store_id", "in": "query", "required": False, "schema": {"type": "string"}},
+    ]
     return [
-        Operation("POST", "/v1/pos/transactions",
-                  f"Record up to {MAX_BATCH} till transactions; one result each",
-                  PosBatchDoc, BatchResult),
-        Operation("POST", "/v1/pos/voids", "Void a transaction (idempotent)",
-                  VoidRequest, VoidResult),
-        Operation("GET", "/v1/coupons/{code}", "Pre-check a code at the till (changes nothing)",
-                  None, PrecheckResult, parameters=code),
-        Operation("GET", "/v1/campaigns/{campaign_id}/report",
-                  "Campaign report (?format=csv for a CSV export)", None, Report,
-                  parameters=[
-                      {"name": "campaign_id", "in": "path", "required": True,
-                       "schema": {"type": "string"}},
-                      {"name": "format", "in": "query", "required": False,
-                       "schema": {"type": "string", "enum": ["json", "csv"]}}]),
-        Operation("GET", "/v1/statements", "Revenue-share statement of one month", None,
-                  Statement, parameters=[
-                      {"name": "campaign_id", "in": "query", "required": True,
-                       "schema": {"type": "string"}},
-                      {"name": "period", "in": "query", "required": True,
-                       "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}]),
+        Operation(
+            "POST",
+            "/v1/pos/transactions",
+            f"Record up to {MAX_BATCH} till transactions; one result each",
+            PosBatchDoc,
+            BatchResult,
+        ),
+        Operation(
+            "POST", "/v1/pos/voids", "Void a transaction (idempotent)", VoidRequest, VoidResult
+        ),
+        Operation(
+            "GET",
+            "/v1/coupons/{code}",
+            "Pre-check a code at the till (changes nothing)",
+            None,
+            PrecheckResult,
+            parameters=code,
+        ),
+        Operation(
+            "GET",
+            "/v1/campaigns/{campaign_id}/report",
+            "Campaign report (?format=csv for a CSV export)",
+            None,
+            Report,
+            parameters=[
+                {
+                    "name": "campaign_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "format",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["json", "csv"]},
+                },
+            ],
+        ),
+        Operation(
+            "GET",
+            "/v1/statements",
+            "Revenue-share statement of one month",
+            None,
+            Statement,
+            parameters=[
+                {
+                    "name": "campaign_id",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string"},
+                },
+                {
+                    "name": "period",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
+                },
+            ],
+        ),
         Operation("GET", "/healthz", "Process up", secured=False),
         Operation("GET", "/readyz", "Database reachable", secured=False),
     ]
@@ -164,6 +222,9 @@ def operations() -> list[Operation]:
 
 def create_app(settings: Settings | None = None, *, tracker: Tracker | None = None) -> Flask:
     """The application factory: nothing connects until a request needs it."""
+    if settings is None and tracker is None:
+        settings = Settings.from_env(service=SERVICE)
+        configure_logging(SERVICE, settings.log_level, settings.log_json)
     tracker = tracker or bootstrap(settings)
     app = base_app("redemption_tracker", tracker.settings.max_request_bytes)
     app.extensions["tracker"] = tracker
@@ -177,4 +238,5 @@ def create_app(settings: Settings | None = None, *, tracker: Tracker | None = No
     def openapi() -> Any:
         return jsonify(document)
 
+    tune_gc()
     return app

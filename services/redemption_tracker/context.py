@@ -34,9 +34,15 @@ class Context:
 def terms_of(row: Campaign) -> CampaignTerms:
     """A campaign copy as typed terms."""
     return campaign_terms(
-        campaign_id=row.campaign_id, number=row.number, status=row.status,
-        starts_at=row.starts_at, ends_at=row.ends_at, offers=row.offers, budget=row.budget,
-        share_basis=row.share_basis, share_bp=row.share_bp,
+        campaign_id=row.campaign_id,
+        number=row.number,
+        status=row.status,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        offers=row.offers,
+        budget=row.budget,
+        share_basis=row.share_basis,
+        share_bp=row.share_bp,
     )
 
 
@@ -44,7 +50,9 @@ def decision_terms(row: Decision) -> DecisionTerms:
     """A decision copy as the terms its coupon was issued on."""
     discount: dict[str, Any] = row.discount or {}
     return DecisionTerms(
-        customer_id=row.customer_id, valid_from=row.valid_from, min_basket=row.min_basket,
+        customer_id=row.customer_id,
+        valid_from=row.valid_from,
+        min_basket=row.min_basket,
         discount_type=discount.get("type"),
         discount_value=int(discount["value"]) if "value" in discount else None,
     )
@@ -73,8 +81,11 @@ def load_context(s: Session, txs: Sequence[_HasCodes]) -> Context:
     hashes = sorted({t.member_hash for t in txs if t.member_hash})
     links: dict[str, str] = {}
     if hashes:
-        links = dict(s.execute(
-            select(CustomerLink.member_hash, CustomerLink.customer_id)
-            .where(any_of(s, CustomerLink.member_hash, hashes))
-        ).all())
+        links = dict(
+            s.execute(
+                select(CustomerLink.member_hash, CustomerLink.customer_id).where(
+                    any_of(s, CustomerLink.member_hash, hashes)
+                )
+            ).all()
+        )
     return Context(load_campaign_by_number(s, numbers), load_decisions(s, codes), links)

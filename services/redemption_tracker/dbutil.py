@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, select, text
+from sqlalchemy import JSON, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.db import utcnow
@@ -23,15 +23,12 @@ def _json_param(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
-def insert_ignore(
-    session: Session, model: Any, conflict: Sequence[str], where: ColumnElement[bool] | None = None
-) -> Any:
+def insert_ignore(session: Session, model: Any, conflict: Sequence[str], where: Any = None) -> Any:
     """INSERT … ON CONFLICT (conflict) [WHERE …] DO NOTHING, in the session's dialect."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model.__table__).on_conflict_do_nothing(
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model.__table__).on_conflict_do_nothing(
         index_elements=list(conflict), index_where=where
     )
 
@@ -77,10 +74,14 @@ def insert_rows(
         return []
     table = model.__table__
     if session.get_bind().dialect.name != "postgresql":
-        rows = [{k: json.loads(v) if isinstance(v, RawJSON) else v for k, v in r.items()}
-                for r in rows]
-        stmt = insert_ignore(session, model, conflict, text(where) if where else None) \
-            if conflict else insert_plain(model)
+        rows = [
+            {k: json.loads(v) if isinstance(v, RawJSON) else v for k, v in r.items()} for r in rows
+        ]
+        stmt = (
+            insert_ignore(session, model, conflict, text(where) if where else None)
+            if conflict
+            else insert_plain(model)
+        )
         if returning:
             stmt = stmt.returning(*(table.c[name] for name in returning))
             return [tuple(r) for r in bulk(session, stmt, rows).all()]
@@ -97,8 +98,10 @@ def insert_rows(
         params[f"p{i}"] = values
         casts.append(f"%(p{i})b::{col.type.compile(dialect=dialect)}[]")
     name = f'"{table.schema}"."{table.name}"'
-    sql = (f"INSERT INTO {name} ({', '.join(c.name for c in columns)}) "
-           f"SELECT * FROM unnest({', '.join(casts)})")
+    sql = (
+        f"INSERT INTO {name} ({', '.join(c.name for c in columns)}) "
+        f"SELECT * FROM unnest({', '.join(casts)})"
+    )
     if conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)})"
         sql += f" WHERE {where}" if where else ""
@@ -130,11 +133,15 @@ def lock_rows(
     """
     if not keys:
         return []
-    return list(
-        session.execute(
-            select(model).where(key.in_(list(keys))).order_by(key).with_for_update()
-        ).scalars()
+    # populate_existing: the values under the lock, never a stale copy from the session.
+    stmt = (
+        select(model)
+        .where(key.in_(list(keys)))
+        .order_by(key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
+    return list(session.execute(stmt).scalars())
 
 
 def outbox_row(

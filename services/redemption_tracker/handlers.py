@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker import metrics
@@ -24,6 +24,7 @@ from services.redemption_tracker.models import (
     Delivery,
     ProcessedEvent,
 )
+from shared.consumer import PoisonMessage
 from shared.coupons import UnknownCode, normalize_code
 from shared.db import unit_of_work
 from shared.events import (
@@ -55,26 +56,48 @@ def apply_campaign_snapshot(s: Session, envelope: Envelope) -> None:
     snap = parse_payload(envelope)
     assert isinstance(snap, CampaignStatusChanged)
     c = snap.campaign
+    holder = s.execute(
+        select(Campaign.campaign_id).where(
+            Campaign.number == c.number, Campaign.campaign_id != c.campaign_id
+        )
+    ).scalar_one_or_none()
+    if holder is not None:
+        # Codes find their campaign by number: two campaigns with one number would make
+        # every code of both ambiguous. A data error no retry can fix: dead-letter it.
+        raise PoisonMessage(f"campaign number {c.number} already belongs to {holder}")
     basis, bp = share_terms(c.revenue_share)
     values = {
-        "number": c.number, "name": c.name, "status": c.status, "starts_at": c.starts_at,
-        "ends_at": c.ends_at, "offers": c.offers, "budget": c.budget,
-        "holdout_pct": c.holdout_pct, "share_basis": basis, "share_bp": bp,
-        "per_call_fee": c.per_call_fee, "snapshot_at": envelope.occurred_at,
+        "number": c.number,
+        "name": c.name,
+        "status": c.status,
+        "starts_at": c.starts_at,
+        "ends_at": c.ends_at,
+        "offers": c.offers,
+        "budget": c.budget,
+        "holdout_pct": c.holdout_pct,
+        "share_basis": basis,
+        "share_bp": bp,
+        "per_call_fee": c.per_call_fee,
+        "snapshot_at": envelope.occurred_at,
     }
     created = bulk(
-        s, insert_ignore(s, Campaign, ["campaign_id"]).returning(Campaign.campaign_id),
+        s,
+        insert_ignore(s, Campaign, ["campaign_id"]).returning(Campaign.campaign_id),
         [{"campaign_id": c.campaign_id, **values}],
     ).first()
     if created is None:
         s.execute(
             update(Campaign)
-            .where(Campaign.campaign_id == c.campaign_id,
-                   Campaign.snapshot_at <= envelope.occurred_at)
+            .where(
+                Campaign.campaign_id == c.campaign_id, Campaign.snapshot_at <= envelope.occurred_at
+            )
             .values(**values)
         )
-    bulk(s, insert_ignore(s, CampaignUsage, ["campaign_id"]),
-              [{"campaign_id": c.campaign_id, "redemptions": 0, "discount_total": 0}])
+    bulk(
+        s,
+        insert_ignore(s, CampaignUsage, ["campaign_id"]),
+        [{"campaign_id": c.campaign_id, "redemptions": 0, "discount_total": 0}],
+    )
 
 
 def _canonical(code: str) -> str:
@@ -89,16 +112,25 @@ def record_decision(s: Session, envelope: Envelope) -> None:
     d = parse_payload(envelope)
     assert isinstance(d, OfferDecided)
     coupon = d.coupon
-    bulk(s, insert_ignore(s, Decision, ["request_id"]), [{
-        "request_id": d.request_id, "customer_id": d.customer_id,
-        "campaign_id": d.campaign_id, "offer_id": d.offer_id, "arm": d.arm,
-        "code": _canonical(coupon.code) if coupon else None,
-        "valid_from": coupon.valid_from if coupon else None,
-        "expires_at": coupon.expires_at if coupon else None,
-        "min_basket": coupon.min_basket if coupon else None,
-        "discount": coupon.discount.model_dump() if coupon else None,
-        "decided_at": envelope.occurred_at,
-    }])
+    bulk(
+        s,
+        insert_ignore(s, Decision, ["request_id"]),
+        [
+            {
+                "request_id": d.request_id,
+                "customer_id": d.customer_id,
+                "campaign_id": d.campaign_id,
+                "offer_id": d.offer_id,
+                "arm": d.arm,
+                "code": _canonical(coupon.code) if coupon else None,
+                "valid_from": coupon.valid_from if coupon else None,
+                "expires_at": coupon.expires_at if coupon else None,
+                "min_basket": coupon.min_basket if coupon else None,
+                "discount": coupon.discount.model_dump() if coupon else None,
+                "decided_at": envelope.occurred_at,
+            }
+        ],
+    )
 
 
 def link_customer(s: Session, envelope: Envelope) -> None:
@@ -106,15 +138,23 @@ def link_customer(s: Session, envelope: Envelope) -> None:
     link = parse_payload(envelope)
     assert isinstance(link, CustomerLinked)
     created = bulk(
-        s, insert_ignore(s, CustomerLink, ["member_hash"]).returning(CustomerLink.member_hash),
-        [{"member_hash": link.member_hash, "customer_id": link.customer_id,
-          "linked_at": envelope.occurred_at}],
+        s,
+        insert_ignore(s, CustomerLink, ["member_hash"]).returning(CustomerLink.member_hash),
+        [
+            {
+                "member_hash": link.member_hash,
+                "customer_id": link.customer_id,
+                "linked_at": envelope.occurred_at,
+            }
+        ],
     ).first()
     if created is None:
         s.execute(
             update(CustomerLink)
-            .where(CustomerLink.member_hash == link.member_hash,
-                   CustomerLink.linked_at <= envelope.occurred_at)
+            .where(
+                CustomerLink.member_hash == link.member_hash,
+                CustomerLink.linked_at <= envelope.occurred_at,
+            )
             .values(customer_id=link.customer_id, linked_at=envelope.occurred_at)
         )
 
@@ -123,11 +163,19 @@ def record_delivery(s: Session, envelope: Envelope) -> None:
     """A coupon delivered to the customer (counts as delivered once per code)."""
     delivered = parse_payload(envelope)
     assert isinstance(delivered, CouponDelivered)
-    bulk(s, insert_ignore(s, Delivery, ["code"]), [{
-        "code": _canonical(delivered.code), "campaign_id": delivered.campaign_id,
-        "customer_id": delivered.customer_id, "channel": delivered.channel,
-        "delivered_at": envelope.occurred_at,
-    }])
+    bulk(
+        s,
+        insert_ignore(s, Delivery, ["code"]),
+        [
+            {
+                "code": _canonical(delivered.code),
+                "campaign_id": delivered.campaign_id,
+                "customer_id": delivered.customer_id,
+                "channel": delivered.channel,
+                "delivered_at": envelope.occurred_at,
+            }
+        ],
+    )
 
 
 HANDLERS: dict[str, Callable[[Session, Envelope], None]] = {

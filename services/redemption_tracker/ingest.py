@@ -20,38 +20,22 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import structlog
 from pydantic import TypeAdapter
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker import metrics
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.context import Context, load_context
-from services.redemption_tracker.dbutil import RawJSON, insert_rows, lock_rows, outbox_row
-from services.redemption_tracker.ledger import redemption_entry
-from services.redemption_tracker.models import (
-    CampaignUsage,
-    CouponCheck,
-    LedgerEntry,
-    Outbox,
-    Redemption,
-    Transaction,
-)
+from services.redemption_tracker.context import load_context
+from services.redemption_tracker.dbutil import RawJSON, insert_rows
+from services.redemption_tracker.models import CouponCheck, Transaction
+from services.redemption_tracker.redeem import BatchTx, settle_coupons, write_outcomes
 from services.redemption_tracker.schemas import Item, PosTransaction, Rejected
-from services.redemption_tracker.validation import (
-    Basket,
-    CampaignTerms,
-    Line,
-    Presented,
-    check_coupon,
-    read_code,
-)
+from services.redemption_tracker.validation import read_code
 from shared.crypto import member_hash
 from shared.db import unit_of_work
 
@@ -61,54 +45,40 @@ _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock det
 _ITEMS = TypeAdapter(list[Item])
 
 
-@dataclass
-class _Outcome:
-    raw: str
-    status: str = "rejected"
-    reason: str | None = None
-    discount: int = 0
-    code: str | None = None
-    campaign: CampaignTerms | None = None
-    campaign_id: str | None = None
-    offer_id: str | None = None
-    customer_id: str | None = None
-    redemption_id: int | None = None
-
-    def public(self) -> dict[str, Any]:
-        return {"code": self.raw, "status": self.status, "reason": self.reason,
-                "discount": self.discount}
-
-
-@dataclass
-class _Tx:
-    index: int
-    tx: PosTransaction
-    member_hash: str | None
-    fingerprint: str
-    presented: list[Presented]
-    items: RawJSON
-    row_id: int | None = None
-    outcomes: list[_Outcome] = field(default_factory=list)
-
-
-def _prepare(tracker: Tracker, index: int, tx: PosTransaction) -> _Tx:
+def _prepare(tracker: Tracker, index: int, tx: PosTransaction) -> BatchTx:
     mhash = member_hash(tracker.secret, tx.member_id) if tx.member_id else None
     items = RawJSON(_ITEMS.dump_json(tx.items).decode())
     # What a re-send is compared on: the transaction without the member id in clear.
-    content = "|".join((tx.transaction_id, tx.occurred_at.isoformat(), tx.currency,
-                        str(tx.total), mhash or "", "\x1f".join(tx.coupon_codes), items))
-    return _Tx(
-        index=index, tx=tx, member_hash=mhash, items=items,
+    content = "|".join(
+        (
+            tx.transaction_id,
+            tx.occurred_at.isoformat(),
+            tx.currency,
+            str(tx.total),
+            mhash or "",
+            "\x1f".join(tx.coupon_codes),
+            items,
+        )
+    )
+    return BatchTx(
+        index=index,
+        tx=tx,
+        member_hash=mhash,
+        items=items,
         fingerprint=hashlib.sha256(content.encode()).hexdigest(),
         presented=[read_code(tracker.coupon_key, c) for c in tx.coupon_codes]
-        if tx.coupon_codes else [],
+        if tx.coupon_codes
+        else [],
     )
 
 
-def _result(tx_id: str | None, status: str, coupons: list[dict[str, Any]],
-            errors: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    return {"transaction_id": tx_id, "status": status, "errors": errors or [],
-            "coupons": coupons}
+def _result(
+    tx_id: str | None,
+    status: str,
+    coupons: list[dict[str, Any]],
+    errors: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    return {"transaction_id": tx_id, "status": status, "errors": errors or [], "coupons": coupons}
 
 
 def ingest(
@@ -117,16 +87,24 @@ def ingest(
     """Record a batch of one store's transactions; one result per item, in order."""
     started = time.perf_counter()
     results: list[dict[str, Any] | None] = [None] * len(items)
-    fresh: list[_Tx] = []
-    first_seen: dict[str, _Tx] = {}
-    repeats: list[tuple[int, _Tx, str]] = []  # (index, first occurrence, fingerprint)
+    fresh: list[BatchTx] = []
+    first_seen: dict[str, BatchTx] = {}
+    repeats: list[tuple[int, BatchTx, str]] = []  # (index, first occurrence, fingerprint)
     for i, item in enumerate(items):
         if isinstance(item, Rejected):
             results[i] = _result(item.transaction_id, "rejected", [], item.errors)
         elif item.store_id is not None and item.store_id != store_id:
-            results[i] = _result(item.transaction_id, "rejected", [], [{
-                "field": f"transactions[{i}].store_id",
-                "message": f"does not match the batch's store {store_id!r}"}])
+            results[i] = _result(
+                item.transaction_id,
+                "rejected",
+                [],
+                [
+                    {
+                        "field": f"transactions[{i}].store_id",
+                        "message": f"does not match the batch's store {store_id!r}",
+                    }
+                ],
+            )
         else:
             t = _prepare(tracker, i, item)
             if item.transaction_id in first_seen:
@@ -139,24 +117,35 @@ def ingest(
         stored = _with_retries(lambda: _write_batch(tracker, store_id, fresh, source))
     for t in fresh:
         if t.row_id is not None:
-            results[t.index] = _result(t.tx.transaction_id, "accepted",
-                                       [o.public() for o in t.outcomes])
+            results[t.index] = _result(
+                t.tx.transaction_id, "accepted", [o.public() for o in t.outcomes]
+            )
         else:
             fingerprint, coupons = stored[t.tx.transaction_id]
-            results[t.index] = _duplicate(t.tx.transaction_id, coupons,
-                                          fingerprint != t.fingerprint)
+            results[t.index] = _duplicate(
+                t.tx.transaction_id, coupons, fingerprint != t.fingerprint
+            )
     for i, first, fingerprint in repeats:
         original = results[first.index]
         assert original is not None
-        results[i] = _duplicate(first.tx.transaction_id, original["coupons"],
-                                fingerprint != first.fingerprint)
+        results[i] = _duplicate(
+            first.tx.transaction_id, original["coupons"], fingerprint != first.fingerprint
+        )
     _observe(results, source, time.perf_counter() - started, store_id)
     return [r for r in results if r is not None]
 
 
 def _duplicate(tx_id: str, coupons: list[dict[str, Any]], differs: bool) -> dict[str, Any]:
-    errors = [{"field": "transaction_id", "message": "already recorded with different "
-               "content; the original outcome stands"}] if differs else []
+    errors = (
+        [
+            {
+                "field": "transaction_id",
+                "message": "already recorded with different content; the original outcome stands",
+            }
+        ]
+        if differs
+        else []
+    )
     return _result(tx_id, "duplicate", coupons, errors)
 
 
@@ -175,166 +164,50 @@ def _with_retries(work: Any, attempts: int = 3) -> Any:
 
 
 def _write_batch(
-    tracker: Tracker, store_id: str, fresh: list[_Tx], source: str
+    tracker: Tracker, store_id: str, fresh: list[BatchTx], source: str
 ) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """The one database transaction of a batch; returns the stored outcomes of duplicates."""
     now = tracker.clock()
     for t in fresh:
         t.row_id, t.outcomes = None, []
     with unit_of_work(tracker.sessions) as s:
-        rows = [{
-            "store_id": store_id, "transaction_id": t.tx.transaction_id,
-            "occurred_at": t.tx.occurred_at, "member_hash": t.member_hash,
-            "currency": t.tx.currency, "total": t.tx.total,
-            "items": t.items, "fingerprint": t.fingerprint,
-            "source": source, "received_at": now,
-        } for t in sorted(fresh, key=lambda t: t.tx.transaction_id)]
-        inserted = dict(insert_rows(
-            s, Transaction, rows, conflict=("store_id", "transaction_id"),
-            returning=("transaction_id", "id")))
+        rows = [
+            {
+                "store_id": store_id,
+                "transaction_id": t.tx.transaction_id,
+                "occurred_at": t.tx.occurred_at,
+                "member_hash": t.member_hash,
+                "currency": t.tx.currency,
+                "total": t.tx.total,
+                "items": t.items,
+                "fingerprint": t.fingerprint,
+                "source": source,
+                "received_at": now,
+            }
+            for t in sorted(fresh, key=lambda t: t.tx.transaction_id)
+        ]
+        inserted = dict(
+            insert_rows(
+                s,
+                Transaction,
+                rows,
+                conflict=("store_id", "transaction_id"),
+                returning=("transaction_id", "id"),
+            )
+        )
         new = []
         for t in fresh:
             t.row_id = inserted.get(t.tx.transaction_id)
             if t.row_id is not None:
                 new.append(t)
         ctx = load_context(s, new)
-        _settle_coupons(s, tracker, new, ctx, store_id, now)
-        _write_outcomes(s, tracker, new, ctx, store_id, now)
+        settle_coupons(s, tracker, new, ctx, store_id, now)
+        write_outcomes(s, tracker, new, ctx, store_id, now)
         return _stored_outcomes(s, store_id, [t for t in fresh if t.row_id is None])
 
 
-def _settle_coupons(
-    s: Session, tracker: Tracker, new: list[_Tx], ctx: Context, store_id: str, now: datetime
-) -> None:
-    """Checks, claims and budgets: fills each transaction's coupon outcomes."""
-    candidates: list[tuple[_Tx, _Outcome]] = []
-    taken: set[str] = set()
-    for t in new:
-        if not t.presented:
-            continue
-        basket = Basket(store_id, t.tx.occurred_at, t.tx.total, tuple(
-            Line(i.sku, i.category, i.qty, i.unit_price) for i in t.tx.items))
-        used = 0
-        for p in t.presented:
-            o = _Outcome(p.raw, code=p.code, reason=p.reason)
-            t.outcomes.append(o)
-            if p.claims is None:
-                continue
-            verdict = check_coupon(p.claims, ctx.campaigns.get(p.claims.campaign_no),
-                                   ctx.decisions.get(p.code or ""), basket)
-            o.campaign = ctx.campaigns.get(p.claims.campaign_no)
-            o.campaign_id = verdict.campaign_id
-            o.offer_id = verdict.offer.offer_id if verdict.offer else None
-            o.customer_id = verdict.customer_id or ctx.links.get(t.member_hash or "")
-            if verdict.reason is None and p.code in taken:
-                o.reason = "already_redeemed"  # the same code twice in one batch
-            elif verdict.reason is not None:
-                o.reason = verdict.reason
-            else:
-                assert p.code is not None
-                taken.add(p.code)
-                # Several coupons on one basket never take off more than the basket.
-                o.discount = min(verdict.discount, max(t.tx.total - used, 0))
-                used += o.discount
-                candidates.append((t, o))
-    if not candidates:
-        return
-    claims = sorted(candidates, key=lambda c: c[1].code or "")
-    won = dict(insert_rows(s, Redemption, [
-        {"tx_id": t.row_id, "code": o.code, "campaign_id": o.campaign_id,
-         "offer_id": o.offer_id, "customer_id": o.customer_id, "store_id": store_id,
-         "transaction_id": t.tx.transaction_id, "discount": o.discount,
-         "basket_total": t.tx.total, "occurred_at": t.tx.occurred_at, "redeemed_at": now,
-         "voided_at": None}
-        for t, o in claims
-    ], conflict=("code",), where="voided_at IS NULL", returning=("code", "id")))
-    held = []
-    for t, o in candidates:
-        if o.code in won:
-            o.redemption_id = won[o.code]
-            held.append((t, o))
-        else:
-            o.reason, o.discount = "already_redeemed", 0
-    _apply_budgets(s, held)
-
-
-def _apply_budgets(s: Session, held: list[tuple[_Tx, _Outcome]]) -> None:
-    """Admit claims within each campaign's redemption budget, under the counter's row lock."""
-    if not held:
-        return
-    usage = {u.campaign_id: u for u in lock_rows(
-        s, CampaignUsage, CampaignUsage.campaign_id, sorted({o.campaign_id for _, o in held}))}
-    counts = {cid: [u.redemptions, u.discount_total] for cid, u in usage.items()}
-    over: list[int] = []
-    for _, o in held:
-        assert o.campaign is not None and o.redemption_id is not None
-        n, spent = counts.setdefault(o.campaign.campaign_id, [0, 0])
-        limit_n, limit_d = o.campaign.max_redemptions, o.campaign.max_discount_total
-        if (limit_n is not None and n + 1 > limit_n) or (
-            limit_d is not None and spent + o.discount > limit_d
-        ):
-            over.append(o.redemption_id)
-            o.reason, o.discount, o.redemption_id = "redemption_budget_exhausted", 0, None
-            continue
-        counts[o.campaign.campaign_id] = [n + 1, spent + o.discount]
-        o.status = "redeemed"
-    if over:
-        s.execute(delete(Redemption).where(Redemption.id.in_(over)))
-    for cid, (n, spent) in counts.items():
-        if cid in usage:
-            s.execute(update(CampaignUsage).where(CampaignUsage.campaign_id == cid)
-                      .values(redemptions=n, discount_total=spent))
-        else:
-            s.execute(insert(CampaignUsage).values(campaign_id=cid, redemptions=n,
-                                                   discount_total=spent))
-
-
-def _write_outcomes(
-    s: Session, tracker: Tracker, new: list[_Tx], ctx: Context, store_id: str, now: datetime
-) -> None:
-    """Coupon checks, ledger entries and outbox events of the new transactions."""
-    checks, entries, events = [], [], []
-    for t in new:
-        attributed: set[str] = set()
-        tx_id = t.tx.transaction_id
-        for position, o in enumerate(t.outcomes):
-            checks.append({"tx_id": t.row_id, "position": position, "code": o.raw,
-                           "status": o.status, "reason": o.reason, "discount": o.discount,
-                           "campaign_id": o.campaign_id})
-            if o.status == "redeemed":
-                assert o.campaign is not None and o.redemption_id is not None
-                revenue = 0 if o.campaign.campaign_id in attributed else t.tx.total
-                attributed.add(o.campaign.campaign_id)
-                entries.append(redemption_entry(
-                    redemption_id=o.redemption_id, campaign_id=o.campaign.campaign_id,
-                    basis=o.campaign.share_basis, share_bp=o.campaign.share_bp,
-                    store_id=store_id, transaction_id=tx_id, revenue=revenue,
-                    discount=o.discount, now=now))
-                events.append(outbox_row("coupon.redeemed", {
-                    "code": o.code, "customer_id": o.customer_id,
-                    "campaign_id": o.campaign.campaign_id, "offer_id": o.offer_id,
-                    "transaction_id": tx_id, "store_id": store_id, "discount": o.discount,
-                    "basket_total": t.tx.total,
-                }, key=o.customer_id or o.code or tx_id, producer=tracker.producer))
-            else:
-                events.append(outbox_row("coupon.redemption_rejected", {
-                    "code": o.code or o.raw, "reason": o.reason, "customer_id": o.customer_id,
-                    "campaign_id": o.campaign_id, "transaction_id": tx_id, "store_id": store_id,
-                }, key=o.customer_id or o.code or o.raw or tx_id, producer=tracker.producer))
-        customer = ctx.links.get(t.member_hash or "")
-        if customer is not None:
-            events.append(outbox_row("sale.recorded", {
-                "customer_id": customer, "transaction_id": tx_id, "store_id": store_id,
-                "total": t.tx.total, "occurred_at": t.tx.occurred_at,
-                "categories": sorted({i.category for i in t.tx.items if i.category}),
-            }, key=customer, producer=tracker.producer))
-    insert_rows(s, CouponCheck, checks)
-    insert_rows(s, LedgerEntry, entries)
-    insert_rows(s, Outbox, events)
-
-
 def _stored_outcomes(
-    s: Session, store_id: str, dups: list[_Tx]
+    s: Session, store_id: str, dups: list[BatchTx]
 ) -> dict[str, tuple[str, list[dict[str, Any]]]]:
     """The fingerprint and coupon results a duplicate's original got."""
     if not dups:
@@ -348,16 +221,19 @@ def _stored_outcomes(
     by_row = {row_id: (tx_id, fp) for row_id, tx_id, fp in rows}
     coupons: dict[int, list[dict[str, Any]]] = {row_id: [] for row_id in by_row}
     for c in s.execute(
-        select(CouponCheck).where(CouponCheck.tx_id.in_(list(by_row)))
+        select(CouponCheck)
+        .where(CouponCheck.tx_id.in_(list(by_row)))
         .order_by(CouponCheck.tx_id, CouponCheck.position)
     ).scalars():
-        coupons[c.tx_id].append({"code": c.code, "status": c.status, "reason": c.reason,
-                                 "discount": c.discount})
+        coupons[c.tx_id].append(
+            {"code": c.code, "status": c.status, "reason": c.reason, "discount": c.discount}
+        )
     return {tx_id: (fp, coupons[row_id]) for row_id, (tx_id, fp) in by_row.items()}
 
 
-def _observe(results: list[dict[str, Any] | None], source: str, seconds: float,
-             store_id: str) -> None:
+def _observe(
+    results: list[dict[str, Any] | None], source: str, seconds: float, store_id: str
+) -> None:
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
     redeemed = 0
     for r in results:
@@ -373,5 +249,11 @@ def _observe(results: list[dict[str, Any] | None], source: str, seconds: float,
             metrics.TRANSACTIONS.labels(outcome, source).inc(n)
     metrics.REDEMPTIONS.inc(redeemed)
     metrics.INGEST_SECONDS.labels(source).observe(seconds)
-    log.info("pos_batch_ingested", store_id=store_id, source=source, redeemed=redeemed,
-             ms=round(seconds * 1000, 1), **counts)
+    log.info(
+        "pos_batch_ingested",
+        store_id=store_id,
+        source=source,
+        redeemed=redeemed,
+        ms=round(seconds * 1000, 1),
+        **counts,
+    )

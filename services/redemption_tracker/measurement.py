@@ -64,8 +64,17 @@ def welch_lift(
     n_t, n_h = len(treated), len(holdout)
     if n_t == 0 or n_h == 0:
         return LiftEstimate(
-            "welch", n_t, n_h, _mean_var(treated)[0] if n_t else None,
-            _mean_var(holdout)[0] if n_h else None, None, None, None, None, None, None,
+            "welch",
+            n_t,
+            n_h,
+            _mean_var(treated)[0] if n_t else None,
+            _mean_var(holdout)[0] if n_h else None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
             note="needs customers in both the treatment and the holdout group",
         )
     mean_t, var_t = _mean_var(treated)
@@ -74,22 +83,51 @@ def welch_lift(
     incremental = round(diff * n_t)
     if n_t < 2 or n_h < 2:
         return LiftEstimate(
-            "welch", n_t, n_h, mean_t, mean_h, diff, None, None, incremental, None, None,
+            "welch",
+            n_t,
+            n_h,
+            mean_t,
+            mean_h,
+            diff,
+            None,
+            None,
+            incremental,
+            None,
+            None,
             note="an interval needs at least 2 customers in each group",
         )
     a, b = var_t / n_t, var_h / n_h
     se = math.sqrt(a + b)
     if se == 0.0:
         return LiftEstimate(
-            "welch", n_t, n_h, mean_t, mean_h, diff, 0.0, None, incremental,
-            incremental, incremental, note="no variance in either group",
+            "welch",
+            n_t,
+            n_h,
+            mean_t,
+            mean_h,
+            diff,
+            0.0,
+            None,
+            incremental,
+            incremental,
+            incremental,
+            note="no variance in either group",
         )
     df = (a + b) ** 2 / ((a * a) / (n_t - 1) + (b * b) / (n_h - 1))
     half = t_quantile(0.5 + confidence / 2, df) * se
     return LiftEstimate(
-        "welch", n_t, n_h, mean_t, mean_h, diff, se, df, incremental,
+        "welch",
+        n_t,
+        n_h,
+        mean_t,
+        mean_h,
+        diff,
+        se,
+        df,
+        incremental,
         # Rounded outward to whole yen so the interval never shrinks by rounding.
-        math.floor((diff - half) * n_t), math.ceil((diff + half) * n_t),
+        math.floor((diff - half) * n_t),
+        math.ceil((diff + half) * n_t),
     )
 
 

@@ -72,16 +72,19 @@ def lift_groups(s: Session, campaign_id: str, start: datetime, end: datetime) ->
         .where(in_experiment, Decision.customer_id.in_(select(CustomerLink.customer_id)))
         .group_by(Decision.customer_id)
     ).all()
-    spend = dict(s.execute(
-        select(CustomerLink.customer_id, func.sum(Transaction.total))
-        .join(CustomerLink, CustomerLink.member_hash == Transaction.member_hash)
-        .where(
-            Transaction.occurred_at >= start, Transaction.occurred_at < end,
-            ~exists().where(Void.tx_id == Transaction.id),
-            CustomerLink.customer_id.in_(select(Decision.customer_id).where(in_experiment)),
-        )
-        .group_by(CustomerLink.customer_id)
-    ).all())
+    spend = dict(
+        s.execute(
+            select(CustomerLink.customer_id, func.sum(Transaction.total))
+            .join(CustomerLink, CustomerLink.member_hash == Transaction.member_hash)
+            .where(
+                Transaction.occurred_at >= start,
+                Transaction.occurred_at < end,
+                ~exists().where(Void.tx_id == Transaction.id),
+                CustomerLink.customer_id.in_(select(Decision.customer_id).where(in_experiment)),
+            )
+            .group_by(CustomerLink.customer_id)
+        ).all()
+    )
     treated, holdout, excluded = [], [], 0
     for customer_id, t, h in arms:
         value = float(spend.get(customer_id) or 0)
@@ -171,28 +174,45 @@ def close_periods(tracker: Tracker, campaign_id: str, now: datetime | None = Non
             lock_rows(s, CampaignUsage, CampaignUsage.campaign_id, [campaign_id])
             campaign = s.get(Campaign, campaign_id)
             assert campaign is not None
-            done = s.execute(select(LedgerEntry.id).where(
-                LedgerEntry.dedupe_key == f"close:{campaign_id}:{p}")).first()
+            done = s.execute(
+                select(LedgerEntry.id).where(LedgerEntry.dedupe_key == f"close:{campaign_id}:{p}")
+            ).first()
             if done is not None:
                 continue
-            already = s.execute(select(func.coalesce(func.sum(LedgerEntry.share), 0)).where(
-                LedgerEntry.campaign_id == campaign_id, LedgerEntry.period <= p)).scalar_one()
+            already = s.execute(
+                select(func.coalesce(func.sum(LedgerEntry.share), 0)).where(
+                    LedgerEntry.campaign_id == campaign_id, LedgerEntry.period <= p
+                )
+            ).scalar_one()
             cum = cumulative_share(s, campaign, period_bounds(p)[1])
-            s.execute(insert(LedgerEntry).values(
-                dedupe_key=f"close:{campaign_id}:{p}", campaign_id=campaign_id,
-                kind="period_close", redemption_id=None, store_id=None, transaction_id=None,
-                revenue=0, discount=0, share=cum - int(already), basis="incremental",
-                share_bp=campaign.share_bp, period=p, booked_at=now,
-            ))
+            s.execute(
+                insert(LedgerEntry).values(
+                    dedupe_key=f"close:{campaign_id}:{p}",
+                    campaign_id=campaign_id,
+                    kind="period_close",
+                    redemption_id=None,
+                    store_id=None,
+                    transaction_id=None,
+                    revenue=0,
+                    discount=0,
+                    share=cum - int(already),
+                    basis="incremental",
+                    share_bp=campaign.share_bp,
+                    period=p,
+                    booked_at=now,
+                )
+            )
             closed.append(p)
-            log.info("period_closed", campaign_id=campaign_id, period=p,
-                     share=cum - int(already))
+            log.info("period_closed", campaign_id=campaign_id, period=p, share=cum - int(already))
     return closed
 
 
 def close_all(tracker: Tracker, now: datetime | None = None) -> int:
     """Close ended months of every incremental-basis campaign (the worker runs this)."""
     with tracker.sessions() as s:
-        ids = list(s.execute(select(Campaign.campaign_id).where(
-            Campaign.share_basis == "incremental")).scalars())
+        ids = list(
+            s.execute(
+                select(Campaign.campaign_id).where(Campaign.share_basis == "incremental")
+            ).scalars()
+        )
     return sum(len(close_periods(tracker, cid, now)) for cid in ids)

@@ -16,19 +16,26 @@ def precheck(tracker: Tracker, raw_code: str, store_id: str) -> dict[str, Any]:
     """The same checks as a sale, without a basket (min_basket is shown, not checked)."""
     presented = read_code(tracker.coupon_key, raw_code)
     if presented.claims is None or presented.code is None:
-        return {"code": raw_code, "valid": False, "reason": presented.reason, "offer": None,
-                "expires_at": None}
+        return {
+            "code": raw_code,
+            "valid": False,
+            "reason": presented.reason,
+            "offer": None,
+            "expires_at": None,
+        }
     claims, code = presented.claims, presented.code
     now = tracker.clock()
     with tracker.sessions() as s:
         campaign = load_campaign_by_number(s, {claims.campaign_no}).get(claims.campaign_no)
         decision = load_decisions(s, {code}).get(code)
-        verdict = check_coupon(claims, campaign, decision, Basket(store_id, now, 0, ()),
-                               check_basket=False)
+        verdict = check_coupon(
+            claims, campaign, decision, Basket(store_id, now, 0, ()), check_basket=False
+        )
         reason = verdict.reason
         if reason is None:
-            held = s.execute(select(Redemption.id).where(
-                Redemption.code == code, Redemption.voided_at.is_(None))).first()
+            held = s.execute(
+                select(Redemption.id).where(Redemption.code == code, Redemption.voided_at.is_(None))
+            ).first()
             if held is not None:
                 reason = "already_redeemed"
         if reason is None and campaign is not None:
@@ -42,5 +49,10 @@ def precheck(tracker: Tracker, raw_code: str, store_id: str) -> dict[str, Any]:
     offer = None
     if verdict.offer is not None and campaign is not None:
         offer = {"campaign_id": campaign.campaign_id, **verdict.offer.public()}
-    return {"code": code, "valid": reason is None, "reason": reason, "offer": offer,
-            "expires_at": claims.expires_at}
+    return {
+        "code": code,
+        "valid": reason is None,
+        "reason": reason,
+        "offer": offer,
+        "expires_at": claims.expires_at,
+    }

@@ -51,21 +51,36 @@ def _count(s: Session, stmt: Any) -> int:
 def counts(s: Session, campaign_id: str) -> dict[str, Any]:
     """Funnel counts of a campaign."""
     decisions = _count(s, select(func.count()).where(Decision.campaign_id == campaign_id))
-    issued = _count(s, select(func.count()).where(
-        Decision.campaign_id == campaign_id, Decision.code.is_not(None)))
+    issued = _count(
+        s,
+        select(func.count()).where(Decision.campaign_id == campaign_id, Decision.code.is_not(None)),
+    )
     delivered = _count(s, select(func.count()).where(Delivery.campaign_id == campaign_id))
-    redeemed = _count(s, select(func.count()).where(
-        Redemption.campaign_id == campaign_id, Redemption.voided_at.is_(None)))
-    voided = _count(s, select(func.count()).where(
-        Redemption.campaign_id == campaign_id, Redemption.voided_at.is_not(None)))
-    rejected = dict(s.execute(
-        select(CouponCheck.reason, func.count())
-        .where(CouponCheck.campaign_id == campaign_id, CouponCheck.status == "rejected")
-        .group_by(CouponCheck.reason)
-    ).all())
+    redeemed = _count(
+        s,
+        select(func.count()).where(
+            Redemption.campaign_id == campaign_id, Redemption.voided_at.is_(None)
+        ),
+    )
+    voided = _count(
+        s,
+        select(func.count()).where(
+            Redemption.campaign_id == campaign_id, Redemption.voided_at.is_not(None)
+        ),
+    )
+    rejected = dict(
+        s.execute(
+            select(CouponCheck.reason, func.count())
+            .where(CouponCheck.campaign_id == campaign_id, CouponCheck.status == "rejected")
+            .group_by(CouponCheck.reason)
+        ).all()
+    )
     return {
-        "decisions": decisions, "issued": issued, "delivered": delivered,
-        "redeemed": redeemed, "voided": voided,
+        "decisions": decisions,
+        "issued": issued,
+        "delivered": delivered,
+        "redeemed": redeemed,
+        "voided": voided,
         "redemption_rate": round(redeemed / issued, 4) if issued else None,
         "rejected_by_reason": {str(k): int(v) for k, v in sorted(rejected.items())},
     }
@@ -86,11 +101,15 @@ def period_figures(s: Session, campaign: Campaign, now: datetime) -> list[dict[s
         else:
             share = t.get("revenue_share", 0)
             status = "closed" if period_bounds(p)[1] <= now else "open"
-        out.append({
-            "period": p, "status": status,
-            "attributed_revenue": t.get("attributed_revenue", 0),
-            "discount_cost": t.get("discount_cost", 0), "revenue_share": share,
-        })
+        out.append(
+            {
+                "period": p,
+                "status": status,
+                "attributed_revenue": t.get("attributed_revenue", 0),
+                "discount_cost": t.get("discount_cost", 0),
+                "revenue_share": share,
+            }
+        )
     return out
 
 
@@ -107,24 +126,37 @@ def build_report(s: Session, campaign: Campaign, now: datetime) -> dict[str, Any
     lift["excluded_customers"] = groups.excluded
     lift["confidence"] = 0.95
     return {
-        "campaign_id": campaign.campaign_id, "name": campaign.name, "status": campaign.status,
-        "currency": "JPY", "as_of": now.isoformat(),
-        "window": {"starts_at": campaign.starts_at.isoformat(),
-                   "ends_at": campaign.ends_at.isoformat(),
-                   "measured_until": max(campaign.starts_at, window_end(campaign, now))
-                   .isoformat()},
+        "campaign_id": campaign.campaign_id,
+        "name": campaign.name,
+        "status": campaign.status,
+        "currency": "JPY",
+        "as_of": now.isoformat(),
+        "window": {
+            "starts_at": campaign.starts_at.isoformat(),
+            "ends_at": campaign.ends_at.isoformat(),
+            "measured_until": max(campaign.starts_at, window_end(campaign, now)).isoformat(),
+        },
         "counts": c,
-        "money": {"attributed_revenue": revenue, "discount_cost": discount,
-                  "net_attributed_revenue": revenue - discount},
+        "money": {
+            "attributed_revenue": revenue,
+            "discount_cost": discount,
+            "net_attributed_revenue": revenue - discount,
+        },
         "lift": lift,
         "revenue_share": {
-            "basis": campaign.share_basis, "pct": campaign.share_bp / 100, "owed": owed,
-            "in_closed_periods": closed, "in_open_periods": owed - closed,
+            "basis": campaign.share_basis,
+            "pct": campaign.share_bp / 100,
+            "owed": owed,
+            "in_closed_periods": closed,
+            "in_open_periods": owed - closed,
             "on_attributed_basis": share_of(revenue, campaign.share_bp),
             "on_incremental_basis": incremental_share(estimate, campaign.share_bp),
         },
-        "per_call_fee": {"fee": campaign.per_call_fee, "decisions": c["decisions"],
-                         "would_have_earned": campaign.per_call_fee * c["decisions"]},
+        "per_call_fee": {
+            "fee": campaign.per_call_fee,
+            "decisions": c["decisions"],
+            "would_have_earned": campaign.per_call_fee * c["decisions"],
+        },
         "periods": periods,
     }
 
@@ -150,9 +182,7 @@ def report_csv(report: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def build_statement(
-    s: Session, campaign: Campaign, period: str, now: datetime
-) -> dict[str, Any]:
+def build_statement(s: Session, campaign: Campaign, period: str, now: datetime) -> dict[str, Any]:
     """Statement lines of one month, summed from the ledger (plus a provisional line)."""
     lines = statement_lines(s, campaign.campaign_id, period)
     status = "closed" if period_bounds(period)[1] <= now else "open"
@@ -161,17 +191,28 @@ def build_statement(
         status = "closed" if closed else "provisional"
         if not closed:
             in_ledger = sum(line["revenue_share"] for line in lines)
-            lines.append({
-                "date": None, "kind": "incremental_provisional", "entries": 0,
-                "attributed_revenue": 0, "discount_cost": 0,
-                "revenue_share": amount - in_ledger, "provisional": True,
-            })
+            lines.append(
+                {
+                    "date": None,
+                    "kind": "incremental_provisional",
+                    "entries": 0,
+                    "attributed_revenue": 0,
+                    "discount_cost": 0,
+                    "revenue_share": amount - in_ledger,
+                    "provisional": True,
+                }
+            )
     total = {
         key: sum(line[key] for line in lines)
         for key in ("attributed_revenue", "discount_cost", "revenue_share")
     }
     return {
-        "campaign_id": campaign.campaign_id, "period": period, "currency": "JPY",
-        "basis": campaign.share_basis, "pct": campaign.share_bp / 100, "status": status,
-        "lines": [{"provisional": False, **line} for line in lines], "total": total,
+        "campaign_id": campaign.campaign_id,
+        "period": period,
+        "currency": "JPY",
+        "basis": campaign.share_basis,
+        "pct": campaign.share_bp / 100,
+        "status": status,
+        "lines": [{"provisional": False, **line} for line in lines],
+        "total": total,
     }

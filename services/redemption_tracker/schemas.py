@@ -36,8 +36,11 @@ class PosTransaction(Model):
     member_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     currency: Literal["JPY"] = "JPY"
     total: Money
-    items: Annotated[list[Item], Field(max_length=500)] = []
-    coupon_codes: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=10)] = []
+    # default_factory: a literal [] default is deep-copied for every transaction.
+    items: Annotated[list[Item], Field(max_length=500, default_factory=list)]
+    coupon_codes: Annotated[
+        list[Annotated[str, Field(max_length=100)]], Field(max_length=10, default_factory=list)
+    ]
     # Only on the `pos.transactions` topic, where a message is one transaction.
     store_id: StoreId | None = None
 

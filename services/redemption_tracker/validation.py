@@ -166,8 +166,15 @@ def offer_terms(offer: Mapping[str, Any], fallback_index: int) -> OfferTerms:
 
 
 def campaign_terms(
-    *, campaign_id: str, number: int, status: str, starts_at: datetime, ends_at: datetime,
-    offers: Iterable[Mapping[str, Any]], budget: Mapping[str, Any], share_basis: str,
+    *,
+    campaign_id: str,
+    number: int,
+    status: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    offers: Iterable[Mapping[str, Any]],
+    budget: Mapping[str, Any],
+    share_basis: str,
     share_bp: int,
 ) -> CampaignTerms:
     """Typed terms from the tracker's campaign copy."""
@@ -178,10 +185,16 @@ def campaign_terms(
         return None if value is None else int(value)
 
     return CampaignTerms(
-        campaign_id=campaign_id, number=number, status=status, starts_at=starts_at,
-        ends_at=ends_at, offers={t.index: t for t in terms},
-        max_redemptions=limit("max_redemptions"), max_discount_total=limit("max_discount_total"),
-        share_basis=share_basis, share_bp=share_bp,
+        campaign_id=campaign_id,
+        number=number,
+        status=status,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        offers={t.index: t for t in terms},
+        max_redemptions=limit("max_redemptions"),
+        max_discount_total=limit("max_discount_total"),
+        share_basis=share_basis,
+        share_bp=share_bp,
     )
 
 
@@ -190,7 +203,8 @@ def eligible_lines(offer: OfferTerms, basket: Basket) -> list[Line] | None:
     if offer.skus is None and offer.categories is None:
         return None
     return [
-        line for line in basket.lines
+        line
+        for line in basket.lines
         if (offer.skus is not None and line.sku in offer.skus)
         or (offer.categories is not None and line.category in offer.categories)
     ]
@@ -228,8 +242,11 @@ def check_coupon(
     """
     customer_id = decision.customer_id if decision is not None else None
     if basket.occurred_at >= claims.expires_at:
-        return Verdict("expired", customer_id=customer_id,
-                       campaign_id=campaign.campaign_id if campaign else None)
+        return Verdict(
+            "expired",
+            customer_id=customer_id,
+            campaign_id=campaign.campaign_id if campaign else None,
+        )
     if campaign is None:
         return Verdict("campaign_not_active", customer_id=customer_id)
     offer = campaign.offers.get(claims.offer_index)
@@ -237,8 +254,9 @@ def check_coupon(
         return Verdict("unknown_code", campaign_id=campaign.campaign_id, customer_id=customer_id)
 
     def reject(reason: str) -> Verdict:
-        return Verdict(reason, campaign_id=campaign.campaign_id, offer=offer,
-                       customer_id=customer_id)
+        return Verdict(
+            reason, campaign_id=campaign.campaign_id, offer=offer, customer_id=customer_id
+        )
 
     valid_from = decision.valid_from if decision is not None else None
     if basket.occurred_at < campaign.starts_at or (

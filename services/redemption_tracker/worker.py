@@ -6,7 +6,7 @@ import threading
 
 import structlog
 
-from services.redemption_tracker.bootstrap import Tracker, bootstrap
+from services.redemption_tracker.bootstrap import Tracker, bootstrap, tune_gc
 from services.redemption_tracker.handlers import event_handler
 from services.redemption_tracker.models import Outbox
 from services.redemption_tracker.periods import close_all
@@ -62,15 +62,28 @@ def components(
     for purpose, topic in COPY_GROUPS.items():
         group = f"{prefix}.{purpose}"
         loop: ConsumerLoop[object] = ConsumerLoop(
-            broker, group, [topic], event_handler(tracker, group),  # type: ignore[arg-type]
+            broker,
+            group,
+            [topic],
+            event_handler(tracker, group),  # type: ignore[arg-type]
             max_attempts=attempts,
         )
         out[group] = loop.run
-    pos = ConsumerLoop(broker, f"{prefix}.pos", [POS_TRANSACTIONS], pos_handler(tracker),
-                       decoder=decode_pos_message, max_attempts=attempts)
+    pos = ConsumerLoop(
+        broker,
+        f"{prefix}.pos",
+        [POS_TRANSACTIONS],
+        pos_handler(tracker),
+        decoder=decode_pos_message,
+        max_attempts=attempts,
+    )
     out[f"{prefix}.pos"] = pos.run
-    relay = OutboxRelay(tracker.sessions, Outbox, broker.producer(),
-                        poll_seconds=tracker.settings.relay_poll_seconds)
+    relay = OutboxRelay(
+        tracker.sessions,
+        Outbox,
+        broker.producer(),
+        poll_seconds=tracker.settings.relay_poll_seconds,
+    )
     out[f"{prefix}.outbox"] = relay.run
     out[f"{prefix}.period_close"] = period_closer(tracker)
     return out
@@ -82,4 +95,6 @@ def run(settings: Settings, stop: threading.Event) -> int:
     broker = broker_from_settings(tracker.settings)
     sources = [*COPY_GROUPS.values(), POS_TRANSACTIONS]
     broker.ensure_topics([*sources, SALES_EVENTS, *(dlq_topic(t) for t in sources)])
-    return run_components(components(tracker, broker), stop)
+    parts = components(tracker, broker)
+    tune_gc()
+    return run_components(parts, stop)

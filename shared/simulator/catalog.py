@@ -10,7 +10,14 @@ import numpy as np
 from shared.features import DEFAULT_TYPICAL_BASKET, OfferFeatures
 
 SIM_CATEGORIES: tuple[str, ...] = (
-    "onigiri", "bento", "drinks", "sweets", "coffee", "bakery", "snacks", "daily",
+    "onigiri",
+    "bento",
+    "drinks",
+    "sweets",
+    "coffee",
+    "bakery",
+    "snacks",
+    "daily",
 )
 
 
@@ -26,11 +33,19 @@ class Item:
 
 def _items() -> dict[str, tuple[Item, ...]]:
     table = {
-        "onigiri": [("tuna mayo onigiri", 150), ("salmon onigiri", 180), ("ume onigiri", 130),
-                    ("kombu onigiri", 140)],
+        "onigiri": [
+            ("tuna mayo onigiri", 150),
+            ("salmon onigiri", 180),
+            ("ume onigiri", 130),
+            ("kombu onigiri", 140),
+        ],
         "bento": [("karaage bento", 550), ("makunouchi bento", 650), ("hamburg bento", 598)],
-        "drinks": [("green tea 500ml", 140), ("mineral water", 110), ("cola", 170),
-                   ("sports drink", 160)],
+        "drinks": [
+            ("green tea 500ml", 140),
+            ("mineral water", 110),
+            ("cola", 170),
+            ("sports drink", 160),
+        ],
         "sweets": [("custard pudding", 220), ("cream puff", 180), ("chocolate bar", 150)],
         "coffee": [("hot coffee S", 120), ("cafe latte M", 180), ("iced coffee L", 200)],
         "bakery": [("melon pan", 150), ("curry pan", 180), ("egg sandwich", 320)],
@@ -41,7 +56,8 @@ def _items() -> dict[str, tuple[Item, ...]]:
     for ci, (cat, rows) in enumerate(table.items()):
         # JAN-style 13-digit codes, stable across runs.
         out[cat] = tuple(
-            Item(f"49{ci:02d}{j:02d}00000{j:02d}", name, cat, price) for j, (name, price) in enumerate(rows)
+            Item(f"49{ci:02d}{j:02d}00000{j:02d}", name, cat, price)
+            for j, (name, price) in enumerate(rows)
         )
     return out
 
@@ -58,20 +74,30 @@ def _pick(rng: np.random.Generator, options: tuple) -> Any:
     return options[int(rng.random() * len(options))]
 
 
-def sample_offer(rng: np.random.Generator, typical_basket: float = DEFAULT_TYPICAL_BASKET) -> OfferFeatures:
+def sample_offer(
+    rng: np.random.Generator, typical_basket: float = DEFAULT_TYPICAL_BASKET
+) -> OfferFeatures:
     """A random offer of the kinds campaigns make."""
     category = _pick(rng, SIM_CATEGORIES)
     kind = rng.random()
     min_basket = float(_pick(rng, _MIN_BASKETS))
     if kind < 0.5:
-        return OfferFeatures("amount", float(_pick(rng, _AMOUNTS)), category, min_basket, typical_basket)
+        return OfferFeatures(
+            "amount", float(_pick(rng, _AMOUNTS)), category, min_basket, typical_basket
+        )
     if kind < 0.8:
-        return OfferFeatures("percent", float(_pick(rng, _PERCENTS)), category, min_basket, typical_basket)
+        return OfferFeatures(
+            "percent", float(_pick(rng, _PERCENTS)), category, min_basket, typical_basket
+        )
     cheap = _CHEAP[category]
     if not cheap:  # nobody gives away a bento
-        return OfferFeatures("amount", float(_pick(rng, _AMOUNTS)), category, min_basket, typical_basket)
+        return OfferFeatures(
+            "amount", float(_pick(rng, _AMOUNTS)), category, min_basket, typical_basket
+        )
     item = _pick(rng, cheap)
-    return OfferFeatures("free_item", float(item.price), category, max(min_basket, 500.0), typical_basket)
+    return OfferFeatures(
+        "free_item", float(item.price), category, max(min_basket, 500.0), typical_basket
+    )
 
 
 def sample_offers(rng: np.random.Generator, k: int) -> list[OfferFeatures]:

@@ -50,7 +50,11 @@ def simulate_past_sales(population: Population, days: int = 56, seed: int = 0) -
     idx = np.repeat(np.array([c.index for c in customers], dtype=np.int64), counts)
     local = np.repeat(np.arange(len(customers)), counts)
     n = len(idx)
-    cdf = np.cumsum(np.stack([c.traits.hour_profile for c in customers]), axis=1) if customers else np.zeros((0, 24))
+    cdf = (
+        np.cumsum(np.stack([c.traits.hour_profile for c in customers]), axis=1)
+        if customers
+        else np.zeros((0, 24))
+    )
     hour = np.minimum((cdf[local] < rng.random(n)[:, None]).sum(axis=1), 23)
     day = rng.integers(1, days + 1, size=n)
     start_ts = population.start.timestamp()
@@ -85,7 +89,7 @@ def aggregates(population: Population, sales: PastSales, seed: int = 0) -> list[
         if not c.linked:
             continue  # sales of unlinked customers never reach tenin
         agg["linked"] = 1
-        rows = order[bounds[c.index]:bounds[c.index + 1]]
+        rows = order[bounds[c.index] : bounds[c.index + 1]]
         if len(rows) == 0:
             continue
         agg["sale_count"] = len(rows)
@@ -110,4 +114,3 @@ def observed_features(
     sales = simulate_past_sales(population, days, seed)
     now = (at or population.start).timestamp()
     return [features_from_aggregates(agg, now) for agg in aggregates(population, sales, seed)]
-

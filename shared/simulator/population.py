@@ -125,9 +125,9 @@ def _draw_customers(n: int, rng: np.random.Generator) -> list[Customer]:
     return [
         Customer(
             index=i,
-            customer_id=str(uuid.UUID(bytes=ids[32 * i:32 * i + 16], version=4)),
+            customer_id=str(uuid.UUID(bytes=ids[32 * i : 32 * i + 16], version=4)),
             member_id=f"M{i + 1:06d}",
-            user_id="U" + ids[32 * i + 16:32 * i + 32].hex(),
+            user_id="U" + ids[32 * i + 16 : 32 * i + 32].hex(),
             language=LANGUAGES[lang[i]],
             linked=bool(linked[i]),
             followed_days_ago=float(followed[i]),

@@ -10,12 +10,26 @@ import numpy as np
 
 from shared.features import INTENTS, DecisionContext, OfferFeatures
 from shared.simulator.population import STORES, Customer, Population, ResponseType
-from shared.simulator.truth import RESPONSE, Basket, basket, contact_drop, daily_visit_rate, p_redeem
+from shared.simulator.truth import (
+    RESPONSE,
+    Basket,
+    basket,
+    contact_drop,
+    daily_visit_rate,
+    p_redeem,
+)
 
 # How often the chat hears each intent; "deal_seeking" customers ask outright for coupons.
 _INTENT_SHARE = {
-    "other": 0.10, "greeting": 0.22, "smalltalk": 0.18, "hungry": 0.14, "thirsty": 0.09,
-    "craving_sweet": 0.08, "coffee": 0.08, "deal_seeking": 0.07, "complaint": 0.04,
+    "other": 0.10,
+    "greeting": 0.22,
+    "smalltalk": 0.18,
+    "hungry": 0.14,
+    "thirsty": 0.09,
+    "craving_sweet": 0.08,
+    "coffee": 0.08,
+    "deal_seeking": 0.07,
+    "complaint": 0.04,
 }
 assert set(_INTENT_SHARE) == set(INTENTS)
 # What a response type lets slip in the chat: bargain hunters ask for deals, the easily
@@ -37,7 +51,9 @@ def _intent_cdf(rtype: ResponseType) -> np.ndarray:
 _INTENT_CDF = {rtype: _intent_cdf(rtype) for rtype in ResponseType}
 
 
-def random_context(customer: Customer, rng: np.random.Generator, weekday: int | None = None) -> DecisionContext:
+def random_context(
+    customer: Customer, rng: np.random.Generator, weekday: int | None = None
+) -> DecisionContext:
     """A chat request from this customer: mostly at their usual hours; intent and mood by type."""
     t = customer.traits
     if rng.random() < 0.6:
@@ -146,8 +162,11 @@ class ShoppingSimulator:
             if annoyed and annoyed[0] > start:
                 rate *= 1.0 - annoyed[1]
             times = sorted(
-                start + timedelta(hours=int(rng.choice(24, p=c.traits.hour_profile)),
-                                  seconds=float(rng.uniform(0, 3600)))
+                start
+                + timedelta(
+                    hours=int(rng.choice(24, p=c.traits.hour_profile)),
+                    seconds=float(rng.uniform(0, 3600)),
+                )
                 for _ in range(int(rng.poisson(rate)))
             )
             natural = [self._visit(c, at, None) for at in times]
@@ -158,7 +177,9 @@ class ShoppingSimulator:
                     continue
                 if not start <= coupon.redeem_at < end:
                     continue
-                later = [v for v in natural if v.occurred_at >= coupon.redeem_at and not v.coupon_codes]
+                later = [
+                    v for v in natural if v.occurred_at >= coupon.redeem_at and not v.coupon_codes
+                ]
                 if not coupon.extra_visit and later:
                     # The customer was coming anyway: the coupon rides on that visit.
                     later[0].basket = basket(c, True, rng, coupon.offer)
@@ -169,7 +190,9 @@ class ShoppingSimulator:
                 else:
                     at = coupon.redeem_at
                     if at == start:  # carried over: come at a usual hour, before it expires
-                        habit = start + timedelta(hours=int(rng.choice(24, p=c.traits.hour_profile)))
+                        habit = start + timedelta(
+                            hours=int(rng.choice(24, p=c.traits.hour_profile))
+                        )
                         at = max(start, min(habit, coupon.expires_at - timedelta(minutes=5)))
                     natural.append(self._visit(c, at, coupon))
                 self._held[c.index].remove(coupon)
@@ -180,7 +203,9 @@ class ShoppingSimulator:
     def _visit(self, c: Customer, at: datetime, coupon: _HeldCoupon | None) -> Visit:
         self._counter += 1
         rng = self._rng
-        store = c.traits.home_store if rng.random() < 0.8 else STORES[int(rng.integers(len(STORES)))]
+        store = (
+            c.traits.home_store if rng.random() < 0.8 else STORES[int(rng.integers(len(STORES)))]
+        )
         return Visit(
             transaction_id=f"{store}-{at:%Y%m%d}-{self._counter:06d}",
             store_id=store,

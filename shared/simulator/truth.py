@@ -24,7 +24,9 @@ class TypeResponse:
     base_logit: float  # redemption log-odds of a plain offer
     depth_slope: float  # extra log-odds per unit of discount depth (x price sensitivity)
     basket_lift: float  # a redeeming basket is this much bigger
-    extra_visit_share: float  # share of redemptions that are visits the customer would not have made
+    extra_visit_share: (
+        float  # share of redemptions that are visits the customer would not have made
+    )
     contact_drop: float  # share of natural visits lost while the contact annoys them
 
 
@@ -114,7 +116,9 @@ def contact_drop(customer: Customer, context: DecisionContext) -> float:
     return min(0.9, drop * (1.0 + sour) + 0.15 * sour)
 
 
-def expected_basket(customer: Customer, with_coupon: bool, offer: OfferFeatures | None = None) -> float:
+def expected_basket(
+    customer: Customer, with_coupon: bool, offer: OfferFeatures | None = None
+) -> float:
     """Mean basket value in yen of one visit."""
     t = customer.traits
     value = t.basket_mean * (1.0 + (RESPONSE[t.response_type].basket_lift if with_coupon else 0.0))
@@ -122,7 +126,10 @@ def expected_basket(customer: Customer, with_coupon: bool, offer: OfferFeatures 
 
 
 def basket(
-    customer: Customer, with_coupon: bool, rng: np.random.Generator, offer: OfferFeatures | None = None
+    customer: Customer,
+    with_coupon: bool,
+    rng: np.random.Generator,
+    offer: OfferFeatures | None = None,
 ) -> Basket:
     """Draw the basket of one visit; with a coupon it is bigger and meets the offer's terms."""
     t = customer.traits
@@ -139,27 +146,17 @@ def basket(
                 chosen.append((item, 1))
                 total += item.price
     # Stopping short of the target offsets the overshoot of the last item, so the mean tracks basket_mean.
-    while not chosen or total < target - 200 or (with_coupon and offer is not None and total < offer.min_basket):
+    while (
+        not chosen
+        or total < target - 200
+        or (with_coupon and offer is not None and total < offer.min_basket)
+    ):
         cat = SIM_CATEGORIES[int(rng.choice(len(SIM_CATEGORIES), p=t.tastes))]
         item = ITEMS[cat][int(rng.integers(len(ITEMS[cat])))]
         qty = 2 if rng.random() < 0.15 else 1
         chosen.append((item, qty))
         total += item.price * qty
     return Basket(tuple(chosen))
-
-
-def window_visit_probs(
-    customer: Customer,
-    context: DecisionContext,
-    offers: Sequence[OfferFeatures],
-    window_days: float = DEFAULT_WINDOW_DAYS,
-) -> tuple[np.ndarray, float]:
-    """P(at least one purchase in the window) if sent each offer, and if sent nothing."""
-    lam = daily_visit_rate(customer) * window_days
-    lam_contacted = lam * (1.0 - contact_drop(customer, context))
-    p = p_redeem_many(customer, context, offers)
-    # Every redemption is a purchase, so only customers with no natural visit can be added.
-    return 1.0 - np.exp(-lam_contacted) * (1.0 - p), float(1.0 - np.exp(-lam))
 
 
 def incremental_profit(
@@ -187,18 +184,36 @@ def incremental_profit(
     return margin_rate * (p * added - lost) - p * discount
 
 
-def draw_window_visit(
+@dataclass(frozen=True)
+class WindowOutcome:
+    """What one customer did during a coupon's validity window."""
+
+    purchases: int
+    spend: float  # yen, before discounts
+    redeemed: bool
+
+
+def draw_window_outcome(
     customer: Customer,
     context: DecisionContext,
     offer: OfferFeatures,
     treated: bool,
     rng: np.random.Generator,
     window_days: float = DEFAULT_WINDOW_DAYS,
-) -> tuple[bool, bool]:
-    """Draw (purchased in the window, redeemed) for one customer sent `offer` or nothing."""
+) -> WindowOutcome:
+    """Draw the window's purchases for a customer sent `offer` (treated) or held out; means match incremental_profit."""
+    t = customer.traits
+    resp = RESPONSE[t.response_type]
     lam = daily_visit_rate(customer) * window_days
-    if not treated:
-        return bool(rng.poisson(lam) > 0), False
-    natural = rng.poisson(lam * (1.0 - contact_drop(customer, context)))
-    redeemed = bool(rng.random() < p_redeem(customer, context, offer))
-    return bool(natural > 0 or redeemed), redeemed
+    if treated:
+        lam *= 1.0 - contact_drop(customer, context)
+    natural = int(rng.poisson(lam))
+    spend = float(rng.gamma(4.0 * natural, t.basket_mean / 4.0)) if natural else 0.0
+    redeemed = treated and bool(rng.random() < p_redeem(customer, context, offer))
+    if not redeemed:
+        return WindowOutcome(natural, spend, False)
+    big = expected_basket(customer, True, offer)
+    if natural == 0 or rng.random() < resp.extra_visit_share:
+        return WindowOutcome(natural + 1, spend + float(rng.gamma(4.0, big / 4.0)), True)
+    # Redeemed on a visit that was coming anyway: only the bigger basket is new.
+    return WindowOutcome(natural, spend + (big - t.basket_mean) * float(rng.gamma(4.0, 0.25)), True)

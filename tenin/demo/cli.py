@@ -14,16 +14,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--customers", type=int, default=300, help="simulated customers (300)")
     parser.add_argument("--days", type=int, default=7, help="simulated days (7)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (7)")
-    parser.add_argument("--holdout-pct", type=float, default=20.0, help="holdout share in percent (20)")
+    parser.add_argument(
+        "--holdout-pct", type=float, default=20.0, help="holdout share in percent (20)"
+    )
     parser.add_argument("--out", type=Path, default=Path("."), help="where report.html goes (.)")
     parser.add_argument(
-        "--against-services", action="store_true",
+        "--against-services",
+        action="store_true",
         help="use DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS instead of the embedded default",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     options = DemoOptions(
-        customers=args.customers, days=args.days, seed=args.seed, holdout_pct=args.holdout_pct,
-        out_dir=args.out, against_services=args.against_services, progress=not args.no_progress,
+        customers=args.customers,
+        days=args.days,
+        seed=args.seed,
+        holdout_pct=args.holdout_pct,
+        out_dir=args.out,
+        against_services=args.against_services,
+        progress=not args.no_progress,
     )
     return run_demo(options)

@@ -27,7 +27,9 @@ class DecisionObserver:
         return self
 
     def _run(self) -> None:
-        consumer = self._broker.consumer(f"demo.observer.{uuid.uuid4().hex[:8]}", ["offer.decisions"])
+        consumer = self._broker.consumer(
+            f"demo.observer.{uuid.uuid4().hex[:8]}", ["offer.decisions"]
+        )
         try:
             while not self._stop.is_set():
                 messages = consumer.poll(timeout_ms=300, max_records=500)

@@ -25,7 +25,11 @@ from tenin.clients import LineWebhookClient, PosClient, line_event
 
 QR_URL = re.compile(r"/coupons/([^/]+)/qr\.png$")
 DEALS_TEXT = {"ja": "今日のクーポンある？", "en": "any coupons today?", "id": "ada kupon hari ini?"}
-LINK_TEXT = {"ja": "会員番号は{m}です", "en": "my member number is {m}", "id": "nomor member saya {m}"}
+LINK_TEXT = {
+    "ja": "会員番号は{m}です",
+    "en": "my member number is {m}",
+    "id": "nomor member saya {m}",
+}
 
 
 @dataclass
@@ -80,7 +84,9 @@ class WeekDriver:
     # --- chat ---------------------------------------------------------------------
 
     def _sim_time(self, day: int, hour: int) -> datetime:
-        return self.population.start + timedelta(days=day, hours=hour, minutes=int(self._rng.integers(60)))
+        return self.population.start + timedelta(
+            days=day, hours=hour, minutes=int(self._rng.integers(60))
+        )
 
     def _send(self, jobs: list[tuple[Customer, dict[str, Any]]]) -> None:
         """Post webhooks concurrently (each customer's own events stay in order)."""
@@ -94,7 +100,9 @@ class WeekDriver:
             for event in events:
                 response = self.webhooks.post([event])
                 if response.status_code != 200:
-                    raise RuntimeError(f"webhook answered {response.status_code}: {response.text[:300]}")
+                    raise RuntimeError(
+                        f"webhook answered {response.status_code}: {response.text[:300]}"
+                    )
 
         start = time.perf_counter()
         with ThreadPoolExecutor(self.concurrency) as pool:
@@ -113,7 +121,9 @@ class WeekDriver:
                 jobs.append((c, line_event("follow", c.user_id, at)))
                 if c.linked:
                     text = LINK_TEXT[c.language].format(m=c.member_id)
-                    jobs.append((c, line_event("message", c.user_id, at + timedelta(minutes=1), text=text)))
+                    jobs.append(
+                        (c, line_event("message", c.user_id, at + timedelta(minutes=1), text=text))
+                    )
                 askers.append(c)
             elif self._rng.random() < 0.35:
                 jobs.append((c, line_event("message", c.user_id, at, text=DEALS_TEXT[c.language])))
@@ -151,19 +161,25 @@ class WeekDriver:
         return issued
 
     def line_owner(self, token: str | None) -> str | None:
-        owners = getattr(self.line, "_state").token_owner
-        return owners.get(token) if token else None
+        return self.line.owner_of(token)
 
     def _hand_out(self, code: str, customer: Customer, day: int) -> None:
         claims = verify_code(self._key, code)
         offer = self.offers[claims.offer_index]
         issued_at = self._sim_time(day, 12)
         context = DecisionContext(
-            local_hour=issued_at.hour, weekday=issued_at.weekday(), intent="wants_deals",
-            sentiment=0.2, language=customer.language,
+            local_hour=issued_at.hour,
+            weekday=issued_at.weekday(),
+            intent="wants_deals",
+            sentiment=0.2,
+            language=customer.language,
         )
         self.shop.issue_coupon(
-            customer.customer_id, code, offer, context, issued_at,
+            customer.customer_id,
+            code,
+            offer,
+            context,
+            issued_at,
             issued_at + timedelta(hours=self.valid_hours[claims.offer_index]),
         )
         self.record.coupons[code] = IssuedCoupon(
@@ -186,7 +202,9 @@ class WeekDriver:
             for i in range(0, len(transactions), 1000):
                 response = self.tills[store].transactions(transactions[i : i + 1000])
                 if response.status_code != 200:
-                    raise RuntimeError(f"POS feed answered {response.status_code}: {response.text[:300]}")
+                    raise RuntimeError(
+                        f"POS feed answered {response.status_code}: {response.text[:300]}"
+                    )
                 redeemed += self._count(response.json()["results"], day)
         self.record.pos_seconds += time.perf_counter() - start
         self.record.pos_transactions += len(visits)

@@ -16,7 +16,9 @@ REAL_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
 
 
 @contextmanager
-def demo_environment(state_dir: Path, against_services: bool, line_api_base: str) -> Iterator[dict[str, str]]:
+def demo_environment(
+    state_dir: Path, against_services: bool, line_api_base: str
+) -> Iterator[dict[str, str]]:
     """The environment the three services run with (embedded servers started and stopped here)."""
     base = dict(os.environ)
     ports = {name: free_port() for name in ("campaign_engine", "chat_agent", "redemption_tracker")}
@@ -33,7 +35,9 @@ def demo_environment(state_dir: Path, against_services: bool, line_api_base: str
     if against_services:
         missing = [name for name in REAL_VARS if not base.get(name)]
         if missing:
-            raise SystemExit(f"--against-services needs {', '.join(missing)} (eval \"$(scripts/services up)\")")
+            raise SystemExit(
+                f'--against-services needs {", ".join(missing)} (eval "$(scripts/services up)")'
+            )
         yield {**base, **common, "TENIN_BROKER_FLAVOR": base.get("TENIN_BROKER_FLAVOR", "kafka")}
         return
     for name in REAL_VARS:
@@ -53,7 +57,11 @@ def ports_of(env: dict[str, str]) -> dict[str, int]:
 def tenin(env: dict[str, str], *args: str) -> str:
     """Run a `tenin` subcommand in the demo's environment; returns its stdout."""
     done = subprocess.run(
-        [sys.executable, "-m", "tenin.cli", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "tenin.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if done.returncode != 0:
         raise RuntimeError(f"tenin {' '.join(args)} failed:\n{done.stderr[-2000:]}")

@@ -11,7 +11,9 @@ from tests.support.stack import RunningStack, start_stack
 
 
 @pytest.fixture(scope="session")
-def stack(real_services: dict[str, str], pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def stack(
+    real_services: dict[str, str], pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningStack]:
     yield from start_stack(real_services, pg_url, tmp_path_factory.mktemp("e2e-logs"))
 
 

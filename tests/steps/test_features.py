@@ -16,11 +16,17 @@ from tests.support.waiting import holds_for, wait_for
 
 pytestmark = pytest.mark.e2e
 
-scenarios("coupon_journey.feature", "holdout_and_consent.feature", "till_rules.feature",
-          "budget_and_recovery.feature")
+scenarios(
+    "coupon_journey.feature",
+    "holdout_and_consent.feature",
+    "till_rules.feature",
+    "budget_and_recovery.feature",
+)
 
 PERSONA = yaml.safe_load(
-    (Path(__file__).resolve().parents[2] / "services/chat_agent/persona/tenin.yaml").read_text("utf-8")
+    (Path(__file__).resolve().parents[2] / "services/chat_agent/persona/tenin.yaml").read_text(
+        "utf-8"
+    )
 )
 
 
@@ -54,12 +60,20 @@ def services_running(world: World) -> None:
         assert proc.alive(), f"{name} is not running:\n{proc.tail()}"
 
 
-@given(parsers.re(r'a marketer has created and activated a campaign "(?P<name>[^"]+)" with a (?P<pct>\d+)% holdout and a budget of (?P<n>\d+) coupons'))
+@given(
+    parsers.re(
+        r'a marketer has created and activated a campaign "(?P<name>[^"]+)" with a (?P<pct>\d+)% holdout and a budget of (?P<n>\d+) coupons'
+    )
+)
 def campaign_with_budget(world: World, name: str, pct: str, n: str) -> None:
     world.create_active_campaign(name, float(pct), max_coupons=int(n))
 
 
-@given(parsers.re(r'a marketer has created and activated a campaign "(?P<name>[^"]+)" with a (?P<pct>\d+)% holdout$'))
+@given(
+    parsers.re(
+        r'a marketer has created and activated a campaign "(?P<name>[^"]+)" with a (?P<pct>\d+)% holdout$'
+    )
+)
 def campaign(world: World, name: str, pct: str) -> None:
     world.create_active_campaign(name, float(pct))
 
@@ -84,7 +98,11 @@ def says(world: World, text: str) -> None:
     world.wait_for_answer(world.customer)
 
 
-@when(parsers.parse("a customer follows the shop's account in a webhook that LINE delivers {n:d} times"))
+@when(
+    parsers.parse(
+        "a customer follows the shop's account in a webhook that LINE delivers {n:d} times"
+    )
+)
 def redelivered_follow(world: World, n: int) -> None:
     customer = world.new_customer()
     world.send(customer, "follow", times=n)
@@ -108,13 +126,20 @@ def many_follow(world: World, n: int) -> None:
     _follow_and_ask(world, n)
 
 
-@when(parsers.parse("{n:d} customers follow the shop's account and ask for deals while the campaign engine's worker is killed and restarted"))
+@when(
+    parsers.parse(
+        "{n:d} customers follow the shop's account and ask for deals while the campaign engine's worker is killed and restarted"
+    )
+)
 def many_follow_with_crash(world: World, n: int) -> None:
     worker = world.stack.services.processes["campaign_engine.worker"]
     chatting = threading.Thread(target=_follow_and_ask, args=(world, n))
     chatting.start()
-    wait_for(lambda: world.customers and world.stack.line.delivered_to(world.customers[0].user_id),
-             timeout=60, what="the first answer")
+    wait_for(
+        lambda: world.customers and world.stack.line.delivered_to(world.customers[0].user_id),
+        timeout=60,
+        what="the first answer",
+    )
     worker.kill()
     world.stack.services.restart("campaign_engine.worker")
     chatting.join(timeout=180)
@@ -149,8 +174,14 @@ def no_coupon(world: World) -> None:
 def exactly_coupons_for_customer(world: World, n: int) -> None:
     world.wait_for_coupon(world.customer)
     world.report_when(lambda r: r["counts"]["issued"] >= n, "issued coupons")
-    holds_for(lambda: len(set(world.coupon_codes(world.customer))) == n
-              and world.report()["counts"]["issued"] == n, seconds=3, what=f"exactly {n} coupon")
+    holds_for(
+        lambda: (
+            len(set(world.coupon_codes(world.customer))) == n
+            and world.report()["counts"]["issued"] == n
+        ),
+        seconds=3,
+        what=f"exactly {n} coupon",
+    )
 
 
 @then(parsers.parse("exactly {n:d} coupons are issued"))
@@ -165,7 +196,9 @@ def exactly_coupons(world: World, n: int) -> None:
 def each_gets(world: World, n: int, k: int) -> None:
     assert len(world.customers) == n
     for customer in world.customers:
-        wait_for(lambda c=customer: len(set(world.coupon_codes(c))) >= k, timeout=60, what="coupons")
+        wait_for(
+            lambda c=customer: len(set(world.coupon_codes(c))) >= k, timeout=60, what="coupons"
+        )
     world.report_when(lambda r: r["counts"]["issued"] >= n * k, "issued coupons")
     for customer in world.customers:
         assert len(set(world.coupon_codes(customer))) == k
@@ -184,8 +217,15 @@ def budget_gone(world: World) -> None:
 @then("the customer is thanked for using the coupon")
 def thanked(world: World) -> None:
     templates = persona_lines("thanks_after_redemption")
-    wait_for(lambda: any(looks_like(t, templates) for d in world.stack.line.delivered_to(world.customer.user_id)
-                         for t in d.texts), timeout=60, what="a thank-you message")
+    wait_for(
+        lambda: any(
+            looks_like(t, templates)
+            for d in world.stack.line.delivered_to(world.customer.user_id)
+            for t in d.texts
+        ),
+        timeout=60,
+        what="a thank-you message",
+    )
 
 
 # --- When / Then: tills -----------------------------------------------------------------
@@ -210,8 +250,14 @@ def resend(world: World) -> None:
 
 @when(parsers.parse("a customer presents a forged code at store {store}"))
 def forged(world: World, store: str) -> None:
-    claims = CouponClaims(campaign_no=1, offer_index=0, serial=42,
-                          expires_at=round_up_to_hour(__import__("datetime").datetime.now(__import__("datetime").UTC)))
+    claims = CouponClaims(
+        campaign_no=1,
+        offer_index=0,
+        serial=42,
+        expires_at=round_up_to_hour(
+            __import__("datetime").datetime.now(__import__("datetime").UTC)
+        ),
+    )
     code = issue_code(coupon_key("not-the-server-secret"), claims)
     world.pay(store, [world.transaction(store, 800, [code], None)])
 
@@ -221,8 +267,12 @@ def expired(world: World, store: str) -> None:
     from datetime import UTC, datetime, timedelta
 
     campaign = world.stack.marketer.campaign(world.campaign_id).json()
-    claims = CouponClaims(campaign_no=campaign["number"], offer_index=0, serial=999_000,
-                          expires_at=round_up_to_hour(datetime.now(UTC) - timedelta(hours=3)))
+    claims = CouponClaims(
+        campaign_no=campaign["number"],
+        offer_index=0,
+        serial=999_000,
+        expires_at=round_up_to_hour(datetime.now(UTC) - timedelta(hours=3)),
+    )
     code = issue_code(coupon_key(world.stack.secret_key), claims)
     world.pay(store, [world.transaction(store, 800, [code], None)])
 
@@ -250,8 +300,10 @@ def duplicate(world: World) -> None:
 @when("the same code is presented at two tills at once")
 def two_tills(world: World) -> None:
     code = world.codes[world.customer.user_id]
-    txs = [("S001", world.transaction("S001", 900, [code], None)),
-           ("S002", world.transaction("S002", 900, [code], None))]
+    txs = [
+        ("S001", world.transaction("S001", 900, [code], None)),
+        ("S002", world.transaction("S002", 900, [code], None)),
+    ]
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda st: world.pay(st[0], [st[1]]), txs))
 
@@ -259,8 +311,11 @@ def two_tills(world: World) -> None:
 @then("neither till redeems it again")
 def not_again(world: World) -> None:
     last_two = world.results[-2:]
-    assert all(c["status"] == "rejected" and c["reason"] == "already_redeemed"
-               for r in last_two for c in r["coupons"]), last_two
+    assert all(
+        c["status"] == "rejected" and c["reason"] == "already_redeemed"
+        for r in last_two
+        for c in r["coupons"]
+    ), last_two
     assert world.report()["counts"]["redeemed"] == 1
 
 
@@ -281,7 +336,9 @@ def usable_again(world: World) -> None:
     assert results[0]["coupons"][0]["status"] == "redeemed"
 
 
-@when("they all pay with their coupons while the redemption tracker's worker is killed and restarted")
+@when(
+    "they all pay with their coupons while the redemption tracker's worker is killed and restarted"
+)
 def all_pay_with_crash(world: World) -> None:
     worker = world.stack.services.processes["redemption_tracker.worker"]
     codes = [code for c in world.customers for code in sorted(set(world.coupon_codes(c)))]
@@ -297,7 +354,11 @@ def all_pay_with_crash(world: World) -> None:
 # --- Then: report -----------------------------------------------------------------------
 
 
-@then(parsers.parse("the campaign report shows {n:d} redemption, {revenue:d} yen attributed revenue and the revenue share owed"))
+@then(
+    parsers.parse(
+        "the campaign report shows {n:d} redemption, {revenue:d} yen attributed revenue and the revenue share owed"
+    )
+)
 def report_redemption(world: World, n: int, revenue: int) -> None:
     r = world.report_when(lambda r: r["counts"]["redeemed"] == n, "the redemption in the report")
     assert r["money"]["attributed_revenue"] == revenue
@@ -310,7 +371,11 @@ def report_n(world: World, n: int) -> None:
     world.report_when(lambda r: r["counts"]["redeemed"] == n, f"{n} redemption")
 
 
-@then(parsers.parse("the campaign report shows {n:d} redemptions and {revenue:d} yen attributed revenue"))
+@then(
+    parsers.parse(
+        "the campaign report shows {n:d} redemptions and {revenue:d} yen attributed revenue"
+    )
+)
 def report_after_void(world: World, n: int, revenue: int) -> None:
     r = world.report_when(lambda r: r["counts"]["redeemed"] == n, f"{n} redemptions")
     assert r["money"]["attributed_revenue"] == revenue
@@ -337,7 +402,11 @@ def statement(world: World, total: int) -> None:
 
 @then(parsers.parse("the campaign report counts {spend:d} yen of holdout spend"))
 def holdout_spend(world: World, spend: int) -> None:
-    r = world.report_when(lambda r: (r["lift"].get("holdout_mean_spend") or 0) * r["lift"]["holdout_customers"] >= spend,
-                          "holdout spend")
+    r = world.report_when(
+        lambda r: (
+            (r["lift"].get("holdout_mean_spend") or 0) * r["lift"]["holdout_customers"] >= spend
+        ),
+        "holdout spend",
+    )
     assert r["lift"]["holdout_customers"] == 1
     assert r["lift"]["holdout_mean_spend"] == spend

@@ -15,9 +15,9 @@ from typing import Any
 
 import requests
 
+from tenin.clients import line_event
 from tests.support.stack import RunningStack
 from tests.support.waiting import wait_for
-from tenin.clients import line_event
 
 QR_URL = re.compile(r"/coupons/([^/]+)/qr\.png$")
 
@@ -55,8 +55,15 @@ class World:
             "name": f"{name} {uuid.uuid4().hex[:6]}",
             "starts_at": (now - timedelta(minutes=1)).isoformat(),
             "ends_at": (now + timedelta(days=7)).isoformat(),
-            "offers": [{"title": "¥50 off onigiri", "discount": {"type": "amount", "value": 50},
-                        "applies_to": {"categories": ["onigiri"]}, "min_basket": 300, "valid_hours": 72}],
+            "offers": [
+                {
+                    "title": "¥50 off onigiri",
+                    "discount": {"type": "amount", "value": 50},
+                    "applies_to": {"categories": ["onigiri"]},
+                    "min_basket": 300,
+                    "valid_hours": 72,
+                }
+            ],
             "budget": {"max_coupons": max_coupons},
             # Caps high enough that they never hide a duplicate: dedupe must do that work.
             "caps": {"per_customer_per_day": 10},
@@ -82,7 +89,11 @@ class World:
         return response.json()
 
     def report_when(self, predicate: Any, what: str, timeout: float = 60) -> dict[str, Any]:
-        return wait_for(lambda: (r := self.report()) if predicate(r) else None, timeout=timeout, what=what)
+        def probe() -> dict[str, Any] | None:
+            report = self.report()
+            return report if predicate(report) else None
+
+        return wait_for(probe, timeout=timeout, what=what)
 
     # --- customers ------------------------------------------------------------------
 
@@ -92,11 +103,15 @@ class World:
         self.customers.append(customer)
         return customer
 
-    def send(self, customer: Customer, kind: str, *, text: str | None = None, times: int = 1) -> None:
+    def send(
+        self, customer: Customer, kind: str, *, text: str | None = None, times: int = 1
+    ) -> None:
         event = line_event(kind, customer.user_id, datetime.now(UTC), text=text)
         if "replyToken" in event:
             self.stack.line.own_reply_token(event["replyToken"], customer.user_id)
-        self.deliveries_before[customer.user_id] = len(self.stack.line.delivered_to(customer.user_id))
+        self.deliveries_before[customer.user_id] = len(
+            self.stack.line.delivered_to(customer.user_id)
+        )
         for attempt in range(times):
             event["deliveryContext"] = {"isRedelivery": attempt > 0}
             response = self.stack.webhooks.post([event])
@@ -111,8 +126,11 @@ class World:
 
     def wait_for_answer(self, customer: Customer, timeout: float = 60) -> list[Any]:
         before = self.deliveries_before.get(customer.user_id, 0)
-        return wait_for(lambda: self.stack.line.delivered_to(customer.user_id)[before:] or None,
-                        timeout=timeout, what=f"an answer to {customer.user_id[:8]}")
+        return wait_for(
+            lambda: self.stack.line.delivered_to(customer.user_id)[before:] or None,
+            timeout=timeout,
+            what=f"an answer to {customer.user_id[:8]}",
+        )
 
     def coupon_codes(self, customer: Customer) -> list[str]:
         codes = []
@@ -124,7 +142,9 @@ class World:
         return codes
 
     def wait_for_coupon(self, customer: Customer, timeout: float = 60) -> str:
-        codes = wait_for(lambda: self.coupon_codes(customer), timeout=timeout, what="a coupon message")
+        codes = wait_for(
+            lambda: self.coupon_codes(customer), timeout=timeout, what="a coupon message"
+        )
         self.codes[customer.user_id] = codes[-1]
         return codes[-1]
 
@@ -136,21 +156,28 @@ class World:
 
         url = f"{self.stack.env['PUBLIC_BASE_URL']}/coupons/{code}/qr.png"
         response = requests.get(url, timeout=10)
-        assert response.status_code == 200 and response.headers["Content-Type"].startswith("image/png")
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith(
+            "image/png"
+        )
         found = zxingcpp.read_barcodes(Image.open(io.BytesIO(response.content)))
         assert found, "no QR code found in the image"
         return found[0].text
 
     # --- tills ----------------------------------------------------------------------
 
-    def transaction(self, store: str, total: int, codes: list[str], member_id: str | None) -> dict[str, Any]:
+    def transaction(
+        self, store: str, total: int, codes: list[str], member_id: str | None
+    ) -> dict[str, Any]:
         return {
             "transaction_id": f"{store}-{uuid.uuid4().hex[:12]}",
             "occurred_at": datetime.now(UTC).isoformat(),
             **({"member_id": member_id} if member_id else {}),
-            "currency": "JPY", "total": total,
-            "items": [{"sku": "4901234567890", "category": "onigiri", "qty": 2, "unit_price": 150},
-                      {"sku": "4900000000001", "category": "bento", "qty": 1, "unit_price": total - 300}],
+            "currency": "JPY",
+            "total": total,
+            "items": [
+                {"sku": "4901234567890", "category": "onigiri", "qty": 2, "unit_price": 150},
+                {"sku": "4900000000001", "category": "bento", "qty": 1, "unit_price": total - 300},
+            ],
             "coupon_codes": codes,
         }
 

@@ -35,36 +35,58 @@ class RunningStack:
 
 def _key(env: dict[str, str], role: str, store: str | None = None) -> str:
     args = ["keys", "create", "--role", role] + (["--store", store] if store else [])
-    out = subprocess.run([sys.executable, "-m", "tenin.cli", *args], env=env, check=True,
-                         capture_output=True, text=True, timeout=120).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "tenin.cli", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     return out.strip().splitlines()[-1]
 
 
-def start_stack(real_services: dict[str, str], pg_url: str, log_dir: Path) -> Iterator[RunningStack]:
+def start_stack(
+    real_services: dict[str, str], pg_url: str, log_dir: Path
+) -> Iterator[RunningStack]:
     """Start everything; yields the running stack and stops it afterwards."""
     ports = {name: free_port() for name in SERVICES}
     with LineRecorder() as line:
         env = dict(os.environ)
         env.update(real_services)
-        env.update({
-            "DATABASE_URL": pg_url,
-            "TENIN_BROKER_FLAVOR": "kafka",
-            "TENIN_SECRET_KEY": "e2e-" + secrets.token_hex(16),
-            "LINE_CHANNEL_SECRET": "e2e-channel-" + secrets.token_hex(8),
-            "LINE_CHANNEL_ACCESS_TOKEN": "e2e-token-" + secrets.token_hex(8),
-            "MESSAGING_API_BASE": line.base_url,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['chat_agent']}",
-            "TENIN_DATA_DIR": str(log_dir / "data"),
-        })
+        env.update(
+            {
+                "DATABASE_URL": pg_url,
+                "TENIN_BROKER_FLAVOR": "kafka",
+                "TENIN_SECRET_KEY": "e2e-" + secrets.token_hex(16),
+                "LINE_CHANNEL_SECRET": "e2e-channel-" + secrets.token_hex(8),
+                "LINE_CHANNEL_ACCESS_TOKEN": "e2e-token-" + secrets.token_hex(8),
+                "MESSAGING_API_BASE": line.base_url,
+                "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['chat_agent']}",
+                "TENIN_DATA_DIR": str(log_dir / "data"),
+            }
+        )
         line.token = env["LINE_CHANNEL_ACCESS_TOKEN"]
         services = ServiceSet(env, log_dir, ports)
         try:
             services.start()
-            marketer = MarketerClient(services.url("campaign_engine"), services.url("redemption_tracker"),
-                                      _key(env, "marketer"))
-            tills = {s: PosClient(services.url("redemption_tracker"), _key(env, "pos", s), s) for s in STORES}
-            yield RunningStack(services, line, env, marketer, tills,
-                               LineWebhookClient(services.url("chat_agent"), env["LINE_CHANNEL_SECRET"]))
+            marketer = MarketerClient(
+                services.url("campaign_engine"),
+                services.url("redemption_tracker"),
+                _key(env, "marketer"),
+            )
+            tills = {
+                s: PosClient(services.url("redemption_tracker"), _key(env, "pos", s), s)
+                for s in STORES
+            }
+            yield RunningStack(
+                services,
+                line,
+                env,
+                marketer,
+                tills,
+                LineWebhookClient(services.url("chat_agent"), env["LINE_CHANNEL_SECRET"]),
+            )
         finally:
             services.stop()
             for proc in services.processes.values():

@@ -10,7 +10,11 @@ T = TypeVar("T")
 
 
 def wait_for(
-    probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+    probe: Callable[[], T],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    what: str = "condition",
 ) -> T:
     """Call `probe` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -23,7 +27,9 @@ def wait_for(
     return last
 
 
-def holds_for(probe: Callable[[], bool], *, seconds: float, interval: float = 0.25, what: str = "condition") -> None:
+def holds_for(
+    probe: Callable[[], bool], *, seconds: float, interval: float = 0.25, what: str = "condition"
+) -> None:
     """Assert `probe` stays true for a whole window: how a test shows nothing more happens."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

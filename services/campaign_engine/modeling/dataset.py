@@ -12,11 +12,17 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 
-from shared.features import N_FEATURES, CustomerFeatures, DecisionContext, OfferFeatures, feature_matrix
+from shared.features import (
+    N_FEATURES,
+    CustomerFeatures,
+    DecisionContext,
+    OfferFeatures,
+    feature_matrix,
+)
 from shared.simulator import (
     Customer,
     Population,
-    draw_window_visit,
+    draw_window_outcome,
     observed_features,
     p_redeem_many,
     random_context,
@@ -79,7 +85,9 @@ def simulated_rows(n_rows: int, seed: int, n_customers: int | None = None) -> Tr
     rng = np.random.default_rng([seed, 12])
     per_request = 4
     xs, ps = [], []
-    for req in world.requests((n_rows + per_request - 1) // per_request, seed, (per_request, per_request)):
+    for req in world.requests(
+        (n_rows + per_request - 1) // per_request, seed, (per_request, per_request)
+    ):
         xs.append(feature_matrix(req.features, req.context, req.offers))
         ps.append(p_redeem_many(req.customer, req.context, req.offers))
     X, p = np.concatenate(xs)[:n_rows], np.concatenate(ps)[:n_rows]
@@ -89,11 +97,11 @@ def simulated_rows(n_rows: int, seed: int, n_customers: int | None = None) -> Tr
 
 @dataclass(frozen=True)
 class UpliftRows:
-    """Randomised treated/holdout rows with the outcome both groups share: a purchase in the window."""
+    """Randomised treated/holdout rows with the outcome both groups share: spend in the window."""
 
     X: np.ndarray
     treated: np.ndarray  # bool
-    purchased: np.ndarray  # int8
+    spend: np.ndarray  # yen spent within the validity window (before discounts)
     redeemed: np.ndarray  # int8 (always 0 for holdout)
 
 
@@ -102,17 +110,23 @@ def simulated_uplift_rows(n_rows: int, seed: int, treat_share: float = 0.5) -> U
     world = SimWorld.create(max(2000, n_rows // 10), seed)
     rng = np.random.default_rng([seed, 13])
     per_request = 4
-    xs, treated, bought, redeemed = [], [], [], []
-    for req in world.requests((n_rows + per_request - 1) // per_request, seed, (per_request, per_request)):
+    xs, treated, spend, redeemed = [], [], [], []
+    for req in world.requests(
+        (n_rows + per_request - 1) // per_request, seed, (per_request, per_request)
+    ):
         xs.append(feature_matrix(req.features, req.context, req.offers))
         for offer in req.offers:  # independent draws: as if each were a separate request
             t = bool(rng.random() < treat_share)
-            b, r = draw_window_visit(req.customer, req.context, offer, t, rng)
+            outcome = draw_window_outcome(req.customer, req.context, offer, t, rng)
             treated.append(t)
-            bought.append(b)
-            redeemed.append(r)
-    return UpliftRows(np.concatenate(xs)[:n_rows], np.array(treated[:n_rows]),
-                      np.array(bought[:n_rows], dtype=np.int8), np.array(redeemed[:n_rows], dtype=np.int8))
+            spend.append(outcome.spend)
+            redeemed.append(outcome.redeemed)
+    return UpliftRows(
+        np.concatenate(xs)[:n_rows],
+        np.array(treated[:n_rows]),
+        np.array(spend[:n_rows]),
+        np.array(redeemed[:n_rows], dtype=np.int8),
+    )
 
 
 def _table(name: str, schema: str | None) -> str:
@@ -150,7 +164,12 @@ def redeemed_in_window(record: dict[str, Any]) -> bool:
     """A coupon counts as redeemed only if used between its issue and its expiry."""
     at = _as_datetime(record.get("first_redeemed_at"))
     decided, expires = _as_datetime(record["decided_at"]), _as_datetime(record.get("expires_at"))
-    return at is not None and decided is not None and decided <= at and (expires is None or at <= expires)
+    return (
+        at is not None
+        and decided is not None
+        and decided <= at
+        and (expires is None or at <= expires)
+    )
 
 
 def window_closed(record: dict[str, Any], now: datetime) -> bool:
@@ -186,8 +205,12 @@ def rows_from_decision_log(
         ys.append(redeemed_in_window(rec))
         props.append(float(rec["propensity"]))
     if skipped:
-        log.warning("skipped %d logged decisions whose feature vector does not fit %d features",
-                    skipped, N_FEATURES)
+        log.warning(
+            "skipped %d logged decisions whose feature vector does not fit %d features",
+            skipped,
+            N_FEATURES,
+        )
     X = np.stack(xs) if xs else np.zeros((0, N_FEATURES), dtype=np.float32)
-    return TrainingRows(X=X, y=np.array(ys, dtype=np.int8), source="decision-log",
-                        propensity=np.array(props))
+    return TrainingRows(
+        X=X, y=np.array(ys, dtype=np.int8), source="decision-log", propensity=np.array(props)
+    )

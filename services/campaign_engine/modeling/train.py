@@ -47,7 +47,11 @@ class TrainParams:
 
 
 def fit_lightgbm(
-    X: np.ndarray, y: np.ndarray, params: TrainParams, seed: int, sample_weight: np.ndarray | None = None
+    X: np.ndarray,
+    y: np.ndarray,
+    params: TrainParams,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
 ) -> lgb.LGBMClassifier:
     """A gradient-boosted classifier of P(y=1 | x)."""
     model = lgb.LGBMClassifier(
@@ -57,10 +61,30 @@ def fit_lightgbm(
     return model
 
 
-def to_onnx(model: lgb.LGBMClassifier) -> bytes:
-    """Serialized ONNX with float32 input [N, N_FEATURES] and a plain probabilities tensor (no ZipMap)."""
+def fit_lightgbm_regressor(
+    X: np.ndarray, y: np.ndarray, params: TrainParams, seed: int
+) -> lgb.LGBMRegressor:
+    """A gradient-boosted regressor of E[y | x] (squared error)."""
+    model = lgb.LGBMRegressor(
+        **asdict(params), subsample_freq=1, random_state=seed, n_jobs=1, verbose=-1
+    )
+    model.fit(X, y)
+    return model
+
+
+def native_predict(model: lgb.LGBMModel, X: np.ndarray) -> np.ndarray:
+    """What the native model serves: P(y=1) for a classifier, E[y] for a regressor."""
+    if isinstance(model, lgb.LGBMClassifier):
+        return model.predict_proba(X)[:, 1]
+    return model.predict(X)
+
+
+def to_onnx(model: lgb.LGBMModel) -> bytes:
+    """Serialized ONNX with float32 input [N, N_FEATURES]; classifiers give a plain probabilities tensor (no ZipMap)."""
     onx = convert_lightgbm(
-        model, initial_types=[("input", FloatTensorType([None, N_FEATURES]))], zipmap=False,
+        model,
+        initial_types=[("input", FloatTensorType([None, N_FEATURES]))],
+        zipmap=False,
         target_opset=15,
     )
     _round_thresholds_down(onx, model.booster_.dump_model())
@@ -69,7 +93,6 @@ def to_onnx(model: lgb.LGBMClassifier) -> bytes:
         dims = out.type.tensor_type.shape.dim
         if dims and dims[0].HasField("dim_value"):
             dims[0].dim_param = "N"
-    onx.doc_string = "tenin propensity model: P(redeem | customer, context, offer)"
     return onx.SerializeToString()
 
 
@@ -106,16 +129,30 @@ def _round_thresholds_down(onx: Any, dump: dict[str, Any]) -> None:
                 values[j] = float(np.nextafter(v, np.float32(-np.inf)))
 
 
-def onnx_probabilities(onnx_bytes: bytes, X: np.ndarray) -> np.ndarray:
-    """Positive-class probabilities from an ONNX classifier, as the scorer computes them."""
-    session = ort.InferenceSession(onnx_bytes, session_options(), providers=["CPUExecutionProvider"])
-    return session.run(["probabilities"], {"input": np.ascontiguousarray(X, dtype=np.float32)})[0][:, 1]
+def onnx_predict(onnx_bytes: bytes, X: np.ndarray) -> np.ndarray:
+    """One score per row from an exported model, as the scorer computes it."""
+    session = ort.InferenceSession(
+        onnx_bytes, session_options(), providers=["CPUExecutionProvider"]
+    )
+    names = [o.name for o in session.get_outputs()]
+    out = session.run(
+        ["probabilities" if "probabilities" in names else names[-1]],
+        {"input": np.ascontiguousarray(X, dtype=np.float32)},
+    )[0]
+    return out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(-1)
 
 
-def parity_gap(model: lgb.LGBMClassifier, onnx_bytes: bytes, X: np.ndarray) -> float:
-    """Largest |native - ONNX| probability over the rows."""
-    native = model.predict_proba(X)[:, 1]
-    return float(np.max(np.abs(native - onnx_probabilities(onnx_bytes, X))))
+def parity_gap(model: lgb.LGBMModel, onnx_bytes: bytes, X: np.ndarray) -> float:
+    """Largest |native - ONNX| over the rows; for a regressor, as a share of its mean |output|.
+
+    Probabilities are compared as they are. A regressor's outputs are yen, and float32 sums of
+    ~1,000-yen scores carry ~1e-3 yen of rounding, so its gap is scaled to the typical output.
+    """
+    native = native_predict(model, X)
+    gap = float(np.max(np.abs(native - onnx_predict(onnx_bytes, X))))
+    if isinstance(model, lgb.LGBMClassifier):
+        return gap
+    return gap / max(1.0, float(np.mean(np.abs(native))))
 
 
 def calibration_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
@@ -124,9 +161,14 @@ def calibration_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict
     out = []
     for i, chunk in enumerate(np.array_split(order, bins)):
         if len(chunk):
-            out.append({"decile": i + 1, "n": int(len(chunk)),
-                        "mean_predicted": round(float(p[chunk].mean()), 5),
-                        "observed": round(float(y[chunk].mean()), 5)})
+            out.append(
+                {
+                    "decile": i + 1,
+                    "n": int(len(chunk)),
+                    "mean_predicted": round(float(p[chunk].mean()), 5),
+                    "observed": round(float(y[chunk].mean()), 5),
+                }
+            )
     return out
 
 
@@ -149,7 +191,11 @@ def new_version(kind: str, payload: bytes, now: datetime | None = None) -> str:
 
 
 def write_version(
-    model_dir: Path | str, version: str, files: dict[str, bytes], card: dict[str, Any], set_current: bool
+    model_dir: Path | str,
+    version: str,
+    files: dict[str, bytes],
+    card: dict[str, Any],
+    set_current: bool,
 ) -> Path:
     """Write <dir>/<version>/ whole (via a temp dir and rename), then point CURRENT at it atomically."""
     root = Path(model_dir)
@@ -160,7 +206,9 @@ def write_version(
     tmp.mkdir()
     for name, data in files.items():
         (tmp / name).write_bytes(data)
-    (tmp / "card.json").write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    (tmp / "card.json").write_text(
+        json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)
@@ -197,8 +245,10 @@ def train_propensity(
     X_test, y_test = rows.X[test_idx], rows.y[test_idx]
     gap = parity_gap(model, onnx_bytes, X_test)
     if gap > PARITY_TOLERANCE:
-        raise ParityError(f"ONNX differs from LightGBM by {gap:.3g} > {PARITY_TOLERANCE} on held-out rows")
-    p_test = onnx_probabilities(onnx_bytes, X_test)
+        raise ParityError(
+            f"ONNX differs from LightGBM by {gap:.3g} > {PARITY_TOLERANCE} on held-out rows"
+        )
+    p_test = onnx_predict(onnx_bytes, X_test)
     version = version or new_version("prop", onnx_bytes)
     card: dict[str, Any] = {
         "version": version,
@@ -228,8 +278,13 @@ def train_propensity(
         card["auc_truth_as_score"] = _round(safe_auc(y_test, p_true))
         card["corr_with_truth"] = round(float(np.corrcoef(p_test, p_true)[0, 1]), 4)
     write_version(model_dir, version, {"model.onnx": onnx_bytes}, card, set_current)
-    log.info("wrote model %s (AUC %s, parity gap %.2g) in %.1fs", version, card["auc"], gap,
-             time.perf_counter() - t0)
+    log.info(
+        "wrote model %s (AUC %s, parity gap %.2g) in %.1fs",
+        version,
+        card["auc"],
+        gap,
+        time.perf_counter() - t0,
+    )
     return card
 
 
@@ -239,15 +294,23 @@ def _round(x: float | None) -> float | None:
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tenin model train", description=__doc__)
-    ap.add_argument("--from", dest="source", choices=["simulator", "decision-log"], default="simulator")
+    ap.add_argument(
+        "--from", dest="source", choices=["simulator", "decision-log"], default="simulator"
+    )
     ap.add_argument("--kind", choices=["propensity", "uplift"], default="propensity")
     ap.add_argument("--rows", type=int, default=200_000, help="simulated rows (simulator only)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--trees", type=int, default=TrainParams.n_estimators)
-    ap.add_argument("--model-dir", type=Path, default=None,
-                    help=f"default {DEFAULT_MODEL_DIR} (uplift: models/uplift)")
+    ap.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help=f"default {DEFAULT_MODEL_DIR} (uplift: models/uplift)",
+    )
     ap.add_argument("--database-url", default=None, help="decision-log source: SQLAlchemy URL")
-    ap.add_argument("--schema", default=None, help="decision-log schema (Postgres: campaign_engine)")
+    ap.add_argument(
+        "--schema", default=None, help="decision-log schema (Postgres: campaign_engine)"
+    )
     ap.add_argument("--no-set-current", action="store_true", help="write the version, keep CURRENT")
     ap.add_argument("--out", type=Path, default=None, help="also write the model card here")
     return ap
@@ -278,8 +341,13 @@ def train_main(argv: list[str]) -> int:
             rows = dataset.rows_from_decision_log(conn, args.schema)
         log.info("read %d labelled decisions from the log", len(rows))
     try:
-        card = train_propensity(rows, args.model_dir or DEFAULT_MODEL_DIR, params, args.seed,
-                                set_current=not args.no_set_current)
+        card = train_propensity(
+            rows,
+            args.model_dir or DEFAULT_MODEL_DIR,
+            params,
+            args.seed,
+            set_current=not args.no_set_current,
+        )
     except (ValueError, ParityError) as exc:
         log.error("training failed: %s", exc)
         return 1

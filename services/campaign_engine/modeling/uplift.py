@@ -1,8 +1,8 @@
 """Uplift (T-learner): coupons for the persuadable, not the sure things; and what that earns on the simulator.
 
-Two classifiers of the outcome both groups share, "bought something within the coupon's window":
+Two regressors of the outcome both groups share, "yen spent within the coupon's validity window":
 one fitted on customers who were sent the offer, one on the held-out ones. Their difference is
-the purchase probability the coupon adds; the policy turns it into incremental profit.
+the spend the coupon causes; the policy turns it into incremental profit (policy.py).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from services.campaign_engine.modeling.train import (
     PARITY_TOLERANCE,
     ParityError,
     TrainParams,
-    fit_lightgbm,
+    fit_lightgbm_regressor,
     holdout_split,
     new_version,
-    onnx_probabilities,
+    onnx_predict,
     parity_gap,
-    safe_auc,
     to_onnx,
     write_version,
 )
@@ -48,41 +47,45 @@ def train_uplift(
     set_current: bool = True,
     version: str | None = None,
 ) -> dict[str, Any]:
-    """Fit the treated and control outcome models, export both to ONNX, check parity, write a version."""
+    """Fit the treated and control spend models, export both to ONNX, check parity, write a version."""
     files: dict[str, bytes] = {}
     metrics: dict[str, Any] = {}
     gaps = []
     for role, mask in (("treated", rows.treated), ("control", ~rows.treated)):
-        X, y = rows.X[mask], rows.purchased[mask]
-        if len(y) < 50 or len(np.unique(y)) < 2:
-            raise ValueError(f"need at least 50 {role} rows with both outcomes, have {len(y)}")
+        X, y = rows.X[mask], rows.spend[mask]
+        if len(y) < 50:
+            raise ValueError(f"need at least 50 {role} rows, have {len(y)}")
         train_idx, test_idx = holdout_split(len(y), seed)
-        log.info("fitting the %s model on %d rows", role, len(train_idx))
-        model = fit_lightgbm(X[train_idx], y[train_idx], params, seed)
+        log.info("fitting the %s spend model on %d rows", role, len(train_idx))
+        model = fit_lightgbm_regressor(X[train_idx], y[train_idx], params, seed)
         onnx_bytes = to_onnx(model)
         gap = parity_gap(model, onnx_bytes, X[test_idx])
         if gap > PARITY_TOLERANCE:
             raise ParityError(f"{role}: ONNX differs from LightGBM by {gap:.3g} on held-out rows")
         gaps.append(gap)
         files[f"{role}.onnx"] = onnx_bytes
+        pred = onnx_predict(onnx_bytes, X[test_idx])
         metrics[f"{role}_rows"] = int(len(train_idx))
-        metrics[f"auc_{role}"] = safe_auc(y[test_idx], onnx_probabilities(onnx_bytes, X[test_idx]))
-        metrics[f"purchase_rate_{role}"] = round(float(y.mean()), 4)
+        metrics[f"r2_{role}"] = round(
+            float(1.0 - np.var(y[test_idx] - pred) / np.var(y[test_idx])), 4
+        )
+        metrics[f"mean_spend_{role}"] = round(float(y.mean()), 1)
     version = version or new_version("upl", files["treated.onnx"] + files["control.onnx"])
     card = {
         "version": version,
         "kind": "uplift",
-        "target": f"P(purchase within the {DEFAULT_WINDOW_DAYS:g}-day validity window), treated vs control",
+        "target": f"yen spent within the {DEFAULT_WINDOW_DAYS:g}-day validity window, treated vs control",
+        "outcome": "spend_yen",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": "simulator",
         "feature_names": list(FEATURE_NAMES),
         "files": {"treated": "treated.onnx", "control": "control.onnx"},
-        "algorithm": "T-learner of two lightgbm.LGBMClassifier",
+        "algorithm": "T-learner of two lightgbm.LGBMRegressor",
         "params": asdict(params),
         "seed": seed,
         "training_rows": metrics["treated_rows"] + metrics["control_rows"],
         **metrics,
-        "max_parity_gap": max(gaps),
+        "max_parity_gap": max(gaps),  # relative: outputs are yen
         "parity_tolerance": PARITY_TOLERANCE,
     }
     write_version(model_dir, version, files, card, set_current)
@@ -115,13 +118,21 @@ def compare_policies(
     margin_rate: float = MARGIN_RATE,
 ) -> list[PolicyResult]:
     """Greedy policies on the same requests, scored by the hidden truth's expected incremental profit."""
-    names = ["no coupons", "random offer", "propensity (EV)", "uplift (T-learner)", "oracle (truth)"]
+    names = [
+        "no coupons",
+        "random offer",
+        "propensity (EV)",
+        "uplift (T-learner)",
+        "oracle (truth)",
+    ]
     totals = {n: np.zeros(4) for n in names}  # coupons, redemptions, discount, profit
     rng = np.random.default_rng([seed, 31])
     for req in world.requests(n_requests, seed, (2, 6)):
         X = feature_matrix(req.features, req.context, req.offers)
         p_hat = propensity.score(X)
-        truth_profit = incremental_profit(req.customer, req.context, req.offers, margin_rate=margin_rate)
+        truth_profit = incremental_profit(
+            req.customer, req.context, req.offers, margin_rate=margin_rate
+        )
         p_true = p_redeem_many(req.customer, req.context, req.offers)
         discounts = np.array([o.discount_yen for o in req.offers])
         picks: dict[str, int | None] = {
@@ -133,13 +144,17 @@ def compare_policies(
         if uplift is not None:
             treated, control = uplift.score(X)
             picks["uplift (T-learner)"] = _best(
-                uplift_expected_values(p_hat, treated, control, req.offers, margin_rate))
+                uplift_expected_values(p_hat, treated, control, req.offers, margin_rate)
+            )
         for name, i in picks.items():
             if i is not None:
                 totals[name] += (1, p_true[i], p_true[i] * discounts[i], truth_profit[i])
     return [
-        PolicyResult(n, n_requests, int(t[0]), float(t[1]), float(t[2]), float(t[3] + t[2]), float(t[3]))
-        for n, t in totals.items() if uplift is not None or n != "uplift (T-learner)"
+        PolicyResult(
+            n, n_requests, int(t[0]), float(t[1]), float(t[2]), float(t[3] + t[2]), float(t[3])
+        )
+        for n, t in totals.items()
+        if uplift is not None or n != "uplift (T-learner)"
     ]
 
 
@@ -156,29 +171,44 @@ def format_table(results: list[PolicyResult]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r.policy} | {r.coupons:,} | {r.redemptions:,.0f} | {r.discount_cost:,.0f} | "
-                     f"{r.incremental_margin:,.0f} | {r.incremental_profit:,.0f} | {r.per_1000():,.0f} |")
+        lines.append(
+            f"| {r.policy} | {r.coupons:,} | {r.redemptions:,.0f} | {r.discount_cost:,.0f} | "
+            f"{r.incremental_margin:,.0f} | {r.incremental_profit:,.0f} | {r.per_1000():,.0f} |"
+        )
     return "\n".join(lines)
 
 
 def train_uplift_main(args: argparse.Namespace, params: TrainParams) -> int:
     """`tenin model train --kind uplift`: simulate randomised rows, train, show the comparison."""
     if args.source != "simulator":
-        log.error("uplift training needs purchases of held-out customers in the window; "
-                  "only --from simulator provides them so far")
+        log.error(
+            "uplift training needs purchases of held-out customers in the window; "
+            "only --from simulator provides them so far"
+        )
         return 2
     t0 = time.perf_counter()
     log.info("simulating %d randomised treated/holdout rows (seed %d)", args.rows, args.seed)
     rows = simulated_uplift_rows(args.rows, args.seed)
     try:
-        card = train_uplift(rows, args.model_dir or DEFAULT_UPLIFT_DIR, params, args.seed,
-                            set_current=not args.no_set_current)
+        card = train_uplift(
+            rows,
+            args.model_dir or DEFAULT_UPLIFT_DIR,
+            params,
+            args.seed,
+            set_current=not args.no_set_current,
+        )
     except (ValueError, ParityError) as exc:
         log.error("uplift training failed: %s", exc)
         return 1
     log.info("wrote uplift model %s in %.1fs", card["version"], time.perf_counter() - t0)
-    print(json.dumps({k: card[k] for k in ("version", "training_rows", "auc_treated", "auc_control",
-                                            "max_parity_gap")}))
+    print(
+        json.dumps(
+            {
+                k: card[k]
+                for k in ("version", "training_rows", "r2_treated", "r2_control", "max_parity_gap")
+            }
+        )
+    )
     return 0
 
 
@@ -192,8 +222,13 @@ def uplift_main(argv: list[str]) -> int:
     ap.add_argument("--uplift-dir", type=Path, default=DEFAULT_UPLIFT_DIR)
     args = ap.parse_args(argv)
     world = SimWorld.create(args.customers, args.seed)
-    results = compare_policies(world, PropensityScorer(args.model_dir), UpliftScorer(args.uplift_dir),
-                               args.requests, args.seed)
+    results = compare_policies(
+        world,
+        PropensityScorer(args.model_dir),
+        UpliftScorer(args.uplift_dir),
+        args.requests,
+        args.seed,
+    )
     print(format_table(results))
     return 0
 

@@ -62,8 +62,11 @@ def make_engine_for(ce_settings: Settings) -> Iterator[Callable[..., Engine]]:
         over.setdefault("scorer", ConstantScorer())
         over.setdefault("policy", PolicyConfig(mode="greedy"))
         settings = over.pop("settings", ce_settings)
-        engine = bootstrap(settings, db=make_engine(str(settings.database_url), pool_size=40),  # type: ignore[attr-defined]
-                           **over)  # type: ignore[arg-type]
+        engine = bootstrap(
+            settings,
+            db=make_engine(str(settings.database_url), pool_size=40),  # type: ignore[attr-defined]
+            **over,
+        )  # type: ignore[arg-type]
         built.append(engine)
         return engine
 

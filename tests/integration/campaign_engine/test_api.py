@@ -43,8 +43,10 @@ def _key(sessions: Callable[[], Session], secret: str, role: str, store: str | N
 @pytest.fixture(scope="module")
 def keys(db_sessions: Callable[[], Session], real_settings: Settings) -> dict[str, str]:
     secret = real_settings.secret_key
-    return {role: _key(db_sessions, secret, role, "S001" if role == "pos" else None)
-            for role in ("marketer", "pos", "admin")}
+    return {
+        role: _key(db_sessions, secret, role, "S001" if role == "pos" else None)
+        for role in ("marketer", "pos", "admin")
+    }
 
 
 class Api:
@@ -53,7 +55,9 @@ class Api:
     def __init__(self, client: FlaskClient, key: str) -> None:
         self.client, self.key = client, key
 
-    def call(self, method: str, path: str, body: Any = None, key: str | None = None, **kw: Any) -> Any:
+    def call(
+        self, method: str, path: str, body: Any = None, key: str | None = None, **kw: Any
+    ) -> Any:
         headers = {"Authorization": f"Bearer {key or self.key}"}
         if body is not None:
             kw["json"] = body
@@ -75,15 +79,18 @@ def api(app: Flask, keys: dict[str, str]) -> Api:
 
 def outbox_events(sessions: Callable[[], Session], campaign_id: str) -> list[Any]:
     with sessions() as session:
-        rows = session.execute(select(Outbox.body).where(Outbox.key == campaign_id).order_by(Outbox.id))
+        rows = session.execute(
+            select(Outbox.body).where(Outbox.key == campaign_id).order_by(Outbox.id)
+        )
         return [decode(body.encode()) for body in rows.scalars()]
 
 
 # --- keys ------------------------------------------------------------------------------
 
 
-def test_keys_and_roles(api: Api, keys: dict[str, str], db_sessions: Callable[[], Session],
-                        real_settings: Settings) -> None:
+def test_keys_and_roles(
+    api: Api, keys: dict[str, str], db_sessions: Callable[[], Session], real_settings: Settings
+) -> None:
     assert api.client.get("/v1/campaigns").status_code == 401
     assert api.call("GET", "/v1/campaigns", key="tn_nope_nope").status_code == 401
     assert api.call("GET", "/v1/campaigns", key="garbage").status_code == 401
@@ -111,7 +118,11 @@ def test_create_get_and_list_with_pagination(api: Api) -> None:
 
     seen, cursor = [], None
     for _ in range(1000):
-        page = api.call("GET", "/v1/campaigns", query_string={"limit": 2, **({"cursor": cursor} if cursor else {})})
+        page = api.call(
+            "GET",
+            "/v1/campaigns",
+            query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
+        )
         assert page.status_code == 200
         body = page.get_json()
         assert len(body["items"]) <= 2
@@ -139,7 +150,11 @@ def test_times_come_back_in_the_zone_they_were_written_in(api: Api) -> None:
 
 
 def _offer(**over: Any) -> dict[str, Any]:
-    offer = {"title": "t", "discount": {"type": "amount", "value": 50}, "applies_to": {"skus": ["4901"]}}
+    offer = {
+        "title": "t",
+        "discount": {"type": "amount", "value": 50},
+        "applies_to": {"skus": ["4901"]},
+    }
     offer.update(over)
     return offer
 
@@ -177,7 +192,9 @@ INVALID = [
 
 
 @pytest.mark.parametrize(("change", "field"), INVALID)
-def test_an_invalid_body_is_a_422_naming_the_field(api: Api, change: dict[str, Any], field: str) -> None:
+def test_an_invalid_body_is_a_422_naming_the_field(
+    api: Api, change: dict[str, Any], field: str
+) -> None:
     response = api.call("POST", "/v1/campaigns", campaign_body(utcnow(), **change))
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
@@ -192,7 +209,9 @@ def test_malformed_wrongly_typed_and_oversized_bodies(api: Api) -> None:
     assert malformed.status_code == 400 and malformed.get_json()["errors"][0]["field"] == "body"
     assert api.call("POST", path, data="x=1", content_type="text/plain").status_code == 415
     assert api.call("POST", path, [1, 2]).status_code == 422
-    huge = api.call("POST", path, data=json.dumps({"name": "x" * 70_000}), content_type="application/json")
+    huge = api.call(
+        "POST", path, data=json.dumps({"name": "x" * 70_000}), content_type="application/json"
+    )
     assert huge.status_code == 413 and huge.mimetype == "application/problem+json"
     assert "Traceback" not in huge.get_data(as_text=True)
 
@@ -203,21 +222,36 @@ def test_malformed_wrongly_typed_and_oversized_bodies(api: Api) -> None:
 def test_every_lifecycle_transition_over_http(api: Api, db_sessions: Callable[[], Session]) -> None:
     cid = api.create()["campaign_id"]
     steps = [
-        ("pause", 409, "draft"), ("end", 409, "draft"), ("activate", 200, "active"),
-        ("activate", 409, "active"), ("pause", 200, "paused"), ("pause", 409, "paused"),
-        ("activate", 200, "active"), ("pause", 200, "paused"), ("end", 200, "ended"),
-        ("activate", 409, "ended"), ("pause", 409, "ended"), ("end", 409, "ended"),
+        ("pause", 409, "draft"),
+        ("end", 409, "draft"),
+        ("activate", 200, "active"),
+        ("activate", 409, "active"),
+        ("pause", 200, "paused"),
+        ("pause", 409, "paused"),
+        ("activate", 200, "active"),
+        ("pause", 200, "paused"),
+        ("end", 200, "ended"),
+        ("activate", 409, "ended"),
+        ("pause", 409, "ended"),
+        ("end", 409, "ended"),
     ]
     for action, status, after in steps:
         response = api.act(cid, action)
         assert response.status_code == status, (action, response.get_json())
         if status == 409:
             problem = response.get_json()
-            assert problem["reason"] == "illegal_transition" and problem["errors"][0]["field"] == "status"
+            assert (
+                problem["reason"] == "illegal_transition"
+                and problem["errors"][0]["field"] == "status"
+            )
         assert api.call("GET", f"/v1/campaigns/{cid}").get_json()["status"] == after
     assert [e.type for e in outbox_events(db_sessions, cid)] == [
-        "campaign.activated", "campaign.paused", "campaign.activated", "campaign.paused",
-        "campaign.ended"]
+        "campaign.activated",
+        "campaign.paused",
+        "campaign.activated",
+        "campaign.paused",
+        "campaign.ended",
+    ]
     assert api.act("no-such", "activate").status_code == 404
     patched = api.call("PATCH", f"/v1/campaigns/{cid}", {"name": "too late"})
     assert patched.status_code == 409 and patched.get_json()["reason"] == "campaign_ended"
@@ -225,24 +259,33 @@ def test_every_lifecycle_transition_over_http(api: Api, db_sessions: Callable[[]
 
 def test_a_campaign_past_its_window_cannot_be_activated(api: Api) -> None:
     now = utcnow()
-    cid = api.create(starts_at=(now - timedelta(days=3)).isoformat(),
-                     ends_at=(now - timedelta(days=1)).isoformat())["campaign_id"]
+    cid = api.create(
+        starts_at=(now - timedelta(days=3)).isoformat(),
+        ends_at=(now - timedelta(days=1)).isoformat(),
+    )["campaign_id"]
     response = api.act(cid, "activate")
     assert response.status_code == 409 and response.get_json()["errors"][0]["field"] == "ends_at"
 
 
 def test_the_snapshot_carries_every_offer_field_the_tracker_needs(
-    api: Api, db_sessions: Callable[[], Session],
+    api: Api,
+    db_sessions: Callable[[], Session],
 ) -> None:
-    offer = {"title": "onigiri 30 off", "discount": {"type": "amount", "value": 30},
-             "applies_to": {"categories": ["onigiri", "bento"]}, "min_basket": 200, "valid_hours": 24}
+    offer = {
+        "title": "onigiri 30 off",
+        "discount": {"type": "amount", "value": 30},
+        "applies_to": {"categories": ["onigiri", "bento"]},
+        "min_basket": 200,
+        "valid_hours": 24,
+    }
     created = api.create(offers=[offer])
     api.act(created["campaign_id"], "activate")
     [event] = outbox_events(db_sessions, created["campaign_id"])
     snapshot = event.payload["campaign"]
     assert snapshot["number"] == created["number"] and snapshot["status"] == "active"
-    assert snapshot["offers"] == [{**offer, "offer_id": created["offers"][0]["offer_id"], "index": 0,
-                                   "category": "onigiri"}]
+    assert snapshot["offers"] == [
+        {**offer, "offer_id": created["offers"][0]["offer_id"], "index": 0, "category": "onigiri"}
+    ]
 
 
 # --- PATCH ---------------------------------------------------------------------------------
@@ -251,10 +294,19 @@ def test_the_snapshot_carries_every_offer_field_the_tracker_needs(
 def test_a_draft_may_change_anything(api: Api) -> None:
     created = api.create(budget={"max_coupons": 10})
     cid = created["campaign_id"]
-    response = api.call("PATCH", f"/v1/campaigns/{cid}", {
-        "budget": {"max_coupons": 1000}, "holdout_pct": 20, "caps": {"per_customer_total": 3},
-        "offers": [_offer(title="new"), {**_offer(title="kept"), "offer_id": created["offers"][0]["offer_id"]}],
-    })
+    response = api.call(
+        "PATCH",
+        f"/v1/campaigns/{cid}",
+        {
+            "budget": {"max_coupons": 1000},
+            "holdout_pct": 20,
+            "caps": {"per_customer_total": 3},
+            "offers": [
+                _offer(title="new"),
+                {**_offer(title="kept"), "offer_id": created["offers"][0]["offer_id"]},
+            ],
+        },
+    )
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body["budget"]["max_coupons"] == 1000 and body["holdout_pct"] == 20
@@ -264,10 +316,13 @@ def test_a_draft_may_change_anything(api: Api) -> None:
 
 
 def test_a_live_campaign_only_tightens_and_every_change_is_announced(
-    api: Api, db_sessions: Callable[[], Session],
+    api: Api,
+    db_sessions: Callable[[], Session],
 ) -> None:
-    created = api.create(offers=[_offer(title="a"), _offer(title="b")],
-                         budget={"max_coupons": 100, "max_discount_total": 5000})
+    created = api.create(
+        offers=[_offer(title="a"), _offer(title="b")],
+        budget={"max_coupons": 100, "max_discount_total": 5000},
+    )
     cid = created["campaign_id"]
     a, b = (o["offer_id"] for o in created["offers"])
     api.act(cid, "activate")
@@ -278,8 +333,14 @@ def test_a_live_campaign_only_tightens_and_every_change_is_announced(
     looser = [
         ({"budget": {"max_coupons": 101}}, "budget.max_coupons"),
         ({"budget": {"max_discount_total": None}}, "budget.max_discount_total"),
-        ({"offers": [{**_offer(title="a", discount={"type": "amount", "value": 60}), "offer_id": a}]},
-         "offers.0.discount.value"),
+        (
+            {
+                "offers": [
+                    {**_offer(title="a", discount={"type": "amount", "value": 60}), "offer_id": a}
+                ]
+            },
+            "offers.0.discount.value",
+        ),
         ({"offers": [{**_offer(title="a"), "offer_id": a}, _offer(title="new")]}, "offers.1"),
         ({"holdout_pct": 50}, "holdout_pct"),
         ({"starts_at": utcnow().isoformat()}, "starts_at"),
@@ -291,39 +352,73 @@ def test_a_live_campaign_only_tightens_and_every_change_is_announced(
         assert problem["reason"] == "not_tightened"
         assert field in [e["field"] for e in problem["errors"]]
     unknown = patch({"offers": [{**_offer(), "offer_id": "nope"}]})
-    assert unknown.status_code == 422 and unknown.get_json()["errors"][0]["field"] == "offers.0.offer_id"
+    assert (
+        unknown.status_code == 422
+        and unknown.get_json()["errors"][0]["field"] == "offers.0.offer_id"
+    )
     invalid = patch({"ends_at": "2000-01-01T00:00:00+00:00"})
     assert invalid.status_code == 422 and invalid.get_json()["errors"][0]["field"] == "ends_at"
 
-    tighter = patch({"name": "renamed", "budget": {"max_coupons": 50},
-                     "offers": [{**_offer(title="a2", discount={"type": "amount", "value": 40}), "offer_id": a}]})
+    tighter = patch(
+        {
+            "name": "renamed",
+            "budget": {"max_coupons": 50},
+            "offers": [
+                {**_offer(title="a2", discount={"type": "amount", "value": 40}), "offer_id": a}
+            ],
+        }
+    )
     assert tighter.status_code == 200, tighter.get_json()
     body = tighter.get_json()
-    assert body["budget"] == {"max_coupons": 50, "max_redemptions": None, "max_discount_total": 5000}
+    assert body["budget"] == {
+        "max_coupons": 50,
+        "max_redemptions": None,
+        "max_discount_total": 5000,
+    }
     assert [(o["offer_id"], o["withdrawn"], o["discount"]["value"]) for o in body["offers"]] == [
-        (a, False, 40), (b, True, 50)]
+        (a, False, 40),
+        (b, True, 50),
+    ]
 
     api.act(cid, "pause")
     assert patch({"caps": {"per_customer_per_day": 0}}).status_code == 200
     events = outbox_events(db_sessions, cid)
-    assert [e.type for e in events] == ["campaign.activated", "campaign.activated", "campaign.paused",
-                                        "campaign.paused"]
+    assert [e.type for e in events] == [
+        "campaign.activated",
+        "campaign.activated",
+        "campaign.paused",
+        "campaign.paused",
+    ]
     snapshot = events[1].payload["campaign"]
     assert snapshot["name"] == "renamed" and snapshot["budget"]["max_coupons"] == 50
     # A withdrawn offer stays in the snapshot: codes already issued for it must still verify.
-    assert [(o["offer_id"], o["discount"]["value"]) for o in snapshot["offers"]] == [(a, 40), (b, 50)]
+    assert [(o["offer_id"], o["discount"]["value"]) for o in snapshot["offers"]] == [
+        (a, 40),
+        (b, 50),
+    ]
     assert events[3].payload["campaign"]["caps"]["per_customer_per_day"] == 0
 
 
 def test_the_openapi_document_comes_from_the_validating_models(api: Api) -> None:
     doc = api.client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
-    assert {"/v1/campaigns", "/v1/campaigns/{campaign_id}", "/v1/campaigns/{campaign_id}/activate",
-            "/v1/campaigns/{campaign_id}/pause", "/v1/campaigns/{campaign_id}/end"} <= set(doc["paths"])
+    assert {
+        "/v1/campaigns",
+        "/v1/campaigns/{campaign_id}",
+        "/v1/campaigns/{campaign_id}/activate",
+        "/v1/campaigns/{campaign_id}/pause",
+        "/v1/campaigns/{campaign_id}/end",
+    } <= set(doc["paths"])
     schemas = doc["components"]["schemas"]
     assert schemas["CampaignIn"]["additionalProperties"] is False
-    assert set(schemas["CampaignIn"]["required"]) == {"name", "starts_at", "ends_at", "offers", "budget",
-                                                      "revenue_share"}
+    assert set(schemas["CampaignIn"]["required"]) == {
+        "name",
+        "starts_at",
+        "ends_at",
+        "offers",
+        "budget",
+        "revenue_share",
+    }
     assert schemas["Discount"]["properties"]["type"]["enum"] == ["amount", "percent", "free_item"]
     params = {p["name"] for p in doc["paths"]["/v1/campaigns"]["get"]["parameters"]}
     assert params == {"limit", "cursor", "status"}

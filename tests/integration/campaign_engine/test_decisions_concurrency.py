@@ -47,8 +47,11 @@ def concurrently(engine: Engine, requests: list[Envelope], workers: int = 50) ->
 def reasons(sessions: Callable[[], Session]) -> Counter[str | None]:
     with sessions() as session:
         bodies = session.execute(select(Outbox.body)).scalars().all()
-    return Counter(e.payload["reason"] for e in (decode(b.encode()) for b in bodies)
-                   if e.type == "offer.decided")
+    return Counter(
+        e.payload["reason"]
+        for e in (decode(b.encode()) for b in bodies)
+        if e.type == "offer.decided"
+    )
 
 
 def coupon_count(sessions: Callable[[], Session]) -> int:
@@ -57,7 +60,8 @@ def coupon_count(sessions: Callable[[], Session]) -> int:
 
 
 def test_200_concurrent_decisions_against_a_budget_of_50_issue_exactly_50(
-    engine: Engine, sessions: Callable[[], Session],
+    engine: Engine,
+    sessions: Callable[[], Session],
 ) -> None:
     campaign = active_campaign(sessions, budget={"max_coupons": 50})
     results = concurrently(engine, [offer_request() for _ in range(200)])
@@ -74,7 +78,8 @@ def test_200_concurrent_decisions_against_a_budget_of_50_issue_exactly_50(
 
 
 def test_a_daily_cap_of_one_holds_under_20_concurrent_requests_from_one_customer(
-    engine: Engine, sessions: Callable[[], Session],
+    engine: Engine,
+    sessions: Callable[[], Session],
 ) -> None:
     active_campaign(sessions, caps={"per_customer_per_day": 1, "per_customer_total": None})
     customer = "c_one_customer_cap"
@@ -84,14 +89,17 @@ def test_a_daily_cap_of_one_holds_under_20_concurrent_requests_from_one_customer
     assert coupon_count(sessions) == 1
 
 
-def test_the_money_budget_holds_under_concurrency(engine: Engine, sessions: Callable[[], Session]) -> None:
+def test_the_money_budget_holds_under_concurrency(
+    engine: Engine, sessions: Callable[[], Session]
+) -> None:
     active_campaign(sessions, budget={"max_coupons": 1000, "max_discount_total": 1000})
     results = concurrently(engine, [offer_request() for _ in range(60)])
     assert sum(1 for d in results if d.coupon_code) == 20  # 1000 yen / 50 yen
 
 
 def test_a_redelivered_request_decided_concurrently_yields_one_decision_and_one_coupon(
-    engine: Engine, sessions: Callable[[], Session],
+    engine: Engine,
+    sessions: Callable[[], Session],
 ) -> None:
     campaign = active_campaign(sessions)
     request = offer_request()
@@ -106,7 +114,8 @@ def test_a_redelivered_request_decided_concurrently_yields_one_decision_and_one_
 
 
 def test_codes_with_one_character_changed_or_a_flipped_signature_are_not_genuine(
-    engine: Engine, sessions: Callable[[], Session],
+    engine: Engine,
+    sessions: Callable[[], Session],
 ) -> None:
     active_campaign(sessions)
     code = engine.decide(offer_request()).coupon_code
@@ -118,7 +127,7 @@ def test_codes_with_one_character_changed_or_a_flipped_signature_are_not_genuine
         for replacement in alphabet:
             if replacement == body[position]:
                 continue
-            typo = "TN" + body[:position] + replacement + body[position + 1:]
+            typo = "TN" + body[:position] + replacement + body[position + 1 :]
             with pytest.raises(CodeRejected):
                 verify_code(key, typo)
     # Flip each byte of the 44-bit signature, re-computing the check character so the code
@@ -149,7 +158,8 @@ def _with_check(symbols: str) -> str:
 
 
 def test_redis_down_fails_closed_and_still_answers(
-    make_engine_for: Callable[..., Engine], ce_settings: Any,
+    make_engine_for: Callable[..., Engine],
+    ce_settings: Any,
 ) -> None:
     down = make_engine_for(settings=replace(ce_settings, redis_url="redis://127.0.0.1:1/0"))
     active_campaign(down.sessions)
@@ -161,22 +171,29 @@ def test_redis_down_fails_closed_and_still_answers(
 
 
 def test_a_reservation_whose_decision_fails_to_commit_is_released(
-    engine: Engine, sessions: Callable[[], Session],
+    engine: Engine,
+    sessions: Callable[[], Session],
 ) -> None:
-    campaign = active_campaign(sessions, budget={"max_coupons": 1},
-                               caps={"per_customer_per_day": 1, "per_customer_total": 1})
+    campaign = active_campaign(
+        sessions,
+        budget={"max_coupons": 1},
+        caps={"per_customer_per_day": 1, "per_customer_total": 1},
+    )
     with unit_of_work(sessions) as session:  # the database refuses the decision's outbox row
-        session.execute(text("""
+        session.execute(
+            text("""
             CREATE FUNCTION campaign_engine.refuse() RETURNS trigger LANGUAGE plpgsql AS
             $$ BEGIN RAISE EXCEPTION 'refused by test'; END $$;
             CREATE TRIGGER refuse BEFORE INSERT ON campaign_engine.outbox
             FOR EACH ROW EXECUTE FUNCTION campaign_engine.refuse();
-        """))
+        """)
+        )
     request = offer_request()
     with pytest.raises(Exception, match="refused by test"):
         engine.decide(request)
-    usage = engine.reservations.usage(campaign.campaign_id, request.key,
-                                      time.strftime("%Y%m%d", time.gmtime()))
+    usage = engine.reservations.usage(
+        campaign.campaign_id, request.key, time.strftime("%Y%m%d", time.gmtime())
+    )
     assert usage is not None
     assert (usage.issued, usage.money, usage.customer_day, usage.customer_total) == (0, 0, 0, 0)
     with unit_of_work(sessions) as session:
@@ -186,7 +203,8 @@ def test_a_reservation_whose_decision_fails_to_commit_is_released(
 
 
 def test_issued_coupons_are_counted_in_the_customers_features(
-    engine: Engine, sessions: Callable[[], Session],
+    engine: Engine,
+    sessions: Callable[[], Session],
 ) -> None:
     active_campaign(sessions)
     request = offer_request()

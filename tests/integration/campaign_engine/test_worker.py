@@ -49,7 +49,9 @@ class Worker:
 
     def decisions_for(self, request_id: str) -> list[Decision]:
         with self.engine.sessions() as session:
-            return list(session.execute(select(Decision).where(Decision.request_id == request_id)).scalars())
+            return list(
+                session.execute(select(Decision).where(Decision.request_id == request_id)).scalars()
+            )
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,13 @@ def worker(real_settings: Settings, ce_template: str) -> Iterator[Worker]:
     broker.ensure_topics([running.requests, running.updates])
     prepare(engine, broker)
     stop = threading.Event()
-    parts = components(engine, broker, groups=(f"test.ce.d.{unique}", f"test.ce.u.{unique}"),
-                       request_topics=[running.requests], update_topics=[running.updates])
+    parts = components(
+        engine,
+        broker,
+        groups=(f"test.ce.d.{unique}", f"test.ce.u.{unique}"),
+        request_topics=[running.requests],
+        update_topics=[running.updates],
+    )
     thread = threading.Thread(target=run_components, args=(parts, stop), daemon=True)
     thread.start()
     yield running
@@ -86,13 +93,18 @@ def only_this_tests_campaigns(worker: Worker) -> None:
         session.execute(update(Campaign).values(status="ended"))
 
 
-def topic_payloads(broker: KafkaBroker, topic: str, match: Any, count: int, quiet_s: float = 2.0) -> list[dict]:
+def topic_payloads(
+    broker: KafkaBroker, topic: str, match: Any, count: int, quiet_s: float = 2.0
+) -> list[dict]:
     """Payloads on `topic` for which match(payload) holds: wait for `count`, then for quiet."""
     consumer = broker.consumer(f"test.reader.{uuid.uuid4().hex[:8]}", [topic])
     found: list[dict] = []
     try:
+
         def enough() -> bool:
-            found.extend(p for p in (decode(m.value).payload for m in consumer.poll(300, 1000)) if match(p))
+            found.extend(
+                p for p in (decode(m.value).payload for m in consumer.poll(300, 1000)) if match(p)
+            )
             return len(found) >= count
 
         wait_for(enough, timeout=60, what=f"{count} matching records on {topic}")
@@ -111,7 +123,9 @@ def test_a_redelivered_request_is_decided_once_and_published_once(worker: Worker
 
     request_id = request.payload["request_id"]
     [decision] = wait_for(lambda: worker.decisions_for(request_id), what="the decision")
-    published = topic_payloads(worker.broker, OFFER_DECISIONS, lambda p: p["request_id"] == request_id, 1)
+    published = topic_payloads(
+        worker.broker, OFFER_DECISIONS, lambda p: p["request_id"] == request_id, 1
+    )
     assert len(published) == 1
     event = published[0]
     assert event["arm"] in ("treatment", "explore", "none")
@@ -125,21 +139,40 @@ def test_a_redelivered_request_is_decided_once_and_published_once(worker: Worker
 
 def test_campaign_changes_reach_kafka_through_the_outbox(worker: Worker) -> None:
     campaign = active_campaign(worker.engine.sessions, utcnow())
-    [event] = topic_payloads(worker.broker, CAMPAIGN_EVENTS,
-                             lambda p: p["campaign_id"] == campaign.campaign_id and "campaign" in p, 1)
-    assert event["campaign"]["status"] == "active" and event["campaign"]["number"] == campaign.number
+    [event] = topic_payloads(
+        worker.broker,
+        CAMPAIGN_EVENTS,
+        lambda p: p["campaign_id"] == campaign.campaign_id and "campaign" in p,
+        1,
+    )
+    assert (
+        event["campaign"]["status"] == "active" and event["campaign"]["number"] == campaign.number
+    )
 
 
 def test_customer_events_and_sales_keep_consent_and_features_current(worker: Worker) -> None:
     active_campaign(worker.engine.sessions, utcnow(), holdout_pct=0)
     customer = f"c_{uuid.uuid4().hex[:16]}"
-    sale = make_event("sale.recorded", {"customer_id": customer, "transaction_id": "t1", "store_id": "S001",
-                                        "total": 700, "categories": ["onigiri"],
-                                        "occurred_at": utcnow().isoformat()}, key=customer, producer="t")
-    worker.send(worker.updates,
-                make_event("customer.followed", {"customer_id": customer}, key=customer, producer="t"),
-                sale, sale,
-                make_event("customer.opted_out", {"customer_id": customer}, key=customer, producer="t"))
+    sale = make_event(
+        "sale.recorded",
+        {
+            "customer_id": customer,
+            "transaction_id": "t1",
+            "store_id": "S001",
+            "total": 700,
+            "categories": ["onigiri"],
+            "occurred_at": utcnow().isoformat(),
+        },
+        key=customer,
+        producer="t",
+    )
+    worker.send(
+        worker.updates,
+        make_event("customer.followed", {"customer_id": customer}, key=customer, producer="t"),
+        sale,
+        sale,
+        make_event("customer.opted_out", {"customer_id": customer}, key=customer, producer="t"),
+    )
     store = CustomerFeatureStore(worker.engine.redis, prefix="ce:cf:")
 
     def opted_out() -> bool:
@@ -149,37 +182,66 @@ def test_customer_events_and_sales_keep_consent_and_features_current(worker: Wor
 
     wait_for(opted_out, what="the opt-out")
     aggregates = store.aggregates(customer)
-    assert aggregates["sale_count"] == "1" and "follow_ts" in aggregates  # the resent sale counted once
+    assert (
+        aggregates["sale_count"] == "1" and "follow_ts" in aggregates
+    )  # the resent sale counted once
 
     request = offer_request(customer)
     worker.send(worker.requests, request)
-    [decision] = wait_for(lambda: worker.decisions_for(request.payload["request_id"]), what="decision")
+    [decision] = wait_for(
+        lambda: worker.decisions_for(request.payload["request_id"]), what="decision"
+    )
     assert (decision.arm, decision.coupon_code) == ("none", None)
 
 
 def test_redemptions_are_seen_and_exhaust_the_redemption_budget(worker: Worker) -> None:
-    campaign = active_campaign(worker.engine.sessions, utcnow(), holdout_pct=0,
-                               budget={"max_coupons": 100, "max_redemptions": 1})
+    campaign = active_campaign(
+        worker.engine.sessions,
+        utcnow(),
+        holdout_pct=0,
+        budget={"max_coupons": 100, "max_redemptions": 1},
+    )
     decision = None
     for _ in range(20):  # exploration may pick "no coupon" now and then
         request = offer_request()
         worker.send(worker.requests, request)
-        [decision] = wait_for(lambda r=request: worker.decisions_for(r.payload["request_id"]), what="decision")
+        [decision] = wait_for(
+            lambda r=request: worker.decisions_for(r.payload["request_id"]), what="decision"
+        )
         if decision.coupon_code:
             break
     assert decision is not None and decision.coupon_code
-    redeemed = make_event("coupon.redeemed", {
-        "code": decision.coupon_code, "customer_id": decision.customer_id,
-        "campaign_id": campaign.campaign_id, "offer_id": decision.offer_id,
-        "transaction_id": f"t-{uuid.uuid4().hex[:8]}", "store_id": "S001", "discount": 50,
-        "basket_total": 900}, key=decision.customer_id, producer="redemption_tracker")
+    redeemed = make_event(
+        "coupon.redeemed",
+        {
+            "code": decision.coupon_code,
+            "customer_id": decision.customer_id,
+            "campaign_id": campaign.campaign_id,
+            "offer_id": decision.offer_id,
+            "transaction_id": f"t-{uuid.uuid4().hex[:8]}",
+            "store_id": "S001",
+            "discount": 50,
+            "basket_total": 900,
+        },
+        key=decision.customer_id,
+        producer="redemption_tracker",
+    )
     worker.send(worker.updates, redeemed)
 
     def seen() -> bool:
         with worker.engine.sessions() as session:
-            return session.get(RedemptionSeen, (decision.coupon_code, redeemed.payload["transaction_id"])) is not None
+            return (
+                session.get(
+                    RedemptionSeen, (decision.coupon_code, redeemed.payload["transaction_id"])
+                )
+                is not None
+            )
 
     wait_for(seen, what="the redemption")
-    [exhausted] = topic_payloads(worker.broker, CAMPAIGN_EVENTS,
-                                 lambda p: p == {"campaign_id": campaign.campaign_id, "budget": "max_redemptions"}, 1)
+    [exhausted] = topic_payloads(
+        worker.broker,
+        CAMPAIGN_EVENTS,
+        lambda p: p == {"campaign_id": campaign.campaign_id, "budget": "max_redemptions"},
+        1,
+    )
     assert exhausted["budget"] == "max_redemptions"

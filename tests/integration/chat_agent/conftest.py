@@ -24,9 +24,9 @@ from services.chat_agent.worker import run as run_worker
 from shared.bus import broker_from_settings
 from shared.config import Settings
 from shared.events import TOPIC_OF_TYPE, Envelope, encode, make_event
+from tenin.line_recorder import LineRecorder
 from tests.support.kafka_tools import TopicTail, start_groups_at_end
 from tests.support.line_payloads import signed_webhook
-from tests.support.line_recorder import LineRecorder
 from tests.support.waiting import wait_for
 
 CHANNEL_SECRET = "it-channel-secret-" + uuid.uuid4().hex[:8]
@@ -54,7 +54,7 @@ class ChatStack:
             producer.close()
         return envelope
 
-    def events(self, event_type: str, key: str, *, timeout: float = 20) -> list[Envelope]:
+    def events(self, event_type: str, key: str, *, timeout: float = 45) -> list[Envelope]:
         tail = self.tails[TOPIC_OF_TYPE[event_type]]
         return wait_for(
             lambda: tail.matching(lambda e: e.type == event_type and e.key == key),

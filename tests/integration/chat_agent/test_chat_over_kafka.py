@@ -20,9 +20,9 @@ from shared.coupons import CouponClaims, coupon_key, issue_code
 from shared.crypto import member_hash
 from shared.db import make_engine, make_session_factory
 from shared.redis_client import make_redis
+from tenin.line_recorder import PUSH
 from tests.integration.chat_agent.conftest import ChatStack, dumps, texts
 from tests.support.line_payloads import redelivered, text_event, user_id
-from tests.support.line_recorder import PUSH
 from tests.support.waiting import wait_for
 
 
@@ -35,7 +35,7 @@ def customer(stack: ChatStack, user: str) -> Customer | None:
 
 
 def customer_id(stack: ChatStack, user: str) -> str:
-    found = wait_for(lambda: customer(stack, user), timeout=20, what="the customer row")
+    found = wait_for(lambda: customer(stack, user), timeout=45, what="the customer row")
     return found.customer_id
 
 
@@ -85,7 +85,7 @@ def test_deals_to_a_delivered_coupon_with_a_scannable_qr(stack: ChatStack) -> No
     assert requested.payload["context"]["language"] == "ja"
     code = a_code(1001)
     decide(stack, requested.payload, code)
-    [coupon] = wait_for(lambda: stack.line.delivered_to(user), timeout=20, what="the coupon")
+    [coupon] = wait_for(lambda: stack.line.delivered_to(user), timeout=45, what="the coupon")
     assert coupon.channel == "reply", "decided within the token's minute: the free reply API"
     text, image = coupon.messages
     assert (
@@ -110,11 +110,11 @@ def test_a_redelivered_webhook_is_answered_once(stack: ChatStack) -> None:
     assert stack.post([redelivered(event)]).status_code == 200
     redis.delete(SEEN_PREFIX + event["webhookEventId"])  # past the fast path: the DB decides
     assert stack.post([redelivered(event)]).status_code == 200
-    wait_for(lambda: stack.line.delivered_to(user), timeout=20, what="the answer")
+    wait_for(lambda: stack.line.delivered_to(user), timeout=45, what="the answer")
     later = text_event(user, "thanks!")
     stack.line.own_reply_token(later["replyToken"], user)
     stack.post([later])
-    wait_for(lambda: len(stack.line.delivered_to(user)) == 2, timeout=20, what="the next answer")
+    wait_for(lambda: len(stack.line.delivered_to(user)) == 2, timeout=45, what="the next answer")
     assert len(stack.line.delivered_to(user)) == 2, "the duplicates were never answered"
 
 
@@ -129,7 +129,7 @@ def test_opt_out_stops_offers_and_is_announced(stack: ChatStack) -> None:
     ask = text_event(user, "クーポンください")
     stack.line.own_reply_token(ask["replyToken"], user)
     stack.post([ask])
-    wait_for(lambda: len(stack.line.delivered_to(user)) == 2, timeout=20, what="two answers")
+    wait_for(lambda: len(stack.line.delivered_to(user)) == 2, timeout=45, what="two answers")
     stack.post([text_event(user, "配信再開")])
     stack.events("customer.opted_in", cid)
     again = text_event(user, "クーポンください")
@@ -158,7 +158,7 @@ def test_out_of_order_webhooks_resolve_to_the_newest_choice(stack: ChatStack) ->
     stack.events("customer.opted_out", cid)
     found = wait_for(
         lambda: (c := customer(stack, user)) is not None and c.last_event_ms == now and c,
-        timeout=20,
+        timeout=45,
     )
     assert found.opted_out
 
@@ -171,7 +171,7 @@ def test_push_retries_429_and_500_once_delivered_and_never_retries_400(
     stack.line.own_reply_token(hello["replyToken"], user)
     stack.post([hello])
     cid = customer_id(stack, user)
-    wait_for(lambda: stack.line.delivered_to(user), timeout=20, what="the greeting")
+    wait_for(lambda: stack.line.delivered_to(user), timeout=45, what="the greeting")
     stack.line.fail(429, path=PUSH, retry_after=1)
     stack.line.fail(500, path=PUSH)
     redeemed = {
@@ -187,7 +187,7 @@ def test_push_retries_429_and_500_once_delivered_and_never_retries_400(
     stack.publish("coupon.redeemed", redeemed, key=cid)
     [thanks] = wait_for(
         lambda: [d for d in stack.line.delivered if d.to == user],
-        timeout=30,
+        timeout=45,
         what="the thank-you push",
     )
     pushes = [c for c in stack.line.calls(PUSH) if c.body.get("to") == user]
@@ -199,10 +199,10 @@ def test_push_retries_429_and_500_once_delivered_and_never_retries_400(
     stack.publish("coupon.redeemed", {**redeemed, "transaction_id": f"T2-{user}"}, key=cid)
     wait_for(
         lambda: len([c for c in stack.line.calls(PUSH) if c.body.get("to") == user]) == 4,
-        timeout=20,
+        timeout=45,
         what="the 400 attempt",
     )
     stack.publish("coupon.redeemed", {**redeemed, "transaction_id": f"T3-{user}"}, key=cid)
-    wait_for(lambda: len([d for d in stack.line.delivered if d.to == user]) == 2, timeout=20)
+    wait_for(lambda: len([d for d in stack.line.delivered if d.to == user]) == 2, timeout=45)
     statuses = [c.status for c in stack.line.calls(PUSH) if c.body.get("to") == user]
     assert statuses == [429, 500, 200, 400, 200], "the 400 was not retried"

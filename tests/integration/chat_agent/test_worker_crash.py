@@ -22,10 +22,10 @@ from services.chat_agent.worker import CONSUMED, PRODUCED
 from shared.bus import broker_from_settings
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
+from tenin.line_recorder import LineRecorder
 from tests.integration.chat_agent.conftest import ACCESS_TOKEN, CHANNEL_SECRET
 from tests.support.kafka_tools import start_groups_at_end
 from tests.support.line_payloads import signed_webhook, text_event, user_id
-from tests.support.line_recorder import LineRecorder
 from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[3]

@@ -77,7 +77,9 @@ def test_uncommitted_messages_are_delivered_again(broker: Broker, unique: str) -
         producer.close()
 
 
-def test_a_poison_message_lands_in_the_dlq_and_the_stream_flows(broker: Broker, unique: str) -> None:
+def test_a_poison_message_lands_in_the_dlq_and_the_stream_flows(
+    broker: Broker, unique: str
+) -> None:
     topic = f"contract.poison.{unique}"
     broker.ensure_topics([topic, dlq_topic(topic)])
     producer = broker.producer()

@@ -40,7 +40,10 @@ def sessions(pg_url: str):  # type: ignore[no-untyped-def]
 
 
 def test_a_killed_consumer_gets_the_message_again_and_applies_it_once(
-    kafka: KafkaBroker, pg_url: str, sessions, unique: str  # type: ignore[no-untyped-def]
+    kafka: KafkaBroker,
+    pg_url: str,
+    sessions,
+    unique: str,  # type: ignore[no-untyped-def]
 ) -> None:
     topic, group, table = f"kill.{unique}", f"killtest.{unique}", f"killtest_{unique}"
     with unit_of_work(sessions) as session:
@@ -55,9 +58,19 @@ def test_a_killed_consumer_gets_the_message_again_and_applies_it_once(
 
     def run(mode: str) -> int:
         return subprocess.run(
-            [sys.executable, "-m", "tests.support.kill_consumer", pg_url, kafka.bootstrap,
-             topic, group, table, mode],
-            cwd=REPO, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "tests.support.kill_consumer",
+                pg_url,
+                kafka.bootstrap,
+                topic,
+                group,
+                table,
+                mode,
+            ],
+            cwd=REPO,
+            timeout=120,
         ).returncode
 
     assert run("kill-after-handle") == -9  # died by SIGKILL before committing the offset
@@ -66,9 +79,11 @@ def test_a_killed_consumer_gets_the_message_again_and_applies_it_once(
     with sessions() as session:
         deliveries = session.execute(text(f"SELECT count(*) FROM {table}_deliveries")).scalar()
         effects = session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
-        recorded = session.execute(
-            select(ProcessedEvent).where(ProcessedEvent.consumer == group)
-        ).scalars().all()
+        recorded = (
+            session.execute(select(ProcessedEvent).where(ProcessedEvent.consumer == group))
+            .scalars()
+            .all()
+        )
     assert deliveries == 2, "the killed consumer's message must be delivered again"
     assert effects == 1, "the effect must happen exactly once"
     assert [r.event_id for r in recorded] == [envelope.event_id]
@@ -76,13 +91,20 @@ def test_a_killed_consumer_gets_the_message_again_and_applies_it_once(
 
 def _add(session, topic: str, customer: str):  # type: ignore[no-untyped-def]
     return add_event(
-        session, Outbox, "customer.opted_out", {"customer_id": customer},
-        key=customer, producer="test", topic=topic,
+        session,
+        Outbox,
+        "customer.opted_out",
+        {"customer_id": customer},
+        key=customer,
+        producer="test",
+        topic=topic,
     )
 
 
 def test_a_rolled_back_transaction_publishes_nothing(
-    kafka: KafkaBroker, sessions, unique: str  # type: ignore[no-untyped-def]
+    kafka: KafkaBroker,
+    sessions,
+    unique: str,  # type: ignore[no-untyped-def]
 ) -> None:
     topic = f"outbox.rollback.{unique}"
     kafka.ensure_topics([topic])
@@ -122,7 +144,9 @@ class CrashAfterPublish:
 
 
 def test_a_relay_crash_after_publishing_duplicates_on_the_wire_but_not_in_effect(
-    kafka: KafkaBroker, sessions, unique: str  # type: ignore[no-untyped-def]
+    kafka: KafkaBroker,
+    sessions,
+    unique: str,  # type: ignore[no-untyped-def]
 ) -> None:
     topic = f"outbox.crash.{unique}"
     kafka.ensure_topics([topic])
@@ -133,14 +157,18 @@ def test_a_relay_crash_after_publishing_duplicates_on_the_wire_but_not_in_effect
     with pytest.raises(SystemExit):
         crashing.relay_once()
     with sessions() as session:
-        row = session.execute(select(Outbox).where(Outbox.event_id == envelope.event_id)).scalar_one()
+        row = session.execute(
+            select(Outbox).where(Outbox.event_id == envelope.event_id)
+        ).scalar_one()
         assert row.sent_at is None, "the crash happened before the row was marked"
 
     restarted = OutboxRelay(sessions, Outbox, kafka.producer())
     while restarted.relay_once():
         pass
     with sessions() as session:
-        row = session.execute(select(Outbox).where(Outbox.event_id == envelope.event_id)).scalar_one()
+        row = session.execute(
+            select(Outbox).where(Outbox.event_id == envelope.event_id)
+        ).scalar_one()
         assert row.sent_at is not None
 
     consumer = kafka.consumer(f"g.{unique}", [topic])
@@ -153,7 +181,12 @@ def test_a_relay_crash_after_publishing_duplicates_on_the_wire_but_not_in_effect
     effects = 0
     for message in wire:
         with unit_of_work(sessions) as session:
-            if first_time(session, ProcessedEvent, f"crash.{unique}", uuid.UUID(str(decode(message.value).event_id))):
+            if first_time(
+                session,
+                ProcessedEvent,
+                f"crash.{unique}",
+                uuid.UUID(str(decode(message.value).event_id)),
+            ):
                 effects += 1
     assert effects == 1
     assert json.loads(wire[0].value)["payload"] == {"customer_id": "c_crash"}

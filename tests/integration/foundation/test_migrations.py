@@ -33,7 +33,11 @@ def _tables(url: str) -> set[str]:
 def _up_down_up(url: str) -> None:
     migrate(url)
     created = _tables(url)
-    assert {"auth.api_keys", "campaign_engine.outbox", "redemption_tracker.processed_events"} <= created
+    assert {
+        "auth.api_keys",
+        "campaign_engine.outbox",
+        "redemption_tracker.processed_events",
+    } <= created
     command.check(alembic_config(url))  # models and migrations agree
     downgrade(url)
     assert _tables(url) == set()

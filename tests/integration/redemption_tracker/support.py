@@ -13,8 +13,11 @@ from services.redemption_tracker.models import LedgerEntry, Outbox, Redemption
 
 
 def post(client: FlaskClient, auth: str, store: str, *txs: dict[str, Any]) -> list[dict]:
-    r = client.post("/v1/pos/transactions", json={"store_id": store, "transactions": list(txs)},
-                    headers={"Authorization": auth})
+    r = client.post(
+        "/v1/pos/transactions",
+        json={"store_id": store, "transactions": list(txs)},
+        headers={"Authorization": auth},
+    )
     assert r.status_code == 200, r.get_json()
     return r.get_json()["results"]
 
@@ -27,29 +30,44 @@ def one_coupon(client: FlaskClient, auth: str, store: str, t: dict[str, Any]) ->
 
 
 def void(client: FlaskClient, auth: str, store: str, t: dict[str, Any]) -> Any:
-    return client.post("/v1/pos/voids", json={
-        "store_id": store, "transaction_id": t["transaction_id"],
-        "occurred_at": t["occurred_at"], "reason": "customer returned the goods"},
-        headers={"Authorization": auth})
+    return client.post(
+        "/v1/pos/voids",
+        json={
+            "store_id": store,
+            "transaction_id": t["transaction_id"],
+            "occurred_at": t["occurred_at"],
+            "reason": "customer returned the goods",
+        },
+        headers={"Authorization": auth},
+    )
 
 
 def live_redemptions(tracker: Tracker, code: str) -> int:
     with tracker.sessions() as s:
-        return s.execute(select(func.count()).where(
-            Redemption.code == code, Redemption.voided_at.is_(None))).scalar_one()
+        return s.execute(
+            select(func.count()).where(Redemption.code == code, Redemption.voided_at.is_(None))
+        ).scalar_one()
 
 
 def ledger(tracker: Tracker, campaign_id: str) -> list[LedgerEntry]:
     with tracker.sessions() as s:
-        return list(s.execute(select(LedgerEntry).where(LedgerEntry.campaign_id == campaign_id)
-                              .order_by(LedgerEntry.id)).scalars())
+        return list(
+            s.execute(
+                select(LedgerEntry)
+                .where(LedgerEntry.campaign_id == campaign_id)
+                .order_by(LedgerEntry.id)
+            ).scalars()
+        )
 
 
 def outbox_events(tracker: Tracker, event_type: str, **match: Any) -> list[dict]:
     """Outbox events of a type whose payload has the given values."""
     with tracker.sessions() as s:
-        bodies = s.execute(select(Outbox.body).where(
-            Outbox.body.contains(f'"type":"{event_type}"'))).scalars().all()
+        bodies = (
+            s.execute(select(Outbox.body).where(Outbox.body.contains(f'"type":"{event_type}"')))
+            .scalars()
+            .all()
+        )
     out = []
     for body in bodies:
         env = json.loads(body)

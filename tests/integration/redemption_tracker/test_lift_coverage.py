@@ -25,8 +25,9 @@ from tests.unit.redemption_tracker.simulation import simulate
 SEEDS = range(20)
 
 
-def feed(client: FlaskClient, auth: dict, store: str, tracker: Tracker, seed: int) -> tuple[
-        dict, float]:
+def feed(
+    client: FlaskClient, auth: dict, store: str, tracker: Tracker, seed: int
+) -> tuple[dict, float]:
     sim = simulate(seed)
     start = now() - timedelta(days=9)
     c = CampaignSpec(tracker, starts_at=start, ends_at=now() + timedelta(days=1))
@@ -34,31 +35,63 @@ def feed(client: FlaskClient, auth: dict, store: str, tracker: Tracker, seed: in
     ids = {cu.index: uid("c_") for cu in sim.customers}
     # The copies the event handlers would keep (they have their own tests), in bulk.
     with unit_of_work(tracker.sessions) as s:
-        insert_rows(s, CustomerLink, [
-            {"member_hash": member_hash(tracker.secret, members[cu.index]),
-             "customer_id": ids[cu.index], "linked_at": start} for cu in sim.customers])
-        insert_rows(s, Decision, [
-            {"request_id": uid("req-"), "customer_id": ids[cu.index],
-             "campaign_id": c.campaign_id, "offer_id": "o",
-             "arm": "treatment" if cu.treated else "holdout",
-             "code": None, "valid_from": None, "expires_at": None, "min_basket": None,
-             "discount": None, "decided_at": start} for cu in sim.customers])
-    sales = [tx(total=b, member_id=members[cu.index], occurred_at=start + timedelta(hours=h))
-             for cu in sim.customers for b, h in zip(cu.baskets, cu.offsets_h, strict=True)]
+        insert_rows(
+            s,
+            CustomerLink,
+            [
+                {
+                    "member_hash": member_hash(tracker.secret, members[cu.index]),
+                    "customer_id": ids[cu.index],
+                    "linked_at": start,
+                }
+                for cu in sim.customers
+            ],
+        )
+        insert_rows(
+            s,
+            Decision,
+            [
+                {
+                    "request_id": uid("req-"),
+                    "customer_id": ids[cu.index],
+                    "campaign_id": c.campaign_id,
+                    "offer_id": "o",
+                    "arm": "treatment" if cu.treated else "holdout",
+                    "code": None,
+                    "valid_from": None,
+                    "expires_at": None,
+                    "min_basket": None,
+                    "discount": None,
+                    "decided_at": start,
+                }
+                for cu in sim.customers
+            ],
+        )
+    sales = [
+        tx(total=b, member_id=members[cu.index], occurred_at=start + timedelta(hours=h))
+        for cu in sim.customers
+        for b, h in zip(cu.baskets, cu.offsets_h, strict=True)
+    ]
     sales += [tx(total=999, occurred_at=start + timedelta(hours=5)) for _ in range(50)]
     sales += [tx(total=888, member_id="UNLINKED-" + uid()) for _ in range(50)]
     for i in range(0, len(sales), 1000):
-        results = post(client, auth["pos"], store, *sales[i:i + 1000])
+        results = post(client, auth["pos"], store, *sales[i : i + 1000])
         assert {r["status"] for r in results} == {"accepted"}
-    r = client.get(f"/v1/campaigns/{c.campaign_id}/report",
-                   headers={"Authorization": auth["marketer"]})
+    r = client.get(
+        f"/v1/campaigns/{c.campaign_id}/report", headers={"Authorization": auth["marketer"]}
+    )
     assert r.status_code == 200
     lift = r.get_json()["lift"]
     # The pipeline loses and double-counts nothing: the report is the maths on the truth.
-    direct = welch_lift([float(sum(cu.baskets)) for cu in sim.customers if cu.treated],
-                        [float(sum(cu.baskets)) for cu in sim.customers if not cu.treated])
+    direct = welch_lift(
+        [float(sum(cu.baskets)) for cu in sim.customers if cu.treated],
+        [float(sum(cu.baskets)) for cu in sim.customers if not cu.treated],
+    )
     assert (lift["incremental_revenue"], lift["ci95_low"], lift["ci95_high"]) == (
-        direct.incremental_revenue, direct.ci95_low, direct.ci95_high)
+        direct.incremental_revenue,
+        direct.ci95_low,
+        direct.ci95_high,
+    )
     return lift, sim.true_incremental
 
 

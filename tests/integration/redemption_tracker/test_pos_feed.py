@@ -53,9 +53,11 @@ def test_resend_with_different_content_keeps_the_original(
     assert r["status"] == "duplicate"
     assert r["errors"][0]["field"] == "transaction_id"
     with tracker.sessions() as s:
-        total = s.execute(select(Transaction.total).where(
-            Transaction.store_id == store,
-            Transaction.transaction_id == t["transaction_id"])).scalar_one()
+        total = s.execute(
+            select(Transaction.total).where(
+                Transaction.store_id == store, Transaction.transaction_id == t["transaction_id"]
+            )
+        ).scalar_one()
     assert total == 500
 
 
@@ -81,8 +83,11 @@ def test_a_malformed_transaction_is_reported_by_field_and_the_rest_processed(
     results = post(client, auth["pos"], store, tx(), bad, tx(coupons=[code]), "not an object")
     assert [r["status"] for r in results] == ["accepted", "rejected", "accepted", "rejected"]
     fields = {e["field"] for e in results[1]["errors"]}
-    assert fields == {"transactions[1].total", "transactions[1].items[0].qty",
-                      "transactions[1].occurred_at"}
+    assert fields == {
+        "transactions[1].total",
+        "transactions[1].items[0].qty",
+        "transactions[1].occurred_at",
+    }
     assert results[1]["transaction_id"] == bad["transaction_id"]
     assert results[2]["coupons"][0]["status"] == "redeemed"
     assert results[3]["errors"][0]["field"] == "transactions[3]"
@@ -92,13 +97,17 @@ def test_bad_requests_are_problems_naming_the_field(
     client: FlaskClient, auth: dict, store: str
 ) -> None:
     h = {"Authorization": auth["pos"]}
-    too_many = client.post("/v1/pos/transactions", headers=h, json={
-        "store_id": store, "transactions": [tx() for _ in range(1001)]})
+    too_many = client.post(
+        "/v1/pos/transactions",
+        headers=h,
+        json={"store_id": store, "transactions": [tx() for _ in range(1001)]},
+    )
     assert too_many.status_code == 422
     assert too_many.mimetype == "application/problem+json"
     assert too_many.get_json()["errors"][0]["field"] == "transactions"
-    broken = client.post("/v1/pos/transactions", headers=h, data=b"{not json",
-                         content_type="application/json")
+    broken = client.post(
+        "/v1/pos/transactions", headers=h, data=b"{not json", content_type="application/json"
+    )
     assert broken.status_code == 400 and "Traceback" not in broken.get_data(as_text=True)
     missing = client.post("/v1/pos/transactions", headers=h, json={"transactions": [tx()]})
     assert missing.status_code == 422
@@ -110,12 +119,17 @@ def test_a_store_key_posts_only_for_its_own_store(
 ) -> None:
     body = {"store_id": store, "transactions": [tx()]}
     assert client.post("/v1/pos/transactions", json=body).status_code == 401
-    assert client.post("/v1/pos/transactions", json=body,
-                       headers={"Authorization": "Bearer tn_nope_nope"}).status_code == 401
+    assert (
+        client.post(
+            "/v1/pos/transactions", json=body, headers={"Authorization": "Bearer tn_nope_nope"}
+        ).status_code
+        == 401
+    )
     other = client.post("/v1/pos/transactions", json=body, headers={"Authorization": auth["other"]})
     assert other.status_code == 403
-    marketer = client.post("/v1/pos/transactions", json=body,
-                           headers={"Authorization": auth["marketer"]})
+    marketer = client.post(
+        "/v1/pos/transactions", json=body, headers={"Authorization": auth["marketer"]}
+    )
     assert marketer.status_code == 403
     report = client.get("/v1/campaigns/x/report", headers={"Authorization": auth["pos"]})
     assert report.status_code == 403
@@ -130,8 +144,9 @@ def test_member_ids_are_kept_only_as_keyed_hashes(
     t = tx(member_id=member, total=640)
     post(client, auth["pos"], store, t, tx(member_id="M-UNLINKED-" + uid()))
     with tracker.sessions() as s:
-        row = s.execute(select(Transaction).where(
-            Transaction.transaction_id == t["transaction_id"])).scalar_one()
+        row = s.execute(
+            select(Transaction).where(Transaction.transaction_id == t["transaction_id"])
+        ).scalar_one()
         bodies = s.execute(select(Outbox.body).where(Outbox.body.contains(store))).scalars().all()
     assert row.member_hash == member_hash(tracker.secret, member)
     assert member not in json.dumps([row.items, row.fingerprint, row.member_hash])
@@ -153,8 +168,9 @@ def test_a_genuine_code_is_honoured_before_its_decision_arrives(
     assert event["payload"]["customer_id"] is None
     customer = uid("c_")
     apply(tracker, decision_event(customer, c.campaign_id, "treatment", code))
-    report = client.get(f"/v1/campaigns/{c.campaign_id}/report",
-                        headers={"Authorization": auth["marketer"]}).get_json()
+    report = client.get(
+        f"/v1/campaigns/{c.campaign_id}/report", headers={"Authorization": auth["marketer"]}
+    ).get_json()
     assert report["counts"]["issued"] == 1 and report["counts"]["redeemed"] == 1
     assert report["counts"]["redemption_rate"] == 1.0
 
@@ -165,8 +181,12 @@ def test_the_decision_terms_are_used_when_known(
     c = CampaignSpec(tracker)
     code = c.code()
     customer = uid("c_")
-    apply(tracker, decision_event(customer, c.campaign_id, "treatment", code,
-                                  discount={"type": "percent", "value": 10}))
+    apply(
+        tracker,
+        decision_event(
+            customer, c.campaign_id, "treatment", code, discount={"type": "percent", "value": 10}
+        ),
+    )
     coupon = one_coupon(client, auth["pos"], store, tx(total=1230, coupons=[code]))
     assert coupon["discount"] == 123
     [event] = outbox_events(tracker, "coupon.redeemed", code=code)
@@ -182,9 +202,11 @@ def test_precheck_reports_and_changes_nothing(
 
     def counts() -> tuple[int, int, int]:
         with tracker.sessions() as s:
-            return (s.execute(select(func.count()).select_from(Redemption)).scalar_one(),
-                    s.execute(select(func.count()).select_from(CouponCheck)).scalar_one(),
-                    s.execute(select(func.count()).select_from(Outbox)).scalar_one())
+            return (
+                s.execute(select(func.count()).select_from(Redemption)).scalar_one(),
+                s.execute(select(func.count()).select_from(CouponCheck)).scalar_one(),
+                s.execute(select(func.count()).select_from(Outbox)).scalar_one(),
+            )
 
     before = counts()
     r = client.get(f"/v1/coupons/{code.lower()}", headers=h).get_json()

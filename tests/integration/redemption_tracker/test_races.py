@@ -40,8 +40,9 @@ def test_fifty_tills_one_code_exactly_one_redeemed(
     app = create_app(tracker=tracker)
 
     def till(i: int) -> dict[str, Any]:
-        [result] = post(app.test_client(), auth["pos"], store, tx(f"race-{uid()}-{i}",
-                                                                   coupons=[code]))
+        [result] = post(
+            app.test_client(), auth["pos"], store, tx(f"race-{uid()}-{i}", coupons=[code])
+        )
         return result["coupons"][0]
 
     outcomes = all_at_once(50, till)
@@ -50,8 +51,9 @@ def test_fifty_tills_one_code_exactly_one_redeemed(
     assert live_redemptions(tracker, code) == 1
     assert len(outbox_events(tracker, "coupon.redeemed", code=code)) == 1
     with tracker.sessions() as s:
-        entries = s.execute(select(func.count()).where(
-            LedgerEntry.campaign_id == c.campaign_id)).scalar_one()
+        entries = s.execute(
+            select(func.count()).where(LedgerEntry.campaign_id == c.campaign_id)
+        ).scalar_one()
         usage = s.get(CampaignUsage, c.campaign_id)
     assert entries == 1 and usage is not None and usage.redemptions == 1
 
@@ -66,22 +68,29 @@ def test_the_same_transaction_from_many_threads_is_recorded_once(
     assert Counter(r["status"] for r in results) == {"accepted": 1, "duplicate": 19}
     assert all(r["coupons"] == results[0]["coupons"] for r in results)
     with tracker.sessions() as s:
-        assert s.execute(select(func.count()).where(
-            Transaction.transaction_id == t["transaction_id"])).scalar_one() == 1
+        assert (
+            s.execute(
+                select(func.count()).where(Transaction.transaction_id == t["transaction_id"])
+            ).scalar_one()
+            == 1
+        )
     assert live_redemptions(tracker, code) == 1
 
 
-def test_the_redemption_budget_holds_under_a_race(
-    tracker: Tracker, auth: dict, store: str
-) -> None:
+def test_the_redemption_budget_holds_under_a_race(tracker: Tracker, auth: dict, store: str) -> None:
     c = CampaignSpec(tracker, budget={"max_redemptions": 5})
     codes = [c.code() for _ in range(30)]
     app = create_app(tracker=tracker)
-    outcomes = all_at_once(30, lambda i: post(
-        app.test_client(), auth["pos"], store, tx(coupons=[codes[i]]))[0]["coupons"][0])
+    outcomes = all_at_once(
+        30,
+        lambda i: post(app.test_client(), auth["pos"], store, tx(coupons=[codes[i]]))[0]["coupons"][
+            0
+        ],
+    )
     assert Counter(o["status"] for o in outcomes) == {"redeemed": 5, "rejected": 25}
     assert {o["reason"] for o in outcomes if o["status"] == "rejected"} == {
-        "redemption_budget_exhausted"}
+        "redemption_budget_exhausted"
+    }
     with tracker.sessions() as s:
         usage = s.get(CampaignUsage, c.campaign_id)
     assert usage is not None and usage.redemptions == 5
@@ -105,6 +114,27 @@ def test_overlapping_batches_in_any_order_neither_deadlock_nor_double_count(
     assert all(r["status"] in ("accepted", "duplicate") for r in results)
     with tracker.sessions() as s:
         usage = s.get(CampaignUsage, c.campaign_id)
-    redeemed_codes = {t["coupon_codes"][0] for t in txs
-                      if t["coupon_codes"] and t["transaction_id"] in seen}
+    redeemed_codes = {
+        t["coupon_codes"][0] for t in txs if t["coupon_codes"] and t["transaction_id"] in seen
+    }
     assert usage is not None and usage.redemptions == len(redeemed_codes)
+
+
+def test_the_database_refuses_a_second_live_redemption_of_a_code(
+    client: Any, tracker: Tracker, auth: dict, store: str
+) -> None:
+    import pytest
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from services.redemption_tracker.models import Redemption
+    from shared.db import unit_of_work
+    from tests.unit.redemption_tracker.builders import now
+
+    code = CampaignSpec(tracker).code()
+    [result] = post(client, auth["pos"], store, tx(coupons=[code]))
+    with tracker.sessions() as s:
+        first = s.execute(select(Redemption).where(Redemption.code == code)).scalar_one()
+    copy = {c.name: getattr(first, c.name) for c in Redemption.__table__.columns if c.name != "id"}
+    with pytest.raises(IntegrityError), unit_of_work(tracker.sessions) as s:
+        s.execute(insert(Redemption).values(**{**copy, "redeemed_at": now()}))

@@ -43,8 +43,10 @@ def test_forged_without_a_database_lookup(
     client: FlaskClient, tracker: Tracker, auth: dict, store: str
 ) -> None:
     c = CampaignSpec(tracker)
-    forged = issue_code(coupon_key("someone-else's-key"), CouponClaims(
-        c.number, 0, 1, round_up_to_hour(now() + timedelta(days=1))))
+    forged = issue_code(
+        coupon_key("someone-else's-key"),
+        CouponClaims(c.number, 0, 1, round_up_to_hour(now() + timedelta(days=1))),
+    )
     statements: list[str] = []
 
     def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
@@ -56,8 +58,11 @@ def test_forged_without_a_database_lookup(
     finally:
         event.remove(tracker.engine, "before_cursor_execute", record)
     rejected(coupon, "forged")
-    tables = ("redemption_tracker.campaigns", "redemption_tracker.decisions",
-              "redemption_tracker.redemptions")
+    tables = (
+        "redemption_tracker.campaigns",
+        "redemption_tracker.decisions",
+        "redemption_tracker.redemptions",
+    )
     assert statements, "the listener saw the request's statements"
     assert [s for s in statements if any(t in s for t in tables)] == []
     assert outbox_events(tracker, "coupon.redemption_rejected", reason="forged", code=forged)
@@ -82,8 +87,12 @@ def test_not_yet_valid_before_the_decisions_valid_from(
 ) -> None:
     c = CampaignSpec(tracker)
     code = c.code()
-    apply(tracker, decision_event(uid("c_"), c.campaign_id, "treatment", code,
-                                  valid_from=now() + timedelta(hours=1)))
+    apply(
+        tracker,
+        decision_event(
+            uid("c_"), c.campaign_id, "treatment", code, valid_from=now() + timedelta(hours=1)
+        ),
+    )
     rejected(one_coupon(client, auth["pos"], store, tx(coupons=[code])), "not_yet_valid")
 
 
@@ -99,15 +108,22 @@ def test_already_redeemed(client: FlaskClient, tracker: Tracker, auth: dict, sto
 
 
 def test_min_basket_not_met(client: FlaskClient, tracker: Tracker, auth: dict, store: str) -> None:
-    c = CampaignSpec(tracker, offers=[
-        offer(0, min_basket=1500),
-        offer(1, applies_to={"categories": ["sweets"]}),
-    ])
-    rejected(one_coupon(client, auth["pos"], store, tx(total=1000, coupons=[c.code(0)])),
-             "min_basket_not_met")
+    c = CampaignSpec(
+        tracker,
+        offers=[
+            offer(0, min_basket=1500),
+            offer(1, applies_to={"categories": ["sweets"]}),
+        ],
+    )
+    rejected(
+        one_coupon(client, auth["pos"], store, tx(total=1000, coupons=[c.code(0)])),
+        "min_basket_not_met",
+    )
     # Nothing in the basket the offer applies to.
-    rejected(one_coupon(client, auth["pos"], store, tx(total=1000, coupons=[c.code(1)])),
-             "min_basket_not_met")
+    rejected(
+        one_coupon(client, auth["pos"], store, tx(total=1000, coupons=[c.code(1)])),
+        "min_basket_not_met",
+    )
     ok = one_coupon(client, auth["pos"], store, tx(total=1500, coupons=[c.code(0)]))
     assert ok["status"] == "redeemed"
 
@@ -118,18 +134,21 @@ def test_min_basket_of_the_decision_wins(
     c = CampaignSpec(tracker)
     code = c.code()
     apply(tracker, decision_event(uid("c_"), c.campaign_id, "treatment", code, min_basket=800))
-    rejected(one_coupon(client, auth["pos"], store, tx(total=700, coupons=[code])),
-             "min_basket_not_met")
+    rejected(
+        one_coupon(client, auth["pos"], store, tx(total=700, coupons=[code])), "min_basket_not_met"
+    )
 
 
 def test_campaign_not_active(client: FlaskClient, tracker: Tracker, auth: dict, store: str) -> None:
     paused = CampaignSpec(tracker)
     paused.publish("campaign.paused", status="paused")
-    rejected(one_coupon(client, auth["pos"], store, tx(coupons=[paused.code()])),
-             "campaign_not_active")
+    rejected(
+        one_coupon(client, auth["pos"], store, tx(coupons=[paused.code()])), "campaign_not_active"
+    )
     ended = CampaignSpec(tracker, ends_at=now() - timedelta(minutes=5))
-    rejected(one_coupon(client, auth["pos"], store, tx(coupons=[ended.code()])),
-             "campaign_not_active")
+    rejected(
+        one_coupon(client, auth["pos"], store, tx(coupons=[ended.code()])), "campaign_not_active"
+    )
 
 
 def test_budget_exhausted_by_redemptions_and_by_discount(
@@ -137,12 +156,16 @@ def test_budget_exhausted_by_redemptions_and_by_discount(
 ) -> None:
     c = CampaignSpec(tracker, budget={"max_redemptions": 1})
     assert one_coupon(client, auth["pos"], store, tx(coupons=[c.code()]))["status"] == "redeemed"
-    rejected(one_coupon(client, auth["pos"], store, tx(coupons=[c.code()])),
-             "redemption_budget_exhausted")
+    rejected(
+        one_coupon(client, auth["pos"], store, tx(coupons=[c.code()])),
+        "redemption_budget_exhausted",
+    )
     d = CampaignSpec(tracker, budget={"max_discount_total": 150})
     assert one_coupon(client, auth["pos"], store, tx(coupons=[d.code()]))["discount"] == 100
-    rejected(one_coupon(client, auth["pos"], store, tx(coupons=[d.code()])),
-             "redemption_budget_exhausted")
+    rejected(
+        one_coupon(client, auth["pos"], store, tx(coupons=[d.code()])),
+        "redemption_budget_exhausted",
+    )
 
 
 def test_wrong_store(client: FlaskClient, tracker: Tracker, auth: dict, store: str) -> None:
@@ -156,8 +179,10 @@ def test_unknown_campaign_is_not_active(
     client: FlaskClient, tracker: Tracker, auth: dict, store: str
 ) -> None:
     c = CampaignSpec(tracker)
-    code = issue_code(tracker.coupon_key, CouponClaims(
-        c.number + 400_000, 0, 7, round_up_to_hour(now() + timedelta(days=1))))
+    code = issue_code(
+        tracker.coupon_key,
+        CouponClaims(c.number + 400_000, 0, 7, round_up_to_hour(now() + timedelta(days=1))),
+    )
     rejected(one_coupon(client, auth["pos"], store, tx(coupons=[code])), "campaign_not_active")
 
 

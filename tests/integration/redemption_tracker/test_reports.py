@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
@@ -59,29 +59,46 @@ def test_report_counts_money_and_csv(
     c = CampaignSpec(tracker, per_call_fee=3)
     customers = [uid("c_") for _ in range(4)]
     codes = [c.code() for _ in range(3)]
-    apply(tracker, *(decision_event(cu, c.campaign_id, "treatment", code)
-                     for cu, code in zip(customers, codes, strict=False)),
-          decision_event(customers[3], c.campaign_id, "holdout"),
-          delivered_event(codes[0], customers[0], c.campaign_id),
-          delivered_event(codes[1], customers[1], c.campaign_id))
+    apply(
+        tracker,
+        *(
+            decision_event(cu, c.campaign_id, "treatment", code)
+            for cu, code in zip(customers, codes, strict=False)
+        ),
+        decision_event(customers[3], c.campaign_id, "holdout"),
+        delivered_event(codes[0], customers[0], c.campaign_id),
+        delivered_event(codes[1], customers[1], c.campaign_id),
+    )
     one_coupon(client, auth["pos"], store, tx(total=1200, coupons=[codes[0]]))
     t = tx(total=800, coupons=[codes[1]])
     one_coupon(client, auth["pos"], store, t)
     void(client, auth["pos"], store, t)
-    one_coupon(client, auth["pos"], store, tx(total=100, coupons=[c.code(expires_at=c.snapshot[
-        "starts_at"])]))  # expired: counted among the campaign's rejections
+    one_coupon(
+        client,
+        auth["pos"],
+        store,
+        tx(total=100, coupons=[c.code(expires_at=c.snapshot["starts_at"])]),
+    )  # expired: counted among the campaign's rejections
     report = get(client, auth, f"/v1/campaigns/{c.campaign_id}/report")
     assert report["counts"] == {
-        "decisions": 4, "issued": 3, "delivered": 2, "redeemed": 1, "voided": 1,
-        "redemption_rate": round(1 / 3, 4), "rejected_by_reason": {"expired": 1}}
+        "decisions": 4,
+        "issued": 3,
+        "delivered": 2,
+        "redeemed": 1,
+        "voided": 1,
+        "redemption_rate": round(1 / 3, 4),
+        "rejected_by_reason": {"expired": 1},
+    }
     assert report["money"]["attributed_revenue"] == 1200
     assert report["money"]["discount_cost"] == 100
     assert report["revenue_share"]["owed"] == 60  # 5% of 1,200
     assert report["per_call_fee"] == {"fee": 3, "decisions": 4, "would_have_earned": 12}
     assert report["lift"]["method"] == "welch"
 
-    r = client.get(f"/v1/campaigns/{c.campaign_id}/report?format=csv",
-                   headers={"Authorization": auth["marketer"]})
+    r = client.get(
+        f"/v1/campaigns/{c.campaign_id}/report?format=csv",
+        headers={"Authorization": auth["marketer"]},
+    )
     assert r.status_code == 200 and r.mimetype == "text/csv"
     rows = dict(csv.reader(io.StringIO(r.get_data(as_text=True))))
     assert rows["money.attributed_revenue"] == "1200"
@@ -125,14 +142,19 @@ def test_attributed_statements_add_up_to_the_report_per_period(
         assert sum(line["revenue_share"] for line in st["lines"]) == st["total"]["revenue_share"]
     dec = statement(client, auth, c.campaign_id, "2026-12")
     assert {(x["date"], x["kind"], x["revenue_share"]) for x in dec["lines"]} == {
-        ("2026-12-02", "void", -50), ("2026-12-02", "redemption", 150)}
-    assert report["revenue_share"]["owed"] == 250 == sum(p["revenue_share"] for p in periods.values())
+        ("2026-12-02", "void", -50),
+        ("2026-12-02", "redemption", 150),
+    }
+    assert (
+        report["revenue_share"]["owed"] == 250 == sum(p["revenue_share"] for p in periods.values())
+    )
     empty = statement(client, auth, c.campaign_id, "2027-01")
     assert empty["lines"] == [] and empty["total"]["revenue_share"] == 0
 
 
-def _spend(client: FlaskClient, auth: dict, store: str, member: str, total: int,
-           at: datetime) -> dict:
+def _spend(
+    client: FlaskClient, auth: dict, store: str, member: str, total: int, at: datetime
+) -> dict:
     t = tx(total=total, member_id=member, occurred_at=at)
     post(client, auth["pos"], store, t)
     return t
@@ -143,15 +165,19 @@ def test_incremental_basis_is_booked_by_monthly_closes(
 ) -> None:
     clock = Clock(datetime(2026, 10, 20, tzinfo=JST))
     t, client = clocked(tracker, clock)
-    c = CampaignSpec(t, starts_at=datetime(2026, 10, 1, tzinfo=JST),
-                     ends_at=datetime(2026, 12, 1, tzinfo=JST),
-                     revenue_share={"pct": 10, "basis": "incremental"})
+    c = CampaignSpec(
+        t,
+        starts_at=datetime(2026, 10, 1, tzinfo=JST),
+        ends_at=datetime(2026, 12, 1, tzinfo=JST),
+        revenue_share={"pct": 10, "basis": "incremental"},
+    )
     members = {}
     for arm, spends in (("treatment", [1000, 1200, 900, 1100]), ("holdout", [500, 600, 700])):
         for amount in spends:
             customer, member = uid("c_"), "M" + uid()
-            apply(t, linked_event(t, customer, member),
-                  decision_event(customer, c.campaign_id, arm))
+            apply(
+                t, linked_event(t, customer, member), decision_event(customer, c.campaign_id, arm)
+            )
             members[customer] = (arm, member)
             _spend(client, auth, store, member, amount, datetime(2026, 10, 10, tzinfo=JST))
     treated = [m for a, m in members.values() if a == "treatment"]
@@ -185,7 +211,10 @@ def test_incremental_basis_is_booked_by_monthly_closes(
     report = get(client, auth, f"/v1/campaigns/{c.campaign_id}/report")
     periods = by_period(report)
     assert [periods[p]["revenue_share"] for p in ("2026-10", "2026-11", "2026-12")] == [
-        180, 200, -200]
+        180,
+        200,
+        -200,
+    ]
     for period in ("2026-10", "2026-11", "2026-12", "2027-01"):
         st = statement(client, auth, c.campaign_id, period)
         assert st["total"]["revenue_share"] == periods[period]["revenue_share"]

@@ -28,16 +28,28 @@ def test_void_reverses_with_new_entries_and_frees_the_code(
     t = tx(total=2000, coupons=[code])
     one_coupon(client, auth["pos"], store, t)
     [entry] = ledger(tracker, c.campaign_id)
-    assert (entry.kind, entry.revenue, entry.discount, entry.share) == ("redemption", 2000, 100, 100)
+    assert (entry.kind, entry.revenue, entry.discount, entry.share) == (
+        "redemption",
+        2000,
+        100,
+        100,
+    )
 
     r = void(client, auth["pos"], store, t)
     assert r.status_code == 200
-    assert r.get_json() == {"transaction_id": t["transaction_id"], "status": "voided",
-                            "coupons": [{"code": code, "discount": 100, "reusable": True}]}
+    assert r.get_json() == {
+        "transaction_id": t["transaction_id"],
+        "status": "voided",
+        "coupons": [{"code": code, "discount": 100, "reusable": True}],
+    }
     original, reversal = ledger(tracker, c.campaign_id)
     assert (original.id, original.revenue, original.share) == (entry.id, 2000, 100)
     assert (reversal.kind, reversal.revenue, reversal.discount, reversal.share) == (
-        "void", -2000, -100, -100)
+        "void",
+        -2000,
+        -100,
+        -100,
+    )
     assert reversal.redemption_id == entry.redemption_id
     assert live_redemptions(tracker, code) == 0
     assert len(outbox_events(tracker, "coupon.voided", code=code)) == 1
@@ -49,10 +61,14 @@ def test_void_reverses_with_new_entries_and_frees_the_code(
 
     # The code is usable again, by a new transaction.
     assert one_coupon(client, auth["pos"], store, tx(coupons=[code]))["status"] == "redeemed"
-    report = client.get(f"/v1/campaigns/{c.campaign_id}/report",
-                        headers={"Authorization": auth["marketer"]}).get_json()
-    assert report["money"] == {"attributed_revenue": 1000, "discount_cost": 100,
-                               "net_attributed_revenue": 900}
+    report = client.get(
+        f"/v1/campaigns/{c.campaign_id}/report", headers={"Authorization": auth["marketer"]}
+    ).get_json()
+    assert report["money"] == {
+        "attributed_revenue": 1000,
+        "discount_cost": 100,
+        "net_attributed_revenue": 900,
+    }
     assert report["counts"]["redeemed"] == 1 and report["counts"]["voided"] == 1
 
 
@@ -68,8 +84,9 @@ def test_a_voided_code_past_its_expiry_is_not_reusable(
     later = create_app(tracker=tracker_later).test_client()
     body = void(later, auth["pos"], store, t).get_json()
     assert body["coupons"] == [{"code": code, "discount": 100, "reusable": False}]
-    coupon = one_coupon(later, auth["pos"], store,
-                        tx(coupons=[code], occurred_at=now() + timedelta(hours=3)))
+    coupon = one_coupon(
+        later, auth["pos"], store, tx(coupons=[code], occurred_at=now() + timedelta(hours=3))
+    )
     assert coupon["reason"] == "expired"
 
 
@@ -78,8 +95,11 @@ def test_void_errors(client: FlaskClient, auth: dict, store: str) -> None:
     post(client, auth["pos"], store, t)
     assert void(client, auth["pos"], store, tx()).status_code == 404
     assert void(client, auth["other"], store, t).status_code == 403
-    bad = client.post("/v1/pos/voids", json={"store_id": store, "transaction_id": "x"},
-                      headers={"Authorization": auth["pos"]})
+    bad = client.post(
+        "/v1/pos/voids",
+        json={"store_id": store, "transaction_id": "x"},
+        headers={"Authorization": auth["pos"]},
+    )
     assert bad.status_code == 422
     assert {e["field"] for e in bad.get_json()["errors"]} == {"occurred_at", "reason"}
 

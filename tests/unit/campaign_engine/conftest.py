@@ -52,7 +52,9 @@ def scorer() -> ConstantScorer:
 
 @pytest.fixture
 def decide(
-    sessions: Callable[[], Session], reservations: InMemoryReservations, features: FakeFeatures,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
     scorer: ConstantScorer,
 ) -> Callable[[Envelope], Any]:
     """decide_offer wired to the fakes, a fixed clock and a greedy policy."""
@@ -60,9 +62,16 @@ def decide(
 
     def run(envelope: Envelope) -> Any:
         return decide_offer(
-            envelope, sessions=sessions, reservations=reservations, features=features,
-            scorer=scorer, policy=PolicyConfig(mode="greedy"), coupon_key=coupon_key(SECRET),
-            holdout_key=holdout_key(SECRET), clock=lambda: NOW, campaigns=campaigns,
+            envelope,
+            sessions=sessions,
+            reservations=reservations,
+            features=features,
+            scorer=scorer,
+            policy=PolicyConfig(mode="greedy"),
+            coupon_key=coupon_key(SECRET),
+            holdout_key=holdout_key(SECRET),
+            clock=lambda: NOW,
+            campaigns=campaigns,
         )
 
     return run

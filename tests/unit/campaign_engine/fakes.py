@@ -40,8 +40,9 @@ class FakeFeatures:
     def record_coupon_issued(self, customer_id: str) -> None:
         self._touch("issued", customer_id)
 
-    def record_sale(self, customer_id: str, total: float, occurred_at: datetime,
-                    categories: list[str]) -> None:
+    def record_sale(
+        self, customer_id: str, total: float, occurred_at: datetime, categories: list[str]
+    ) -> None:
         self._touch("sale", customer_id)
 
     def record_follow(self, customer_id: str, at: datetime) -> None:
@@ -92,8 +93,15 @@ def campaign_body(now: datetime = NOW, **over: Any) -> dict[str, Any]:
         "name": f"test {uuid.uuid4().hex[:6]}",
         "starts_at": (now - timedelta(days=1)).isoformat(),
         "ends_at": (now + timedelta(days=30)).isoformat(),
-        "offers": [{"title": "50 yen off onigiri", "discount": {"type": "amount", "value": 50},
-                    "applies_to": {"categories": ["onigiri"]}, "min_basket": 0, "valid_hours": 72}],
+        "offers": [
+            {
+                "title": "50 yen off onigiri",
+                "discount": {"type": "amount", "value": 50},
+                "applies_to": {"categories": ["onigiri"]},
+                "min_basket": 0,
+                "valid_hours": 72,
+            }
+        ],
         "budget": {"max_coupons": 1000},
         "caps": {"per_customer_per_day": None, "per_customer_total": None},
         "holdout_pct": 0,
@@ -111,12 +119,16 @@ def active_campaign(sessions: Any, now: datetime = NOW, **over: Any) -> Campaign
     return campaign
 
 
-def offer_request(customer_id: str | None = None, request_id: str | None = None,
-                  **context: Any) -> Envelope:
+def offer_request(
+    customer_id: str | None = None, request_id: str | None = None, **context: Any
+) -> Envelope:
     """An offer.requested envelope."""
     customer_id = customer_id or f"c_{uuid.uuid4().hex[:16]}"
     ctx = {"intent": "hungry", "sentiment": 0.2, "language": "ja", "local_hour": 12, "weekday": 2}
     ctx.update(context)
-    return make_event("offer.requested",
-                      {"request_id": request_id or str(uuid.uuid4()), "customer_id": customer_id,
-                       "context": ctx}, key=customer_id, producer="chat_agent")
+    return make_event(
+        "offer.requested",
+        {"request_id": request_id or str(uuid.uuid4()), "customer_id": customer_id, "context": ctx},
+        key=customer_id,
+        producer="chat_agent",
+    )

@@ -21,8 +21,13 @@ TTL = 86400
 
 def seeded(store: ReservationStore, **counts: int) -> str:
     campaign = f"cmp-{uuid.uuid4()}"
-    seed = Seed(issued=counts.get("issued", 0), money=counts.get("money", 0),
-                redeemed=counts.get("redeemed", 0), serial=counts.get("serial", 0), day=DAY)
+    seed = Seed(
+        issued=counts.get("issued", 0),
+        money=counts.get("money", 0),
+        redeemed=counts.get("redeemed", 0),
+        serial=counts.get("serial", 0),
+        day=DAY,
+    )
     assert store.seed(campaign, seed, TTL)
     return campaign
 
@@ -30,18 +35,29 @@ def seeded(store: ReservationStore, **counts: int) -> str:
 class ReservationContract:
     """Subclasses provide a `store` fixture."""
 
-    def test_an_unseeded_campaign_is_refused_and_reads_as_none(self, store: ReservationStore) -> None:
+    def test_an_unseeded_campaign_is_refused_and_reads_as_none(
+        self, store: ReservationStore
+    ) -> None:
         assert store.usage("cmp-never-seeded", "c1", DAY) is None
-        assert store.reserve("cmp-never-seeded", "c1", DAY, 10, Limits(10), TTL) == Refused("unseeded")
+        assert store.reserve("cmp-never-seeded", "c1", DAY, 10, Limits(10), TTL) == Refused(
+            "unseeded"
+        )
 
-    def test_reserve_takes_one_of_everything_and_the_next_serial(self, store: ReservationStore) -> None:
+    def test_reserve_takes_one_of_everything_and_the_next_serial(
+        self, store: ReservationStore
+    ) -> None:
         cid = seeded(store, issued=3, money=300, serial=41)
         taken = store.reserve(cid, "c1", DAY, 50, Limits(10, None, 1000, 2, 5), TTL)
         assert isinstance(taken, Reservation)
         assert (taken.serial, taken.issued, taken.money) == (42, 4, 350)
         usage = store.usage(cid, "c1", DAY)
         assert usage is not None
-        assert (usage.issued, usage.money, usage.customer_day, usage.customer_total) == (4, 350, 1, 1)
+        assert (usage.issued, usage.money, usage.customer_day, usage.customer_total) == (
+            4,
+            350,
+            1,
+            1,
+        )
 
     @pytest.mark.parametrize(
         ("limits", "face", "refusal"),
@@ -82,14 +98,29 @@ class ReservationContract:
 
     def test_seed_restores_customer_counters(self, store: ReservationStore) -> None:
         cid = f"cmp-{uuid.uuid4()}"
-        store.seed(cid, Seed(issued=2, money=0, redeemed=0, serial=2, day=DAY,
-                             customer_day={"c1": 1}, customer_total={"c1": 2}), TTL)
-        assert store.reserve(cid, "c1", DAY, 0, Limits(None, per_customer_per_day=1), TTL) == Refused(
-            "per_customer_per_day")
+        store.seed(
+            cid,
+            Seed(
+                issued=2,
+                money=0,
+                redeemed=0,
+                serial=2,
+                day=DAY,
+                customer_day={"c1": 1},
+                customer_total={"c1": 2},
+            ),
+            TTL,
+        )
+        assert store.reserve(
+            cid, "c1", DAY, 0, Limits(None, per_customer_per_day=1), TTL
+        ) == Refused("per_customer_per_day")
         assert store.reserve(cid, "c1", DAY, 0, Limits(None, per_customer_total=2), TTL) == Refused(
-            "per_customer_total")
-        assert isinstance(store.reserve(cid, "c1", "20261130", 0, Limits(None, per_customer_per_day=1), TTL),
-                          Reservation)
+            "per_customer_total"
+        )
+        assert isinstance(
+            store.reserve(cid, "c1", "20261130", 0, Limits(None, per_customer_per_day=1), TTL),
+            Reservation,
+        )
 
     def test_reconcile_raises_counters_to_the_database(self, store: ReservationStore) -> None:
         cid = seeded(store, issued=5, money=100, serial=5)

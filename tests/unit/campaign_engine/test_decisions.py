@@ -49,7 +49,9 @@ def decisions(sessions: Callable[[], Session]) -> list[Decision]:
 
 
 def test_a_customer_gets_a_signed_coupon_and_the_decision_is_logged(
-    decide: Decide, sessions: Callable[[], Session], reservations: InMemoryReservations,
+    decide: Decide,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
     features: FakeFeatures,
 ) -> None:
     campaign = active_campaign(sessions)
@@ -72,11 +74,17 @@ def test_a_customer_gets_a_signed_coupon_and_the_decision_is_logged(
 
 
 def test_holdout_customers_get_nothing_but_a_logged_decision(
-    decide: Decide, sessions: Callable[[], Session], reservations: InMemoryReservations,
+    decide: Decide,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
 ) -> None:
     campaign = active_campaign(sessions, holdout_pct=100)
     decision = decide(offer_request())
-    assert (decision.arm, decision.campaign_id, decision.coupon_code) == ("holdout", campaign.campaign_id, None)
+    assert (decision.arm, decision.campaign_id, decision.coupon_code) == (
+        "holdout",
+        campaign.campaign_id,
+        None,
+    )
     assert decision.features is None and decision.offer_id is None
     [event] = events(sessions, "offer.decided")
     assert (event["arm"], event["reason"], event["coupon"]) == ("holdout", "holdout", None)
@@ -84,7 +92,8 @@ def test_holdout_customers_get_nothing_but_a_logged_decision(
 
 
 def test_holdout_follows_the_keyed_hash_and_is_stable_per_customer(
-    decide: Decide, sessions: Callable[[], Session],
+    decide: Decide,
+    sessions: Callable[[], Session],
 ) -> None:
     campaign = active_campaign(sessions, holdout_pct=30)
     key = holdout_key(SECRET)
@@ -119,15 +128,26 @@ def test_the_holdout_share_matches_holdout_pct_over_10000_customers() -> None:
     ],
 )
 def test_every_no_coupon_outcome_is_a_decision_with_its_reason(
-    decide: Decide, sessions: Callable[[], Session], features: FakeFeatures,
-    reservations: InMemoryReservations, scorer: ConstantScorer, setup: str, reason: str,
+    decide: Decide,
+    sessions: Callable[[], Session],
+    features: FakeFeatures,
+    reservations: InMemoryReservations,
+    scorer: ConstantScorer,
+    setup: str,
+    reason: str,
 ) -> None:
     request = offer_request()
     if setup != "nothing":
-        offer = {"title": "t", "discount": {"type": "amount", "value": 400 if setup == "negative_value" else 50},
-                 "applies_to": {"skus": ["4901"]}}
-        active_campaign(sessions, offers=[offer],
-                        audience={"languages": ["en"]} if setup == "audience" else None)
+        offer = {
+            "title": "t",
+            "discount": {"type": "amount", "value": 400 if setup == "negative_value" else 50},
+            "applies_to": {"skus": ["4901"]},
+        }
+        active_campaign(
+            sessions,
+            offers=[offer],
+            audience={"languages": ["en"]} if setup == "audience" else None,
+        )
     if setup == "opted_out":
         with unit_of_work(sessions) as session:
             session.add(Customer(customer_id=request.key, opted_out=True))
@@ -142,39 +162,52 @@ def test_every_no_coupon_outcome_is_a_decision_with_its_reason(
 
 
 def test_the_budget_runs_out_and_is_announced_once(
-    decide: Decide, sessions: Callable[[], Session],
+    decide: Decide,
+    sessions: Callable[[], Session],
 ) -> None:
     campaign = active_campaign(sessions, budget={"max_coupons": 2})
     arms = [decide(offer_request()).arm for _ in range(4)]
     assert arms == ["treatment", "treatment", "none", "none"]
     assert [e["reason"] for e in events(sessions, "offer.decided")][2:] == ["budget_exhausted"] * 2
     assert events(sessions, "campaign.budget_exhausted") == [
-        {"campaign_id": campaign.campaign_id, "budget": "max_coupons"}]
+        {"campaign_id": campaign.campaign_id, "budget": "max_coupons"}
+    ]
 
 
-def test_the_money_budget_counts_face_values(decide: Decide, sessions: Callable[[], Session]) -> None:
+def test_the_money_budget_counts_face_values(
+    decide: Decide, sessions: Callable[[], Session]
+) -> None:
     campaign = active_campaign(sessions, budget={"max_coupons": 100, "max_discount_total": 120})
     assert [decide(offer_request()).arm for _ in range(3)] == ["treatment", "treatment", "none"]
     assert events(sessions, "campaign.budget_exhausted") == [
-        {"campaign_id": campaign.campaign_id, "budget": "max_discount_total"}]
+        {"campaign_id": campaign.campaign_id, "budget": "max_discount_total"}
+    ]
 
 
 def test_per_customer_caps_hold(decide: Decide, sessions: Callable[[], Session]) -> None:
     active_campaign(sessions, caps={"per_customer_per_day": 1, "per_customer_total": 5})
     customer = "c_capped"
     assert [decide(offer_request(customer)).arm for _ in range(3)] == ["treatment", "none", "none"]
-    assert [e["reason"] for e in events(sessions, "offer.decided")] == [None, "cap_reached", "cap_reached"]
+    assert [e["reason"] for e in events(sessions, "offer.decided")] == [
+        None,
+        "cap_reached",
+        "cap_reached",
+    ]
     assert decide(offer_request("c_other")).arm == "treatment"
 
 
 def test_a_redelivered_request_yields_one_decision_and_one_coupon(
-    decide: Decide, sessions: Callable[[], Session], reservations: InMemoryReservations,
+    decide: Decide,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
 ) -> None:
     campaign = active_campaign(sessions)
     request = offer_request()
     first = decide(request)
     assert decide(request) is None
-    resent = offer_request(request.key, request_id=json.loads(request.model_dump_json())["payload"]["request_id"])
+    resent = offer_request(
+        request.key, request_id=json.loads(request.model_dump_json())["payload"]["request_id"]
+    )
     assert decide(resent) is None
     assert [d.decision_id for d in decisions(sessions)] == [first.decision_id]
     assert len(events(sessions, "offer.decided")) == 1
@@ -182,9 +215,13 @@ def test_a_redelivered_request_yields_one_decision_and_one_coupon(
 
 
 def test_a_reservation_is_released_when_the_decision_cannot_commit(
-    decide: Decide, sessions: Callable[[], Session], reservations: InMemoryReservations,
+    decide: Decide,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
 ) -> None:
-    campaign = active_campaign(sessions, caps={"per_customer_per_day": 1, "per_customer_total": None})
+    campaign = active_campaign(
+        sessions, caps={"per_customer_per_day": 1, "per_customer_total": None}
+    )
     with unit_of_work(sessions) as session:
         session.execute(text("DROP TABLE campaign_engine.outbox"))
     request = offer_request()
@@ -199,10 +236,15 @@ def test_a_reservation_is_released_when_the_decision_cannot_commit(
 
 
 def test_a_lost_redis_is_reseeded_from_the_database(
-    decide: Decide, sessions: Callable[[], Session], reservations: InMemoryReservations,
+    decide: Decide,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
 ) -> None:
-    campaign = active_campaign(sessions, budget={"max_coupons": 3},
-                              caps={"per_customer_per_day": 1, "per_customer_total": None})
+    campaign = active_campaign(
+        sessions,
+        budget={"max_coupons": 3},
+        caps={"per_customer_per_day": 1, "per_customer_total": None},
+    )
     codes = {decide(offer_request("c_a")).coupon_code, decide(offer_request("c_b")).coupon_code}
     reservations.budgets.clear()
     reservations.counters.clear()  # Redis restarted empty
@@ -220,18 +262,32 @@ def test_the_clock_sets_decided_at(decide: Decide, sessions: Callable[[], Sessio
     assert decide(offer_request()).decided_at == NOW
 
 
-def test_engines_see_a_campaign_change_at_once(decide: Decide, sessions: Callable[[], Session]) -> None:
+def test_engines_see_a_campaign_change_at_once(
+    decide: Decide, sessions: Callable[[], Session]
+) -> None:
     campaign = active_campaign(sessions)
     assert decide(offer_request()).arm == "treatment"  # the campaign is now cached
-    body = CampaignPatch.model_validate({"offers": [{
-        "offer_id": campaign.offers[0]["offer_id"], "title": "30 off", "applies_to": {"categories": ["onigiri"]},
-        "discount": {"type": "amount", "value": 30}}]})
+    body = CampaignPatch.model_validate(
+        {
+            "offers": [
+                {
+                    "offer_id": campaign.offers[0]["offer_id"],
+                    "title": "30 off",
+                    "applies_to": {"categories": ["onigiri"]},
+                    "discount": {"type": "amount", "value": 30},
+                }
+            ]
+        }
+    )
     with unit_of_work(sessions) as session:
         live = find_campaign(session, campaign.campaign_id, lock=True)
         assert live is not None
         apply_patch(session, live, CampaignIn.model_validate(patched_body(live, body)), body, NOW)
     assert decide(offer_request()).coupon_code
-    assert events(sessions, "offer.decided")[-1]["coupon"]["discount"] == {"type": "amount", "value": 30}
+    assert events(sessions, "offer.decided")[-1]["coupon"]["discount"] == {
+        "type": "amount",
+        "value": 30,
+    }
     with unit_of_work(sessions) as session:
         live = find_campaign(session, campaign.campaign_id, lock=True)
         assert live is not None

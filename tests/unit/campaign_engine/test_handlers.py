@@ -30,37 +30,75 @@ def event(event_type: str, payload: dict[str, Any], key: str) -> Envelope:
 
 
 def test_a_redelivered_sale_is_counted_once(
-    sessions: Callable[[], Session], reservations: InMemoryReservations, features: FakeFeatures,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
     markers: FakeMarkers,
 ) -> None:
-    sale = event("sale.recorded", {"customer_id": "c1", "transaction_id": "t1", "store_id": "S001",
-                                   "total": 640, "categories": ["onigiri"],
-                                   "occurred_at": NOW.isoformat()}, "c1")
+    sale = event(
+        "sale.recorded",
+        {
+            "customer_id": "c1",
+            "transaction_id": "t1",
+            "store_id": "S001",
+            "total": 640,
+            "categories": ["onigiri"],
+            "occurred_at": NOW.isoformat(),
+        },
+        "c1",
+    )
     for _ in range(3):
-        apply_update(sale, sessions=sessions, reservations=reservations, features=features,
-                     markers=markers)
+        apply_update(
+            sale, sessions=sessions, reservations=reservations, features=features, markers=markers
+        )
     assert features.calls[("sale", "c1")] == 1
 
 
 def test_a_redis_effect_done_before_a_failed_commit_is_not_repeated(
-    sessions: Callable[[], Session], reservations: InMemoryReservations, features: FakeFeatures,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
     markers: FakeMarkers,
 ) -> None:
-    sale = event("sale.recorded", {"customer_id": "c1", "transaction_id": "t1", "store_id": "S001",
-                                   "total": 640, "categories": [], "occurred_at": NOW.isoformat()}, "c1")
-    markers.mark(f"ce:fx:{sale.event_id}")  # the first attempt reached Redis, then its commit failed
-    apply_update(sale, sessions=sessions, reservations=reservations, features=features, markers=markers)
+    sale = event(
+        "sale.recorded",
+        {
+            "customer_id": "c1",
+            "transaction_id": "t1",
+            "store_id": "S001",
+            "total": 640,
+            "categories": [],
+            "occurred_at": NOW.isoformat(),
+        },
+        "c1",
+    )
+    markers.mark(
+        f"ce:fx:{sale.event_id}"
+    )  # the first attempt reached Redis, then its commit failed
+    apply_update(
+        sale, sessions=sessions, reservations=reservations, features=features, markers=markers
+    )
     assert features.calls[("sale", "c1")] == 0
 
 
 def test_opting_out_and_back_in_decides_eligibility(
-    decide: Decide, sessions: Callable[[], Session], reservations: InMemoryReservations,
-    features: FakeFeatures, markers: FakeMarkers,
+    decide: Decide,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
+    markers: FakeMarkers,
 ) -> None:
     active_campaign(sessions)
-    deps = {"sessions": sessions, "reservations": reservations, "features": features, "markers": markers}
+    deps = {
+        "sessions": sessions,
+        "reservations": reservations,
+        "features": features,
+        "markers": markers,
+    }
     apply_update(event("customer.followed", {"customer_id": "c1", "language": "en"}, "c1"), **deps)
-    apply_update(event("customer.linked", {"customer_id": "c1", "member_hash": "f" * 64}, "c1"), **deps)
+    apply_update(
+        event("customer.linked", {"customer_id": "c1", "member_hash": "f" * 64}, "c1"), **deps
+    )
     apply_update(event("customer.opted_out", {"customer_id": "c1"}, "c1"), **deps)
     assert decide(offer_request("c1")).arm == "none"
     apply_update(event("customer.opted_in", {"customer_id": "c1"}, "c1"), **deps)
@@ -73,22 +111,42 @@ def test_opting_out_and_back_in_decides_eligibility(
 
 
 def test_redemptions_settle_the_money_budget_and_voids_undo_them(
-    decide: Decide, sessions: Callable[[], Session], reservations: InMemoryReservations,
-    features: FakeFeatures, markers: FakeMarkers,
+    decide: Decide,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
+    markers: FakeMarkers,
 ) -> None:
-    offer = {"title": "10% off", "discount": {"type": "percent", "value": 10},
-             "applies_to": {"categories": ["bento"]}}
-    campaign = active_campaign(sessions, offers=[offer], budget={"max_coupons": 10, "max_redemptions": 1})
+    offer = {
+        "title": "10% off",
+        "discount": {"type": "percent", "value": 10},
+        "applies_to": {"categories": ["bento"]},
+    }
+    campaign = active_campaign(
+        sessions, offers=[offer], budget={"max_coupons": 10, "max_redemptions": 1}
+    )
     decision = decide(offer_request("c1"))
     budget = reservations.budgets[campaign.campaign_id]
     assert (budget["issued"], budget["money"]) == (1, 75)  # 10% of a typical 750 yen basket
 
-    deps = {"sessions": sessions, "reservations": reservations, "features": features, "markers": markers}
-    common = {"code": decision.coupon_code, "customer_id": "c1", "campaign_id": campaign.campaign_id,
-              "offer_id": decision.offer_id, "transaction_id": "t-1", "store_id": "S001"}
+    deps = {
+        "sessions": sessions,
+        "reservations": reservations,
+        "features": features,
+        "markers": markers,
+    }
+    common = {
+        "code": decision.coupon_code,
+        "customer_id": "c1",
+        "campaign_id": campaign.campaign_id,
+        "offer_id": decision.offer_id,
+        "transaction_id": "t-1",
+        "store_id": "S001",
+    }
     as_typed = decision.coupon_code.lower().replace("-", " ")  # the tracker may pass it on as typed
-    redeemed = event("coupon.redeemed", {**common, "code": as_typed, "discount": 128,
-                                         "basket_total": 1280}, "c1")
+    redeemed = event(
+        "coupon.redeemed", {**common, "code": as_typed, "discount": 128, "basket_total": 1280}, "c1"
+    )
     apply_update(redeemed, **deps)
     apply_update(redeemed, **deps)
     assert (budget["redeemed"], budget["money"]) == (1, 128)
@@ -97,7 +155,8 @@ def test_redemptions_settle_the_money_budget_and_voids_undo_them(
         assert (row.coupon_code, row.voided, row.discount) == (decision.coupon_code, False, 128)
         exhausted = [decode(b.encode()) for b in session.execute(select(Outbox.body)).scalars()]
     assert [e.payload for e in exhausted if e.type == "campaign.budget_exhausted"] == [
-        {"campaign_id": campaign.campaign_id, "budget": "max_redemptions"}]
+        {"campaign_id": campaign.campaign_id, "budget": "max_redemptions"}
+    ]
     assert decide(offer_request("c2")).arm == "none"  # no redemptions left to give
 
     voided = event("coupon.voided", {**common, "discount": 128}, "c1")
@@ -111,19 +170,33 @@ def test_redemptions_settle_the_money_budget_and_voids_undo_them(
 
 
 def test_events_that_are_not_ours_are_ignored(
-    sessions: Callable[[], Session], reservations: InMemoryReservations, features: FakeFeatures,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
     markers: FakeMarkers,
 ) -> None:
-    rejected = event("coupon.redemption_rejected", {
-        "code": "TN-X", "reason": "forged", "customer_id": None, "campaign_id": None,
-        "transaction_id": str(uuid.uuid4()), "store_id": "S001"}, "S001")
-    apply_update(rejected, sessions=sessions, reservations=reservations, features=features,
-                 markers=markers)
+    rejected = event(
+        "coupon.redemption_rejected",
+        {
+            "code": "TN-X",
+            "reason": "forged",
+            "customer_id": None,
+            "campaign_id": None,
+            "transaction_id": str(uuid.uuid4()),
+            "store_id": "S001",
+        },
+        "S001",
+    )
+    apply_update(
+        rejected, sessions=sessions, reservations=reservations, features=features, markers=markers
+    )
     assert not features.calls
 
 
 def test_decisions_after_midnight_in_the_campaign_zone_reset_daily_caps(
-    sessions: Callable[[], Session], reservations: InMemoryReservations, features: FakeFeatures,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
     scorer: Any,
 ) -> None:
     from services.campaign_engine.bootstrap import holdout_key
@@ -131,15 +204,25 @@ def test_decisions_after_midnight_in_the_campaign_zone_reset_daily_caps(
     from services.campaign_engine.policy import PolicyConfig
     from shared.coupons import coupon_key
 
-    active_campaign(sessions, caps={"per_customer_per_day": 1, "per_customer_total": 2},
-                    starts_at=(NOW - timedelta(days=1)).astimezone().isoformat())
+    active_campaign(
+        sessions,
+        caps={"per_customer_per_day": 1, "per_customer_total": 2},
+        starts_at=(NOW - timedelta(days=1)).astimezone().isoformat(),
+    )
     clock = [NOW]
 
     def decide_at(customer: str) -> str:
-        return decide_offer(offer_request(customer), sessions=sessions, reservations=reservations,
-                            features=features, scorer=scorer, policy=PolicyConfig(mode="greedy"),
-                            coupon_key=coupon_key("s" * 16), holdout_key=holdout_key("s"),
-                            clock=lambda: clock[0]).arm
+        return decide_offer(
+            offer_request(customer),
+            sessions=sessions,
+            reservations=reservations,
+            features=features,
+            scorer=scorer,
+            policy=PolicyConfig(mode="greedy"),
+            coupon_key=coupon_key("s" * 16),
+            holdout_key=holdout_key("s"),
+            clock=lambda: clock[0],
+        ).arm
 
     assert [decide_at("c1"), decide_at("c1")] == ["treatment", "none"]
     clock[0] = NOW + timedelta(days=1)

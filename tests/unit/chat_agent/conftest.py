@@ -34,8 +34,8 @@ from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.events import Envelope, decode
 from shared.outbox import OutboxRelay
+from tenin.line_recorder import LineRecorder
 from tests.support.line_payloads import signed_webhook
-from tests.support.line_recorder import LineRecorder
 
 SECRET = "unit-channel-secret"
 

@@ -9,8 +9,8 @@ from services.chat_agent.delivery import DeliveryLoop, enqueue
 from services.chat_agent.line_client import parse_retry_after
 from services.chat_agent.models import Delivery
 from shared.db import unit_of_work
+from tenin.line_recorder import PUSH, REPLY, LineRecorder
 from tests.support.line_payloads import text_event, user_id
-from tests.support.line_recorder import PUSH, REPLY, LineRecorder
 from tests.unit.chat_agent.conftest import Harness, customer_of
 from tests.unit.chat_agent.test_offers import a_code, decision
 

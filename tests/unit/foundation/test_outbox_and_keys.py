@@ -27,11 +27,25 @@ def test_committed_events_are_relayed_once_and_rolled_back_ones_never(sessions) 
     topic = f"t.{uuid.uuid4().hex[:6]}"
     broker = InMemoryBroker()
     with unit_of_work(sessions) as session:
-        kept = add_event(session, Outbox, "customer.opted_in", {"customer_id": "c_1"},
-                         key="c_1", producer="test", topic=topic)
+        kept = add_event(
+            session,
+            Outbox,
+            "customer.opted_in",
+            {"customer_id": "c_1"},
+            key="c_1",
+            producer="test",
+            topic=topic,
+        )
     with pytest.raises(ValueError), unit_of_work(sessions) as session:
-        add_event(session, Outbox, "customer.opted_in", {"customer_id": "c_2"},
-                  key="c_2", producer="test", topic=topic)
+        add_event(
+            session,
+            Outbox,
+            "customer.opted_in",
+            {"customer_id": "c_2"},
+            key="c_2",
+            producer="test",
+            topic=topic,
+        )
         raise ValueError("rolled back")
     relay = OutboxRelay(sessions, Outbox, broker.producer())
     assert relay.relay_once() >= 1

@@ -16,8 +16,11 @@ from tests.unit.redemption_tracker.builders import keys, uid
 
 @pytest.fixture(scope="session")
 def sqlite_tracker(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracker]:
-    settings = Settings(database_url=sqlite_url, secret_key="unit-secret-" + uid(),
-                        data_dir=Path(tmp_path_factory.mktemp("rt")))
+    settings = Settings(
+        database_url=sqlite_url,
+        secret_key="unit-secret-" + uid(),
+        data_dir=Path(tmp_path_factory.mktemp("rt")),
+    )
     tracker = bootstrap(settings)
     yield tracker
     tracker.engine.dispose()

@@ -39,8 +39,14 @@ class SimCampaign:
         return self.effect_per_treated * self.treated
 
 
-def simulate(seed: int, n: int = 400, holdout: float = 0.2, visits: float = 3.0,
-             extra_visit: float = 0.3, window_h: float = 200.0) -> SimCampaign:
+def simulate(
+    seed: int,
+    n: int = 400,
+    holdout: float = 0.2,
+    visits: float = 3.0,
+    extra_visit: float = 0.3,
+    window_h: float = 200.0,
+) -> SimCampaign:
     """A reproducible campaign: same seed, same customers and baskets."""
     rng = np.random.default_rng(seed)
     treated = rng.random(n) >= holdout
@@ -50,9 +56,12 @@ def simulate(seed: int, n: int = 400, holdout: float = 0.2, visits: float = 3.0,
     offsets = rng.uniform(0, window_h, size=total)
     bounds = np.concatenate(([0], np.cumsum(visits_each)))
     customers = tuple(
-        SimCustomer(i, bool(treated[i]),
-                    tuple(int(b) for b in baskets[bounds[i]:bounds[i + 1]]),
-                    tuple(float(x) for x in offsets[bounds[i]:bounds[i + 1]]))
+        SimCustomer(
+            i,
+            bool(treated[i]),
+            tuple(int(b) for b in baskets[bounds[i] : bounds[i + 1]]),
+            tuple(float(x) for x in offsets[bounds[i] : bounds[i + 1]]),
+        )
         for i in range(n)
     )
     return SimCampaign(customers, extra_visit * MEAN_BASKET)

@@ -26,8 +26,10 @@ def test_errors_name_the_field_of_the_transaction() -> None:
     out = validate_transactions([tx(), bad])
     assert isinstance(out[0], PosTransaction) and isinstance(out[1], Rejected)
     assert {e["field"] for e in out[1].errors} == {
-        "transactions[1].items[0].unit_price", "transactions[1].coupon_codes[0]",
-        "transactions[1].surprise"}
+        "transactions[1].items[0].unit_price",
+        "transactions[1].coupon_codes[0]",
+        "transactions[1].surprise",
+    }
 
 
 def test_money_must_be_an_integer() -> None:
@@ -43,13 +45,16 @@ def test_decoder_takes_the_store_from_the_key_or_the_field() -> None:
     assert store == "S2"
 
 
-@pytest.mark.parametrize(("value", "key", "words"), [
-    (b"\xff\xfe", "S1", "not valid JSON"),
-    ([tx()], "S1", "one transaction object"),
-    (tx(), None, "store_id"),
-    ({**tx(), "store_id": "S2"}, "S1", "differs"),
-    ({**tx(), "total": "x"}, "S1", "total"),
-])
+@pytest.mark.parametrize(
+    ("value", "key", "words"),
+    [
+        (b"\xff\xfe", "S1", "not valid JSON"),
+        ([tx()], "S1", "one transaction object"),
+        (tx(), None, "store_id"),
+        ({**tx(), "store_id": "S2"}, "S1", "differs"),
+        ({**tx(), "total": "x"}, "S1", "total"),
+    ],
+)
 def test_malformed_messages_are_poison(value: object, key: str | None, words: str) -> None:
     with pytest.raises(PoisonMessage, match=words):
         decode_pos_message(msg(value, key))

@@ -1,4 +1,4 @@
-"""A recording stand-in for the LINE Messaging API, for tests and benchmarks.
+"""A recording stand-in for the LINE Messaging API, for tests, benchmarks and the demo.
 
 It listens on 127.0.0.1 (random port), records every request, and answers the way the
 LINE platform does where tenin depends on it:
@@ -170,6 +170,11 @@ class LineRecorder:
     def delivered(self) -> list[Delivered]:
         with self._state.lock:
             return list(self._state.delivered)
+
+    def owner_of(self, token: str | None) -> str | None:
+        """The user a reply token was issued to (see `own_reply_token`)."""
+        with self._state.lock:
+            return self._state.token_owner.get(token) if token else None
 
     def delivered_to(self, user_id: str) -> list[Delivered]:
         """What `user_id` received, by push or by reply to one of their tokens."""

@@ -1,0 +1,281 @@
+"""Settling a batch's coupons: checks, claims, budgets, then what they leave behind.
+
+Steps 2–5 of ingest.py's docstring, inside the batch's database transaction:
+`settle_coupons` runs the offline checks, claims the surviving codes on the live-code
+unique index and admits them within the campaign budgets (`apply_budgets`, under the
+counter rows' locks); `write_outcomes` writes the coupon checks, the ledger entries and
+the outbox events in bulk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from services.redemption_tracker.bootstrap import Tracker
+from services.redemption_tracker.context import Context
+from services.redemption_tracker.dbutil import RawJSON, insert_rows, lock_rows, outbox_row
+from services.redemption_tracker.ledger import redemption_entry
+from services.redemption_tracker.models import (
+    CampaignUsage,
+    CouponCheck,
+    LedgerEntry,
+    Outbox,
+    Redemption,
+)
+from services.redemption_tracker.schemas import PosTransaction
+from services.redemption_tracker.validation import (
+    Basket,
+    CampaignTerms,
+    Line,
+    Presented,
+    check_coupon,
+)
+
+
+@dataclass
+class Outcome:
+    raw: str
+    status: str = "rejected"
+    reason: str | None = None
+    discount: int = 0
+    code: str | None = None
+    campaign: CampaignTerms | None = None
+    campaign_id: str | None = None
+    offer_id: str | None = None
+    customer_id: str | None = None
+    redemption_id: int | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "code": self.raw,
+            "status": self.status,
+            "reason": self.reason,
+            "discount": self.discount,
+        }
+
+
+@dataclass
+class BatchTx:
+    index: int
+    tx: PosTransaction
+    member_hash: str | None
+    fingerprint: str
+    presented: list[Presented]
+    items: RawJSON
+    row_id: int | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def settle_coupons(
+    s: Session, tracker: Tracker, new: list[BatchTx], ctx: Context, store_id: str, now: datetime
+) -> None:
+    """Checks, claims and budgets: fills each transaction's coupon outcomes."""
+    candidates: list[tuple[BatchTx, Outcome]] = []
+    taken: set[str] = set()
+    for t in new:
+        if not t.presented:
+            continue
+        basket = Basket(
+            store_id,
+            t.tx.occurred_at,
+            t.tx.total,
+            tuple(Line(i.sku, i.category, i.qty, i.unit_price) for i in t.tx.items),
+        )
+        used = 0
+        for p in t.presented:
+            o = Outcome(p.raw, code=p.code, reason=p.reason)
+            t.outcomes.append(o)
+            if p.claims is None:
+                continue
+            verdict = check_coupon(
+                p.claims,
+                ctx.campaigns.get(p.claims.campaign_no),
+                ctx.decisions.get(p.code or ""),
+                basket,
+            )
+            o.campaign = ctx.campaigns.get(p.claims.campaign_no)
+            o.campaign_id = verdict.campaign_id
+            o.offer_id = verdict.offer.offer_id if verdict.offer else None
+            o.customer_id = verdict.customer_id or ctx.links.get(t.member_hash or "")
+            if verdict.reason is None and p.code in taken:
+                o.reason = "already_redeemed"  # the same code twice in one batch
+            elif verdict.reason is not None:
+                o.reason = verdict.reason
+            else:
+                assert p.code is not None
+                taken.add(p.code)
+                # Several coupons on one basket never take off more than the basket.
+                o.discount = min(verdict.discount, max(t.tx.total - used, 0))
+                used += o.discount
+                candidates.append((t, o))
+    if not candidates:
+        return
+    claims = sorted(candidates, key=lambda c: c[1].code or "")
+    won = dict(
+        insert_rows(
+            s,
+            Redemption,
+            [
+                {
+                    "tx_id": t.row_id,
+                    "code": o.code,
+                    "campaign_id": o.campaign_id,
+                    "offer_id": o.offer_id,
+                    "customer_id": o.customer_id,
+                    "store_id": store_id,
+                    "transaction_id": t.tx.transaction_id,
+                    "discount": o.discount,
+                    "basket_total": t.tx.total,
+                    "occurred_at": t.tx.occurred_at,
+                    "redeemed_at": now,
+                    "voided_at": None,
+                }
+                for t, o in claims
+            ],
+            conflict=("code",),
+            where="voided_at IS NULL",
+            returning=("code", "id"),
+        )
+    )
+    held = []
+    for t, o in candidates:
+        if o.code in won:
+            o.redemption_id = won[o.code]
+            held.append((t, o))
+        else:
+            o.reason, o.discount = "already_redeemed", 0
+    apply_budgets(s, held)
+
+
+def apply_budgets(s: Session, held: list[tuple[BatchTx, Outcome]]) -> None:
+    """Admit claims within each campaign's redemption budget, under the counter's row lock."""
+    if not held:
+        return
+    ids = sorted({o.campaign.campaign_id for _, o in held if o.campaign is not None})
+    # Counter rows come with the campaign copy; create any missing one race-free first.
+    insert_rows(
+        s,
+        CampaignUsage,
+        [{"campaign_id": cid, "redemptions": 0, "discount_total": 0} for cid in ids],
+        conflict=("campaign_id",),
+    )
+    usage = {u.campaign_id: u for u in lock_rows(s, CampaignUsage, CampaignUsage.campaign_id, ids)}
+    counts = {cid: [u.redemptions, u.discount_total] for cid, u in usage.items()}
+    over: list[int] = []
+    for _, o in held:
+        assert o.campaign is not None and o.redemption_id is not None
+        n, spent = counts.setdefault(o.campaign.campaign_id, [0, 0])
+        limit_n, limit_d = o.campaign.max_redemptions, o.campaign.max_discount_total
+        if (limit_n is not None and n + 1 > limit_n) or (
+            limit_d is not None and spent + o.discount > limit_d
+        ):
+            over.append(o.redemption_id)
+            o.reason, o.discount, o.redemption_id = "redemption_budget_exhausted", 0, None
+            continue
+        counts[o.campaign.campaign_id] = [n + 1, spent + o.discount]
+        o.status = "redeemed"
+    if over:
+        s.execute(delete(Redemption).where(Redemption.id.in_(over)))
+    for cid, (n, spent) in counts.items():
+        s.execute(
+            update(CampaignUsage)
+            .where(CampaignUsage.campaign_id == cid)
+            .values(redemptions=n, discount_total=spent)
+        )
+
+
+def write_outcomes(
+    s: Session, tracker: Tracker, new: list[BatchTx], ctx: Context, store_id: str, now: datetime
+) -> None:
+    """Coupon checks, ledger entries and outbox events of the new transactions."""
+    checks, entries, events = [], [], []
+    for t in new:
+        attributed: set[str] = set()
+        tx_id = t.tx.transaction_id
+        for position, o in enumerate(t.outcomes):
+            checks.append(
+                {
+                    "tx_id": t.row_id,
+                    "position": position,
+                    "code": o.raw,
+                    "status": o.status,
+                    "reason": o.reason,
+                    "discount": o.discount,
+                    "campaign_id": o.campaign_id,
+                }
+            )
+            if o.status == "redeemed":
+                assert o.campaign is not None and o.redemption_id is not None
+                revenue = 0 if o.campaign.campaign_id in attributed else t.tx.total
+                attributed.add(o.campaign.campaign_id)
+                entries.append(
+                    redemption_entry(
+                        redemption_id=o.redemption_id,
+                        campaign_id=o.campaign.campaign_id,
+                        basis=o.campaign.share_basis,
+                        share_bp=o.campaign.share_bp,
+                        store_id=store_id,
+                        transaction_id=tx_id,
+                        revenue=revenue,
+                        discount=o.discount,
+                        now=now,
+                    )
+                )
+                events.append(
+                    outbox_row(
+                        "coupon.redeemed",
+                        {
+                            "code": o.code,
+                            "customer_id": o.customer_id,
+                            "campaign_id": o.campaign.campaign_id,
+                            "offer_id": o.offer_id,
+                            "transaction_id": tx_id,
+                            "store_id": store_id,
+                            "discount": o.discount,
+                            "basket_total": t.tx.total,
+                        },
+                        key=o.customer_id or o.code or tx_id,
+                        producer=tracker.producer,
+                    )
+                )
+            else:
+                events.append(
+                    outbox_row(
+                        "coupon.redemption_rejected",
+                        {
+                            "code": o.code or o.raw,
+                            "reason": o.reason,
+                            "customer_id": o.customer_id,
+                            "campaign_id": o.campaign_id,
+                            "transaction_id": tx_id,
+                            "store_id": store_id,
+                        },
+                        key=o.customer_id or o.code or o.raw or tx_id,
+                        producer=tracker.producer,
+                    )
+                )
+        customer = ctx.links.get(t.member_hash or "")
+        if customer is not None:
+            events.append(
+                outbox_row(
+                    "sale.recorded",
+                    {
+                        "customer_id": customer,
+                        "transaction_id": tx_id,
+                        "store_id": store_id,
+                        "total": t.tx.total,
+                        "occurred_at": t.tx.occurred_at,
+                        "categories": sorted({i.category for i in t.tx.items if i.category}),
+                    },
+                    key=customer,
+                    producer=tracker.producer,
+                )
+            )
+    insert_rows(s, CouponCheck, checks)
+    insert_rows(s, LedgerEntry, entries)
+    insert_rows(s, Outbox, events)
