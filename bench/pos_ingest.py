@@ -8,14 +8,15 @@ a loyalty member id, half of those linked (a `sale.recorded` event each). Then t
 for one-transaction requests.
 
     eval "$(scripts/services up)"
-    .venv/bin/python -m bench.pos_ingest            # a scratch database, dropped after
-    .venv/bin/python -m bench.pos_ingest --batches 50 --singles 2000
+    .venv/bin/python bench/pos_ingest.py            # a scratch database, dropped after
+    .venv/bin/python bench/pos_ingest.py --batches 50 --singles 2000 --threads 1 4
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import statistics
@@ -24,10 +25,16 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
 from services.redemption_tracker.app import create_app
-from services.redemption_tracker.bootstrap import Tracker, bootstrap
+from services.redemption_tracker.bootstrap import Tracker, bootstrap, tune_gc
 from services.redemption_tracker.handlers import handle_event, link_customer
 from shared.auth import create_key
 from shared.config import Settings
@@ -35,6 +42,32 @@ from shared.coupons import CouponClaims, issue_code, round_up_to_hour
 from shared.crypto import member_hash
 from shared.db import unit_of_work
 from shared.events import make_event
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def create_database(server_url: str) -> str:
+    """A scratch database next to DATABASE_URL's."""
+    name = f"tenin_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(server_url: str, url: str) -> None:
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def migrate(url: str) -> None:
+    cfg = Config(str(REPO_ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -133,6 +166,7 @@ def run(tracker: Tracker, args: argparse.Namespace) -> None:
     with unit_of_work(tracker.sessions) as s:
         key = create_key(s, tracker.secret, "pos", "BENCH")
     app = create_app(tracker=tracker)
+    tune_gc()  # as `tenin serve` does
     headers = {"Authorization": f"Bearer {key}"}
     work = Workload(tracker, args.coupon_share, args.member_share)
 
@@ -212,17 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.database_url or server):
         print('set DATABASE_URL (eval "$(scripts/services up)")', file=sys.stderr)
         return 2
-    from tests.support.databases import create_database, drop_database, migrate
-
-    url = args.database_url or create_database(server, prefix="tenin_bench")
+    url = args.database_url or create_database(server)
     try:
         if not args.database_url:
             migrate(url)
-        tracker = bootstrap(
-            Settings.from_env().__class__(database_url=url, secret_key="bench-" + uuid.uuid4().hex)
-        )
-        import logging
-
+        tracker = bootstrap(Settings(database_url=url, secret_key="bench-" + uuid.uuid4().hex))
         logging.getLogger().setLevel(logging.WARNING)
         run(tracker, args)
         tracker.engine.dispose()

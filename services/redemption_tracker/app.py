@@ -222,9 +222,10 @@ def operations() -> list[Operation]:
 
 def create_app(settings: Settings | None = None, *, tracker: Tracker | None = None) -> Flask:
     """The application factory: nothing connects until a request needs it."""
-    if settings is None and tracker is None:
+    if settings is None and tracker is None:  # a served process (`tenin serve`)
         settings = Settings.from_env(service=SERVICE)
         configure_logging(SERVICE, settings.log_level, settings.log_json)
+        tune_gc()
     tracker = tracker or bootstrap(settings)
     app = base_app("redemption_tracker", tracker.settings.max_request_bytes)
     app.extensions["tracker"] = tracker
@@ -238,5 +239,4 @@ def create_app(settings: Settings | None = None, *, tracker: Tracker | None = No
     def openapi() -> Any:
         return jsonify(document)
 
-    tune_gc()
     return app

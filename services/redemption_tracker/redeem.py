@@ -157,14 +157,14 @@ def apply_budgets(s: Session, held: list[tuple[BatchTx, Outcome]]) -> None:
     if not held:
         return
     ids = sorted({o.campaign.campaign_id for _, o in held if o.campaign is not None})
-    # Counter rows come with the campaign copy; create any missing one race-free first.
-    insert_rows(
-        s,
-        CampaignUsage,
-        [{"campaign_id": cid, "redemptions": 0, "discount_total": 0} for cid in ids],
-        conflict=("campaign_id",),
-    )
     usage = {u.campaign_id: u for u in lock_rows(s, CampaignUsage, CampaignUsage.campaign_id, ids)}
+    if len(usage) < len(ids):
+        # Counter rows come with the campaign copy; create a missing one race-free.
+        missing = [{"campaign_id": c, "redemptions": 0, "discount_total": 0} for c in ids]
+        insert_rows(s, CampaignUsage, missing, conflict=("campaign_id",))
+        usage = {
+            u.campaign_id: u for u in lock_rows(s, CampaignUsage, CampaignUsage.campaign_id, ids)
+        }
     counts = {cid: [u.redemptions, u.discount_total] for cid, u in usage.items()}
     over: list[int] = []
     for _, o in held:

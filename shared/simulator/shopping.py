@@ -178,7 +178,9 @@ class ShoppingSimulator:
                 if not start <= coupon.redeem_at < end:
                     continue
                 later = [
-                    v for v in natural if v.occurred_at >= coupon.redeem_at and not v.coupon_codes
+                    v
+                    for v in natural
+                    if coupon.redeem_at <= v.occurred_at < coupon.expires_at and not v.coupon_codes
                 ]
                 if not coupon.extra_visit and later:
                     # The customer was coming anyway: the coupon rides on that visit.

@@ -31,10 +31,10 @@ class TypeResponse:
 
 
 RESPONSE: dict[ResponseType, TypeResponse] = {
-    ResponseType.PERSUADABLE: TypeResponse(-4.1, 7.0, 0.25, 0.90, 0.0),
-    ResponseType.SURE_THING: TypeResponse(-2.5, 1.5, 0.05, 0.05, 0.0),
-    ResponseType.LOST_CAUSE: TypeResponse(-5.0, 1.0, 0.15, 0.60, 0.0),
-    ResponseType.DO_NOT_DISTURB: TypeResponse(-4.6, 1.0, 0.0, 0.20, 0.35),
+    ResponseType.PERSUADABLE: TypeResponse(-4.35, 7.0, 0.25, 0.90, 0.0),
+    ResponseType.SURE_THING: TypeResponse(-2.75, 1.5, 0.05, 0.05, 0.0),
+    ResponseType.LOST_CAUSE: TypeResponse(-5.25, 1.0, 0.15, 0.60, 0.0),
+    ResponseType.DO_NOT_DISTURB: TypeResponse(-4.85, 1.0, 0.0, 0.20, 0.35),
 }
 
 

@@ -89,7 +89,9 @@ def campaign_body(holdout_pct: float) -> dict[str, Any]:
             "max_redemptions": 100_000,
             "max_discount_total": 5_000_000,
         },
-        "caps": {"per_customer_per_day": 1, "per_customer_total": 7},
+        # Caps count real days, and the demo compresses a simulated week into minutes of real
+        # time: a daily cap would stop every customer after their first coupon.
+        "caps": {"per_customer_per_day": None, "per_customer_total": 3},
         "holdout_pct": holdout_pct,
         "revenue_share": {"pct": 10.0, "basis": "attributed"},
         "per_call_fee": 2,

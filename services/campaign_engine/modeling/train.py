@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -298,9 +298,10 @@ def _parser() -> argparse.ArgumentParser:
         "--from", dest="source", choices=["simulator", "decision-log"], default="simulator"
     )
     ap.add_argument("--kind", choices=["propensity", "uplift"], default="propensity")
-    ap.add_argument("--rows", type=int, default=200_000, help="simulated rows (simulator only)")
+    ap.add_argument("--rows", type=int, default=None,
+                    help="simulated rows (default 200,000; uplift 1,000,000: its signal is faint)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--trees", type=int, default=TrainParams.n_estimators)
+    ap.add_argument("--trees", type=int, default=None, help="boosting rounds (default 200; uplift 100)")
     ap.add_argument(
         "--model-dir",
         type=Path,
@@ -320,11 +321,13 @@ def train_main(argv: list[str]) -> int:
     """Entry point for `tenin model train`; returns a process exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    params = TrainParams(n_estimators=args.trees)
     if args.kind == "uplift":
-        from services.campaign_engine.modeling.uplift import train_uplift_main
+        from services.campaign_engine.modeling.uplift import UPLIFT_PARAMS, train_uplift_main
 
-        return train_uplift_main(args, params)
+        args.rows = args.rows or 1_000_000
+        return train_uplift_main(args, replace(UPLIFT_PARAMS, n_estimators=args.trees or 100))
+    args.rows = args.rows or 200_000
+    params = TrainParams(n_estimators=args.trees or TrainParams.n_estimators)
     from services.campaign_engine.modeling import dataset
 
     if args.source == "simulator":

@@ -38,6 +38,9 @@ from shared.simulator import DEFAULT_WINDOW_DAYS, MARGIN_RATE, incremental_profi
 
 log = logging.getLogger(__name__)
 
+# Spend is a noisy outcome and the uplift a small difference of two fits: few, big-leaved trees.
+UPLIFT_PARAMS = TrainParams(n_estimators=100, num_leaves=7, learning_rate=0.1, min_child_samples=1000)
+
 
 def train_uplift(
     rows: UpliftRows,

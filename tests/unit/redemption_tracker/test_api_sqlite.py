@@ -59,3 +59,20 @@ def test_redeem_then_duplicate_then_void(
     assert body["counts"]["redeemed"] == 1 and body["counts"]["voided"] == 1
     assert body["money"]["attributed_revenue"] == 1000
     assert body["revenue_share"]["owed"] == 50
+
+
+def test_a_missing_counter_row_is_created_on_first_redemption(
+    client: FlaskClient, tracker: Tracker, auth: dict[str, str], store: str
+) -> None:
+    from sqlalchemy import delete
+
+    from services.redemption_tracker.models import CampaignUsage
+    from shared.db import unit_of_work
+
+    c = CampaignSpec(tracker, budget={"max_redemptions": 1})
+    with unit_of_work(tracker.sessions) as s:
+        s.execute(delete(CampaignUsage).where(CampaignUsage.campaign_id == c.campaign_id))
+    [ok] = post(client, auth, store, tx(coupons=[c.code()]))
+    [over] = post(client, auth, store, tx(coupons=[c.code()]))
+    assert ok["coupons"][0]["status"] == "redeemed"
+    assert over["coupons"][0]["reason"] == "redemption_budget_exhausted"
