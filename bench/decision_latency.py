@@ -180,14 +180,18 @@ def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str,
         # The scorer loads before the clock starts, as it does in a worker's start-up.
         print(f"  model {engine.scorer.model_version}", file=sys.stderr)
         thread = threading.Thread(target=run_components, args=(parts, stop), daemon=True)
+        cpu0, load0 = time.process_time(), os.getloadavg()[0]
         thread.start()
         thread.join(timeout=600)
+        cpu, load = time.process_time() - cpu0, (load0 + os.getloadavg()[0]) / 2
         if len(latencies) < n:
             raise RuntimeError(f"only {len(latencies)} of {n} decisions within the time limit")
         return {
             "latencies": latencies,
             "seconds": marks[-1] - (marks[0] - latencies[0]),
             "arms": arms,
+            "cpu_ms": cpu * 1000 / n,
+            "load": load,
         }
     finally:
         stop.set()
@@ -223,7 +227,8 @@ def main() -> None:
         print(
             f"run {i + 1}: {len(lat)} decisions  p50 {statistics.median(lat):.2f} ms  "
             f"p90 {pct(lat, 0.90):.2f} ms  p99 {pct(lat, 0.99):.2f} ms  max {max(lat):.1f} ms  "
-            f"{rate:,.0f} decisions/s  arms {dict(r['arms'])}"
+            f"{rate:,.0f} decisions/s  worker CPU {r['cpu_ms']:.1f} ms/decision  "
+            f"load avg {r['load']:.1f} on {os.cpu_count()} CPUs  arms {dict(r['arms'])}"
         )
     p50s, p99s, rates = zip(*results, strict=True)
     print(

@@ -122,9 +122,12 @@ PROFILES = {p.name: p for p in (KAFKA_PROFILE, TANSU_PROFILE)}
 class KafkaProducerAdapter:
     """Keyed, idempotent (acks=all) producer."""
 
-    def __init__(self, bootstrap: str, profile: BrokerProfile, client_id: str) -> None:
+    def __init__(
+        self, bootstrap: str, profile: BrokerProfile, client_id: str, namespace: str = ""
+    ) -> None:
         from kafka import KafkaProducer
 
+        self._namespace = namespace
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap, client_id=client_id, **profile.producer
         )
@@ -137,7 +140,7 @@ class KafkaProducerAdapter:
     ) -> None:
         """Queue a record; `flush` waits until the broker has acknowledged it."""
         future = self._producer.send(
-            topic,
+            self._namespace + topic,
             key=key.encode("utf-8") if key is not None else None,
             value=value,
             headers=list(headers),
@@ -164,15 +167,21 @@ class KafkaConsumerAdapter:
     """Group consumer with auto-commit off: offsets move only when `commit` is called."""
 
     def __init__(
-        self, bootstrap: str, profile: BrokerProfile, group_id: str, topics: Sequence[str]
+        self,
+        bootstrap: str,
+        profile: BrokerProfile,
+        group_id: str,
+        topics: Sequence[str],
+        namespace: str = "",
     ) -> None:
         from kafka import KafkaConsumer
 
+        self._namespace = namespace
         self._consumer = KafkaConsumer(
-            *topics,
+            *[namespace + t for t in topics],
             bootstrap_servers=bootstrap,
-            group_id=group_id,
-            client_id=f"{group_id}-consumer",
+            group_id=namespace + group_id,
+            client_id=f"{namespace}{group_id}-consumer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             **profile.consumer,
@@ -186,7 +195,7 @@ class KafkaConsumerAdapter:
             for r in records:
                 out.append(
                     Message(
-                        topic=tp.topic,
+                        topic=tp.topic[len(self._namespace) :],
                         partition=tp.partition,
                         offset=r.offset,
                         key=r.key.decode("utf-8") if r.key is not None else None,
@@ -202,7 +211,7 @@ class KafkaConsumerAdapter:
         from kafka.structs import OffsetAndMetadata
 
         offsets = {
-            TopicPartition(t, p): OffsetAndMetadata(o, "", -1)
+            TopicPartition(self._namespace + t, p): OffsetAndMetadata(o, "", -1)
             for (t, p), o in next_offsets(messages).items()
         }
         if offsets:
@@ -214,19 +223,31 @@ class KafkaConsumerAdapter:
 
 
 class KafkaBroker:
-    """Real Kafka protocol broker (Apache Kafka or Tansu) reached via kafka-python."""
+    """Real Kafka protocol broker (Apache Kafka or Tansu) reached via kafka-python.
 
-    def __init__(self, bootstrap: str, profile: BrokerProfile, client_id: str = "tenin") -> None:
+    `namespace` prefixes every topic and consumer group, so several deployments (or test
+    runs) can share one cluster without reading each other's streams; code above the
+    port always sees the plain topic names of DESIGN §3.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        profile: BrokerProfile,
+        client_id: str = "tenin",
+        namespace: str = "",
+    ) -> None:
         self.bootstrap = bootstrap
         self.profile = profile
         self.name = profile.name
+        self.namespace = namespace
         self._client_id = client_id
 
     def producer(self) -> Producer:
-        return KafkaProducerAdapter(self.bootstrap, self.profile, self._client_id)
+        return KafkaProducerAdapter(self.bootstrap, self.profile, self._client_id, self.namespace)
 
     def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer:
-        return KafkaConsumerAdapter(self.bootstrap, self.profile, group_id, topics)
+        return KafkaConsumerAdapter(self.bootstrap, self.profile, group_id, topics, self.namespace)
 
     def ensure_topics(self, topics: Iterable[str], partitions: int = 3) -> None:
         """Create missing topics (replication 1: single-node brokers here)."""
@@ -236,7 +257,8 @@ class KafkaBroker:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="tenin-admin")
         try:
             existing = set(admin.list_topics())
-            missing = [t for t in dict.fromkeys(topics) if t not in existing]
+            wanted = [self.namespace + t for t in dict.fromkeys(topics)]
+            missing = [t for t in wanted if t not in existing]
             for topic in missing:
                 # Another process may create it between our listing and our request.
                 with contextlib.suppress(TopicAlreadyExistsError):
@@ -408,4 +430,9 @@ def broker_from_settings(settings: Settings) -> Broker:
             'or `eval "$(scripts/services up)"`'
         )
     profile = PROFILES[settings.broker_flavor]
-    return KafkaBroker(settings.kafka_bootstrap_servers, profile, client_id=settings.service)
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        profile,
+        client_id=settings.service,
+        namespace=settings.topic_namespace,
+    )

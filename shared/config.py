@@ -25,6 +25,7 @@ class Settings:
     redis_url: str | None = None
     kafka_bootstrap_servers: str | None = None
     broker_flavor: str = "kafka"
+    topic_namespace: str = ""
     line_channel_secret: str = "dev-channel-secret"
     line_channel_access_token: str = "dev-channel-token"
     messaging_api_base: str = "https://api.line.me"
@@ -79,6 +80,7 @@ class Settings:
             redis_url=opt("REDIS_URL"),
             kafka_bootstrap_servers=opt("KAFKA_BOOTSTRAP_SERVERS"),
             broker_flavor=_broker_flavor(opt("TENIN_BROKER_FLAVOR")),
+            topic_namespace=opt("TENIN_TOPIC_NAMESPACE") or "",
             line_channel_secret=opt("LINE_CHANNEL_SECRET") or defaults.line_channel_secret,
             line_channel_access_token=opt("LINE_CHANNEL_ACCESS_TOKEN")
             or defaults.line_channel_access_token,

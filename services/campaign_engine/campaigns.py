@@ -116,9 +116,10 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, number = raw.split(":", 1)
-        if prefix != "n":
-            raise ValueError(prefix)
-        return int(number)
+        value = int(number)
+        if prefix != "n" or not 0 <= value < 2**62:
+            raise ValueError(cursor)
+        return value
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidCursor(cursor) from exc
 
@@ -146,7 +147,7 @@ def patched_body(campaign: Campaign, patch: CampaignPatch) -> dict[str, Any]:
     body["offers"] = [_offer_in(o) for o in campaign.offers if not o.get("withdrawn")]
     changes = patch.model_dump(mode="python", exclude_unset=True)
     for name, value in changes.items():
-        if name in ("budget", "caps"):
+        if name in ("budget", "caps") and value is not None:
             body[name] = {**body[name], **value}
         else:
             body[name] = value

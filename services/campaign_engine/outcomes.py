@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.models import Campaign, Coupon, Decision, Outbox, ProcessedEvent
@@ -20,6 +20,10 @@ from shared.events import Envelope, IssuedCoupon, OfferDecided, OfferRequested
 from shared.outbox import add_event
 
 CONSUMER = "campaign_engine.decisions"
+# Plain tables for Core inserts (typed once here).
+PROCESSED_TABLE = cast(Table, ProcessedEvent.__table__)
+DECISION_TABLE = cast(Table, Decision.__table__)
+COUPON_TABLE = cast(Table, Coupon.__table__)
 
 
 @dataclass
@@ -81,15 +85,16 @@ def store_decision(
         expires_at=coupon.expires_at if coupon else None,
         decided_at=now,
     )
-    # Bulk inserts: the ORM unit of work costs more CPU than the round trips here.
-    session.execute(
-        insert(ProcessedEvent),
+    # Core inserts on the session's connection: the ORM costs more CPU than the round trips.
+    conn = session.connection()
+    conn.execute(
+        insert(PROCESSED_TABLE),
         [{"consumer": CONSUMER, "event_id": envelope.event_id, "processed_at": now}],
     )
-    session.execute(insert(Decision), [_row(decision)])
+    conn.execute(insert(DECISION_TABLE), [_row(decision)])
     if coupon is not None and outcome.candidate and outcome.reservation:
-        session.execute(
-            insert(Coupon),
+        conn.execute(
+            insert(COUPON_TABLE),
             [
                 {
                     "code": coupon.code,
@@ -130,7 +135,7 @@ def store_decision(
 
 
 def _row(decision: Decision) -> dict[str, Any]:
-    return {c.key: getattr(decision, c.key) for c in Decision.__table__.columns}
+    return {c.key: getattr(decision, c.key) for c in DECISION_TABLE.columns}
 
 
 def already_decided(sessions: Callable[[], Session], request_id: str) -> bool:

@@ -13,6 +13,7 @@ import structlog
 
 from services.campaign_engine.bootstrap import SERVICE, Engine, bootstrap
 from services.campaign_engine.models import Outbox
+from services.campaign_engine.reservations import ReservationsUnavailable
 from services.campaign_engine.usage import reconcile_on_start
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
@@ -71,9 +72,13 @@ def prepare(engine: Engine, broker: Broker) -> None:
     """Before taking work: topics exist, the model loads, Redis agrees with the database."""
     broker.ensure_topics([*CONSUMED, *PRODUCED, *(dlq_topic(t) for t in CONSUMED)])
     log.info("model_ready", model_version=engine.scorer.model_version)
-    with engine.sessions() as session:
-        count = reconcile_on_start(session, engine.reservations, engine.clock())
-    log.info("budgets_reconciled", campaigns=count)
+    try:
+        with engine.sessions() as session:
+            count = reconcile_on_start(session, engine.reservations, engine.clock())
+        log.info("budgets_reconciled", campaigns=count)
+    except ReservationsUnavailable as exc:
+        # Still start: decisions answer "no coupon" until Redis is back, then seed lazily.
+        log.error("budgets_not_reconciled_redis_unavailable", error=str(exc))
 
 
 def run(settings: Settings, stop: threading.Event) -> int:

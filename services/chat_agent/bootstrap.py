@@ -40,7 +40,12 @@ def webhook_broker(settings: Settings) -> Broker:
     if isinstance(broker, KafkaBroker):
         producer = {**broker.profile.producer, "max_block_ms": WEBHOOK_MAX_BLOCK_MS}
         profile = replace(broker.profile, producer=producer)
-        return KafkaBroker(broker.bootstrap, profile, client_id=f"{settings.service}-webhook")
+        return KafkaBroker(
+            broker.bootstrap,
+            profile,
+            client_id=f"{settings.service}-webhook",
+            namespace=broker.namespace,
+        )
     return broker
 
 

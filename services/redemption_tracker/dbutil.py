@@ -12,6 +12,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from shared.db import utcnow
 from shared.events import TOPIC_OF_TYPE, Strict, encode, make_event
 
+_FEW_ROWS = 8
+
 
 class RawJSON(str):
     """A value for a JSON column that is already serialised (stored as is)."""
@@ -67,13 +69,14 @@ def insert_rows(
 
     On PostgreSQL the rows travel as one array per column through `unnest`: one short
     statement whatever the row count, where a multi-row VALUES costs the server a parse
-    and plan of thousands of parameters (and psycopg a rewrite of the query text). Other
-    databases get SQLAlchemy's executemany.
+    and plan of thousands of parameters (and psycopg a rewrite of the query text). A few
+    rows, and other databases, go through SQLAlchemy's executemany: plain parameters are
+    cheaper to send than arrays when there are only a handful.
     """
     if not rows:
         return []
     table = model.__table__
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql" or len(rows) <= _FEW_ROWS:
         rows = [
             {k: json.loads(v) if isinstance(v, RawJSON) else v for k, v in r.items()} for r in rows
         ]

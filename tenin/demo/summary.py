@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ def write_report(
         ],
     )
     path.write_text(render_report_html(report, extras), encoding="utf-8")
+    # The API's report as the page was drawn from it, for anyone checking the page's numbers.
+    path.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False), "utf-8")
     return path
 
 

@@ -153,14 +153,14 @@ def many_follow_with_crash(world: World, n: int) -> None:
 def coupon_message(world: World) -> None:
     code = world.wait_for_coupon(world.customer)
     assert world.qr_decodes_to_code(code) == code
-    texts = [t for d in world.stack.line.delivered_to(world.customer.user_id) for t in d.texts]
+    texts = [t for d in world.stack.line.delivered_to(world.customer.user_id) for t in d.texts()]
     assert any(code in t for t in texts), "the coupon text carries the code"
 
 
 @then("the customer receives a kind message without a coupon")
 def kind_message(world: World) -> None:
     answers = world.wait_for_answer(world.customer)
-    assert any(d.texts for d in answers)
+    assert any(d.texts() for d in answers)
     assert world.coupon_codes(world.customer) == []
 
 
@@ -210,7 +210,7 @@ def budget_gone(world: World) -> None:
     without = [c for c in world.customers if not world.coupon_codes(c)]
     assert without
     for customer in without:
-        texts = [t for d in world.stack.line.delivered_to(customer.user_id) for t in d.texts]
+        texts = [t for d in world.stack.line.delivered_to(customer.user_id) for t in d.texts()]
         assert any(looks_like(t, templates) for t in texts), texts
 
 
@@ -221,7 +221,7 @@ def thanked(world: World) -> None:
         lambda: any(
             looks_like(t, templates)
             for d in world.stack.line.delivered_to(world.customer.user_id)
-            for t in d.texts
+            for t in d.texts()
         ),
         timeout=60,
         what="a thank-you message",

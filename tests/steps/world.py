@@ -81,7 +81,8 @@ class World:
 
     def end_campaigns(self) -> None:
         for campaign_id in self.campaigns:
-            self.stack.marketer.transition(campaign_id, "end")
+            ended = self.stack.marketer.transition(campaign_id, "end")
+            assert ended.status_code in (200, 409), ended.text
 
     def report(self) -> dict[str, Any]:
         response = self.stack.marketer.report(self.campaign_id)

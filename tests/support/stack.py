@@ -58,6 +58,8 @@ def start_stack(
             {
                 "DATABASE_URL": pg_url,
                 "TENIN_BROKER_FLAVOR": "kafka",
+                # Its own topics and groups: earlier tests' streams stay out of this stack.
+                "TENIN_TOPIC_NAMESPACE": f"e2e-{secrets.token_hex(4)}.",
                 "TENIN_SECRET_KEY": "e2e-" + secrets.token_hex(16),
                 "LINE_CHANNEL_SECRET": "e2e-channel-" + secrets.token_hex(8),
                 "LINE_CHANNEL_ACCESS_TOKEN": "e2e-token-" + secrets.token_hex(8),

@@ -83,7 +83,9 @@ def test_incremental_profit_by_type_tells_the_uplift_story(population: Populatio
     rng = np.random.default_rng(2)
     by_type: dict[ResponseType, list[float]] = {t: [] for t in ResponseType}
     for c in population:
-        by_type[c.traits.response_type].extend(incremental_profit(c, random_context(c, rng), sample_offers(rng, 3)))
+        by_type[c.traits.response_type].extend(
+            incremental_profit(c, random_context(c, rng), sample_offers(rng, 3))
+        )
     mean = {t: float(np.mean(v)) for t, v in by_type.items()}
     assert mean[ResponseType.PERSUADABLE] > 0
     assert mean[ResponseType.SURE_THING] < 0  # they pay the discount on a visit they made anyway
@@ -99,8 +101,9 @@ def test_drawn_outcomes_match_the_analytic_truth(population: Population) -> None
     n = 15_000
     treated = [draw_window_outcome(c, ctx, offer, True, rng) for _ in range(n)]
     control = [draw_window_outcome(c, ctx, offer, False, rng) for _ in range(n)]
-    profit = (MARGIN_RATE * (np.array([o.spend for o in treated]) - np.array([o.spend for o in control]))
-              - offer.discount_yen * np.array([o.redeemed for o in treated]))
+    profit = MARGIN_RATE * (
+        np.array([o.spend for o in treated]) - np.array([o.spend for o in control])
+    ) - offer.discount_yen * np.array([o.redeemed for o in treated])
     expected = float(incremental_profit(c, ctx, [offer])[0])
     se = profit.std() / np.sqrt(n)
     assert abs(profit.mean() - expected) < 4 * se
@@ -140,7 +143,15 @@ def test_coupons_handed_out_are_redeemed_at_the_truth_rate(population: Populatio
         assert issued_at <= v.occurred_at <= expires
         assert v.total >= codes[code].min_basket
     tx = visits[0].to_pos_transaction()
-    assert set(tx) == {"transaction_id", "occurred_at", "member_id", "currency", "total", "items", "coupon_codes"}
+    assert set(tx) == {
+        "transaction_id",
+        "occurred_at",
+        "member_id",
+        "currency",
+        "total",
+        "items",
+        "coupon_codes",
+    }
     assert tx["total"] == sum(i["qty"] * i["unit_price"] for i in tx["items"])
     assert len({v.transaction_id for v in visits}) == len(visits)
 

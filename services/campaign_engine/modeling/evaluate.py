@@ -77,10 +77,15 @@ def _mean_interval(x: np.ndarray) -> Estimate:
     return Estimate(m, m - Z95 * se, m + Z95 * se, n)
 
 
-def target_probabilities(log: BanditLog, p_hat: np.ndarray, config: PolicyConfig) -> list[np.ndarray]:
+def target_probabilities(
+    log: BanditLog, p_hat: np.ndarray, config: PolicyConfig
+) -> list[np.ndarray]:
     """The candidate policy's probability of each action per decision (last entry: no coupon)."""
     ev = p_hat * log.values
-    return [action_probabilities(ev[a:b], config) for a, b in zip(log.offsets[:-1], log.offsets[1:], strict=True)]
+    return [
+        action_probabilities(ev[a:b], config)
+        for a, b in zip(log.offsets[:-1], log.offsets[1:], strict=True)
+    ]
 
 
 def estimate(log: BanditLog, p_hat: np.ndarray, config: PolicyConfig) -> dict[str, Estimate]:
@@ -95,12 +100,16 @@ def estimate(log: BanditLog, p_hat: np.ndarray, config: PolicyConfig) -> dict[st
         pi_chosen[i] = pr[c] if c >= 0 else pr[-1]
         if c >= 0:
             q_chosen[i] = q_hat[a + c]
-        direct[i] = float(pr[:-1] @ q_hat[a:a + len(pr) - 1])
+        direct[i] = float(pr[:-1] @ q_hat[a : a + len(pr) - 1])
     w = pi_chosen / log.propensity
     r = log.reward
     snips = float(np.sum(w * r) / np.sum(w)) if np.sum(w) > 0 else float("nan")
     # Delta method for a ratio estimator.
-    se = float(np.sqrt(np.sum((w * (r - snips)) ** 2)) / np.sum(w)) if np.sum(w) > 0 else float("inf")
+    se = (
+        float(np.sqrt(np.sum((w * (r - snips)) ** 2)) / np.sum(w))
+        if np.sum(w) > 0
+        else float("inf")
+    )
     out = {
         "ips": _mean_interval(w * r),
         "snips": Estimate(snips, snips - Z95 * se, snips + Z95 * se, len(log)),
@@ -109,9 +118,15 @@ def estimate(log: BanditLog, p_hat: np.ndarray, config: PolicyConfig) -> dict[st
     }
     if log.p_true is not None:
         true_q = log.p_true * log.values
-        out["truth_candidate"] = _point(np.mean([
-            float(pr[:-1] @ true_q[a:a + len(pr) - 1]) for a, pr in zip(log.offsets[:-1], probs, strict=True)]))
-        logged = [true_q[a + c] if c >= 0 else 0.0 for a, c in zip(log.offsets[:-1], log.chosen, strict=True)]
+        candidate = [
+            float(pr[:-1] @ true_q[a : a + len(pr) - 1])
+            for a, pr in zip(log.offsets[:-1], probs, strict=True)
+        ]
+        out["truth_candidate"] = _point(float(np.mean(candidate)))
+        logged = [
+            true_q[a + c] if c >= 0 else 0.0
+            for a, c in zip(log.offsets[:-1], log.chosen, strict=True)
+        ]
         out["truth_logging"] = _point(float(np.mean(logged)))
     return out
 
@@ -147,8 +162,15 @@ def simulate_log(
         chosen.append(c)
         props.append(choice.propensity)
         rewards.append(float(v[c]) if redeemed else 0.0)
-    return BanditLog(np.concatenate(xs), np.array(offsets), np.concatenate(values), np.array(chosen),
-                     np.array(props), np.array(rewards), np.concatenate(p_true))
+    return BanditLog(
+        np.concatenate(xs),
+        np.array(offsets),
+        np.concatenate(values),
+        np.array(chosen),
+        np.array(props),
+        np.array(rewards),
+        np.concatenate(p_true),
+    )
 
 
 def log_from_decision_log(
@@ -184,17 +206,25 @@ def log_from_decision_log(
         props.append(float(rec["propensity"]))
         rewards.append(float(value) if c >= 0 and redeemed_in_window(rec) else 0.0)
     X_all = np.concatenate(xs) if xs else np.zeros((0, N_FEATURES), dtype=np.float32)
-    bl = BanditLog(X_all, np.array(offsets), values_from_features(X_all, margin_rate, typical_basket)
-                   if len(X_all) else np.zeros(0), np.array(chosen, dtype=np.int64), np.array(props),
-                   np.array(rewards))
+    bl = BanditLog(
+        X_all,
+        np.array(offsets),
+        values_from_features(X_all, margin_rate, typical_basket) if len(X_all) else np.zeros(0),
+        np.array(chosen, dtype=np.int64),
+        np.array(props),
+        np.array(rewards),
+    )
     return bl, partial
 
 
 def format_report(results: dict[str, Estimate], version: str, config: PolicyConfig) -> str:
     """A small table of the estimates."""
-    lines = [f"candidate model {version}, policy {config.mode}"
-             + (f" (epsilon {config.epsilon})" if config.mode == "epsilon_greedy" else ""),
-             "| estimate | yen per decision | 95% interval | n |", "|---|---:|---|---:|"]
+    lines = [
+        f"candidate model {version}, policy {config.mode}"
+        + (f" (epsilon {config.epsilon})" if config.mode == "epsilon_greedy" else ""),
+        "| estimate | yen per decision | 95% interval | n |",
+        "|---|---:|---|---:|",
+    ]
     for name, e in results.items():
         interval = "" if e.n == 0 else f"[{e.low:.2f}, {e.high:.2f}]"
         lines.append(f"| {name} | {e.value:.2f} | {interval} | {e.n} |")
@@ -204,15 +234,23 @@ def format_report(results: dict[str, Estimate], version: str, config: PolicyConf
 def evaluate_main(argv: list[str]) -> int:
     """Entry point for `tenin model evaluate`; returns a process exit code."""
     ap = argparse.ArgumentParser(prog="tenin model evaluate", description=__doc__)
-    ap.add_argument("--from", dest="source", choices=["simulator", "decision-log"], default="simulator")
-    ap.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="candidate model (its CURRENT)")
+    ap.add_argument(
+        "--from", dest="source", choices=["simulator", "decision-log"], default="simulator"
+    )
+    ap.add_argument(
+        "--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="candidate model (its CURRENT)"
+    )
     ap.add_argument("--rows", type=int, default=20_000, help="simulated decisions")
     ap.add_argument("--seed", type=int, default=202)
     ap.add_argument("--mode", choices=["greedy", "epsilon_greedy", "softmax"], default="greedy")
     ap.add_argument("--epsilon", type=float, default=0.05)
     ap.add_argument("--temperature", type=float, default=10.0)
-    ap.add_argument("--logging-epsilon", type=float, default=1.0,
-                    help="simulator: the logging policy explores this share (1.0 = uniformly random)")
+    ap.add_argument(
+        "--logging-epsilon",
+        type=float,
+        default=1.0,
+        help="simulator: the logging policy explores this share (1.0 = uniformly random)",
+    )
     ap.add_argument("--margin-rate", type=float, default=0.30)
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--schema", default=None)
@@ -220,14 +258,23 @@ def evaluate_main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     scorer = PropensityScorer(args.model_dir)
-    config = PolicyConfig(mode=args.mode, epsilon=args.epsilon, temperature=args.temperature,
-                          margin_rate=args.margin_rate)
+    config = PolicyConfig(
+        mode=args.mode,
+        epsilon=args.epsilon,
+        temperature=args.temperature,
+        margin_rate=args.margin_rate,
+    )
     if args.source == "simulator":
-        log.info("simulating %d logged decisions (logging epsilon %.2f)", args.rows, args.logging_epsilon)
+        log.info(
+            "simulating %d logged decisions (logging epsilon %.2f)", args.rows, args.logging_epsilon
+        )
         world = SimWorld.create(max(2000, args.rows // 4), args.seed)
-        logging_config = PolicyConfig(mode="epsilon_greedy", epsilon=args.logging_epsilon,
-                                      margin_rate=args.margin_rate)
-        bandit = simulate_log(world, args.rows, args.seed, logging_config, scorer.score, args.margin_rate)
+        logging_config = PolicyConfig(
+            mode="epsilon_greedy", epsilon=args.logging_epsilon, margin_rate=args.margin_rate
+        )
+        bandit = simulate_log(
+            world, args.rows, args.seed, logging_config, scorer.score, args.margin_rate
+        )
     else:
         if not args.database_url:
             log.error("--from decision-log needs --database-url")
@@ -235,10 +282,15 @@ def evaluate_main(argv: list[str]) -> int:
         from sqlalchemy import create_engine
 
         with create_engine(args.database_url).connect() as conn:
-            bandit, partial = log_from_decision_log(conn, datetime.now(UTC), args.schema, args.margin_rate)
+            bandit, partial = log_from_decision_log(
+                conn, datetime.now(UTC), args.schema, args.margin_rate
+            )
         if partial:
-            log.warning("%d decisions were logged without their other candidates; "
-                        "the estimate treats the chosen offer as the only one", partial)
+            log.warning(
+                "%d decisions were logged without their other candidates; "
+                "the estimate treats the chosen offer as the only one",
+                partial,
+            )
     if len(bandit) == 0:
         log.error("no decisions with a known outcome to evaluate")
         return 1
@@ -246,6 +298,15 @@ def evaluate_main(argv: list[str]) -> int:
     results = estimate(bandit, p_hat, config)
     print(format_report(results, scorer.model_version, config))
     if args.out:
-        args.out.write_text(json.dumps({"model_version": scorer.model_version, "policy": asdict(config),
-                                        **{k: asdict(v) for k, v in results.items()}}, indent=2) + "\n")
+        args.out.write_text(
+            json.dumps(
+                {
+                    "model_version": scorer.model_version,
+                    "policy": asdict(config),
+                    **{k: asdict(v) for k, v in results.items()},
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -16,21 +13,21 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-import onnxruntime as ort
-from onnxmltools import convert_lightgbm
-from onnxmltools.convert.common.data_types import FloatTensorType
 from sklearn.metrics import roc_auc_score
 
+from services.campaign_engine.modeling.artifacts import (
+    PARITY_TOLERANCE,
+    ParityError,
+    new_version,
+    onnx_predict,
+    parity_gap,
+    to_onnx,
+    write_version,
+)
 from shared.features import FEATURE_NAMES, N_FEATURES
-from shared.scoring import DEFAULT_MODEL_DIR, session_options
+from shared.scoring import DEFAULT_MODEL_DIR
 
 log = logging.getLogger(__name__)
-
-PARITY_TOLERANCE = 1e-5
-
-
-class ParityError(RuntimeError):
-    """ONNX and native probabilities differ by more than PARITY_TOLERANCE: the export is not shipped."""
 
 
 @dataclass(frozen=True)
@@ -72,89 +69,6 @@ def fit_lightgbm_regressor(
     return model
 
 
-def native_predict(model: lgb.LGBMModel, X: np.ndarray) -> np.ndarray:
-    """What the native model serves: P(y=1) for a classifier, E[y] for a regressor."""
-    if isinstance(model, lgb.LGBMClassifier):
-        return model.predict_proba(X)[:, 1]
-    return model.predict(X)
-
-
-def to_onnx(model: lgb.LGBMModel) -> bytes:
-    """Serialized ONNX with float32 input [N, N_FEATURES]; classifiers give a plain probabilities tensor (no ZipMap)."""
-    onx = convert_lightgbm(
-        model,
-        initial_types=[("input", FloatTensorType([None, N_FEATURES]))],
-        zipmap=False,
-        target_opset=15,
-    )
-    _round_thresholds_down(onx, model.booster_.dump_model())
-    # The converter declares the label output as shape [1]; onnxruntime then warns on every batch.
-    for out in onx.graph.output:
-        dims = out.type.tensor_type.shape.dim
-        if dims and dims[0].HasField("dim_value"):
-            dims[0].dim_param = "N"
-    return onx.SerializeToString()
-
-
-def _round_thresholds_down(onx: Any, dump: dict[str, Any]) -> None:
-    """Store each split threshold t as the largest float32 <= t, not the nearest one.
-
-    LightGBM compares the (float32) input with a double threshold; ONNX with a float32 one.
-    Rounded to nearest, t can round up onto a value the data actually holds, and that row then
-    takes the other branch. For a float32 x, x <= t exactly when x <= (largest float32 <= t).
-    """
-    exact: dict[tuple[int, int, float], float] = {}
-
-    def walk(tree: int, node: dict[str, Any]) -> None:
-        if "split_feature" in node:
-            t = float(node["threshold"])
-            exact[(tree, int(node["split_feature"]), float(np.float32(t)))] = t
-            walk(tree, node["left_child"])
-            walk(tree, node["right_child"])
-
-    for i, info in enumerate(dump["tree_info"]):
-        walk(i, info["tree_structure"])
-    for node in onx.graph.node:
-        if node.op_type not in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
-            continue
-        attrs = {a.name: a for a in node.attribute}
-        values = attrs["nodes_values"].floats
-        for j, mode in enumerate(attrs["nodes_modes"].strings):
-            if mode != b"BRANCH_LEQ":
-                continue
-            v = np.float32(values[j])
-            key = (attrs["nodes_treeids"].ints[j], attrs["nodes_featureids"].ints[j], float(v))
-            t = exact.get(key)
-            if t is not None and float(v) > t:
-                values[j] = float(np.nextafter(v, np.float32(-np.inf)))
-
-
-def onnx_predict(onnx_bytes: bytes, X: np.ndarray) -> np.ndarray:
-    """One score per row from an exported model, as the scorer computes it."""
-    session = ort.InferenceSession(
-        onnx_bytes, session_options(), providers=["CPUExecutionProvider"]
-    )
-    names = [o.name for o in session.get_outputs()]
-    out = session.run(
-        ["probabilities" if "probabilities" in names else names[-1]],
-        {"input": np.ascontiguousarray(X, dtype=np.float32)},
-    )[0]
-    return out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(-1)
-
-
-def parity_gap(model: lgb.LGBMModel, onnx_bytes: bytes, X: np.ndarray) -> float:
-    """Largest |native - ONNX| over the rows; for a regressor, as a share of its mean |output|.
-
-    Probabilities are compared as they are. A regressor's outputs are yen, and float32 sums of
-    ~1,000-yen scores carry ~1e-3 yen of rounding, so its gap is scaled to the typical output.
-    """
-    native = native_predict(model, X)
-    gap = float(np.max(np.abs(native - onnx_predict(onnx_bytes, X))))
-    if isinstance(model, lgb.LGBMClassifier):
-        return gap
-    return gap / max(1.0, float(np.mean(np.abs(native))))
-
-
 def calibration_table(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     """Deciles of predicted probability: mean predicted vs observed rate."""
     order = np.argsort(p, kind="stable")
@@ -182,47 +96,6 @@ def holdout_split(n: int, seed: int, share: float = 0.2) -> tuple[np.ndarray, np
     perm = np.random.default_rng([seed, 21]).permutation(n)
     cut = int(n * (1.0 - share))
     return perm[:cut], perm[cut:]
-
-
-def new_version(kind: str, payload: bytes, now: datetime | None = None) -> str:
-    """Sortable, unique version string: kind, UTC time, content hash."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return f"{kind}-{stamp}-{hashlib.sha256(payload).hexdigest()[:8]}"
-
-
-def write_version(
-    model_dir: Path | str,
-    version: str,
-    files: dict[str, bytes],
-    card: dict[str, Any],
-    set_current: bool,
-) -> Path:
-    """Write <dir>/<version>/ whole (via a temp dir and rename), then point CURRENT at it atomically."""
-    root = Path(model_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / version
-    tmp = root / f".tmp-{version}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for name, data in files.items():
-        (tmp / name).write_bytes(data)
-    (tmp / "card.json").write_text(
-        json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8"
-    )
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    if set_current:
-        set_current_version(root, version)
-    return final
-
-
-def set_current_version(model_dir: Path | str, version: str) -> None:
-    """Point CURRENT at a version; running engines pick it up on their next reload check."""
-    root = Path(model_dir)
-    tmp = root / f".CURRENT.{os.getpid()}.tmp"
-    tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(tmp, root / "CURRENT")
 
 
 def train_propensity(
@@ -298,10 +171,16 @@ def _parser() -> argparse.ArgumentParser:
         "--from", dest="source", choices=["simulator", "decision-log"], default="simulator"
     )
     ap.add_argument("--kind", choices=["propensity", "uplift"], default="propensity")
-    ap.add_argument("--rows", type=int, default=None,
-                    help="simulated rows (default 200,000; uplift 1,000,000: its signal is faint)")
+    ap.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="simulated rows (default 200,000; uplift 1,000,000: its signal is faint)",
+    )
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--trees", type=int, default=None, help="boosting rounds (default 200; uplift 100)")
+    ap.add_argument(
+        "--trees", type=int, default=None, help="boosting rounds (default 200; uplift 100)"
+    )
     ap.add_argument(
         "--model-dir",
         type=Path,

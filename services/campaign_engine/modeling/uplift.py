@@ -18,18 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from services.campaign_engine.modeling.dataset import SimWorld, UpliftRows, simulated_uplift_rows
-from services.campaign_engine.modeling.train import (
+from services.campaign_engine.modeling.artifacts import (
     PARITY_TOLERANCE,
     ParityError,
-    TrainParams,
-    fit_lightgbm_regressor,
-    holdout_split,
     new_version,
     onnx_predict,
     parity_gap,
     to_onnx,
     write_version,
+)
+from services.campaign_engine.modeling.dataset import SimWorld, UpliftRows, simulated_uplift_rows
+from services.campaign_engine.modeling.train import (
+    TrainParams,
+    fit_lightgbm_regressor,
+    holdout_split,
 )
 from services.campaign_engine.policy import offer_values, uplift_expected_values
 from shared.features import FEATURE_NAMES, feature_matrix
@@ -39,7 +41,9 @@ from shared.simulator import DEFAULT_WINDOW_DAYS, MARGIN_RATE, incremental_profi
 log = logging.getLogger(__name__)
 
 # Spend is a noisy outcome and the uplift a small difference of two fits: few, big-leaved trees.
-UPLIFT_PARAMS = TrainParams(n_estimators=100, num_leaves=7, learning_rate=0.1, min_child_samples=1000)
+UPLIFT_PARAMS = TrainParams(
+    n_estimators=100, num_leaves=7, learning_rate=0.1, min_child_samples=1000
+)
 
 
 def train_uplift(

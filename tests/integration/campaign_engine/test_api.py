@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -135,7 +136,15 @@ def test_create_get_and_list_with_pagination(api: Api) -> None:
     assert len(seen) == len(set(seen))
 
     assert api.call("GET", "/v1/campaigns/no-such").status_code == 404
-    for bad in ({"limit": 0}, {"limit": "x"}, {"cursor": "!!"}, {"status": "zombie"}, {"page": 2}):
+    huge = base64.urlsafe_b64encode(b"n:99999999999999999999999").decode()
+    for bad in (
+        {"limit": 0},
+        {"limit": "x"},
+        {"cursor": "!!"},
+        {"cursor": huge},
+        {"status": "zombie"},
+        {"page": 2},
+    ):
         response = api.call("GET", "/v1/campaigns", query_string=bad)
         assert response.status_code == 422, bad
         assert response.get_json()["errors"][0]["field"] == next(iter(bad))
@@ -358,6 +367,11 @@ def test_a_live_campaign_only_tightens_and_every_change_is_announced(
     )
     invalid = patch({"ends_at": "2000-01-01T00:00:00+00:00"})
     assert invalid.status_code == 422 and invalid.get_json()["errors"][0]["field"] == "ends_at"
+    for required in ("name", "budget", "caps", "offers", "revenue_share", "holdout_pct"):
+        nulled = patch({required: None})
+        assert nulled.status_code == 422, (required, nulled.get_json())
+        assert nulled.get_json()["errors"][0]["field"] == required
+    assert patch({"budget": {"surprise": 1}}).get_json()["errors"][0]["field"] == "budget.surprise"
 
     tighter = patch(
         {

@@ -135,3 +135,30 @@ def test_a_poison_message_lands_in_the_dlq_and_the_stream_flows(
         assert poll_quietly(after, 2.0) == []
     finally:
         after.close()
+
+
+def test_namespaces_keep_deployments_apart(broker: Broker, unique: str) -> None:
+    """Two deployments sharing one cluster never read each other's topics."""
+    import pytest
+
+    from shared.bus import KafkaBroker
+
+    if not isinstance(broker, KafkaBroker):
+        pytest.skip("namespaces are a property of the Kafka adapter; the twin is one process")
+    topic = f"contract.ns.{unique}"
+    blue = KafkaBroker(broker.bootstrap, broker.profile, namespace=f"blue-{unique}.")
+    green = KafkaBroker(broker.bootstrap, broker.profile, namespace=f"green-{unique}.")
+    for b in (blue, green):
+        b.ensure_topics([topic])
+    producer = blue.producer()
+    producer.send(topic, "k", b"for blue only")
+    producer.flush()
+    producer.close()
+    blue_reader, green_reader = blue.consumer("g", [topic]), green.consumer("g", [topic])
+    try:
+        got = drain(blue_reader, 1)
+        assert [(m.topic, m.value) for m in got] == [(topic, b"for blue only")]
+        assert poll_quietly(green_reader, 2.0) == []
+    finally:
+        blue_reader.close()
+        green_reader.close()

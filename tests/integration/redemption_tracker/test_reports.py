@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -35,7 +36,7 @@ class Clock:
 
 
 def clocked(tracker: Tracker, clock: Clock) -> tuple[Tracker, FlaskClient]:
-    t = Tracker(**{**tracker.__dict__, "clock": clock})
+    t = replace(tracker, clock=clock)
     return t, create_app(tracker=t).test_client()
 
 

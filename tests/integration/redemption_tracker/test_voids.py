@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 from flask.testing import FlaskClient
@@ -80,7 +81,7 @@ def test_a_voided_code_past_its_expiry_is_not_reusable(
     # Sold at a time the code was valid; voided after it expired.
     t = tx(coupons=[code], occurred_at=now() - timedelta(minutes=30))
     one_coupon(client, auth["pos"], store, t)
-    tracker_later = Tracker(**{**tracker.__dict__, "clock": lambda: now() + timedelta(hours=3)})
+    tracker_later = replace(tracker, clock=lambda: now() + timedelta(hours=3))
     later = create_app(tracker=tracker_later).test_client()
     body = void(later, auth["pos"], store, t).get_json()
     assert body["coupons"] == [{"code": code, "discount": 100, "reusable": False}]
