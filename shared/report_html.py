@@ -56,8 +56,11 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _yen(value: float | int | None) -> str:
-    return "–" if value is None else f"¥{value:,.0f}"
+def yen(value: float | int | None) -> str:
+    """Yen for people: ¥1,280, −¥310, or – when there is no figure."""
+    if value is None:
+        return "–"
+    return f"−¥{-value:,.0f}" if value < 0 else f"¥{value:,.0f}"
 
 
 def daily_chart(series: DailySeries) -> str:
@@ -84,7 +87,7 @@ def lift_chart(lift: dict[str, Any]) -> str | None:
     )
     left.bar(["treatment", "holdout"], [treat, hold], color=[TEAL, GREY])
     for x, value in enumerate([treat, hold]):
-        left.text(x, value, _yen(value), ha="center", va="bottom")
+        left.text(x, value, yen(value), ha="center", va="bottom")
     left.set_ylabel("spend per linked customer (¥)")
     left.set_title("Spend per customer over the campaign window")
     diff = treat - hold
@@ -124,7 +127,7 @@ def earnings_chart(report: dict[str, Any]) -> str:
     colors = [TEAL, GOLD, GREY, CORAL]
     bars = ax.barh(labels[::-1], values[::-1], color=colors[::-1])
     for bar, value in zip(bars, values[::-1], strict=True):
-        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " " + _yen(value), va="center")
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, " " + yen(value), va="center")
     ax.set_xlabel("¥")
     ax.set_title("What the clerk earns: revenue share vs a per-call fee")
     ax.spines[["top", "right"]].set_visible(False)
@@ -164,7 +167,7 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     )
     rate = c.get("redemption_rate")
     ci = (
-        f"{_yen(lift.get('ci95_low'))} … {_yen(lift.get('ci95_high'))}"
+        f"{yen(lift.get('ci95_low'))} … {yen(lift.get('ci95_high'))}"
         if lift.get("ci95_low") is not None
         else "–"
     )
@@ -176,10 +179,10 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("redemption rate", "–" if rate is None else f"{rate:.1%}", "redeemed ÷ issued"),
         (
             "attributed revenue",
-            _yen(m["attributed_revenue"]),
+            yen(m["attributed_revenue"]),
             "basket totals of transactions that redeemed a coupon, net of voids",
         ),
-        ("discount cost", _yen(m["discount_cost"]), "discounts granted at the till, net of voids"),
+        ("discount cost", yen(m["discount_cost"]), "discounts granted at the till, net of voids"),
         (
             "treated / holdout customers",
             f"{lift.get('treated_customers', 0):,} / {lift.get('holdout_customers', 0):,}",
@@ -187,17 +190,17 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         (
             "spend per customer, treatment",
-            _yen(lift.get("treatment_mean_spend")),
+            yen(lift.get("treatment_mean_spend")),
             "mean spend of linked treated customers in the window",
         ),
         (
             "spend per customer, holdout",
-            _yen(lift.get("holdout_mean_spend")),
+            yen(lift.get("holdout_mean_spend")),
             "mean spend of linked holdout customers in the window",
         ),
         (
             "incremental revenue",
-            _yen(lift.get("incremental_revenue")),
+            yen(lift.get("incremental_revenue")),
             "(treatment − holdout mean spend) × treated customers",
         ),
         (
@@ -207,13 +210,13 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ),
         (
             "revenue share owed",
-            _yen(share["owed"]),
+            yen(share["owed"]),
             f"{share['pct']}% on the {share['basis']} basis, from the ledger",
         ),
         (
             "per-call fee would have earned",
-            _yen(fee["would_have_earned"]),
-            f"{_yen(fee['fee'])} × {fee['decisions']:,} decisions",
+            yen(fee["would_have_earned"]),
+            f"{yen(fee['fee'])} × {fee['decisions']:,} decisions",
         ),
     ]
 

@@ -12,6 +12,7 @@ from services.redemption_tracker.bootstrap import SERVICE, Tracker, bootstrap, t
 from services.redemption_tracker.ingest import ingest
 from services.redemption_tracker.models import Campaign
 from services.redemption_tracker.precheck import precheck
+from services.redemption_tracker.report_page import report_page
 from services.redemption_tracker.reports import build_report, build_statement, report_csv
 from services.redemption_tracker.schemas import (
     MAX_BATCH,
@@ -130,6 +131,15 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
             )
         return jsonify(report)
 
+    @bp.get("/v1/campaigns/<campaign_id>/report.html")
+    @marketer
+    def get_report_page(campaign_id: str) -> Any:
+        now = tracker.clock()
+        with tracker.sessions() as s:
+            report = build_report(s, campaign_or_404(s, campaign_id), now)
+            page = report_page(s, report, now)
+        return Response(page, mimetype="text/html")
+
     @bp.get("/v1/statements")
     @marketer
     def get_statement() -> Any:
@@ -214,6 +224,20 @@ def operations() -> list[Operation]:
                     "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
                 },
             ],
+        ),
+        Operation(
+            "GET",
+            "/v1/campaigns/{campaign_id}/report.html",
+            "The campaign report as a self-contained HTML page with its charts",
+            parameters=[
+                {
+                    "name": "campaign_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ],
+            content_type="text/html",
         ),
         Operation("GET", "/healthz", "Process up", secured=False),
         Operation("GET", "/readyz", "Database reachable", secured=False),

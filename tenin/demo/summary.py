@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.report_html import CalibrationBins, DailySeries, ReportExtras, render_report_html
+from shared.report_html import CalibrationBins, DailySeries, ReportExtras, render_report_html, yen
 from tenin.clients import MarketerClient
 from tenin.demo.simulation import WeekRecord
 
@@ -88,9 +88,6 @@ def print_summary(report: dict[str, Any], record: WeekRecord, path: Path) -> Non
         report["revenue_share"],
         report["per_call_fee"],
     )
-
-    def yen(v: Any) -> str:
-        return "–" if v is None else f"¥{v:,.0f}"
 
     ci = f"{yen(lift.get('ci95_low'))} … {yen(lift.get('ci95_high'))}"
     rows = [

@@ -390,9 +390,11 @@ def report_issued_redeemed(world: World, issued: int, n: int) -> None:
 
 @then(parsers.parse("this month's statement for the campaign adds up to {total:d} yen"))
 def statement(world: World, total: int) -> None:
-    from datetime import UTC, datetime
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
-    period = datetime.now(UTC).strftime("%Y-%m")
+    # Statement months are the stores' months (Japan time), not UTC's.
+    period = datetime.now(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m")
     response = world.stack.marketer.statements(world.campaign_id, period)
     assert response.status_code == 200, response.text
     body = response.json()

@@ -106,6 +106,19 @@ def test_report_counts_money_and_csv(
     assert rows["revenue_share.owed"] == "60"
     assert rows["counts.rejected_by_reason.expired"] == "1"
 
+    page = client.get(
+        f"/v1/campaigns/{c.campaign_id}/report.html",
+        headers={"Authorization": auth["marketer"]},
+    )
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "<th>redeemed</th><td>1</td>" in html
+    assert "<th>attributed revenue</th><td>¥1,200</td>" in html
+    assert "<th>revenue share owed</th><td>¥60</td>" in html
+    assert html.count("data:image/png;base64,") >= 2  # per day, and earnings vs per-call fee
+    anonymous = client.get(f"/v1/campaigns/{c.campaign_id}/report.html")
+    assert anonymous.status_code == 401
+
 
 def test_report_and_statement_errors(client: FlaskClient, auth: dict) -> None:
     h = {"Authorization": auth["marketer"]}
