@@ -38,6 +38,8 @@ class Settings:
     max_request_bytes: int = 2 * 1024 * 1024
     consumer_max_attempts: int = 3
     relay_poll_seconds: float = 0.05
+    # campaign_engine: share of offer decisions spent exploring (0 = always the best action).
+    policy_epsilon: float = 0.05
 
     @property
     def embedded(self) -> bool:
@@ -98,6 +100,7 @@ class Settings:
                 number("TENIN_CONSUMER_MAX_ATTEMPTS", defaults.consumer_max_attempts)
             ),
             relay_poll_seconds=number("TENIN_RELAY_POLL_SECONDS", defaults.relay_poll_seconds),
+            policy_epsilon=number("TENIN_POLICY_EPSILON", defaults.policy_epsilon),
         )
 
 

@@ -151,7 +151,7 @@ def bootstrap(
         reservations=RedisReservations(redis_client),
         features=CustomerFeatureStore(redis_client, prefix=FEATURE_PREFIX),
         markers=RedisMarkers(redis_client),
-        policy=policy or PolicyConfig(),
+        policy=policy or PolicyConfig(epsilon=settings.policy_epsilon),
         coupon_key=coupon_key(settings.secret_key),
         holdout_key=holdout_key(settings.secret_key),
         clock=clock or utcnow,

@@ -384,7 +384,7 @@ def report_after_void(world: World, n: int, revenue: int) -> None:
 
 @then(parsers.parse("the campaign report shows {issued:d} coupons issued and {n:d} redemptions"))
 def report_issued_redeemed(world: World, issued: int, n: int) -> None:
-    r = world.report_when(lambda r: r["counts"]["redeemed"] == n, f"{n} redemptions")
+    r = world.report_when(lambda r: r["counts"]["redeemed"] == n, f"{n} redemptions", timeout=120)
     assert r["counts"]["issued"] == issued
 
 

@@ -91,7 +91,11 @@ class World:
 
     def report_when(self, predicate: Any, what: str, timeout: float = 60) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
-            report = self.report()
+            response = self.stack.marketer.report(self.campaign_id)
+            if response.status_code == 404:  # the tracker has not heard of the campaign yet
+                return None
+            assert response.status_code == 200, response.text
+            report = response.json()
             return report if predicate(report) else None
 
         return wait_for(probe, timeout=timeout, what=what)

@@ -36,6 +36,8 @@ class TrainParams:
 
     n_estimators: int = 200
     num_leaves: int = 15
+    # Shallow, balanced trees: onnxruntime walks every tree for every row, so depth is latency.
+    max_depth: int = 4
     learning_rate: float = 0.05
     min_child_samples: int = 100
     subsample: float = 0.8

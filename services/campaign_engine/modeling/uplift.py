@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # Spend is a noisy outcome and the uplift a small difference of two fits: few, big-leaved trees.
 UPLIFT_PARAMS = TrainParams(
-    n_estimators=100, num_leaves=7, learning_rate=0.1, min_child_samples=1000
+    n_estimators=100, num_leaves=7, max_depth=-1, learning_rate=0.1, min_child_samples=1000
 )
 
 
