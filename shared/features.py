@@ -41,6 +41,33 @@ INTENT_CATEGORIES: Mapping[str, frozenset[str]] = {
     "coffee": frozenset({"coffee", "bakery", "sweets"}),
     "deal_seeking": frozenset(CATEGORIES),
 }
+# The chat agent's intent names (services/chat_agent/understanding) mapped onto the
+# model's vocabulary, so what the clerk heard reaches the model as a known intent.
+CHAT_INTENT_ALIASES: Mapping[str, str] = {
+    "wants_deals": "deal_seeking",
+    "small_talk": "smalltalk",
+    "follow": "greeting",
+    "thanks": "smalltalk",
+}
+# A product question names a category; the model knows it as a craving.
+PRODUCT_CATEGORY_INTENTS: Mapping[str, str] = {
+    "onigiri": "hungry",
+    "bento": "hungry",
+    "bakery": "hungry",
+    "drinks": "thirsty",
+    "coffee": "coffee",
+    "sweets": "craving_sweet",
+    "snacks": "craving_sweet",
+}
+
+
+def model_intent(intent: str) -> str:
+    """The model's name for an intent from the chat ("product_question:coffee" → "coffee")."""
+    if intent.startswith("product_question:"):
+        return PRODUCT_CATEGORY_INTENTS.get(intent.split(":", 1)[1], "other")
+    return CHAT_INTENT_ALIASES.get(intent, intent)
+
+
 HOUR_BANDS = 6  # 4-hour bands of the local day: 0-3, 4-7, ..., 20-23
 RECENCY_CAP_DAYS = 90.0
 FOLLOW_CAP_DAYS = 365.0
@@ -138,6 +165,7 @@ def feature_matrix(
     customer: CustomerFeatures, context: DecisionContext, offers: Sequence[OfferFeatures]
 ) -> np.ndarray:
     """The float32 model input, one row per candidate offer, columns in FEATURE_NAMES order."""
+    intent = model_intent(context.intent)
     band_share = customer.hour_band_share
     base = [
         customer.recency_days,
@@ -149,13 +177,13 @@ def feature_matrix(
         1.0 if customer.linked else 0.0,
         float(context.local_hour),
         float(context.weekday),
-        float(_INTENT_CODE.get(context.intent, 0)),
+        float(_INTENT_CODE.get(intent, 0)),
         float(context.sentiment),
         band_share[hour_band(context.local_hour)] if band_share else 0.0,
     ]
     monetary = customer.monetary_avg
     shares = customer.category_share
-    matching = INTENT_CATEGORIES.get(context.intent, frozenset())
+    matching = INTENT_CATEGORIES.get(intent, frozenset())
     other = _CATEGORY_CODE["other"]
     n = len(offers)
     matrix = np.empty((n, N_FEATURES), dtype=np.float32)

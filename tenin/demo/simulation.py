@@ -170,7 +170,7 @@ class WeekDriver:
         context = DecisionContext(
             local_hour=issued_at.hour,
             weekday=issued_at.weekday(),
-            intent="wants_deals",
+            intent="deal_seeking",  # the simulator's name for the chat's "wants_deals"
             sentiment=0.2,
             language=customer.language,
         )

@@ -60,9 +60,9 @@ def start_stack(
                 "TENIN_BROKER_FLAVOR": "kafka",
                 # Its own topics and groups: earlier tests' streams stay out of this stack.
                 "TENIN_TOPIC_NAMESPACE": f"e2e-{secrets.token_hex(4)}.",
-            # Exploration off: scenarios count coupons exactly, and a 5% chance of the
-            # policy exploring "no coupon" would make them flaky. tests/unit covers it.
-            "TENIN_POLICY_EPSILON": "0",
+                # Exploration off: scenarios count coupons exactly, and a 5% chance of the
+                # policy exploring "no coupon" would make them flaky. tests/unit covers it.
+                "TENIN_POLICY_EPSILON": "0",
                 "TENIN_SECRET_KEY": "e2e-" + secrets.token_hex(16),
                 "LINE_CHANNEL_SECRET": "e2e-channel-" + secrets.token_hex(8),
                 "LINE_CHANNEL_ACCESS_TOKEN": "e2e-token-" + secrets.token_hex(8),

@@ -177,3 +177,15 @@ def test_no_module_reads_the_environment() -> None:
     root = Path(__file__).resolve().parents[2]
     for rel in ("shared/features.py", "shared/scoring.py", "services/campaign_engine/policy.py"):
         assert "os.environ" not in (root / rel).read_text(), rel
+
+
+def test_chat_intents_reach_the_model_as_known_intents() -> None:
+    """The chat agent's vocabulary and the model's must not drift apart silently."""
+    from shared.features import INTENTS, model_intent
+
+    chat_intents = ["greeting", "wants_deals", "small_talk", "thanks", "complaint", "follow"]
+    for intent in chat_intents:
+        assert model_intent(intent) in INTENTS, intent
+    assert model_intent("wants_deals") == "deal_seeking"
+    assert model_intent("product_question:coffee") == "coffee"
+    assert model_intent("product_question:unknown") == "other"
