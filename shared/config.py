@@ -40,6 +40,7 @@ class Settings:
     relay_poll_seconds: float = 0.05
     # campaign_engine: share of offer decisions spent exploring (0 = always the best action).
     policy_epsilon: float = 0.05
+    policy_uplift: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -101,6 +102,7 @@ class Settings:
             ),
             relay_poll_seconds=number("TENIN_RELAY_POLL_SECONDS", defaults.relay_poll_seconds),
             policy_epsilon=number("TENIN_POLICY_EPSILON", defaults.policy_epsilon),
+            policy_uplift=(opt("TENIN_POLICY") or "propensity") == "uplift",
         )
 
 

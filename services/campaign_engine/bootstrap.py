@@ -69,6 +69,19 @@ class Engine:
     clock: Callable[[], datetime] = field(default=utcnow)
     campaigns: ActiveCampaigns = field(default_factory=ActiveCampaigns)
     _scorer: Scorer | None = None
+    _uplift_scorer: Any = None
+
+    @property
+    def uplift_scorer(self) -> Any:
+        """The T-learner pair, when TENIN_POLICY=uplift (coupons go to persuadables)."""
+        if not self.policy.uplift:
+            return None
+        if self._uplift_scorer is None:
+            from shared.scoring import DEFAULT_UPLIFT_DIR, UpliftScorer
+
+            self._uplift_scorer = UpliftScorer(DEFAULT_UPLIFT_DIR)
+            log.info("uplift_model_loaded", model_version=self._uplift_scorer.model_version)
+        return self._uplift_scorer
 
     @property
     def scorer(self) -> Scorer:
@@ -94,6 +107,7 @@ class Engine:
             clock=self.clock,
             rng=np.random.default_rng(),
             campaigns=self.campaigns,
+            uplift_scorer=self.uplift_scorer,
         )
 
     @property
@@ -151,7 +165,8 @@ def bootstrap(
         reservations=RedisReservations(redis_client),
         features=CustomerFeatureStore(redis_client, prefix=FEATURE_PREFIX),
         markers=RedisMarkers(redis_client),
-        policy=policy or PolicyConfig(epsilon=settings.policy_epsilon),
+        policy=policy
+        or PolicyConfig(epsilon=settings.policy_epsilon, uplift=settings.policy_uplift),
         coupon_key=coupon_key(settings.secret_key),
         holdout_key=holdout_key(settings.secret_key),
         clock=clock or utcnow,

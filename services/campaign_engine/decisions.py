@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import redis
@@ -84,6 +84,7 @@ def decide_offer(
     clock: Callable[[], datetime] = utcnow,
     rng: np.random.Generator | None = None,
     campaigns: ActiveCampaigns | None = None,
+    uplift_scorer: Any = None,
 ) -> Decision | None:
     """Decide one offer request; returns the stored decision, or None for a duplicate.
 
@@ -117,6 +118,7 @@ def decide_offer(
                 policy=policy,
                 holdout_key=holdout_key,
                 rng=rng or np.random.default_rng(),
+                uplift_scorer=uplift_scorer,
             )
             if outcome.reservation is not None:
                 outcome.coupon = _coupon(outcome, coupon_key, now)
@@ -164,6 +166,7 @@ def _choose(
     policy: PolicyConfig,
     holdout_key: bytes,
     rng: np.random.Generator,
+    uplift_scorer: Any = None,
 ) -> Outcome:
     if found.customer.opted_out:
         return Outcome("none", "opted_out")
@@ -187,8 +190,12 @@ def _choose(
         if not candidates:
             return Outcome("none", _no_candidate_reason(refusals), exhausted=exhausted)
         scorer.maybe_reload()
+        if uplift_scorer is not None:
+            uplift_scorer.maybe_reload()
         offers = [offer_features(c.offer) for c in candidates]
-        choice = decide(scorer, known, context, offers, policy, rng)  # type: ignore[arg-type]
+        choice = decide(  # type: ignore[arg-type]
+            scorer, known, context, offers, policy, rng, uplift_scorer=uplift_scorer
+        )
         if choice.fallback_reason:
             log.error(
                 "scoring_fell_back", customer_id=request.customer_id, error=choice.fallback_reason

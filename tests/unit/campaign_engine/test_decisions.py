@@ -294,3 +294,53 @@ def test_engines_see_a_campaign_change_at_once(
         change_status(session, live, "pause", NOW)  # same instant: only the revision tells
     assert decide(offer_request()).arm == "none"
     assert events(sessions, "offer.decided")[-1]["reason"] == "no_active_campaign"
+
+
+class FixedUplift:
+    """A T-learner stand-in: the same expected spends for every offer."""
+
+    model_version = "uplift-test"
+
+    def __init__(self, treated: float, control: float) -> None:
+        self.treated, self.control = treated, control
+
+    def maybe_reload(self) -> bool:
+        return False
+
+    def score(self, matrix: Any) -> tuple[Any, Any]:
+        import numpy as np
+
+        return np.full(len(matrix), self.treated), np.full(len(matrix), self.control)
+
+
+@pytest.mark.parametrize(
+    ("treated", "control", "coupon"), [(100.0, 500.0, False), (5000.0, 100.0, True)]
+)
+def test_the_uplift_scorer_decides_when_the_policy_asks_for_it(
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
+    treated: float,
+    control: float,
+    coupon: bool,
+) -> None:
+    """With TENIN_POLICY=uplift the T-learner's expected spends, not P(redeem), decide."""
+    from services.campaign_engine.decisions import ActiveCampaigns, decide_offer
+    from services.campaign_engine.policy import PolicyConfig
+
+    active_campaign(sessions)
+    decision = decide_offer(
+        offer_request(),
+        sessions=sessions,
+        reservations=reservations,
+        features=features,
+        scorer=ConstantScorer(),
+        policy=PolicyConfig(mode="greedy", uplift=True),
+        coupon_key=coupon_key(SECRET),
+        holdout_key=holdout_key(SECRET),
+        clock=lambda: NOW,
+        campaigns=ActiveCampaigns(),
+        uplift_scorer=FixedUplift(treated, control),
+    )
+    assert decision is not None
+    assert (decision.coupon_code is not None) is coupon
