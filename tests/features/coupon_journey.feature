@@ -16,8 +16,9 @@ Feature: The clerk hands out a coupon that is redeemed at the till and paid for
     And the campaign report shows 1 redemption, 1280 yen attributed revenue and the revenue share owed
 
   Scenario: Redeliveries, re-sends and two tills do not count twice
-    When a customer follows the shop's account in a webhook that LINE delivers 3 times
-    Then exactly 1 coupon is issued to the customer
+    When a customer follows the shop's account
+    And the customer asks for deals in a webhook that LINE delivers 3 times
+    Then that request gives the customer exactly 1 coupon
     When the customer pays 900 yen at store S001 with that coupon
     And the store re-sends the same transaction
     Then the re-sent transaction is reported as a duplicate

@@ -38,6 +38,7 @@ class World:
     results: list[dict[str, Any]] = field(default_factory=list)
     transactions: list[dict[str, Any]] = field(default_factory=list)
     deliveries_before: dict[str, int] = field(default_factory=dict)
+    coupons_before: int = 0  # the current customer's coupons before their latest message
 
     @property
     def campaign_id(self) -> str:
@@ -77,6 +78,8 @@ class World:
         activated = self.stack.marketer.transition(campaign_id, "activate")
         assert activated.status_code == 200, activated.text
         self.campaigns.append(campaign_id)
+        # Campaign events reach the other services asynchronously; start once the tracker has it.
+        self.report_when(lambda r: r["status"] == "active", "the tracker to learn of the campaign")
         return campaign_id
 
     def end_campaigns(self) -> None:
@@ -117,6 +120,7 @@ class World:
         self.deliveries_before[customer.user_id] = len(
             self.stack.line.delivered_to(customer.user_id)
         )
+        self.coupons_before = len(set(self.coupon_codes(customer)))
         for attempt in range(times):
             event["deliveryContext"] = {"isRedelivery": attempt > 0}
             response = self.stack.webhooks.post([event])
