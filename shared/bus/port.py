@@ -1,0 +1,56 @@
+"""The message-bus port: what every producer and consumer in tenin is written against."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """One record as a consumer sees it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Producer(Protocol):
+    def send(
+        self, topic: str, key: str | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> None: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Consumer(Protocol):
+    def poll(self, timeout_ms: int = 500, max_records: int = 100) -> list[Message]: ...
+
+    def commit(self, messages: Sequence[Message]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Broker(Protocol):
+    name: str
+
+    def producer(self) -> Producer: ...
+
+    def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer: ...
+
+    def ensure_topics(self, topics: Iterable[str], partitions: int = 3) -> None: ...
+
+
+def next_offsets(messages: Sequence[Message]) -> dict[tuple[str, int], int]:
+    """The offset to commit per partition: one past the last message handled."""
+    offsets: dict[tuple[str, int], int] = {}
+    for m in messages:
+        tp = (m.topic, m.partition)
+        offsets[tp] = max(offsets.get(tp, 0), m.offset + 1)
+    return offsets
