@@ -38,7 +38,14 @@ def demo_environment(
             raise SystemExit(
                 f'--against-services needs {", ".join(missing)} (eval "$(scripts/services up)")'
             )
-        yield {**base, **common, "TENIN_BROKER_FLAVOR": base.get("TENIN_BROKER_FLAVOR", "kafka")}
+        yield {
+            **base,
+            **common,
+            "TENIN_BROKER_FLAVOR": base.get("TENIN_BROKER_FLAVOR", "kafka"),
+            # A shared cluster keeps other runs' streams: this run reads and writes its own.
+            "TENIN_TOPIC_NAMESPACE": base.get("TENIN_TOPIC_NAMESPACE")
+            or f"demo-{secrets.token_hex(4)}.",
+        }
         return
     for name in REAL_VARS:
         base.pop(name, None)
