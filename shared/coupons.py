@@ -11,7 +11,7 @@ Layout (110 bits, then one check symbol)::
 The 110 bits are written as 22 Crockford base32 symbols, most significant first, then
 one check symbol, prefixed and grouped for reading aloud::
 
-    TN-XXXXX-XXXXX-XXXXX-XXXXX-XXC        (30 characters, C = check symbol)
+    TN-8K5P5-0MRD0-Y5ZP1-8TCJH-59D        (30 characters; the last symbol, D, is the check)
 
 The check symbol is a weighted sum over GF(32) (a one-symbol Reed-Solomon parity):
 symbol i has weight a^(i+1), the check symbol weight 1, where a generates GF(32)*.
