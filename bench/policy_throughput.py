@@ -24,10 +24,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.campaign_engine.policy import PolicyConfig, choose_action, decide, offer_values  # noqa: E402
-from shared.features import CustomerFeatureStore, feature_matrix  # noqa: E402
-from shared.scoring import DEFAULT_MODEL_DIR, PropensityScorer  # noqa: E402
-from shared.simulator import Population, random_context, sample_offers  # noqa: E402
-from shared.simulator.history import aggregates, simulate_past_sales  # noqa: E402
+from shared.config import DEFAULT_MODEL_DIR  # noqa: E402
+from services.campaign_engine.features import CustomerFeatureStore  # noqa: E402
+from shared.model.features import feature_matrix  # noqa: E402
+from shared.model.scoring import PropensityScorer  # noqa: E402
+from shared.model.simulator import Population, random_context, sample_offers  # noqa: E402
+from shared.model.simulator.history import aggregates, simulate_past_sales  # noqa: E402
 
 
 def connect(url: str | None, single: bool):  # noqa: ANN201 - a redis.Redis either way

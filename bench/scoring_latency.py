@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.campaign_engine.modeling.artifacts import to_onnx  # noqa: E402
 from services.campaign_engine.modeling.dataset import SimWorld, simulated_rows  # noqa: E402
 from services.campaign_engine.modeling.train import TrainParams, fit_lightgbm  # noqa: E402
-from shared.features import feature_matrix  # noqa: E402
-from shared.scoring import DEFAULT_MODEL_DIR, PropensityScorer, session_options  # noqa: E402
+from shared.config import DEFAULT_MODEL_DIR  # noqa: E402
+from shared.model.features import feature_matrix  # noqa: E402
+from shared.model.scoring import PropensityScorer, session_options  # noqa: E402
 
 
 def latencies(

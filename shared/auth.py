@@ -1,4 +1,4 @@
-"""API keys with roles (DESIGN §7): random, shown once, stored hashed, bound to a store.
+"""API keys with roles (docs/interfaces.md § Conventions): random, shown once, stored hashed, bound to a store.
 
 A key looks like `tn_<prefix>_<secret>`. The prefix finds the row; the secret's keyed
 hash is compared with `hmac.compare_digest`, so response time does not depend on how
@@ -116,9 +116,7 @@ def authenticate(session: Session, server_secret: str, presented: str) -> Princi
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def require_role(
-    *roles: str, session_factory: Callable[[], Callable[[], Session]], secret: Callable[[], str]
-) -> Callable[[F], F]:
+def require_role(*roles: str, sessions: Callable[[], Session], secret: str) -> Callable[[F], F]:
     """Decorator: 401 without a valid key, 403 when its role is not allowed (admin always is)."""
 
     def decorator(view: F) -> F:
@@ -129,8 +127,8 @@ def require_role(
                 raise ProblemError(
                     401, "Unauthorized", "an API key is required (Authorization: Bearer <key>)"
                 )
-            with session_factory()() as session:
-                principal = authenticate(session, secret(), header[7:].strip())
+            with sessions() as session:
+                principal = authenticate(session, secret, header[7:].strip())
             if principal is None:
                 raise ProblemError(401, "Unauthorized", "the API key is not valid")
             if principal.role != "admin" and principal.role not in roles:

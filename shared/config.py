@@ -9,6 +9,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "propensity"
+DEFAULT_UPLIFT_DIR = REPO_ROOT / "models" / "uplift"
 DEFAULT_SECRET = "tenin-dev-secret-change-me"
 
 
@@ -60,7 +61,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, service: str = "tenin") -> Settings:
-        """Build settings from environment variables (DESIGN §8 names)."""
+        """Build settings from environment variables (docs/interfaces.md § Operator interface)."""
         env = os.environ if env is None else env
 
         def opt(name: str) -> str | None:

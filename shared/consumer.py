@@ -13,7 +13,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +26,24 @@ from shared.events import Envelope, EventSchemaError, decode, dlq_topic
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+
+
+Handler = Callable[[Envelope], None]
+
+
+def route_by_type(handlers: Mapping[str, Handler], *, otherwise: Handler | None = None) -> Handler:
+    """One consumer handler from a service's registry of event type → handler.
+
+    A type with no handler goes to `otherwise` (a metric, say) or is skipped: a topic
+    carries types that other services care about.
+    """
+
+    def handle(envelope: Envelope) -> None:
+        handler = handlers.get(envelope.type, otherwise)
+        if handler is not None:
+            handler(envelope)
+
+    return handle
 
 
 class PoisonMessage(Exception):
@@ -86,6 +104,7 @@ class ConsumerLoop(Generic[T]):
         topics: Sequence[str],
         handler: Callable[[T], None],
         *,
+        # Without a decoder T is Envelope; mypy cannot tie a default to a type variable.
         decoder: Callable[[Message], T] = decode_envelope,  # type: ignore[assignment]
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,

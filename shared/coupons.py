@@ -91,7 +91,10 @@ _WEIGHTED = _gf32_tables()
 
 
 class CodeRejected(Exception):
-    """A coupon code that must not be honoured; `reason` is the DESIGN §2.2 reason."""
+    """A coupon code that must not be honoured.
+
+    `reason` is one of the POS feed's rejection reasons (docs/interfaces.md § POS feed).
+    """
 
     reason: ClassVar[str] = "unknown_code"
 

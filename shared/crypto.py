@@ -38,7 +38,7 @@ def keyed_hash(secret_key: str, purpose: str, value: str) -> str:
 
 
 def member_hash(secret_key: str, member_id: str) -> str:
-    """The keyed hash a loyalty member id travels as (DESIGN §7); one canonical form."""
+    """The keyed hash a loyalty member id travels as (docs/architecture.md § Invariants); one canonical form."""
     return keyed_hash(secret_key, "member-id", member_id.strip().upper())
 
 

@@ -60,11 +60,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def is_sqlite(engine: Engine) -> bool:
-    """True on the embedded SQLite database."""
-    return engine.dialect.name == "sqlite"
-
-
 def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
     """An engine for the URL, with schemas attached on SQLite."""
     parsed = make_url(url)

@@ -8,7 +8,6 @@ three services run as separate processes on one laptop without installing server
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -105,10 +104,3 @@ class EmbeddedStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def child_env(extra: dict[str, str]) -> dict[str, str]:
-    """The current environment plus `extra`, for spawning service processes."""
-    env = dict(os.environ)
-    env.update(extra)
-    return env

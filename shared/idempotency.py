@@ -36,6 +36,7 @@ def first_time(
     ).first()
     if existing is not None:
         return False
+    # A mixin has no constructor of its own; the mapped subclass takes columns as keywords.
     session.add(model(consumer=consumer, event_id=event_id))  # type: ignore[call-arg]
     session.flush()
     return True

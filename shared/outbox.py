@@ -11,7 +11,6 @@ drop by `event_id`.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -55,7 +54,7 @@ def add_event(
     """Validate an event and write it to the outbox inside the caller's transaction."""
     envelope = make_event(event_type, payload, key=key, producer=producer)
     session.add(
-        outbox_model(  # type: ignore[call-arg]
+        outbox_model(  # type: ignore[call-arg]  # a mixin: the mapped subclass takes columns
             event_id=envelope.event_id,
             topic=topic or TOPIC_OF_TYPE[event_type],
             key=key,
@@ -138,22 +137,3 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox_relay_drain_failed")
                 break
-
-
-def pending_count(session: Session, outbox_model: type[OutboxMixin]) -> int:
-    """Rows not yet published (a metric)."""
-    model: Any = outbox_model
-    return len(session.execute(select(model.id).where(model.sent_at.is_(None))).all())
-
-
-def wait_until_drained(
-    session_factory: Callable[[], Session], outbox_model: type[OutboxMixin], timeout: float = 10
-) -> bool:
-    """Wait (bounded) until every outbox row is sent; used by tests and the demo."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with session_factory() as session:
-            if pending_count(session, outbox_model) == 0:
-                return True
-        time.sleep(0.05)
-    return False

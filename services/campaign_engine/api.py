@@ -1,11 +1,11 @@
-"""The marketer campaign API (DESIGN §2.3), as a Flask blueprint."""
+"""The marketer campaign API (docs/interfaces.md § Marketer campaign API), as a Flask blueprint."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
@@ -35,23 +35,12 @@ from shared.db import unit_of_work, utcnow
 from shared.http import (
     Operation,
     ProblemError,
-    current_extension,
+    invalid,
     parse_json_body,
+    parse_query,
+    path_parameter,
     validation_errors,
 )
-
-bp = Blueprint("campaigns", __name__)
-
-
-def _sessions() -> Callable[[], Session]:
-    return current_extension("sessions")  # type: ignore[no-any-return]
-
-
-def _secret() -> str:
-    return str(current_extension("settings").secret_key)
-
-
-marketer = require_role("marketer", session_factory=_sessions, secret=_secret)
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:
@@ -80,118 +69,105 @@ def _conflict(exc: CampaignConflict) -> ProblemError:
     )
 
 
-def _locked(session: Session, campaign_id: str) -> Campaign:
-    campaign = find_campaign(session, campaign_id, lock=True)
-    if campaign is None:
-        raise _not_found(campaign_id)
-    return campaign
+def campaigns_blueprint(sessions: Callable[[], Session], secret: str) -> Blueprint:
+    """The campaign routes, reading and writing through `sessions` (marketer keys)."""
+    bp = Blueprint("campaigns", __name__)
+    marketer = require_role("marketer", sessions=sessions, secret=secret)
 
-
-@bp.post("/v1/campaigns")
-@marketer
-def create() -> Response:
-    body = parse_json_body(CampaignIn)
-    with unit_of_work(_sessions()) as session:
-        campaign = create_campaign(session, body)
-        out = to_out(campaign)
-    metrics.CAMPAIGN_CHANGES.labels("create").inc()
-    response = _json(out, 201)
-    response.headers["Location"] = f"/v1/campaigns/{out.campaign_id}"
-    return response
-
-
-@bp.get("/v1/campaigns")
-@marketer
-def list_() -> Response:
-    try:
-        query = ListQuery.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        raise ProblemError(
-            422,
-            "Validation failed",
-            "the query parameters are not valid",
-            errors=validation_errors(exc),
-        ) from None
-    with _sessions()() as session:
-        try:
-            rows, cursor = list_campaigns(session, query)
-        except InvalidCursor:
-            raise ProblemError(
-                422,
-                "Validation failed",
-                "the cursor is not one this API gave out",
-                errors=[{"field": "cursor", "message": "invalid cursor"}],
-            ) from None
-        page = CampaignList(items=[to_out(c) for c in rows], next_cursor=cursor)
-    return _json(page)
-
-
-@bp.get("/v1/campaigns/<campaign_id>")
-@marketer
-def get(campaign_id: str) -> Response:
-    with _sessions()() as session:
-        campaign = find_campaign(session, campaign_id)
+    def _locked(session: Session, campaign_id: str) -> Campaign:
+        campaign = find_campaign(session, campaign_id, lock=True)
         if campaign is None:
             raise _not_found(campaign_id)
-        return _json(to_out(campaign))
+        return campaign
 
+    @bp.post("/v1/campaigns")
+    @marketer
+    def create() -> Response:
+        body = parse_json_body(CampaignIn)
+        with unit_of_work(sessions) as session:
+            campaign = create_campaign(session, body)
+            out = to_out(campaign)
+        metrics.CAMPAIGN_CHANGES.labels("create").inc()
+        response = _json(out, 201)
+        response.headers["Location"] = f"/v1/campaigns/{out.campaign_id}"
+        return response
 
-@bp.patch("/v1/campaigns/<campaign_id>")
-@marketer
-def patch(campaign_id: str) -> Response:
-    change = parse_json_body(CampaignPatch)
-    with unit_of_work(_sessions()) as session:
-        campaign = _locked(session, campaign_id)
-        try:
-            merged = CampaignIn.model_validate(patched_body(campaign, change))
-        except ValidationError as exc:
-            raise ProblemError(
-                422,
-                "Validation failed",
-                "the campaign would not be valid",
-                errors=validation_errors(exc),
-            ) from None
-        try:
-            apply_patch(session, campaign, merged, change, utcnow())
-        except CampaignConflict as exc:
-            raise _conflict(exc) from None
-        except UnknownOffer as exc:
-            raise ProblemError(
-                422,
-                "Validation failed",
-                "no such offer in this campaign",
-                errors=[{"field": exc.field, "message": "no such offer"}],
-            ) from None
-        out = to_out(campaign)
-    metrics.CAMPAIGN_CHANGES.labels("patch").inc()
-    return _json(out)
+    @bp.get("/v1/campaigns")
+    @marketer
+    def list_() -> Response:
+        query = parse_query(ListQuery)
+        with sessions() as session:
+            try:
+                rows, cursor = list_campaigns(session, query)
+            except InvalidCursor:
+                raise ProblemError(
+                    422,
+                    "Validation failed",
+                    "the cursor is not one this API gave out",
+                    errors=[{"field": "cursor", "message": "invalid cursor"}],
+                ) from None
+            page = CampaignList(items=[to_out(c) for c in rows], next_cursor=cursor)
+        return _json(page)
 
+    @bp.get("/v1/campaigns/<campaign_id>")
+    @marketer
+    def get(campaign_id: str) -> Response:
+        with sessions() as session:
+            campaign = find_campaign(session, campaign_id)
+            if campaign is None:
+                raise _not_found(campaign_id)
+            return _json(to_out(campaign))
 
-def _lifecycle(action: str) -> Callable[[str], Response]:
-    def view(campaign_id: str) -> Response:
-        with unit_of_work(_sessions()) as session:
+    @bp.patch("/v1/campaigns/<campaign_id>")
+    @marketer
+    def patch(campaign_id: str) -> Response:
+        change = parse_json_body(CampaignPatch)
+        with unit_of_work(sessions) as session:
             campaign = _locked(session, campaign_id)
             try:
-                change_status(session, campaign, action, utcnow())
+                merged = CampaignIn.model_validate(patched_body(campaign, change))
+            except ValidationError as exc:
+                raise invalid("the campaign would not be valid", validation_errors(exc)) from None
+            try:
+                apply_patch(session, campaign, merged, change, utcnow())
             except CampaignConflict as exc:
                 raise _conflict(exc) from None
+            except UnknownOffer as exc:
+                raise ProblemError(
+                    422,
+                    "Validation failed",
+                    "no such offer in this campaign",
+                    errors=[{"field": exc.field, "message": "no such offer"}],
+                ) from None
             out = to_out(campaign)
-        metrics.CAMPAIGN_CHANGES.labels(action).inc()
+        metrics.CAMPAIGN_CHANGES.labels("patch").inc()
         return _json(out)
 
-    view.__name__ = f"{action}_campaign"
-    return view
+    def _lifecycle(action: str) -> Callable[[str], Response]:
+        def view(campaign_id: str) -> Response:
+            with unit_of_work(sessions) as session:
+                campaign = _locked(session, campaign_id)
+                try:
+                    change_status(session, campaign, action, utcnow())
+                except CampaignConflict as exc:
+                    raise _conflict(exc) from None
+                out = to_out(campaign)
+            metrics.CAMPAIGN_CHANGES.labels(action).inc()
+            return _json(out)
+
+        view.__name__ = f"{action}_campaign"
+        return view
+
+    for action in ("activate", "pause", "end"):
+        bp.add_url_rule(
+            f"/v1/campaigns/<campaign_id>/{action}",
+            methods=["POST"],
+            view_func=marketer(_lifecycle(action)),
+        )
+    return bp
 
 
-for _action in ("activate", "pause", "end"):
-    bp.add_url_rule(
-        f"/v1/campaigns/<campaign_id>/{_action}",
-        methods=["POST"],
-        view_func=marketer(_lifecycle(_action)),
-    )
-
-
-_ID = [{"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_ID = [path_parameter("campaign_id")]
 
 
 def _query_parameters() -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from shared.coupons import coupon_key
 from shared.crypto import derive_key
 from shared.db import make_engine, make_session_factory, utcnow
 from shared.events import Envelope
-from shared.features import CustomerFeatureStore
+from services.campaign_engine.features import CustomerFeatureStore
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +77,8 @@ class Engine:
         if not self.policy.uplift:
             return None
         if self._uplift_scorer is None:
-            from shared.scoring import DEFAULT_UPLIFT_DIR, UpliftScorer
+            from shared.config import DEFAULT_UPLIFT_DIR
+            from shared.model.scoring import UpliftScorer
 
             self._uplift_scorer = UpliftScorer(DEFAULT_UPLIFT_DIR)
             log.info("uplift_model_loaded", model_version=self._uplift_scorer.model_version)
@@ -87,7 +88,7 @@ class Engine:
     def scorer(self) -> Scorer:
         """The propensity scorer, loaded on first use (the HTTP app never needs it)."""
         if self._scorer is None:
-            from shared.scoring import PropensityScorer
+            from shared.model.scoring import PropensityScorer
 
             self._scorer = PropensityScorer(self.settings.model_dir)
             log.info("model_loaded", model_version=self._scorer.model_version)

@@ -49,7 +49,7 @@ from services.campaign_engine.usage import (
 from shared.coupons import CouponClaims, issue_code
 from shared.db import utcnow
 from shared.events import Envelope, IssuedCoupon, OfferRequested, parse_payload
-from shared.features import CustomerFeatures, DecisionContext, feature_matrix
+from shared.model.features import CustomerFeatures, DecisionContext, feature_matrix
 
 log = structlog.get_logger(__name__)
 

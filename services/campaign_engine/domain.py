@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.coupons import round_up_to_hour
-from shared.features import DEFAULT_TYPICAL_BASKET, CustomerFeatures, OfferFeatures
+from shared.model.features import DEFAULT_TYPICAL_BASKET, CustomerFeatures, OfferFeatures
 
 TRANSITIONS: Mapping[str, Mapping[str, str]] = {
     "activate": {"draft": "active", "paused": "active"},

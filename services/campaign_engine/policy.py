@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from shared.features import (
+from shared.model.features import (
     DEFAULT_TYPICAL_BASKET,
     FEATURE_NAMES,
     CustomerFeatures,
@@ -28,7 +28,7 @@ from shared.features import (
     OfferFeatures,
     feature_matrix,
 )
-from shared.scoring import InvalidFeatures, PropensityScorer, UpliftScorer
+from shared.model.scoring import InvalidFeatures, PropensityScorer, UpliftScorer
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask, Response
 from pydantic import BaseModel, ConfigDict
 
 from services.chat_agent import bootstrap, qr, webhook
 from services.chat_agent.line_events import WebhookBody
 from shared.config import Settings
 from shared.coupons import CodeRejected, normalize_code
-from shared.http import Operation, ProblemError, base_app, openapi_document, ops_blueprint
+from shared.http import Operation, ProblemError, path_parameter, service_app
 from shared.logging import configure_logging
 
 SERVICE = "chat_agent"
@@ -69,7 +69,7 @@ OPERATIONS = [
         "QR code image of a coupon code",
         secured=False,
         content_type="image/png",
-        parameters=[{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+        parameters=[path_parameter("code")],
     ),
 ]
 
@@ -80,15 +80,14 @@ def create_app(settings: Settings | None = None, *, web: bootstrap.Web | None = 
         settings = Settings.from_env(service=SERVICE)
         configure_logging(SERVICE, settings.log_level, settings.log_json)
     web = web or bootstrap.web(settings)
-    app = base_app(SERVICE, settings.max_request_bytes)
-    app.extensions["chat_agent"] = web
-    app.register_blueprint(webhook.bp)
-    app.register_blueprint(coupons)
-    app.register_blueprint(ops_blueprint(web.readiness))
-    document = openapi_document("tenin chat_agent", "1.0.0", OPERATIONS)
-
-    @app.get("/openapi.json")
-    def openapi() -> Response:
-        return jsonify(document)
-
-    return app
+    return service_app(
+        SERVICE,
+        title="tenin chat_agent",
+        max_request_bytes=settings.max_request_bytes,
+        blueprints=[
+            webhook.webhook_blueprint(settings.line_channel_secret, web.publisher),
+            coupons,
+        ],
+        operations=OPERATIONS,
+        readiness=web.readiness,
+    )

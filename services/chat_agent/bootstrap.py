@@ -16,9 +16,9 @@ from services.chat_agent.webhook import WebhookPublisher
 from shared.bus import Broker, KafkaBroker, broker_from_settings
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
-from shared.db import ping as db_ping
+from shared.http import ReadinessCheck
+from shared.readiness import readiness_checks
 from shared.redis_client import make_redis
-from shared.redis_client import ping as redis_ping
 
 # The webhook must answer LINE within 2 s: a producer must not block longer than that
 # waiting for broker metadata (kafka-python's default is 60 s).
@@ -31,7 +31,7 @@ class Web:
 
     settings: Settings
     publisher: WebhookPublisher
-    readiness: dict[str, Callable[[], bool]]
+    readiness: dict[str, ReadinessCheck]
 
 
 def webhook_broker(settings: Settings) -> Broker:
@@ -64,17 +64,8 @@ def web(
             holder["broker"] = broker or webhook_broker(settings)
         return holder["broker"]
 
-    def kafka_ready() -> bool:
-        b = the_broker()
-        return bool(b.ping()) if isinstance(b, KafkaBroker) else True
-
     publisher = WebhookPublisher(lambda: the_broker().producer(), settings.secret_key, client)
-    readiness: dict[str, Callable[[], bool]] = {
-        "database": lambda: db_ping(engine),
-        "kafka": kafka_ready,
-    }
-    if client is not None:
-        readiness["redis"] = lambda: redis_ping(client)
+    readiness = readiness_checks(database=engine, redis_client=client, broker=the_broker)
     return Web(settings=settings, publisher=publisher, readiness=readiness)
 
 

@@ -290,7 +290,7 @@ def link(turn: Turn, member_id: str | None) -> str:
     return "answered"
 
 
-# The campaign engine's intent vocabulary (shared.features.INTENTS), by product category.
+# The campaign engine's intent vocabulary (shared.model.features.INTENTS), by product category.
 _CATEGORY_INTENTS = {
     "onigiri": "hungry",
     "bento": "hungry",

@@ -32,7 +32,7 @@ from services.chat_agent.signature import verify
 from shared.bus import Producer
 from shared.crypto import pseudonym
 from shared.events import CHAT_INBOUND, encode, make_event
-from shared.http import ProblemError, current_extension, validation_errors
+from shared.http import ProblemError, invalid, validation_errors
 
 log = structlog.get_logger(__name__)
 
@@ -137,43 +137,45 @@ class WebhookPublisher:
                 self._producer = None
 
 
-bp = Blueprint("webhook", __name__)
+def webhook_blueprint(channel_secret: str, publisher: WebhookPublisher) -> Blueprint:
+    """POST /webhooks/line: verify with `channel_secret`, queue through `publisher`."""
+    bp = Blueprint("webhook", __name__)
 
+    @bp.post("/webhooks/line")
+    def line_webhook() -> Response:
+        """Receive LINE webhook events (docs/interfaces.md § Messaging webhook)."""
+        started = time.perf_counter()
+        raw = request.get_data(cache=True)
+        if not verify(channel_secret, raw, request.headers.get("X-Line-Signature")):
+            metrics.WEBHOOK_REJECTED.labels("signature").inc()
+            raise ProblemError(
+                401,
+                "Unauthorized",
+                "missing or invalid X-Line-Signature",
+                errors=[{"field": "X-Line-Signature", "message": "does not match the body"}],
+            )
+        body, raw_events = _parse(raw)
+        pairs: list[tuple[LineEvent, dict[str, Any]]] = []
+        for event, raw_event in zip(body.events, raw_events, strict=True):
+            if event.user_id:
+                pairs.append((event, raw_event))
+            else:
+                # No user to answer (e.g. a group event without a userId): nothing to do.
+                metrics.WEBHOOK_EVENTS.labels(event.type, "ignored").inc()
+        pairs.sort(key=lambda pair: pair[0].timestamp)  # stable: same-ms events keep order
+        try:
+            published = publisher.publish(body.destination, pairs)
+        except Exception as exc:
+            metrics.WEBHOOK_REJECTED.labels("broker").inc()
+            log.error("webhook_publish_failed", events=len(pairs), error=type(exc).__name__)
+            raise ProblemError(
+                503, "Service Unavailable", "events could not be queued; redeliver later"
+            ) from None
+        metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - started)
+        log.debug("webhook_accepted", events=len(body.events), published=published)
+        return Response("{}", status=200, mimetype="application/json")
 
-@bp.post("/webhooks/line")
-def line_webhook() -> Response:
-    """Receive LINE webhook events (DESIGN §2.1)."""
-    started = time.perf_counter()
-    web = current_extension("chat_agent")
-    raw = request.get_data(cache=True)
-    if not verify(web.settings.line_channel_secret, raw, request.headers.get("X-Line-Signature")):
-        metrics.WEBHOOK_REJECTED.labels("signature").inc()
-        raise ProblemError(
-            401,
-            "Unauthorized",
-            "missing or invalid X-Line-Signature",
-            errors=[{"field": "X-Line-Signature", "message": "does not match the body"}],
-        )
-    body, raw_events = _parse(raw)
-    pairs: list[tuple[LineEvent, dict[str, Any]]] = []
-    for event, raw_event in zip(body.events, raw_events, strict=True):
-        if event.user_id:
-            pairs.append((event, raw_event))
-        else:
-            # No user to answer (e.g. a group event without a userId): nothing to do.
-            metrics.WEBHOOK_EVENTS.labels(event.type, "ignored").inc()
-    pairs.sort(key=lambda pair: pair[0].timestamp)  # stable: same-ms events keep order
-    try:
-        published = web.publisher.publish(body.destination, pairs)
-    except Exception as exc:
-        metrics.WEBHOOK_REJECTED.labels("broker").inc()
-        log.error("webhook_publish_failed", events=len(pairs), error=type(exc).__name__)
-        raise ProblemError(
-            503, "Service Unavailable", "events could not be queued; redeliver later"
-        ) from None
-    metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - started)
-    log.debug("webhook_accepted", events=len(body.events), published=published)
-    return Response("{}", status=200, mimetype="application/json")
+    return bp
 
 
 def _parse(raw: bytes) -> tuple[WebhookBody, list[dict[str, Any]]]:
@@ -189,10 +191,5 @@ def _parse(raw: bytes) -> tuple[WebhookBody, list[dict[str, Any]]]:
     try:
         body = WebhookBody.model_validate(data)
     except ValidationError as exc:
-        raise ProblemError(
-            422,
-            "Validation failed",
-            "the body is not a LINE webhook",
-            errors=validation_errors(exc),
-        ) from None
+        raise invalid("the body is not a LINE webhook", validation_errors(exc)) from None
     return body, list(data["events"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
-from pydantic import ValidationError
 from pydantic_core import to_json
 
 from services.redemption_tracker.bootstrap import SERVICE, Tracker, bootstrap, tune_gc
@@ -25,22 +24,21 @@ from services.redemption_tracker.schemas import (
     StatementQuery,
     VoidRequest,
     VoidResult,
-    errors_of,
     validate_transactions,
 )
 from services.redemption_tracker.voids import void_transaction
 from shared.auth import require_role
 from shared.config import Settings
-from shared.db import ping
 from shared.http import (
     Operation,
     ProblemError,
-    base_app,
-    openapi_document,
-    ops_blueprint,
+    invalid,
     parse_json_body,
+    parse_query,
+    service_app,
 )
 from shared.logging import configure_logging
+from shared.readiness import readiness_checks
 
 TITLE = "tenin redemption tracker"
 VERSION = "1.0.0"
@@ -61,9 +59,7 @@ def _own_store(body_store: str) -> None:
 def pos_blueprint(tracker: Tracker) -> Blueprint:
     """POST /v1/pos/transactions, POST /v1/pos/voids, GET /v1/coupons/{code}."""
     bp = Blueprint("pos", __name__)
-    pos_only = require_role(
-        "pos", session_factory=lambda: tracker.sessions, secret=lambda: tracker.secret
-    )
+    pos_only = require_role("pos", sessions=tracker.sessions, secret=tracker.secret)
 
     @bp.post("/v1/pos/transactions")
     @pos_only
@@ -98,9 +94,7 @@ def pos_blueprint(tracker: Tracker) -> Blueprint:
 def reports_blueprint(tracker: Tracker) -> Blueprint:
     """GET /v1/campaigns/{id}/report and GET /v1/statements (marketer keys)."""
     bp = Blueprint("reports", __name__)
-    marketer = require_role(
-        "marketer", session_factory=lambda: tracker.sessions, secret=lambda: tracker.secret
-    )
+    marketer = require_role("marketer", sessions=tracker.sessions, secret=tracker.secret)
 
     def campaign_or_404(s: Any, campaign_id: str) -> Campaign:
         campaign = s.get(Campaign, campaign_id)
@@ -115,11 +109,9 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
     def get_report(campaign_id: str) -> Any:
         fmt = request.args.get("format", "json")
         if fmt not in ("json", "csv"):
-            raise ProblemError(
-                422,
-                "Validation failed",
+            raise invalid(
                 "format must be json or csv",
-                errors=[{"field": "format", "message": "must be json or csv"}],
+                [{"field": "format", "message": "must be json or csv"}],
             )
         with tracker.sessions() as s:
             report = build_report(s, campaign_or_404(s, campaign_id), tracker.clock())
@@ -143,14 +135,7 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
     @bp.get("/v1/statements")
     @marketer
     def get_statement() -> Any:
-        try:
-            query = StatementQuery.model_validate(
-                {k: request.args.get(k) for k in ("campaign_id", "period")}
-            )
-        except ValidationError as exc:
-            raise ProblemError(
-                422, "Validation failed", "check the query parameters", errors=errors_of(exc)
-            ) from None
+        query = parse_query(StatementQuery)
         with tracker.sessions() as s:
             campaign = campaign_or_404(s, query.campaign_id)
             return jsonify(build_statement(s, campaign, query.period, tracker.clock()))
@@ -239,8 +224,6 @@ def operations() -> list[Operation]:
             ],
             content_type="text/html",
         ),
-        Operation("GET", "/healthz", "Process up", secured=False),
-        Operation("GET", "/readyz", "Database reachable", secured=False),
     ]
 
 
@@ -251,16 +234,13 @@ def create_app(settings: Settings | None = None, *, tracker: Tracker | None = No
         configure_logging(SERVICE, settings.log_level, settings.log_json)
         tune_gc()
     tracker = tracker or bootstrap(settings)
-    app = base_app("redemption_tracker", tracker.settings.max_request_bytes)
-    app.extensions["tracker"] = tracker
-    # POS tills only need the database: Kafka is reached later, by the outbox relay.
-    app.register_blueprint(ops_blueprint({"database": lambda: ping(tracker.engine)}))
-    app.register_blueprint(pos_blueprint(tracker))
-    app.register_blueprint(reports_blueprint(tracker))
-    document = openapi_document(TITLE, VERSION, operations())
-
-    @app.get("/openapi.json")
-    def openapi() -> Any:
-        return jsonify(document)
-
-    return app
+    return service_app(
+        SERVICE,
+        title=TITLE,
+        version=VERSION,
+        max_request_bytes=tracker.settings.max_request_bytes,
+        blueprints=[pos_blueprint(tracker), reports_blueprint(tracker)],
+        operations=operations(),
+        # POS tills only need the database: Kafka is reached later, by the outbox relay.
+        readiness=readiness_checks(database=tracker.engine),
+    )

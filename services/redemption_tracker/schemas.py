@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from shared.http import validation_errors
+
 MAX_BATCH = 1000
 Money = Annotated[int, Field(strict=True, ge=0, le=10**12)]
 Ident = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")]
@@ -152,25 +154,6 @@ _TX = TypeAdapter(PosTransaction)
 _TX_LIST = TypeAdapter(list[PosTransaction])
 
 
-def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
-    """A pydantic location as `transactions[3].items[0].qty`."""
-    out = prefix
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "body"
-
-
-def errors_of(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    """Pydantic errors as [{field, message}] with bracketed paths."""
-    return [
-        {"field": field_path(tuple(e.get("loc", ())), prefix), "message": e.get("msg", "invalid")}
-        for e in exc.errors(include_url=False)
-    ]
-
-
 class Rejected:
     """A transaction that failed validation: what the client gets back for it."""
 
@@ -196,7 +179,7 @@ def validate_transactions(raw: list[Any]) -> list[PosTransaction | Rejected]:
             out.append(
                 Rejected(
                     tx_id if isinstance(tx_id, str) else None,
-                    errors_of(exc, f"transactions[{i}]"),
+                    validation_errors(exc, f"transactions.{i}"),
                 )
             )
     return out

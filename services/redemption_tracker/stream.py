@@ -10,9 +10,10 @@ from pydantic import ValidationError
 
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.ingest import ingest
-from services.redemption_tracker.schemas import PosTransaction, errors_of, validate_one
+from services.redemption_tracker.schemas import PosTransaction, validate_one
 from shared.bus import Message
 from shared.consumer import PoisonMessage
+from shared.http import validation_errors
 
 PosMessage = tuple[str, PosTransaction]
 
@@ -40,7 +41,7 @@ def decode_pos_message(message: Message) -> PosMessage:
         tx = validate_one(data)
     except ValidationError as exc:
         raise PoisonMessage(
-            "; ".join(f"{e['field']}: {e['message']}" for e in errors_of(exc))
+            "; ".join(f"{e['field']}: {e['message']}" for e in validation_errors(exc))
         ) from None
     assert tx.store_id is not None
     return tx.store_id, tx

@@ -2,7 +2,7 @@
 
 Two implementations sit behind it: `KafkaBroker` (real Apache Kafka, or the Tansu broker
 of the embedded default, through kafka-python) and `InMemoryBroker`, the twin used by
-unit tests. `tests/integration/foundation/test_bus_contract.py` runs one suite against all three, so
+unit tests. `tests/integration/shared/test_bus_contract.py` runs one suite against all three, so
 the twin cannot drift from Kafka.
 """
 

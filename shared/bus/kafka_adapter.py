@@ -118,7 +118,7 @@ class KafkaBroker:
 
     `namespace` prefixes every topic and consumer group, so several deployments (or test
     runs) can share one cluster without reading each other's streams; code above the
-    port always sees the plain topic names of DESIGN §3.
+    port always sees the plain topic names of docs/interfaces.md § Events.
     """
 
     def __init__(

@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from shared.bus import broker_from_settings
 from shared.config import Settings
-from shared.features import OfferFeatures
-from shared.simulator import STORES, Population, ShoppingSimulator
+from shared.model.features import OfferFeatures
+from shared.model.simulator import STORES, Population, ShoppingSimulator
 from tenin.clients import LineWebhookClient, MarketerClient, PosClient
 from tenin.demo.observer import DecisionObserver
 from tenin.demo.simulation import WeekDriver, WeekRecord

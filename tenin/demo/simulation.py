@@ -1,6 +1,6 @@
 """The simulated week: customers chat through signed webhooks and shop through the POS feed.
 
-The simulator's hidden response model (shared/simulator) decides what each shopper does;
+The simulator's hidden response model (shared/model/simulator) decides what each shopper does;
 tenin only sees what a real deployment would see: webhooks, POS transactions and the API.
 POS transactions are posted as they happen, stamped with the wall clock, while the demo
 keeps its own record of which simulated day each coupon was issued and redeemed on.
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from shared.coupons import coupon_key, verify_code
-from shared.features import DecisionContext, OfferFeatures
-from shared.simulator import JST, Customer, Population, ShoppingSimulator, p_redeem
+from shared.model.features import DecisionContext, OfferFeatures
+from shared.model.simulator import JST, Customer, Population, ShoppingSimulator, p_redeem
 from tenin.clients import LineWebhookClient, PosClient, line_event
 
 QR_URL = re.compile(r"/coupons/([^/]+)/qr\.png$")

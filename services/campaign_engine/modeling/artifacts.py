@@ -16,8 +16,8 @@ import onnxruntime as ort
 from onnxmltools import convert_lightgbm
 from onnxmltools.convert.common.data_types import FloatTensorType
 
-from shared.features import N_FEATURES
-from shared.scoring import session_options
+from shared.model.features import N_FEATURES
+from shared.model.scoring import session_options
 
 PARITY_TOLERANCE = 1e-5
 

@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import text
 
-from shared.features import (
+from shared.model.features import (
     N_FEATURES,
     CustomerFeatures,
     DecisionContext,
     OfferFeatures,
     feature_matrix,
 )
-from shared.simulator import (
+from shared.model.simulator import (
     Customer,
     Population,
     draw_window_outcome,
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class TrainingRows:
     """Model input and label; p_true only exists for simulated rows (the hidden truth, for scoring)."""
 
-    X: np.ndarray  # float32 (n, N_FEATURES), built by shared.features.feature_matrix
+    X: np.ndarray  # float32 (n, N_FEATURES), built by shared.model.features.feature_matrix
     y: np.ndarray  # int8: redeemed within the validity window
     source: str
     p_true: np.ndarray | None = None

@@ -32,9 +32,10 @@ from services.campaign_engine.policy import (
     offer_values,
     values_from_features,
 )
-from shared.features import DEFAULT_TYPICAL_BASKET, N_FEATURES, feature_matrix
-from shared.scoring import DEFAULT_MODEL_DIR, PropensityScorer
-from shared.simulator import p_redeem_many
+from shared.config import DEFAULT_MODEL_DIR
+from shared.model.features import DEFAULT_TYPICAL_BASKET, N_FEATURES, feature_matrix
+from shared.model.scoring import PropensityScorer
+from shared.model.simulator import p_redeem_many
 
 log = logging.getLogger(__name__)
 Z95 = 1.959964

@@ -24,8 +24,8 @@ from services.campaign_engine.modeling.artifacts import (
     to_onnx,
     write_version,
 )
-from shared.features import FEATURE_NAMES, N_FEATURES
-from shared.scoring import DEFAULT_MODEL_DIR
+from shared.config import DEFAULT_MODEL_DIR
+from shared.model.features import FEATURE_NAMES, N_FEATURES
 
 log = logging.getLogger(__name__)
 

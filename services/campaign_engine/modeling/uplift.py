@@ -34,9 +34,15 @@ from services.campaign_engine.modeling.train import (
     holdout_split,
 )
 from services.campaign_engine.policy import offer_values, uplift_expected_values
-from shared.features import FEATURE_NAMES, feature_matrix
-from shared.scoring import DEFAULT_MODEL_DIR, DEFAULT_UPLIFT_DIR, PropensityScorer, UpliftScorer
-from shared.simulator import DEFAULT_WINDOW_DAYS, MARGIN_RATE, incremental_profit, p_redeem_many
+from shared.config import DEFAULT_MODEL_DIR, DEFAULT_UPLIFT_DIR
+from shared.model.features import FEATURE_NAMES, feature_matrix
+from shared.model.scoring import PropensityScorer, UpliftScorer
+from shared.model.simulator import (
+    DEFAULT_WINDOW_DAYS,
+    MARGIN_RATE,
+    incremental_profit,
+    p_redeem_many,
+)
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from services.campaign_engine.models import Coupon, Decision, Outbox
 from shared.coupons import CodeRejected, ForgedCode, UnknownCode, normalize_code, verify_code
 from shared.db import unit_of_work, utcnow
 from shared.events import Envelope, decode
-from shared.features import CustomerFeatureStore
+from services.campaign_engine.features import CustomerFeatureStore
 from tests.unit.campaign_engine.fakes import active_campaign as _active_campaign
 from tests.unit.campaign_engine.fakes import offer_request
 

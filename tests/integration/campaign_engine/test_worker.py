@@ -26,7 +26,7 @@ from shared.config import Settings
 from shared.coupons import verify_code
 from shared.db import unit_of_work, utcnow
 from shared.events import CAMPAIGN_EVENTS, OFFER_DECISIONS, Envelope, decode, encode, make_event
-from shared.features import CustomerFeatureStore
+from services.campaign_engine.features import CustomerFeatureStore
 from shared.runtime import run_components
 from tests.support.databases import drop_database
 from tests.support.waiting import wait_for

@@ -84,13 +84,13 @@ def test_a_malformed_transaction_is_reported_by_field_and_the_rest_processed(
     assert [r["status"] for r in results] == ["accepted", "rejected", "accepted", "rejected"]
     fields = {e["field"] for e in results[1]["errors"]}
     assert fields == {
-        "transactions[1].total",
-        "transactions[1].items[0].qty",
-        "transactions[1].occurred_at",
+        "transactions.1.total",
+        "transactions.1.items.0.qty",
+        "transactions.1.occurred_at",
     }
     assert results[1]["transaction_id"] == bad["transaction_id"]
     assert results[2]["coupons"][0]["status"] == "redeemed"
-    assert results[3]["errors"][0]["field"] == "transactions[3]"
+    assert results[3]["errors"][0]["field"] == "transactions.3"
 
 
 def test_bad_requests_are_problems_naming_the_field(

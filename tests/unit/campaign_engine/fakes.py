@@ -15,7 +15,7 @@ from services.campaign_engine.models import Campaign
 from services.campaign_engine.schemas import CampaignIn
 from shared.db import unit_of_work
 from shared.events import Envelope, make_event
-from shared.features import CustomerFeatures
+from shared.model.features import CustomerFeatures
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 

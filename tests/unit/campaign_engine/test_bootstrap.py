@@ -22,7 +22,7 @@ def test_the_exploration_rate_comes_from_settings() -> None:
 
 
 def test_the_uplift_policy_is_chosen_in_settings_and_loads_the_shipped_pair() -> None:
-    from shared.scoring import UpliftScorer
+    from shared.model.scoring import UpliftScorer
 
     plain = bootstrap(
         Settings.from_env({"DATABASE_URL": "sqlite://"}),

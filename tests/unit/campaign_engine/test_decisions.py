@@ -24,7 +24,7 @@ from services.campaign_engine.schemas import CampaignIn, CampaignPatch
 from shared.coupons import coupon_key, verify_code
 from shared.db import unit_of_work
 from shared.events import Envelope, decode
-from shared.features import N_FEATURES
+from shared.model.features import N_FEATURES
 from tests.unit.campaign_engine.conftest import SECRET
 from tests.unit.campaign_engine.fakes import (
     NOW,

@@ -18,7 +18,7 @@ from services.campaign_engine.domain import (
     stored_offer,
     transition,
 )
-from shared.features import CustomerFeatures
+from shared.model.features import CustomerFeatures
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=7)

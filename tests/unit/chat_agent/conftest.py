@@ -94,6 +94,7 @@ class Harness:
     client: Any
     clock: Clock
     closed_sessions: list[int]
+    web: bootstrap.Web
     stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -203,8 +204,9 @@ def harness(sqlite_db: str, persona: Persona, tmp_path: Path) -> Iterator[Harnes
         persona=persona,
         clock=clock,
     )
-    app = create_app(settings, web=bootstrap.web(settings, broker=broker))
-    yield Harness(settings, broker, chat, app.test_client(), clock, closed)
+    web = bootstrap.web(settings, broker=broker)
+    app = create_app(settings, web=web)
+    yield Harness(settings, broker, chat, app.test_client(), clock, closed, web)
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ def test_broker_failure_gets_503_without_a_stack_trace(harness: Harness) -> None
 
         def close(self) -> None: ...
 
-    harness.client.application.extensions["chat_agent"].publisher._producer = Down()
+    harness.web.publisher._producer = Down()
     response = harness.post([text_event(user_id(), "hello")])
     assert response.status_code == 503
     body = response.get_data(as_text=True)

@@ -26,9 +26,9 @@ def test_errors_name_the_field_of_the_transaction() -> None:
     out = validate_transactions([tx(), bad])
     assert isinstance(out[0], PosTransaction) and isinstance(out[1], Rejected)
     assert {e["field"] for e in out[1].errors} == {
-        "transactions[1].items[0].unit_price",
-        "transactions[1].coupon_codes[0]",
-        "transactions[1].surprise",
+        "transactions.1.items.0.unit_price",
+        "transactions.1.coupon_codes.0",
+        "transactions.1.surprise",
     }
 
 

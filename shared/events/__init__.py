@@ -1,0 +1,101 @@
+"""Events: the envelope, topics, the shared vocabulary and a versioned schema per event type.
+
+Every message on every topic is an `Envelope`; its `payload` is validated against the
+schema registered for its (`type`, `version`) both when it is published and when it is
+consumed. docs/interfaces.md § Events lists them for client authors.
+"""
+
+from shared.events.base import Envelope, EventSchemaError, Strict
+from shared.events.codec import decode, encode, make_event, parse_payload, payload_as
+from shared.events.payloads import (
+    CampaignBudgetExhausted,
+    CampaignSnapshot,
+    CampaignStatusChanged,
+    CouponDelivered,
+    CouponRedeemed,
+    CouponRedemptionRejected,
+    CouponVoided,
+    CustomerFollowed,
+    CustomerLinked,
+    CustomerOptedIn,
+    CustomerOptedOut,
+    CustomerUnfollowed,
+    Discount,
+    IssuedCoupon,
+    LineWebhookEventReceived,
+    OfferContext,
+    OfferDecided,
+    OfferRequested,
+    SaleRecorded,
+)
+from shared.events.registry import SCHEMAS, TOPIC_OF_TYPE
+from shared.events.topics import (
+    CAMPAIGN_EVENTS,
+    CHAT_INBOUND,
+    COUPON_EVENTS,
+    CUSTOMER_EVENTS,
+    OFFER_DECISIONS,
+    OFFER_REQUESTS,
+    POS_TRANSACTIONS,
+    SALES_EVENTS,
+    TOPICS,
+    dlq_topic,
+)
+from shared.events.vocabulary import (
+    CATEGORY_INTENTS,
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    NO_COUPON_REASONS,
+    Arm,
+    Language,
+    supported_language,
+)
+
+__all__ = [
+    "CAMPAIGN_EVENTS",
+    "CATEGORY_INTENTS",
+    "CHAT_INBOUND",
+    "COUPON_EVENTS",
+    "CUSTOMER_EVENTS",
+    "DEFAULT_LANGUAGE",
+    "LANGUAGES",
+    "NO_COUPON_REASONS",
+    "OFFER_DECISIONS",
+    "OFFER_REQUESTS",
+    "POS_TRANSACTIONS",
+    "SALES_EVENTS",
+    "SCHEMAS",
+    "TOPICS",
+    "TOPIC_OF_TYPE",
+    "Arm",
+    "CampaignBudgetExhausted",
+    "CampaignSnapshot",
+    "CampaignStatusChanged",
+    "CouponDelivered",
+    "CouponRedeemed",
+    "CouponRedemptionRejected",
+    "CouponVoided",
+    "CustomerFollowed",
+    "CustomerLinked",
+    "CustomerOptedIn",
+    "CustomerOptedOut",
+    "CustomerUnfollowed",
+    "Discount",
+    "Envelope",
+    "EventSchemaError",
+    "IssuedCoupon",
+    "Language",
+    "LineWebhookEventReceived",
+    "OfferContext",
+    "OfferDecided",
+    "OfferRequested",
+    "SaleRecorded",
+    "Strict",
+    "decode",
+    "dlq_topic",
+    "encode",
+    "make_event",
+    "parse_payload",
+    "payload_as",
+    "supported_language",
+]

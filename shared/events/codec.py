@@ -1,0 +1,90 @@
+"""Building, encoding and decoding envelopes, each validated against its payload schema.
+
+A producer cannot emit, and a consumer cannot apply, a malformed event: the payload is
+checked against the schema registered for its (type, version) on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from shared.events.base import Envelope, EventSchemaError, Strict
+from shared.events.registry import SCHEMAS
+
+P = TypeVar("P", bound=Strict)
+
+
+def _schema_for(event_type: str, version: int) -> type[Strict]:
+    try:
+        return SCHEMAS[(event_type, version)]
+    except KeyError:
+        raise EventSchemaError(f"unknown event type {event_type!r} version {version}") from None
+
+
+def make_event(
+    event_type: str,
+    payload: Strict | dict[str, Any],
+    *,
+    key: str,
+    producer: str,
+    version: int = 1,
+    occurred_at: datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> Envelope:
+    """Build a validated envelope; raises EventSchemaError if the payload is wrong."""
+    schema = _schema_for(event_type, version)
+    raw = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+    try:
+        checked = schema.model_validate(raw)
+    except ValidationError as exc:
+        raise EventSchemaError(f"invalid {event_type} payload: {exc}") from exc
+    return Envelope(
+        event_id=event_id or uuid.uuid4(),
+        type=event_type,
+        version=version,
+        occurred_at=occurred_at or datetime.now(UTC),
+        producer=producer,
+        key=key,
+        payload=checked.model_dump(mode="json"),
+    )
+
+
+def encode(envelope: Envelope) -> bytes:
+    """Serialise an envelope to JSON bytes for the wire."""
+    return envelope.model_dump_json().encode("utf-8")
+
+
+def decode(raw: bytes) -> Envelope:
+    """Parse and validate wire bytes (envelope and payload); raises EventSchemaError."""
+    try:
+        data = json.loads(raw)
+        envelope = Envelope.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        raise EventSchemaError(f"not a valid envelope: {exc}") from exc
+    parse_payload(envelope)
+    return envelope
+
+
+def parse_payload(envelope: Envelope) -> Strict:
+    """The typed payload of an envelope, validated against its registered schema."""
+    schema = _schema_for(envelope.type, envelope.version)
+    try:
+        return schema.model_validate(envelope.payload)
+    except ValidationError as exc:
+        raise EventSchemaError(f"invalid {envelope.type} payload: {exc}") from exc
+
+
+def payload_as(envelope: Envelope, expected: type[P]) -> P:
+    """The payload, validated, as the schema a handler expects; EventSchemaError otherwise."""
+    payload = parse_payload(envelope)
+    if not isinstance(payload, expected):
+        raise EventSchemaError(
+            f"{envelope.type} v{envelope.version} carries {type(payload).__name__}, "
+            f"not {expected.__name__}"
+        )
+    return payload

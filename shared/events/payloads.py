@@ -1,0 +1,156 @@
+"""The payload schema of every event type (docs/interfaces.md § Events)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, Field
+
+from shared.events.base import Strict
+from shared.events.vocabulary import DEFAULT_LANGUAGE, Arm, Language
+
+
+class LineWebhookEventReceived(Strict):
+    """A LINE webhook event as received, after the signature check (chat_agent only)."""
+
+    destination: str
+    event: dict[str, Any]
+
+
+class CustomerFollowed(Strict):
+    customer_id: str
+    language: Language = DEFAULT_LANGUAGE
+
+
+class CustomerUnfollowed(Strict):
+    customer_id: str
+
+
+class CustomerLinked(Strict):
+    customer_id: str
+    member_hash: str = Field(min_length=16)
+
+
+class CustomerOptedOut(Strict):
+    customer_id: str
+
+
+class CustomerOptedIn(Strict):
+    customer_id: str
+
+
+class OfferContext(Strict):
+    intent: str
+    sentiment: float = Field(ge=-1.0, le=1.0)
+    language: Language
+    local_hour: int = Field(ge=0, le=23)
+    weekday: int = Field(default=0, ge=0, le=6)
+
+
+class OfferRequested(Strict):
+    request_id: str
+    customer_id: str
+    context: OfferContext
+
+
+class Discount(Strict):
+    type: Literal["amount", "percent", "free_item"]
+    value: int = Field(ge=0)
+
+
+class IssuedCoupon(Strict):
+    code: str
+    title: str
+    discount: Discount
+    valid_from: AwareDatetime
+    expires_at: AwareDatetime
+    min_basket: int = Field(default=0, ge=0)
+
+
+class OfferDecided(Strict):
+    request_id: str
+    customer_id: str
+    campaign_id: str | None
+    offer_id: str | None
+    arm: Arm
+    coupon: IssuedCoupon | None
+    propensity: float = Field(ge=0.0, le=1.0)
+    score: float | None
+    model_version: str
+    reason: str | None = None
+
+
+class CouponDelivered(Strict):
+    """chat_agent handed the coupon message to the messaging platform."""
+
+    code: str
+    customer_id: str
+    campaign_id: str
+    request_id: str
+    channel: Literal["reply", "push"]
+
+
+class CouponRedeemed(Strict):
+    code: str
+    customer_id: str | None
+    campaign_id: str
+    offer_id: str
+    transaction_id: str
+    store_id: str
+    discount: int = Field(ge=0)
+    basket_total: int = Field(ge=0)
+
+
+class CouponRedemptionRejected(Strict):
+    code: str
+    reason: str
+    customer_id: str | None
+    campaign_id: str | None
+    transaction_id: str
+    store_id: str
+
+
+class CouponVoided(Strict):
+    code: str
+    customer_id: str | None
+    campaign_id: str
+    offer_id: str
+    transaction_id: str
+    store_id: str
+    discount: int = Field(ge=0)
+
+
+class SaleRecorded(Strict):
+    customer_id: str
+    transaction_id: str
+    store_id: str
+    total: int = Field(ge=0)
+    categories: list[str]
+    occurred_at: AwareDatetime
+
+
+class CampaignSnapshot(Strict):
+    """What other services need to know of a campaign (they keep their own copy)."""
+
+    campaign_id: str
+    number: int
+    name: str
+    status: Literal["draft", "active", "paused", "ended"]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    offers: list[dict[str, Any]]
+    budget: dict[str, Any]
+    caps: dict[str, Any]
+    holdout_pct: float
+    revenue_share: dict[str, Any]
+    per_call_fee: int
+
+
+class CampaignStatusChanged(Strict):
+    campaign_id: str
+    campaign: CampaignSnapshot
+
+
+class CampaignBudgetExhausted(Strict):
+    campaign_id: str
+    budget: Literal["max_coupons", "max_redemptions", "max_discount_total"]

@@ -1,0 +1,75 @@
+"""RFC 9457 problem documents: how every tenin HTTP error leaves the process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+FieldErrors = list[dict[str, str]]
+
+
+class ProblemError(Exception):
+    """Raise inside a view to answer with a problem+json document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        *,
+        errors: FieldErrors | None = None,
+        type_: str = "about:blank",
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+        self.type_ = type_
+        self.extra = dict(extra or {})
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str = "",
+    *,
+    errors: FieldErrors | None = None,
+    type_: str = "about:blank",
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    """An RFC 9457 application/problem+json response."""
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra or {})
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Every error leaves as problem+json; no stack trace reaches a client."""
+
+    @app.errorhandler(ProblemError)
+    def _problem(exc: ProblemError) -> Response:
+        return problem_response(
+            exc.status, exc.title, exc.detail, errors=exc.errors, type_=exc.type_, extra=exc.extra
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        return problem_response(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled_request_error", path=request.path, method=request.method)
+        return problem_response(500, "Internal Server Error", "an unexpected error occurred")
