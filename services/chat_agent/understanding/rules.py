@@ -3,6 +3,11 @@
 Rules run before the embedding model, in priority order, on normalised text
 (NFKC, lower case). Patterns for all languages are tried on every message because
 customers mix them ("thanks kak", "クーポン please").
+
+Write patterns from the exemplars, tests/data/intents/tuning/ and general knowledge,
+never from tests/data/intents/frozen/: a unit test fails when a fragment of a pattern
+(an alternative, see evaluation.fragments) matches a frozen line and nothing it may
+have been written from.
 """
 
 from __future__ import annotations
@@ -52,28 +57,28 @@ _OPT_IN = _any(
 
 _LINK = _any(
     r"会員(番号|カード|証|id)|会員.{0,3}(連携|登録|紐付|紐づ)|(ポイント|メンバーズ)カード",
-    r"連携|紐付|紐づ|メンバー番号|カード.{0,2}(つなげ|つなぎ)|ponta",
+    r"連携|紐付|紐づ|メンバー番号",
     r"\blink\b|\b(member|membership|loyalty|rewards|points|member's) (number|id|card|account)\b",
     r"\bconnect my (card|account)\b",
     r"\b(nomor|no|id|kartu|akun) member\b|\bkartu (poin|loyalitas|member)\b",
-    r"\b(hubungkan|sambungkan|tautkan|nyambung\w*)\b",
+    r"\b(hubungkan|sambungkan|tautkan)\b",
 )
 
 _HELP = _any(
-    r"ヘルプ|使い方|使いかた|どう.{0,5}(使う|使え|見せ)|何ができ|できること|操作(方法|が(わから|分から))",
-    r"問い合わせ|機能は",
+    r"ヘルプ|使い方|使いかた|どう.{0,5}(使う|使え)|何ができ|操作方法",
+    r"問い合わせ",
     r"^(助けて|説明して|メニュー)(ください)?[。!！?？]*$",
     r"^(help|menu|commands?|instructions?)( please| pls| me)?[?!. ]*$",
-    r"\bhelp me\b|\bi need help\b|\bwhat can you do\b|\bwhat does this bot do\b|\bcontact support\b",
+    r"\bhelp me\b|\bi need help\b|\bwhat can you do\b|\bcontact support\b",
     r"\bhow (do|does|can|should) (i|we|this|it|you) (use|work|show|scan)\b",
     r"^(bantuan|tolong|menu|help|petunjuk|panduan)( dong| kak)?[?!. ]*$",
-    r"\bcara (pakai|pake|menggunakan|kerja|scan|nunjukin|pakainya)|\bbisa apa aja\b",
-    r"\bbutuh bantuan\b|\bbantu saya\b|\bgimana caranya\b",
+    r"\bcara (pakai|pake|menggunakan|kerja|pakainya)|\bbisa apa aja\b",
+    r"\bbutuh bantuan\b|\bgimana caranya\b",
 )
 
 _DEALS = _any(
     r"クーポン|くーぽん|割引|割り引き|値引|セール|特売|お得|おとく|キャンペーン|半額|特典",
-    r"安く(なって|なら|買)|無料券|サービス券|ポイント倍|得する|得な(もの|情報)",
+    r"安くなって|無料券|サービス券|得する|得な(もの|情報)",
     r"\b(coupons?|cupons?|deals?|discounts?|promos?|promotions?|vouchers?|offers?|bargains?)\b",
     r"\b(on sale|specials|bogo|half (price|off)|promo code|savings?|save money|cheap)\b",
     r"\b(kupon\w*|diskon\w*|promo\w*|potongan|cashback|gratis|murah|hemat|penawaran)\b",
@@ -95,8 +100,8 @@ _THANKS_CUES = _any(
     r"terima ?kasih|makasi|\btrims\b|tengkyu|hatur nuhun",
 )
 _QUESTION_CUES = _any(
-    r"[?？]|ある|あります|売って|おすすめ|オススメ|いくら|何円|何が|なに|どれ|どっち|ですか|教えて|入荷",
-    r"\b(do you (have|sell|carry)|any|what|which|how much|how many|recommend)\b",
+    r"[?？]|ある|あります|売って|おすすめ|オススメ|いくら|何が|どれ|ですか|教えて",
+    r"\b(do you (have|sell)|any|what|which|how much|how many|recommend)\b",
     r"^(is|are|does|do|can|could|how|what|which|where|when)\b",
     r"\b(ada|jual|apa|berapa|rekomendasi|mana|gimana)\b",
 )
@@ -178,6 +183,23 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+
+
+# Every pattern above by name, for the rule audit (evaluation.rule_fragments): the
+# unit tests check that no fragment of these is backed only by the frozen test set.
+PATTERNS: dict[str, re.Pattern[str]] = {
+    "opt_out": _OPT_OUT,
+    "opt_in": _OPT_IN,
+    "link": _LINK,
+    "member_id": _MEMBER_ID,
+    "help": _HELP,
+    "deals": _DEALS,
+    "complaint_cues": _COMPLAINT_CUES,
+    "thanks_cues": _THANKS_CUES,
+    "question_cues": _QUESTION_CUES,
+    "greeting": _GREETING,
+    **{f"category:{name}": pattern for name, pattern in _CATEGORIES},
+}
 
 
 @dataclass(frozen=True)

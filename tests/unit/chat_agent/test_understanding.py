@@ -1,17 +1,30 @@
-"""Hybrid understanding: accuracy on the labelled sets, rules, sentiment, robustness.
+"""Hybrid understanding: accuracy on the frozen labelled set, data hygiene, rules, sentiment.
 
-Figures measured when these thresholds were set (bench/intent_accuracy.py):
-hybrid accuracy ja 0.973, en 0.986, id 0.973 (macro-F1 0.974 / 0.988 / 0.974);
-the embedding model alone, rules switched off: ja 0.905, en 0.923, id 0.932.
+The labelled utterances are split (tests/data/intents/README.md): rules and exemplars
+may be written from ``tuning/``; ``frozen/`` only measures, is pinned by checksum here,
+holds no near-copy of an exemplar or tuning line, and no rule fragment may be backed by
+it alone.
+
+Figures on the frozen set when these thresholds were set (python bench/intent_accuracy.py):
+
+                 hybrid accuracy  hybrid macro-F1  model alone accuracy  model alone macro-F1
+    ja (n=186)        0.941            0.936              0.914                 0.905
+    en (n=183)        0.951            0.940              0.934                 0.922
+    id (n=176)        0.926            0.914              0.915                 0.897
+
+The thresholds sit about two points (three or four utterances) below, so that numeric
+noise across machines does not flake. Before the split, the figures on all 220
+utterances per language, partly in-sample, read: hybrid ja 0.973, en 0.986, id 0.973;
+model alone ja 0.905, en 0.923, id 0.932.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import unicodedata
+import hashlib
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,25 +40,75 @@ from services.chat_agent.understanding import (
 )
 from services.chat_agent.understanding.classifier import SoftmaxClassifier
 from services.chat_agent.understanding.core import DEFAULT_EXEMPLARS
-from services.chat_agent.understanding.evaluation import accuracy, macro_f1
+from services.chat_agent.understanding.evaluation import (
+    accuracy,
+    fragments,
+    load_set,
+    macro_f1,
+    unsupported_fragments,
+)
+from services.chat_agent.understanding.near_copies import find_near_copies, loose, similarity
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "intents"
+DATA = Path(__file__).resolve().parents[2] / "data" / "intents"
+FROZEN, TUNING = DATA / "frozen", DATA / "tuning"
 LANGUAGES = ("ja", "en", "id")
+PERSONA_FILE = DEFAULT_EXEMPLARS.parent / "tenin.yaml"
 
-HYBRID_ACCURACY = 0.93
-HYBRID_MACRO_F1 = 0.93
-MODEL_ALONE_ACCURACY = 0.85
+HYBRID_ACCURACY = {"ja": 0.92, "en": 0.93, "id": 0.90}
+HYBRID_MACRO_F1 = {"ja": 0.91, "en": 0.92, "id": 0.89}
+MODEL_ALONE_ACCURACY = {"ja": 0.89, "en": 0.91, "id": 0.89}
+MIN_RULE_HITS, MIN_EMBEDDING_HITS = 300, 170  # of 545 frozen lines: 338 and 205
+
+# Changing a frozen file needs a dated note in tests/data/intents/README.md saying why,
+# then the new checksum here (sha256sum of the file, LF line endings): the diff of
+# both shows up in review.
+FROZEN_SHA256 = {
+    "en": "78a3881dc493c9d347e17238b76bd48fed8f1c3076452036b47a73deeb39d92f",
+    "id": "85bf4267f9829972de35cd5070b6252a08b24deb8761f0b2ed66db3cfac8ba2c",
+    "ja": "f17fe77d32c43cd4a71f336458b5d84d0558fdef1713edfd7b3eaad01696bf81",
+}
+
+# The one-word commands the persona's help text teaches (persona/tenin.yaml, "help").
+COMMANDS = (
+    ("クーポン", "wants_deals"),
+    ("連携", "link_membership"),
+    ("配信停止", "opt_out"),
+    ("配信再開", "opt_in"),
+    ("coupon", "wants_deals"),
+    ("link", "link_membership"),
+    ("stop", "opt_out"),
+    ("start", "opt_in"),
+    ("kupon", "wants_deals"),
+    ("berhenti", "opt_out"),
+    ("mulai", "opt_in"),
+)
 
 
-def _rows(language: str) -> list[dict[str, str]]:
-    with (DATA / f"{language}.jsonl").open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+def _frozen(language: str) -> list[dict[str, str]]:
+    return load_set(FROZEN / f"{language}.jsonl")
 
 
-def _loose(text: str) -> str:
-    """Case, width and punctuation-insensitive form, to catch near-copies too."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(re.sub(r"[\W_]+", " ", folded).split())
+def _tuning(language: str) -> list[dict[str, str]]:
+    return load_set(TUNING / f"{language}.jsonl")
+
+
+def _exemplars() -> list[tuple[str, str]]:
+    """(text, intent) of every exemplar, all languages."""
+    intents = load_exemplars(DEFAULT_EXEMPLARS)["intents"]
+    return [
+        (t, intent) for intent, by_lang in intents.items() for ts in by_lang.values() for t in ts
+    ]
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +119,10 @@ def understanding() -> Understanding:
 
 @pytest.fixture(scope="module")
 def predictions(understanding: Understanding) -> dict[str, tuple[list[str], list[Interpretation]]]:
-    """Gold labels and hybrid interpretations per language."""
+    """Gold labels and hybrid interpretations of the frozen set, per language."""
     out = {}
     for language in LANGUAGES:
-        rows = _rows(language)
+        rows = _frozen(language)
         results = understanding.understand_many([r["text"] for r in rows])
         out[language] = ([r["intent"] for r in rows], results)
     return out
@@ -69,23 +132,116 @@ def predictions(understanding: Understanding) -> dict[str, tuple[list[str], list
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_labelled_set_is_large_and_covers_every_intent(language: str) -> None:
-    rows = _rows(language)
+def test_frozen_set_is_pinned(language: str) -> None:
+    content = (FROZEN / f"{language}.jsonl").read_bytes().replace(b"\r\n", b"\n")
+    digest = hashlib.sha256(content).hexdigest()
+    assert digest == FROZEN_SHA256[language], (
+        f"frozen/{language}.jsonl changed: note why in tests/data/intents/README.md, "
+        "then pin the new checksum"
+    )
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_frozen_set_is_large_and_covers_every_intent(language: str) -> None:
+    rows = _frozen(language)
     counts = Counter(r["intent"] for r in rows)
-    assert len(rows) >= 200
+    assert len(rows) >= 150
     assert set(counts) == set(INTENTS)
     assert min(counts.values()) >= 10
     assert len({r["text"] for r in rows}) == len(rows), "duplicate test utterances"
 
 
-def test_labelled_sets_are_disjoint_from_the_exemplars() -> None:
-    exemplars = load_exemplars(DEFAULT_EXEMPLARS)["intents"]
-    known = {_loose(t) for by_lang in exemplars.values() for ts in by_lang.values() for t in ts}
-    copied = [r["text"] for lang in LANGUAGES for r in _rows(lang) if _loose(r["text"]) in known]
-    assert copied == []
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_tuning_rows_are_labelled_and_say_where_they_come_from(language: str) -> None:
+    for row in _tuning(language):
+        assert row["intent"] in INTENTS and row["text"].strip() and row["why"].strip(), row
 
 
-# --- accuracy ----------------------------------------------------------------------
+def test_frozen_set_has_no_near_copy_in_the_exemplars_or_the_tuning_set() -> None:
+    sources = _exemplars() + [(r["text"], r["intent"]) for lang in LANGUAGES for r in _tuning(lang)]
+    frozen = [(r["text"], r["intent"]) for lang in LANGUAGES for r in _frozen(lang)]
+    assert find_near_copies(frozen, sources) == []
+
+
+def test_no_rule_fragment_is_backed_by_the_frozen_set_alone(persona: Persona) -> None:
+    """Every fragment of a rule that matches a frozen line also matches a line it may be
+    written from: an exemplar, a tuning line, a documented command or a quick reply
+    (product names may also come from the persona's own replies, the shop's catalogue)."""
+    support = [text for text, _ in _exemplars()]
+    support += [r["text"] for lang in LANGUAGES for r in _tuning(lang)]
+    support += [command for command, _ in COMMANDS]
+    support += [
+        item["action"]["displayText"] for lang in LANGUAGES for item in persona.quick_replies(lang)
+    ]
+    catalog = list(_strings(yaml.safe_load(PERSONA_FILE.read_text(encoding="utf-8"))))
+    frozen = [r["text"] for lang in LANGUAGES for r in _frozen(lang)]
+    assert unsupported_fragments(frozen, support, catalog=catalog) == []
+
+
+# --- the near-copy check and the rule audit themselves ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "reason"),
+    [
+        ("makasih kak", "Makasih!!", "equal"),  # address word, case, punctuation
+        ("ヤッホー👋", "やっほー", "equal"),  # script, emoji
+        ("heyyy", "hey", "equal"),  # repeated letters
+        ("my member number is M00042", "my member number is M1234", "equal"),  # digits
+        ("ありがとー", "ありがとう", "equal"),  # long vowel
+        ("ありがとね", "ありがとう", "one edit"),
+        ("makasi", "makasih", "one edit"),
+        ("ありがとうテンちゃん", "ありがとうね、テンちゃん", "one edit"),
+        ("berhenti langganan", "berhenti berlangganan", "ratio 0.91"),
+        ("thanks for your help", "many thanks for your help", "jaccard 0.80"),
+        ("ngobrol yuk", "yuk ngobrol", "jaccard 1.00"),
+    ],
+)
+def test_near_copies_are_caught(a: str, b: str, reason: str) -> None:
+    assert similarity(a, b) == reason
+    assert [c.reason for c in find_near_copies([(a, "x")], [(b, "x")])] == [reason]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("what pastries do you have", "what cakes do you have"),  # one frame, other request
+        ("ありがとうございます", "ありがとうございました"),
+        ("配信停止", "送信停止"),  # one kanji of four is a different word
+        ("hai", "hei"),  # too short for one edit to be a copy
+        ("do you have decaf", "do you have tea"),
+    ],
+)
+def test_different_sentences_are_not_near_copies(a: str, b: str) -> None:
+    assert similarity(a, b) is None
+
+
+def test_close_texts_with_different_labels_are_contrast_pairs_unless_equal() -> None:
+    assert (
+        find_near_copies([("matikan notifikasi", "opt_out")], [("aktifkan notifikasi", "opt_in")])
+        == []
+    )
+    conflict = find_near_copies([("Stop!", "opt_out")], [("stop", "opt_in")])
+    assert [c.reason for c in conflict] == ["equal"]
+    assert loose("") == loose("🙏") == ""
+
+
+def test_rule_patterns_split_into_fragments() -> None:
+    assert fragments(r"^(stop|unsub)[.! ]*$|\bopt[- ]?out\b") == [
+        "^stop[.! ]*$",
+        "^unsub[.! ]*$",
+        "\\bopt[- ]?out\\b",
+    ]
+    assert fragments(r"パン(?!ダ|ツ)|(a|b)?c") == ["パン(?!ダ|ツ)", "(a|b)?c"]
+
+
+def test_the_rule_audit_flags_a_fragment_seen_only_in_the_checked_texts() -> None:
+    found = unsupported_fragments(["howdy partner"], ["hello there"])
+    assert [(u.pattern, u.fragment) for u in found] == [("greeting", r"^howdy\b")]
+    assert unsupported_fragments(["howdy partner"], ["howdy!"]) == []
+
+
+# --- accuracy on the frozen set -----------------------------------------------------
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -93,22 +249,22 @@ def test_hybrid_accuracy_per_language(predictions: dict, language: str) -> None:
     gold, results = predictions[language]
     predicted = [r.intent for r in results]
     score = accuracy(gold, predicted)
-    assert score >= HYBRID_ACCURACY, f"{language} accuracy {score:.3f}"
-    assert macro_f1(gold, predicted) >= HYBRID_MACRO_F1
+    assert score >= HYBRID_ACCURACY[language], f"{language} accuracy {score:.3f}"
+    assert macro_f1(gold, predicted) >= HYBRID_MACRO_F1[language]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_embedding_model_alone_generalises(understanding: Understanding, language: str) -> None:
-    rows = _rows(language)
+    rows = _frozen(language)
     results = understanding.understand_many([r["text"] for r in rows], use_rules=False)
     score = accuracy([r["intent"] for r in rows], [i.intent for i in results])
-    assert score >= MODEL_ALONE_ACCURACY, f"{language} model-alone accuracy {score:.3f}"
+    assert score >= MODEL_ALONE_ACCURACY[language], f"{language} model-alone accuracy {score:.3f}"
     assert {i.via for i in results} <= {"embedding", "fallback"}
 
 
 def test_both_layers_do_real_work(predictions: dict) -> None:
     via = Counter(i.via for _, results in predictions.values() for i in results)
-    assert via["rule"] > 300 and via["embedding"] > 100
+    assert via["rule"] > MIN_RULE_HITS and via["embedding"] > MIN_EMBEDDING_HITS, via
 
 
 # --- the rule layer ----------------------------------------------------------------
@@ -334,7 +490,7 @@ def test_exemplars_missing_a_language_are_rejected(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_quick_reply_texts_mean_what_their_buttons_do(
-    understanding: Understanding, language: str
+    understanding: Understanding, persona: Persona, language: str
 ) -> None:
     expected = {
         "deals": "wants_deals",
@@ -342,27 +498,13 @@ def test_quick_reply_texts_mean_what_their_buttons_do(
         "stop": "opt_out",
         "link": "link_membership",
     }
-    for item in Persona.load().quick_replies(language):
+    for item in persona.quick_replies(language):
         action = item["action"]["data"].removeprefix("action=")
         result = understanding.understand(item["action"]["displayText"])
         assert result.intent == expected[action], item
 
 
-@pytest.mark.parametrize(
-    ("command", "intent"),
-    [
-        ("クーポン", "wants_deals"),
-        ("連携", "link_membership"),
-        ("配信停止", "opt_out"),
-        ("配信再開", "opt_in"),
-        ("coupon", "wants_deals"),
-        ("stop", "opt_out"),
-        ("start", "opt_in"),
-        ("kupon", "wants_deals"),
-        ("berhenti", "opt_out"),
-        ("mulai", "opt_in"),
-    ],
-)
+@pytest.mark.parametrize(("command", "intent"), COMMANDS)
 def test_commands_the_help_text_teaches_work(
     understanding: Understanding, command: str, intent: str
 ) -> None:
