@@ -35,7 +35,8 @@ from sqlalchemy.engine import make_url
 
 from services.redemption_tracker.app import create_app
 from services.redemption_tracker.bootstrap import Tracker, bootstrap, tune_gc
-from services.redemption_tracker.handlers import handle_event, link_customer
+from services.redemption_tracker.copies import link_customer
+from services.redemption_tracker.handlers import handle_event
 from shared.auth import create_key
 from shared.config import Settings
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "--database-url", default=None, help="an already migrated database (default: a scratch one)"
     )
     args = parser.parse_args(argv)
-    server = os.environ.get("DATABASE_URL")
+    server = os.environ.get("DATABASE_URL") or ""
     if not (args.database_url or server):
         print('set DATABASE_URL (eval "$(scripts/services up)")', file=sys.stderr)
         return 2

@@ -1,9 +1,10 @@
 """The append-only revenue-share ledger: its entries, statement periods and sums.
 
-One entry per redemption (kind `redemption`), one exact negative per voided redemption
-(kind `void`, written by voids.py), and, for campaigns paid on the incremental basis, one `period_close`
-entry per closed month (see periods.py). Entries are never updated or deleted; a
-unique `dedupe_key` per entry makes every writer idempotent under retries and races.
+One entry per redemption (kind `redemption`, written by pos/redeem.py), one exact
+negative per voided redemption (kind `void`, written by pos/voids.py), and, for campaigns
+paid on the incremental basis, one `period_close` entry per closed month (written by
+reports/periods.py). Entries are never updated or deleted; a unique `dedupe_key` per
+entry makes every writer idempotent under retries and races.
 
 A redemption entry carries the basket total as attributed revenue (only the first
 redeemed coupon of a campaign on a transaction carries it, so a basket is attributed to
@@ -24,9 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.redemption_tracker.models import (
-    LedgerEntry,
-)
+from services.redemption_tracker.models import LedgerEntry
 
 STATEMENT_TZ = ZoneInfo("Asia/Tokyo")
 

@@ -39,24 +39,28 @@ SCHEMA = "redemption_tracker"
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
-class Outbox(OutboxMixin, Base):
+class TrackerTable(Base):
+    """A table in the tracker's schema (a class with indexes restates the schema with them)."""
+
+    __abstract__ = True
+    __table_args__: Any = {"schema": SCHEMA}
+
+
+class Outbox(OutboxMixin, TrackerTable):
     __tablename__ = "outbox"
-    __table_args__ = {"schema": SCHEMA}
 
 
-class ProcessedEvent(ProcessedEventMixin, Base):
+class ProcessedEvent(ProcessedEventMixin, TrackerTable):
     __tablename__ = "processed_events"
-    __table_args__ = {"schema": SCHEMA}
 
 
 # --- copies of other services' data -----------------------------------------------------
 
 
-class Campaign(Base):
+class Campaign(TrackerTable):
     """The tracker's copy of a campaign, from `campaign.*` snapshots."""
 
     __tablename__ = "campaigns"
-    __table_args__ = {"schema": SCHEMA}
 
     campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     number: Mapped[int] = mapped_column(Integer, unique=True)
@@ -73,18 +77,17 @@ class Campaign(Base):
     snapshot_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class CampaignUsage(Base):
+class CampaignUsage(TrackerTable):
     """Live redemption counters, locked per batch so budgets hold under races."""
 
     __tablename__ = "campaign_usage"
-    __table_args__ = {"schema": SCHEMA}
 
     campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     redemptions: Mapped[int] = mapped_column(BigInteger, default=0)
     discount_total: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class Decision(Base):
+class Decision(TrackerTable):
     """An `offer.decided` as the tracker needs it: the arm and the coupon issued."""
 
     __tablename__ = "decisions"
@@ -106,11 +109,10 @@ class Decision(Base):
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Delivery(Base):
+class Delivery(TrackerTable):
     """A `coupon.delivered`: the coupon message reached the messaging platform."""
 
     __tablename__ = "deliveries"
-    __table_args__ = {"schema": SCHEMA}
 
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
     campaign_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -119,11 +121,10 @@ class Delivery(Base):
     delivered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class CustomerLink(Base):
+class CustomerLink(TrackerTable):
     """Which customer a loyalty member (by keyed hash only) is."""
 
     __tablename__ = "customer_links"
-    __table_args__ = {"schema": SCHEMA}
 
     member_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -133,7 +134,7 @@ class CustomerLink(Base):
 # --- what the tracker owns --------------------------------------------------------------
 
 
-class Transaction(Base):
+class Transaction(TrackerTable):
     """Every accepted POS transaction, with or without coupons (the lift baseline)."""
 
     __tablename__ = "transactions"
@@ -156,7 +157,7 @@ class Transaction(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class CouponCheck(Base):
+class CouponCheck(TrackerTable):
     """The outcome of one coupon presented on one transaction (what a re-send returns)."""
 
     __tablename__ = "coupon_checks"
@@ -176,7 +177,7 @@ class CouponCheck(Base):
     campaign_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
-class Redemption(Base):
+class Redemption(TrackerTable):
     """A coupon redeemed on a transaction; `voided_at` frees the code again."""
 
     __tablename__ = "redemptions"
@@ -207,11 +208,10 @@ class Redemption(Base):
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-class Void(Base):
+class Void(TrackerTable):
     """A voided transaction: its redemptions are reversed and its spend no longer counts."""
 
     __tablename__ = "voids"
-    __table_args__ = {"schema": SCHEMA}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tx_id: Mapped[int] = mapped_column(ForeignKey(f"{SCHEMA}.transactions.id"), unique=True)
@@ -220,7 +220,7 @@ class Void(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class LedgerEntry(Base):
+class LedgerEntry(TrackerTable):
     """Append-only money record; statements and reports are sums over it."""
 
     __tablename__ = "ledger_entries"

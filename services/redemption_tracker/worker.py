@@ -7,10 +7,10 @@ import threading
 import structlog
 
 from services.redemption_tracker.bootstrap import Tracker, bootstrap, tune_gc
-from services.redemption_tracker.handlers import event_handler
+from services.redemption_tracker.handlers import event_handler, pos_transaction_handler
 from services.redemption_tracker.models import Outbox
-from services.redemption_tracker.periods import close_all
-from services.redemption_tracker.stream import decode_pos_message, pos_handler
+from services.redemption_tracker.pos.topic import decode_pos_message
+from services.redemption_tracker.reports.periods import close_all
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
@@ -61,19 +61,15 @@ def components(
     out: dict[str, Component] = {}
     for purpose, topic in COPY_GROUPS.items():
         group = f"{prefix}.{purpose}"
-        loop: ConsumerLoop[object] = ConsumerLoop(
-            broker,
-            group,
-            [topic],
-            event_handler(tracker, group),  # type: ignore[arg-type]
-            max_attempts=attempts,
+        loop = ConsumerLoop(
+            broker, group, [topic], event_handler(tracker, group), max_attempts=attempts
         )
         out[group] = loop.run
     pos = ConsumerLoop(
         broker,
         f"{prefix}.pos",
         [POS_TRANSACTIONS],
-        pos_handler(tracker),
+        pos_transaction_handler(tracker),
         decoder=decode_pos_message,
         max_attempts=attempts,
     )

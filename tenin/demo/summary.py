@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from shared.report_html import CalibrationBins, DailySeries, ReportExtras, render_report_html, yen
+from services.redemption_tracker.reports.charts import (
+    CalibrationBins,
+    DailySeries,
+    ReportExtras,
+    render_report_html,
+    yen,
+)
 from tenin.clients import MarketerClient
 from tenin.demo.simulation import WeekRecord
 

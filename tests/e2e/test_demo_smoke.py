@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.report_html import summary_rows
+from services.redemption_tracker.reports.charts import summary_rows
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

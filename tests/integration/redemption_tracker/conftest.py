@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from flask.testing import FlaskClient
 
-from services.redemption_tracker.app import create_app
 from services.redemption_tracker.bootstrap import Tracker, bootstrap
 from shared.config import Settings
-from tests.unit.redemption_tracker.builders import keys, uid
+from tests.support.redemption_tracker.fixtures import auth, client, store
+
+__all__ = ["auth", "client", "store"]  # the shared app fixtures, on this layer's tracker
 
 
 @pytest.fixture(scope="session")
@@ -23,18 +23,3 @@ def pg_tracker(real_settings: Settings) -> Iterator[Tracker]:
 @pytest.fixture
 def tracker(pg_tracker: Tracker) -> Tracker:
     return pg_tracker
-
-
-@pytest.fixture
-def client(tracker: Tracker) -> FlaskClient:
-    return create_app(tracker=tracker).test_client()
-
-
-@pytest.fixture
-def store() -> str:
-    return uid("S")
-
-
-@pytest.fixture
-def auth(tracker: Tracker, store: str) -> dict[str, str]:
-    return keys(tracker, store)

@@ -12,7 +12,7 @@ from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.models import LedgerEntry, Outbox, Redemption
 
 
-def post(client: FlaskClient, auth: str, store: str, *txs: dict[str, Any]) -> list[dict]:
+def post(client: FlaskClient, auth: str, store: str, *txs: object) -> list[dict]:
     r = client.post(
         "/v1/pos/transactions",
         json={"store_id": store, "transactions": list(txs)},

@@ -1,6 +1,6 @@
 """Lift on simulated data, end to end: over 20 seeds the 95% interval holds the truth ~19 times.
 
-Each seed is a campaign with a known true effect (tests/unit/redemption_tracker/
+Each seed is a campaign with a known true effect (tests/support/redemption_tracker/
 simulation.py). Its customers' links and experiment arms are written as the tracker's
 copies; their sales go in as POS transactions through the HTTP feed (with unlinked and
 anonymous sales mixed in); the interval is read from the campaign report.
@@ -13,14 +13,14 @@ from datetime import timedelta
 from flask.testing import FlaskClient
 
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.dbutil import insert_rows
-from services.redemption_tracker.measurement import welch_lift
 from services.redemption_tracker.models import CustomerLink, Decision
+from services.redemption_tracker.reports.lift import welch_lift
+from services.redemption_tracker.sql import insert_rows
 from shared.crypto import member_hash
 from shared.db import unit_of_work
 from tests.integration.redemption_tracker.support import post
-from tests.unit.redemption_tracker.builders import CampaignSpec, now, tx, uid
-from tests.unit.redemption_tracker.simulation import simulate
+from tests.support.redemption_tracker.builders import CampaignSpec, now, tx, uid
+from tests.support.redemption_tracker.simulation import simulate
 
 SEEDS = range(20)
 

@@ -16,7 +16,7 @@ from tests.integration.redemption_tracker.support import (
     outbox_events,
     post,
 )
-from tests.unit.redemption_tracker.builders import (
+from tests.support.redemption_tracker.builders import (
     CampaignSpec,
     apply,
     decision_event,
@@ -80,8 +80,17 @@ def test_a_malformed_transaction_is_reported_by_field_and_the_rest_processed(
     bad["total"] = "one hundred"
     bad["items"][0]["qty"] = 0
     del bad["occurred_at"]
-    results = post(client, auth["pos"], store, tx(), bad, tx(coupons=[code]), "not an object")
-    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted", "rejected"]
+    elsewhere = {**tx(), "store_id": store + "-elsewhere"}
+    results = post(
+        client, auth["pos"], store, tx(), bad, tx(coupons=[code]), "not an object", elsewhere
+    )
+    assert [r["status"] for r in results] == [
+        "accepted",
+        "rejected",
+        "accepted",
+        "rejected",
+        "rejected",
+    ]
     fields = {e["field"] for e in results[1]["errors"]}
     assert fields == {
         "transactions.1.total",
@@ -91,6 +100,7 @@ def test_a_malformed_transaction_is_reported_by_field_and_the_rest_processed(
     assert results[1]["transaction_id"] == bad["transaction_id"]
     assert results[2]["coupons"][0]["status"] == "redeemed"
     assert results[3]["errors"][0]["field"] == "transactions.3"
+    assert [e["field"] for e in results[4]["errors"]] == ["transactions.4.store_id"]
 
 
 def test_bad_requests_are_problems_naming_the_field(

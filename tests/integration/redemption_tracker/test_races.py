@@ -15,7 +15,7 @@ from services.redemption_tracker.app import create_app
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.models import CampaignUsage, LedgerEntry, Transaction
 from tests.integration.redemption_tracker.support import live_redemptions, outbox_events, post
-from tests.unit.redemption_tracker.builders import CampaignSpec, tx, uid
+from tests.support.redemption_tracker.builders import CampaignSpec, tx, uid
 
 T = TypeVar("T")
 
@@ -129,7 +129,7 @@ def test_the_database_refuses_a_second_live_redemption_of_a_code(
 
     from services.redemption_tracker.models import Redemption
     from shared.db import unit_of_work
-    from tests.unit.redemption_tracker.builders import now
+    from tests.support.redemption_tracker.builders import now
 
     code = CampaignSpec(tracker).code()
     [result] = post(client, auth["pos"], store, tx(coupons=[code]))

@@ -9,10 +9,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.validation import REASONS
+from services.redemption_tracker.pos.checks import REASONS
 from shared.coupons import CouponClaims, coupon_key, issue_code, round_up_to_hour
 from tests.integration.redemption_tracker.support import one_coupon, outbox_events, post
-from tests.unit.redemption_tracker.builders import (
+from tests.support.redemption_tracker.builders import (
     CampaignSpec,
     apply,
     decision_event,
@@ -49,7 +49,7 @@ def test_forged_without_a_database_lookup(
     )
     statements: list[str] = []
 
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
         statements.append(statement)
 
     event.listen(tracker.engine, "before_cursor_execute", record)
@@ -188,7 +188,7 @@ def test_unknown_campaign_is_not_active(
 
 def test_zz_every_reason_was_caused(request: pytest.FixtureRequest) -> None:
     """Runs last in this module: each reason of the design was produced above."""
-    here = [i for i in request.session.items if i.module is request.module]
+    here = [i for i in request.session.items if getattr(i, "module", None) is request.module]
     if len(here) != len([n for n in globals() if n.startswith("test_")]):
         pytest.skip("only part of this module was selected")
     assert set(REASONS) == SEEN

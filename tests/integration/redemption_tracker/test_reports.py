@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 
 from services.redemption_tracker.app import create_app
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.periods import close_periods
+from services.redemption_tracker.reports.periods import close_periods
 from tests.integration.redemption_tracker.support import ledger, one_coupon, post, void
-from tests.unit.redemption_tracker.builders import (
+from tests.support.redemption_tracker.builders import (
     CampaignSpec,
     apply,
     decision_event,

@@ -18,7 +18,7 @@ from tests.integration.redemption_tracker.support import (
     post,
     void,
 )
-from tests.unit.redemption_tracker.builders import CampaignSpec, now, tx
+from tests.support.redemption_tracker.builders import CampaignSpec, now, tx
 
 
 def test_void_reverses_with_new_entries_and_frees_the_code(

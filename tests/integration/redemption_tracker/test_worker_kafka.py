@@ -39,8 +39,7 @@ from shared.events import (
 )
 from shared.runtime import run_components
 from tests.integration.redemption_tracker.support import outbox_events, post
-from tests.support.waiting import wait_for
-from tests.unit.redemption_tracker.builders import (
+from tests.support.redemption_tracker.builders import (
     CampaignSpec,
     decision_event,
     delivered_event,
@@ -50,6 +49,7 @@ from tests.unit.redemption_tracker.builders import (
     tx,
     uid,
 )
+from tests.support.waiting import wait_for
 
 TOPICS = [*COPY_GROUPS.values(), POS_TRANSACTIONS]
 
@@ -333,7 +333,7 @@ def _run_worker(
     tracker: Tracker, broker: KafkaBroker, prefix: str
 ) -> tuple[threading.Event, threading.Thread, Any]:
     parts = components(tracker, broker, prefix)
-    pos_loop = parts[f"{prefix}.pos"].__self__  # type: ignore[attr-defined]
+    pos_loop = parts[f"{prefix}.pos"].__self__  # type: ignore[attr-defined]  # a loop's bound `run`
     stop = threading.Event()
     thread = threading.Thread(target=run_components, args=(parts, stop), daemon=True)
     thread.start()

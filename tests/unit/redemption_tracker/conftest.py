@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from flask.testing import FlaskClient
 
-from services.redemption_tracker.app import create_app
 from services.redemption_tracker.bootstrap import Tracker, bootstrap
 from shared.config import Settings
-from tests.unit.redemption_tracker.builders import keys, uid
+from tests.support.redemption_tracker.builders import uid
+from tests.support.redemption_tracker.fixtures import auth, client, store
+
+__all__ = ["auth", "client", "store"]  # the shared app fixtures, on this layer's tracker
 
 
 @pytest.fixture(scope="session")
@@ -29,18 +30,3 @@ def sqlite_tracker(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def tracker(sqlite_tracker: Tracker) -> Tracker:
     return sqlite_tracker
-
-
-@pytest.fixture
-def client(tracker: Tracker) -> FlaskClient:
-    return create_app(tracker=tracker).test_client()
-
-
-@pytest.fixture
-def store() -> str:
-    return uid("S")
-
-
-@pytest.fixture
-def auth(tracker: Tracker, store: str) -> dict[str, str]:
-    return keys(tracker, store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from services.redemption_tracker.bootstrap import Tracker
-from tests.unit.redemption_tracker.builders import CampaignSpec, tx
+from tests.support.redemption_tracker.builders import CampaignSpec, tx
 
 
 def post(client: FlaskClient, auth: dict[str, str], store: str, *txs: dict) -> list[dict]:

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.handlers import handle_event
 from services.redemption_tracker.models import Campaign
-from tests.unit.redemption_tracker.builders import CampaignSpec, now, tx
+from tests.support.redemption_tracker.builders import CampaignSpec, now, tx
 
 
 def test_openapi_documents_every_endpoint_from_the_models(client: FlaskClient) -> None:

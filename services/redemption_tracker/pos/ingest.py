@@ -7,7 +7,7 @@ cannot deadlock one another and exactly-once holds by constraint, not by luck:
 1. insert the transactions, `ON CONFLICT DO NOTHING RETURNING`: what is not returned
    was recorded before (or by a concurrent batch, whose commit we wait for) and is
    answered `duplicate` with its stored outcome;
-2. the offline checks of validation.py for each coupon of the new transactions;
+2. the offline checks of pos/checks.py for each coupon of the new transactions;
 3. claim the surviving codes in `redemptions` (`ON CONFLICT` on the live-code unique
    index): a code someone else holds is `already_redeemed`;
 4. lock the campaigns' counters, admit claims within `max_redemptions` /
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import TypeAdapter
@@ -30,12 +31,12 @@ from sqlalchemy.orm import Session
 
 from services.redemption_tracker import metrics
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.context import load_context
-from services.redemption_tracker.dbutil import RawJSON, insert_rows
 from services.redemption_tracker.models import CouponCheck, Transaction
-from services.redemption_tracker.redeem import BatchTx, settle_coupons, write_outcomes
-from services.redemption_tracker.schemas import Item, PosTransaction, Rejected
-from services.redemption_tracker.validation import read_code
+from services.redemption_tracker.pos.batch import BatchTx, load_copies
+from services.redemption_tracker.pos.checks import read_code
+from services.redemption_tracker.pos.redeem import settle_coupons, write_outcomes
+from services.redemption_tracker.pos.schemas import Item, PosTransaction, Rejected
+from services.redemption_tracker.sql import RawJSON, insert_rows
 from shared.crypto import member_hash
 from shared.db import unit_of_work
 
@@ -43,6 +44,7 @@ log = structlog.get_logger(__name__)
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
 _ITEMS = TypeAdapter(list[Item])
+T = TypeVar("T")
 
 
 def _prepare(tracker: Tracker, index: int, tx: PosTransaction) -> BatchTx:
@@ -100,7 +102,7 @@ def ingest(
                 [],
                 [
                     {
-                        "field": f"transactions[{i}].store_id",
+                        "field": f"transactions.{i}.store_id",
                         "message": f"does not match the batch's store {store_id!r}",
                     }
                 ],
@@ -149,7 +151,7 @@ def _duplicate(tx_id: str, coupons: list[dict[str, Any]], differs: bool) -> dict
     return _result(tx_id, "duplicate", coupons, errors)
 
 
-def _with_retries(work: Any, attempts: int = 3) -> Any:
+def _with_retries(work: Callable[[], T], attempts: int = 3) -> T:
     """Run a whole-batch transaction again after a deadlock or serialization failure."""
     for attempt in range(1, attempts + 1):
         try:
@@ -200,9 +202,9 @@ def _write_batch(
             t.row_id = inserted.get(t.tx.transaction_id)
             if t.row_id is not None:
                 new.append(t)
-        ctx = load_context(s, new)
-        settle_coupons(s, tracker, new, ctx, store_id, now)
-        write_outcomes(s, tracker, new, ctx, store_id, now)
+        copies = load_copies(s, new)
+        settle_coupons(s, new, copies, store_id, now)
+        write_outcomes(s, tracker, new, copies, store_id, now)
         return _stored_outcomes(s, store_id, [t for t in fresh if t.row_id is None])
 
 

@@ -1,8 +1,8 @@
-"""Request and response models of the POS feed, the pre-check, reports and statements.
+"""Request and response models of the POS feed, voids and the pre-check.
 
 The same models validate requests and generate `/openapi.json`. A batch is validated
 transaction by transaction, so one malformed transaction is rejected by field
-(`transactions[3].total`) while the others are processed.
+(`transactions.3.total`) while the others are processed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Item(Model):
 
 
 class PosTransaction(Model):
-    """One till transaction (DESIGN §2.2); `total` is the basket before coupon discounts."""
+    """One till transaction (docs/interfaces.md § POS feed); `total` is the basket before coupon discounts."""
 
     transaction_id: Ident
     occurred_at: AwareDatetime
@@ -107,45 +107,6 @@ class PrecheckResult(BaseModel):
     reason: str | None
     offer: dict[str, Any] | None
     expires_at: AwareDatetime | None
-
-
-class StatementQuery(Model):
-    campaign_id: Annotated[str, Field(min_length=1, max_length=64)]
-    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-
-
-class StatementLine(BaseModel):
-    date: str | None
-    kind: str
-    entries: int
-    attributed_revenue: int
-    discount_cost: int
-    revenue_share: int
-    provisional: bool = False
-
-
-class Statement(BaseModel):
-    campaign_id: str
-    period: str
-    currency: str = "JPY"
-    basis: str
-    pct: float
-    status: Literal["closed", "open", "provisional"]
-    lines: list[StatementLine]
-    total: dict[str, int]
-
-
-class Report(BaseModel):
-    """The campaign report; see reports.build_report for each figure's definition."""
-
-    model_config = ConfigDict(extra="allow")
-    campaign_id: str
-    counts: dict[str, Any]
-    money: dict[str, Any]
-    lift: dict[str, Any]
-    revenue_share: dict[str, Any]
-    per_call_fee: dict[str, Any]
-    periods: list[dict[str, Any]]
 
 
 # --- per-transaction validation ---------------------------------------------------------

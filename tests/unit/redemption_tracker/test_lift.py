@@ -6,8 +6,8 @@ import math
 
 from scipy import stats
 
-from services.redemption_tracker.measurement import incremental_share, share_of, welch_lift
-from tests.unit.redemption_tracker.simulation import simulate
+from services.redemption_tracker.reports.lift import incremental_share, share_of, welch_lift
+from tests.support.redemption_tracker.simulation import simulate
 
 
 def test_welch_matches_scipy() -> None:

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from services.redemption_tracker.schemas import PosTransaction, Rejected, validate_transactions
-from services.redemption_tracker.stream import decode_pos_message
+from services.redemption_tracker.pos.schemas import PosTransaction, Rejected, validate_transactions
+from services.redemption_tracker.pos.topic import decode_pos_message
 from shared.bus import Message
 from shared.consumer import PoisonMessage
-from tests.unit.redemption_tracker.builders import tx
+from tests.support.redemption_tracker.builders import tx
 
 
 def msg(value: object, key: str | None = "S1") -> Message:

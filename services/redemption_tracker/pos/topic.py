@@ -1,16 +1,19 @@
-"""The `pos.transactions` topic: one transaction per message, through the HTTP code path."""
+"""The `pos.transactions` topic: one transaction per message, through the HTTP code path.
+
+Messages here are raw transaction objects, not event envelopes, so the topic has its own
+decoder (docs/interfaces.md § POS feed); handlers.py wires it into the worker.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.ingest import ingest
-from services.redemption_tracker.schemas import PosTransaction, validate_one
+from services.redemption_tracker.pos.ingest import ingest
+from services.redemption_tracker.pos.schemas import PosTransaction, validate_one
 from shared.bus import Message
 from shared.consumer import PoisonMessage
 from shared.http import validation_errors
@@ -47,11 +50,7 @@ def decode_pos_message(message: Message) -> PosMessage:
     return tx.store_id, tx
 
 
-def pos_handler(tracker: Tracker) -> Callable[[PosMessage], None]:
+def ingest_streamed(tracker: Tracker, decoded: PosMessage) -> None:
     """Ingest one streamed transaction exactly like a one-transaction HTTP batch."""
-
-    def handle(decoded: PosMessage) -> None:
-        store_id, tx = decoded
-        ingest(tracker, store_id, [tx], source="kafka")
-
-    return handle
+    store_id, tx = decoded
+    ingest(tracker, store_id, [tx], source="kafka")

@@ -1,31 +1,72 @@
-"""What a batch needs from the tracker's copies: campaigns, decisions and customer links."""
+"""A batch in flight: its transactions, their coupon outcomes, and what it loads.
+
+`load_copies` reads, in three queries for the whole batch, what the coupon checks need
+from the tracker's copies (campaign terms by number, decision terms by code, customer
+links by member hash); the pre-check reads the same terms one code at a time.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.redemption_tracker.dbutil import any_of
 from services.redemption_tracker.models import Campaign, CustomerLink, Decision
-from services.redemption_tracker.validation import (
+from services.redemption_tracker.pos.checks import (
     CampaignTerms,
     DecisionTerms,
     Presented,
     campaign_terms,
 )
-
-
-class _HasCodes(Protocol):
-    member_hash: str | None
-    presented: list[Presented]
+from services.redemption_tracker.pos.schemas import PosTransaction
+from services.redemption_tracker.sql import RawJSON, any_of
 
 
 @dataclass
-class Context:
+class Outcome:
+    """One presented coupon: rejected until the checks, the claim and the budget pass."""
+
+    raw: str
+    status: str = "rejected"
+    reason: str | None = None
+    discount: int = 0
+    code: str | None = None
+    campaign: CampaignTerms | None = None
+    campaign_id: str | None = None
+    offer_id: str | None = None
+    customer_id: str | None = None
+    redemption_id: int | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "code": self.raw,
+            "status": self.status,
+            "reason": self.reason,
+            "discount": self.discount,
+        }
+
+
+@dataclass
+class BatchTx:
+    """One transaction of a batch, prepared (member hashed, codes read) for writing."""
+
+    index: int
+    tx: PosTransaction
+    member_hash: str | None
+    fingerprint: str
+    presented: list[Presented]
+    items: RawJSON
+    row_id: int | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+@dataclass
+class BatchCopies:
+    """What a batch needs from the tracker's copies."""
+
     campaigns: dict[int, CampaignTerms] = field(default_factory=dict)  # by campaign number
     decisions: dict[str, DecisionTerms] = field(default_factory=dict)  # by canonical code
     links: dict[str, str] = field(default_factory=dict)  # member hash → customer_id
@@ -74,7 +115,7 @@ def load_decisions(s: Session, codes: set[str]) -> dict[str, DecisionTerms]:
     return {row.code: decision_terms(row) for row in rows if row.code}
 
 
-def load_context(s: Session, txs: Sequence[_HasCodes]) -> Context:
+def load_copies(s: Session, txs: Sequence[BatchTx]) -> BatchCopies:
     """Three queries for the whole batch, never one per transaction."""
     numbers = {p.claims.campaign_no for t in txs for p in t.presented if p.claims}
     codes = {p.code for t in txs for p in t.presented if p.claims and p.code}
@@ -88,4 +129,4 @@ def load_context(s: Session, txs: Sequence[_HasCodes]) -> Context:
                 )
             ).all()
         )
-    return Context(load_campaign_by_number(s, numbers), load_decisions(s, codes), links)
+    return BatchCopies(load_campaign_by_number(s, numbers), load_decisions(s, codes), links)

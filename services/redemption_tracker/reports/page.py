@@ -1,4 +1,4 @@
-"""The live report page: GET /v1/campaigns/{id}/report.html, drawn by shared.report_html.
+"""The live report page: GET /v1/campaigns/{id}/report.html, drawn by charts.py.
 
 It adds the daily series (coupons issued and redeemed per Japan calendar day) to the
 same report dict the JSON endpoint serves, so the page and the API cannot disagree.
@@ -7,7 +7,8 @@ same report dict the JSON endpoint serves, so the page and the API cannot disagr
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,24 +16,30 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker.models import Decision, Redemption
-from shared.report_html import DailySeries, ReportExtras, render_report_html
+from services.redemption_tracker.reports.charts import (
+    DailySeries,
+    ReportExtras,
+    render_report_html,
+)
 
 STORE_TIME = ZoneInfo("Asia/Tokyo")
 
 
+def _per_day(moments: Iterable[datetime]) -> Counter[date]:
+    return Counter(when.astimezone(STORE_TIME).date() for when in moments)
+
+
 def daily_series(s: Session, campaign_id: str) -> DailySeries | None:
     """Coupons issued (decision time) and redeemed, net of voids (till time), per day."""
-    issued = Counter(
-        when.astimezone(STORE_TIME).date()
-        for when in s.execute(
+    issued = _per_day(
+        s.execute(
             select(Decision.decided_at).where(
                 Decision.campaign_id == campaign_id, Decision.code.is_not(None)
             )
         ).scalars()
     )
-    redeemed = Counter(
-        when.astimezone(STORE_TIME).date()
-        for when in s.execute(
+    redeemed = _per_day(
+        s.execute(
             select(Redemption.occurred_at).where(
                 Redemption.campaign_id == campaign_id, Redemption.voided_at.is_(None)
             )

@@ -1,16 +1,24 @@
-"""Small database helpers for bulk, race-safe writes on PostgreSQL and SQLite."""
+"""Bulk, race-safe SQL on PostgreSQL and SQLite: the statements the tracker's writes share.
+
+`insert_rows` (arrays through `unnest` on PostgreSQL), `insert_ignore` (`ON CONFLICT DO
+NOTHING`), `bulk` (Core executemany), `any_of` (`= ANY(array)`) and `lock_rows`
+(`FOR UPDATE` in key order, so lockers never deadlock one another).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, select, text
+from sqlalchemy import JSON, ColumnElement, CursorResult, Executable, Insert, Table, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import TextClause
 
-from shared.db import utcnow
-from shared.events import TOPIC_OF_TYPE, Strict, encode, make_event
+from shared.db import Base
+
+M = TypeVar("M", bound=Base)
+K = TypeVar("K")
 
 _FEW_ROWS = 8
 
@@ -25,17 +33,22 @@ def _json_param(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
-def insert_ignore(session: Session, model: Any, conflict: Sequence[str], where: Any = None) -> Any:
+def insert_ignore(
+    session: Session,
+    model: type[Base],
+    conflict: Sequence[str],
+    where: ColumnElement[bool] | TextClause | None = None,
+) -> Insert:
     """INSERT … ON CONFLICT (conflict) [WHERE …] DO NOTHING, in the session's dialect."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model.__table__).on_conflict_do_nothing(
+    return dialect.insert(table_of(model)).on_conflict_do_nothing(
         index_elements=list(conflict), index_where=where
     )
 
 
-def bulk(session: Session, statement: Any, rows: list[dict[str, Any]]) -> Any:
+def bulk(session: Session, statement: Executable, rows: list[dict[str, Any]]) -> CursorResult[Any]:
     """Execute a Core statement for many rows in the session's transaction.
 
     Core, not the ORM's bulk path: the ORM splits rows into one INSERT per run of rows
@@ -44,21 +57,22 @@ def bulk(session: Session, statement: Any, rows: list[dict[str, Any]]) -> Any:
     return session.connection().execute(statement, rows)
 
 
-def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]]) -> None:
-    """Plain multi-row INSERT of dict rows (no-op for none)."""
-    if rows:
-        bulk(session, insert_plain(model), rows)
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table (every tracker model maps one `Table`)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
-def insert_plain(model: Any) -> Any:
+def insert_plain(model: type[Base]) -> Insert:
     from sqlalchemy import insert
 
-    return insert(model.__table__)
+    return insert(table_of(model))
 
 
 def insert_rows(
     session: Session,
-    model: Any,
+    model: type[Base],
     rows: list[dict[str, Any]],
     *,
     conflict: Sequence[str] = (),
@@ -75,7 +89,7 @@ def insert_rows(
     """
     if not rows:
         return []
-    table = model.__table__
+    table = table_of(model)
     if session.get_bind().dialect.name != "postgresql" or len(rows) <= _FEW_ROWS:
         rows = [
             {k: json.loads(v) if isinstance(v, RawJSON) else v for k, v in r.items()} for r in rows
@@ -116,7 +130,9 @@ def insert_rows(
     return []
 
 
-def any_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
+def any_of(
+    session: Session, column: InstrumentedAttribute[K], values: Sequence[K]
+) -> ColumnElement[bool]:
     """`column IN values` as one array parameter on PostgreSQL (`= ANY(:values)`)."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import any_, bindparam
@@ -127,8 +143,8 @@ def any_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
 
 
 def lock_rows(
-    session: Session, model: Any, key: InstrumentedAttribute[Any], keys: Sequence[Any]
-) -> list[Any]:
+    session: Session, model: type[M], key: InstrumentedAttribute[K], keys: Sequence[K]
+) -> list[M]:
     """SELECT … FOR UPDATE in key order (a fixed order cannot deadlock with itself).
 
     SQLite has no row locks; there every write transaction is BEGIN IMMEDIATE (shared.db),
@@ -145,18 +161,3 @@ def lock_rows(
         .execution_options(populate_existing=True)
     )
     return list(session.execute(stmt).scalars())
-
-
-def outbox_row(
-    event_type: str, payload: Strict | dict[str, Any], *, key: str, producer: str
-) -> dict[str, Any]:
-    """A validated event as an outbox row, for a bulk insert (shared.outbox.add_event's row)."""
-    envelope = make_event(event_type, payload, key=key, producer=producer)
-    return {
-        "event_id": envelope.event_id,
-        "topic": TOPIC_OF_TYPE[event_type],
-        "key": key,
-        "body": encode(envelope).decode("utf-8"),
-        "created_at": utcnow(),
-        "sent_at": None,
-    }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 CONFIDENCE = 0.95
@@ -24,14 +24,14 @@ class LiftEstimate:
     method: str
     treated_customers: int
     holdout_customers: int
-    treatment_mean_spend: float | None
-    holdout_mean_spend: float | None
-    difference_per_customer: float | None
-    standard_error: float | None
-    degrees_of_freedom: float | None
-    incremental_revenue: int | None
-    ci95_low: int | None
-    ci95_high: int | None
+    treatment_mean_spend: float | None = None
+    holdout_mean_spend: float | None = None
+    difference_per_customer: float | None = None
+    standard_error: float | None = None
+    degrees_of_freedom: float | None = None
+    incremental_revenue: int | None = None
+    ci95_low: int | None = None
+    ci95_high: int | None = None
     note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -67,67 +67,36 @@ def welch_lift(
             "welch",
             n_t,
             n_h,
-            _mean_var(treated)[0] if n_t else None,
-            _mean_var(holdout)[0] if n_h else None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
+            treatment_mean_spend=_mean_var(treated)[0] if n_t else None,
+            holdout_mean_spend=_mean_var(holdout)[0] if n_h else None,
             note="needs customers in both the treatment and the holdout group",
         )
     mean_t, var_t = _mean_var(treated)
     mean_h, var_h = _mean_var(holdout)
     diff = mean_t - mean_h
     incremental = round(diff * n_t)
+    point = LiftEstimate("welch", n_t, n_h, mean_t, mean_h, diff, incremental_revenue=incremental)
     if n_t < 2 or n_h < 2:
-        return LiftEstimate(
-            "welch",
-            n_t,
-            n_h,
-            mean_t,
-            mean_h,
-            diff,
-            None,
-            None,
-            incremental,
-            None,
-            None,
-            note="an interval needs at least 2 customers in each group",
-        )
+        return replace(point, note="an interval needs at least 2 customers in each group")
     a, b = var_t / n_t, var_h / n_h
     se = math.sqrt(a + b)
     if se == 0.0:
-        return LiftEstimate(
-            "welch",
-            n_t,
-            n_h,
-            mean_t,
-            mean_h,
-            diff,
-            0.0,
-            None,
-            incremental,
-            incremental,
-            incremental,
+        return replace(
+            point,
+            standard_error=0.0,
+            ci95_low=incremental,
+            ci95_high=incremental,
             note="no variance in either group",
         )
     df = (a + b) ** 2 / ((a * a) / (n_t - 1) + (b * b) / (n_h - 1))
     half = t_quantile(0.5 + confidence / 2, df) * se
-    return LiftEstimate(
-        "welch",
-        n_t,
-        n_h,
-        mean_t,
-        mean_h,
-        diff,
-        se,
-        df,
-        incremental,
+    return replace(
+        point,
+        standard_error=se,
+        degrees_of_freedom=df,
         # Rounded outward to whole yen so the interval never shrinks by rounding.
-        math.floor((diff - half) * n_t),
-        math.ceil((diff + half) * n_t),
+        ci95_low=math.floor((diff - half) * n_t),
+        ci95_high=math.ceil((diff + half) * n_t),
     )
 
 

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.redemption_tracker.validation import (
+from services.redemption_tracker.pos.checks import (
     Basket,
+    CampaignTerms,
     DecisionTerms,
     Line,
     campaign_terms,
@@ -22,7 +23,7 @@ KEY = coupon_key("unit-test-secret")
 T0 = datetime(2026, 11, 29, 10, tzinfo=UTC)
 
 
-def campaign(status: str = "active", **offer_over: object) -> object:
+def campaign(status: str = "active", **offer_over: object) -> CampaignTerms:
     offer = {
         "offer_id": "o0",
         "index": 0,
@@ -59,7 +60,7 @@ def basket(
 
 
 def reason(*args: object, **kwargs: object) -> str | None:
-    return check_coupon(*args, **kwargs).reason  # type: ignore[arg-type]
+    return check_coupon(*args, **kwargs).reason  # type: ignore[arg-type]  # each test's arguments, passed through
 
 
 def test_signature_reasons_are_offline() -> None:

@@ -1,8 +1,8 @@
-"""The campaign report, its CSV export, and revenue-share statements.
+"""The campaign report and its CSV export (docs/interfaces.md § Reports and statements).
 
 Every money figure comes from the append-only ledger (attributed revenue, discount
-cost, shares), so a statement for a month and the report's line for that month are the
-same sum. Definitions:
+cost, shares), so a statement for a month (statements.py) and the report's line for
+that month are the same sum. Definitions:
 
 - issued: decisions of the campaign that carried a coupon; delivered: distinct codes in
   `coupon.delivered`; decisions: every `offer.decided` of the campaign (any arm) — one
@@ -11,7 +11,7 @@ same sum. Definitions:
   redeemed / issued;
 - attributed revenue: basket totals of transactions that redeemed a campaign coupon, net
   of voids; discount cost: discounts granted, net of voids;
-- lift: see measurement.py and periods.py (Welch 95% interval, linked customers only);
+- lift: see lift.py and periods.py (Welch 95% interval, linked customers only);
 - revenue share: on `attributed`, the sum of the ledger's per-redemption shares
   (floor(pct × basket) each, negated on void); on `incremental`, the monthly closes plus
   the provisional amount of months not closed yet, which add up to
@@ -28,12 +28,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.redemption_tracker.ledger import (
-    period_bounds,
-    statement_lines,
-    totals_by_period,
-)
-from services.redemption_tracker.measurement import incremental_share, share_of
+from services.redemption_tracker.ledger import period_bounds, totals_by_period
 from services.redemption_tracker.models import (
     Campaign,
     CouponCheck,
@@ -41,7 +36,8 @@ from services.redemption_tracker.models import (
     Delivery,
     Redemption,
 )
-from services.redemption_tracker.periods import incremental_periods, measure, window_end
+from services.redemption_tracker.reports.lift import incremental_share, share_of
+from services.redemption_tracker.reports.periods import incremental_periods, measure, window_end
 
 
 def _count(s: Session, stmt: Any) -> int:
@@ -180,39 +176,3 @@ def report_csv(report: dict[str, Any]) -> str:
 
     walk("", report)
     return buf.getvalue()
-
-
-def build_statement(s: Session, campaign: Campaign, period: str, now: datetime) -> dict[str, Any]:
-    """Statement lines of one month, summed from the ledger (plus a provisional line)."""
-    lines = statement_lines(s, campaign.campaign_id, period)
-    status = "closed" if period_bounds(period)[1] <= now else "open"
-    if campaign.share_basis == "incremental":
-        amount, closed = incremental_periods(s, campaign, now).get(period, (0, True))
-        status = "closed" if closed else "provisional"
-        if not closed:
-            in_ledger = sum(line["revenue_share"] for line in lines)
-            lines.append(
-                {
-                    "date": None,
-                    "kind": "incremental_provisional",
-                    "entries": 0,
-                    "attributed_revenue": 0,
-                    "discount_cost": 0,
-                    "revenue_share": amount - in_ledger,
-                    "provisional": True,
-                }
-            )
-    total = {
-        key: sum(line[key] for line in lines)
-        for key in ("attributed_revenue", "discount_cost", "revenue_share")
-    }
-    return {
-        "campaign_id": campaign.campaign_id,
-        "period": period,
-        "currency": "JPY",
-        "basis": campaign.share_basis,
-        "pct": campaign.share_bp / 100,
-        "status": status,
-        "lines": [{"provisional": False, **line} for line in lines],
-        "total": total,
-    }

@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.context import load_campaign_by_number, load_decisions
 from services.redemption_tracker.models import CampaignUsage, Redemption
-from services.redemption_tracker.validation import Basket, check_coupon, read_code
+from services.redemption_tracker.pos.batch import load_campaign_by_number, load_decisions
+from services.redemption_tracker.pos.checks import Basket, check_coupon, read_code
 
 
 def precheck(tracker: Tracker, raw_code: str, store_id: str) -> dict[str, Any]:

@@ -26,9 +26,7 @@ from sqlalchemy import and_, case, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.dbutil import lock_rows
 from services.redemption_tracker.ledger import next_period, period_bounds, period_of
-from services.redemption_tracker.measurement import LiftEstimate, incremental_share, welch_lift
 from services.redemption_tracker.models import (
     Campaign,
     CampaignUsage,
@@ -38,6 +36,12 @@ from services.redemption_tracker.models import (
     Transaction,
     Void,
 )
+from services.redemption_tracker.reports.lift import (
+    LiftEstimate,
+    incremental_share,
+    welch_lift,
+)
+from services.redemption_tracker.sql import lock_rows
 from shared.db import unit_of_work
 
 log = structlog.get_logger(__name__)

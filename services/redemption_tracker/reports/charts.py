@@ -1,8 +1,8 @@
 """The campaign report as a self-contained HTML page with its charts embedded.
 
-The redemption tracker serves it live (`GET /v1/campaigns/{id}/report.html`) from its
-report dict; `tenin demo` writes the same page with two extra charts it alone can draw
-(per simulated day, and the model's propensities against the simulator's truth).
+The redemption tracker serves it live (`GET /v1/campaigns/{id}/report.html`, page.py)
+from its report dict; `tenin demo` writes the same page with two extra charts it alone
+can draw (per simulated day, and the model's propensities against the simulator's truth).
 """
 
 from __future__ import annotations
@@ -158,13 +158,8 @@ def _table(rows: Sequence[tuple[str, str, str]]) -> str:
 
 def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(figure, value, what it means) rows; the README explains the same figures."""
-    c, m, lift, share, fee = (
-        report["counts"],
-        report["money"],
-        report["lift"],
-        report["revenue_share"],
-        report["per_call_fee"],
-    )
+    c, m, lift = report["counts"], report["money"], report["lift"]
+    share, fee = report["revenue_share"], report["per_call_fee"]
     rate = c.get("redemption_rate")
     ci = (
         f"{yen(lift.get('ci95_low'))} … {yen(lift.get('ci95_high'))}"

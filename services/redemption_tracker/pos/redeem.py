@@ -1,6 +1,6 @@
 """Settling a batch's coupons: checks, claims, budgets, then what they leave behind.
 
-Steps 2–5 of ingest.py's docstring, inside the batch's database transaction:
+Steps 2–5 of pos/ingest.py's docstring, inside the batch's database transaction:
 `settle_coupons` runs the offline checks, claims the surviving codes on the live-code
 unique index and admits them within the campaign budgets (`apply_budgets`, under the
 counter rows' locks); `write_outcomes` writes the coupon checks, the ledger entries and
@@ -9,16 +9,12 @@ the outbox events in bulk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.context import Context
-from services.redemption_tracker.dbutil import RawJSON, insert_rows, lock_rows, outbox_row
 from services.redemption_tracker.ledger import redemption_entry
 from services.redemption_tracker.models import (
     CampaignUsage,
@@ -27,52 +23,14 @@ from services.redemption_tracker.models import (
     Outbox,
     Redemption,
 )
-from services.redemption_tracker.schemas import PosTransaction
-from services.redemption_tracker.validation import (
-    Basket,
-    CampaignTerms,
-    Line,
-    Presented,
-    check_coupon,
-)
-
-
-@dataclass
-class Outcome:
-    raw: str
-    status: str = "rejected"
-    reason: str | None = None
-    discount: int = 0
-    code: str | None = None
-    campaign: CampaignTerms | None = None
-    campaign_id: str | None = None
-    offer_id: str | None = None
-    customer_id: str | None = None
-    redemption_id: int | None = None
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "code": self.raw,
-            "status": self.status,
-            "reason": self.reason,
-            "discount": self.discount,
-        }
-
-
-@dataclass
-class BatchTx:
-    index: int
-    tx: PosTransaction
-    member_hash: str | None
-    fingerprint: str
-    presented: list[Presented]
-    items: RawJSON
-    row_id: int | None = None
-    outcomes: list[Outcome] = field(default_factory=list)
+from services.redemption_tracker.pos.batch import BatchCopies, BatchTx, Outcome
+from services.redemption_tracker.pos.checks import Basket, Line, check_coupon
+from services.redemption_tracker.pos.events import coupon_outcome, sale_recorded
+from services.redemption_tracker.sql import insert_rows, lock_rows
 
 
 def settle_coupons(
-    s: Session, tracker: Tracker, new: list[BatchTx], ctx: Context, store_id: str, now: datetime
+    s: Session, new: list[BatchTx], copies: BatchCopies, store_id: str, now: datetime
 ) -> None:
     """Checks, claims and budgets: fills each transaction's coupon outcomes."""
     candidates: list[tuple[BatchTx, Outcome]] = []
@@ -94,14 +52,14 @@ def settle_coupons(
                 continue
             verdict = check_coupon(
                 p.claims,
-                ctx.campaigns.get(p.claims.campaign_no),
-                ctx.decisions.get(p.code or ""),
+                copies.campaigns.get(p.claims.campaign_no),
+                copies.decisions.get(p.code or ""),
                 basket,
             )
-            o.campaign = ctx.campaigns.get(p.claims.campaign_no)
+            o.campaign = copies.campaigns.get(p.claims.campaign_no)
             o.campaign_id = verdict.campaign_id
             o.offer_id = verdict.offer.offer_id if verdict.offer else None
-            o.customer_id = verdict.customer_id or ctx.links.get(t.member_hash or "")
+            o.customer_id = verdict.customer_id or copies.links.get(t.member_hash or "")
             if verdict.reason is None and p.code in taken:
                 o.reason = "already_redeemed"  # the same code twice in one batch
             elif verdict.reason is not None:
@@ -190,7 +148,12 @@ def apply_budgets(s: Session, held: list[tuple[BatchTx, Outcome]]) -> None:
 
 
 def write_outcomes(
-    s: Session, tracker: Tracker, new: list[BatchTx], ctx: Context, store_id: str, now: datetime
+    s: Session,
+    tracker: Tracker,
+    new: list[BatchTx],
+    copies: BatchCopies,
+    store_id: str,
+    now: datetime,
 ) -> None:
     """Coupon checks, ledger entries and outbox events of the new transactions."""
     checks, entries, events = [], [], []
@@ -209,6 +172,7 @@ def write_outcomes(
                     "campaign_id": o.campaign_id,
                 }
             )
+            events.append(coupon_outcome(t, o, store_id, tracker.producer))
             if o.status == "redeemed":
                 assert o.campaign is not None and o.redemption_id is not None
                 revenue = 0 if o.campaign.campaign_id in attributed else t.tx.total
@@ -226,56 +190,9 @@ def write_outcomes(
                         now=now,
                     )
                 )
-                events.append(
-                    outbox_row(
-                        "coupon.redeemed",
-                        {
-                            "code": o.code,
-                            "customer_id": o.customer_id,
-                            "campaign_id": o.campaign.campaign_id,
-                            "offer_id": o.offer_id,
-                            "transaction_id": tx_id,
-                            "store_id": store_id,
-                            "discount": o.discount,
-                            "basket_total": t.tx.total,
-                        },
-                        key=o.customer_id or o.code or tx_id,
-                        producer=tracker.producer,
-                    )
-                )
-            else:
-                events.append(
-                    outbox_row(
-                        "coupon.redemption_rejected",
-                        {
-                            "code": o.code or o.raw,
-                            "reason": o.reason,
-                            "customer_id": o.customer_id,
-                            "campaign_id": o.campaign_id,
-                            "transaction_id": tx_id,
-                            "store_id": store_id,
-                        },
-                        key=o.customer_id or o.code or o.raw or tx_id,
-                        producer=tracker.producer,
-                    )
-                )
-        customer = ctx.links.get(t.member_hash or "")
+        customer = copies.links.get(t.member_hash or "")
         if customer is not None:
-            events.append(
-                outbox_row(
-                    "sale.recorded",
-                    {
-                        "customer_id": customer,
-                        "transaction_id": tx_id,
-                        "store_id": store_id,
-                        "total": t.tx.total,
-                        "occurred_at": t.tx.occurred_at,
-                        "categories": sorted({i.category for i in t.tx.items if i.category}),
-                    },
-                    key=customer,
-                    producer=tracker.producer,
-                )
-            )
+            events.append(sale_recorded(t, customer, store_id, tracker.producer))
     insert_rows(s, CouponCheck, checks)
     insert_rows(s, LedgerEntry, entries)
     insert_rows(s, Outbox, events)

@@ -18,13 +18,6 @@ from sqlalchemy.orm import Session
 
 from services.redemption_tracker import metrics
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.dbutil import (
-    bulk,
-    insert_ignore,
-    insert_rows,
-    lock_rows,
-    outbox_row,
-)
 from services.redemption_tracker.ledger import period_of
 from services.redemption_tracker.models import (
     CampaignUsage,
@@ -34,7 +27,9 @@ from services.redemption_tracker.models import (
     Transaction,
     Void,
 )
-from services.redemption_tracker.schemas import VoidRequest
+from services.redemption_tracker.pos.events import coupon_voided
+from services.redemption_tracker.pos.schemas import VoidRequest
+from services.redemption_tracker.sql import bulk, insert_ignore, insert_rows, lock_rows
 from shared.coupons import verify_code
 from shared.db import unit_of_work
 from shared.http import ProblemError
@@ -68,8 +63,9 @@ def void_transaction(tracker: Tracker, store_id: str, req: VoidRequest) -> dict[
                 }
             ],
         ).first()
-        reversed_rows = _reverse(s, tracker, tx, now) if first is not None else []
-        if first is None:
+        if first is not None:
+            reversed_rows = _reverse(s, tracker, tx, now)
+        else:
             reversed_rows = _voided_before(s, tracker.coupon_key, tx)
     metrics.VOIDS.labels("voided" if first is not None else "already_voided").inc()
     return {
@@ -95,15 +91,7 @@ def _expiry(key: bytes, code: str) -> datetime:
 
 def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_Reversed]:
     """Mark the transaction's live redemptions voided and book the negative entries."""
-    live = (
-        s.execute(
-            select(Redemption)
-            .where(Redemption.tx_id == tx_id, Redemption.voided_at.is_(None))
-            .order_by(Redemption.id)
-        )
-        .scalars()
-        .all()
-    )
+    live = _redemptions(s, tx_id, voided=False)
     if not live:
         return []
     ids = [r.id for r in live]
@@ -140,22 +128,7 @@ def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_R
         counts = by_campaign.setdefault(r.campaign_id, [0, 0])
         counts[0] += 1
         counts[1] += r.discount
-        events.append(
-            outbox_row(
-                "coupon.voided",
-                {
-                    "code": r.code,
-                    "customer_id": r.customer_id,
-                    "campaign_id": r.campaign_id,
-                    "offer_id": r.offer_id,
-                    "transaction_id": r.transaction_id,
-                    "store_id": r.store_id,
-                    "discount": r.discount,
-                },
-                key=r.customer_id or r.code,
-                producer=tracker.producer,
-            )
-        )
+        events.append(coupon_voided(r, tracker.producer))
     lock_rows(s, CampaignUsage, CampaignUsage.campaign_id, sorted(by_campaign))
     for campaign_id, (n, discount) in by_campaign.items():
         s.execute(
@@ -172,13 +145,12 @@ def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_R
 
 
 def _voided_before(s: Session, key: bytes, tx_id: int) -> list[_Reversed]:
-    rows = (
-        s.execute(
-            select(Redemption)
-            .where(Redemption.tx_id == tx_id, Redemption.voided_at.is_not(None))
-            .order_by(Redemption.id)
-        )
-        .scalars()
-        .all()
-    )
+    rows = _redemptions(s, tx_id, voided=True)
     return [_Reversed(r.code, r.discount, _expiry(key, r.code)) for r in rows]
+
+
+def _redemptions(s: Session, tx_id: int, *, voided: bool) -> list[Redemption]:
+    """The transaction's redemptions, voided or live, in the order they were made."""
+    state = Redemption.voided_at.is_not(None) if voided else Redemption.voided_at.is_(None)
+    stmt = select(Redemption).where(Redemption.tx_id == tx_id, state).order_by(Redemption.id)
+    return list(s.execute(stmt).scalars())

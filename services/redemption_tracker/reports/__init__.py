@@ -1,0 +1,1 @@
+"""What the marketer sees: the campaign report (JSON, CSV, HTML), lift, monthly closes, statements."""

@@ -1,0 +1,1 @@
+"""What the redemption tracker's unit and integration tests share: builders and fixtures."""
