@@ -28,13 +28,14 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chat_stack import gunicorn_chat_agent, summary  # noqa: E402
-from services.chat_agent.delivery import RetryPolicy  # noqa: E402
+from services.chat_agent.delivery.loop import RetryPolicy  # noqa: E402
 from services.chat_agent.worker import CONSUMED, PRODUCED  # noqa: E402
 from services.chat_agent.worker import run as run_worker  # noqa: E402
 from shared.bus import broker_from_settings  # noqa: E402
@@ -105,17 +106,17 @@ def start_engine(
 ) -> None:
     """The campaign_engine's worker components, with one active campaign (holdout 0)."""
     from services.campaign_engine.bootstrap import bootstrap as engine_bootstrap
-    from services.campaign_engine.campaigns import change_status, create_campaign
-    from services.campaign_engine.schemas import CampaignIn
+    from services.campaign_engine.campaigns.commands import change_status, create_campaign
+    from services.campaign_engine.campaigns.schemas import CampaignIn
     from services.campaign_engine.worker import components, prepare
     from shared.db import unit_of_work, utcnow
     from shared.runtime import run_components
 
     if model_dir is None:
-        from services.campaign_engine.modeling import train
+        from services.campaign_engine.modeling import cli as modeling_cli
 
         model_dir = scratch / "propensity"
-        train.train_main(["--rows", "20000", "--trees", "50", "--model-dir", str(model_dir)])
+        modeling_cli.train_main(["--rows", "20000", "--trees", "50", "--model-dir", str(model_dir)])
     engine = engine_bootstrap(replace(settings, model_dir=model_dir))
     broker = broker_from_settings(engine.settings)
     groups = (f"ce-bench-d-{uuid.uuid4().hex[:8]}", f"ce-bench-u-{uuid.uuid4().hex[:8]}")
@@ -218,7 +219,7 @@ def main() -> None:
                     acked = time.time()
                     assert response.status_code == 200, response.text
                     deadline = time.monotonic() + args.timeout
-                    got = []
+                    got: list[Any] = []
                     while not got and time.monotonic() < deadline:
                         got = line.delivered_to(user)
                         time.sleep(0.002)

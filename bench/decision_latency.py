@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from services.campaign_engine.bootstrap import Engine, bootstrap  # noqa: E402
-from services.campaign_engine.campaigns import change_status, create_campaign  # noqa: E402
-from services.campaign_engine.schemas import CampaignIn  # noqa: E402
+from services.campaign_engine.campaigns.commands import change_status, create_campaign  # noqa: E402
+from services.campaign_engine.campaigns.schemas import CampaignIn  # noqa: E402
 from services.campaign_engine.worker import components  # noqa: E402
 from shared.bus import KAFKA_PROFILE, KafkaBroker, Message  # noqa: E402
 from shared.config import Settings  # noqa: E402
@@ -173,7 +173,7 @@ def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str,
             f"bench.d.{uuid.uuid4().hex[:8]}",
             [topic],
             timed_handler,
-            decoder=timed_decoder,  # type: ignore[arg-type]
+            decoder=timed_decoder,
             batch_size=500,
         ).run
         broker.ensure_topics([f"{topic}.updates"])

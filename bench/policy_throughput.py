@@ -23,9 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.campaign_engine.policy import PolicyConfig, choose_action, decide, offer_values  # noqa: E402
-from shared.config import DEFAULT_MODEL_DIR  # noqa: E402
+from services.campaign_engine.decisions.policy import (  # noqa: E402
+    PolicyConfig,
+    choose_action,
+    decide,
+    offer_values,
+)
 from services.campaign_engine.features import CustomerFeatureStore  # noqa: E402
+from shared.config import DEFAULT_MODEL_DIR  # noqa: E402
 from shared.model.features import feature_matrix  # noqa: E402
 from shared.model.scoring import PropensityScorer  # noqa: E402
 from shared.model.simulator import Population, random_context, sample_offers  # noqa: E402
@@ -95,7 +100,12 @@ def main(argv: list[str]) -> int:
     cpu_rate = len(requests) / cpu
 
     # Where the time goes: the same steps, timed one by one on a sample.
-    stages = {"redis get + features": [], "feature_matrix": [], "onnx score": [], "choice": []}
+    stages: dict[str, list[float]] = {
+        "redis get + features": [],
+        "feature_matrix": [],
+        "onnx score": [],
+        "choice": [],
+    }
     clock = time.perf_counter_ns
     for cid, ctx, offers in requests[:3000]:
         t0 = clock()

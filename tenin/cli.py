@@ -1,4 +1,4 @@
-"""The `tenin` command: the operator interface of DESIGN §8."""
+"""The `tenin` command: the operator interface (docs/interfaces.md § Operator interface)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI imports its commands lazily, so `tenin --help` stays fast
+    from shared.config import Settings
 
 SERVICES = ("campaign_engine", "chat_agent", "redemption_tracker")
 DEFAULT_PORTS = {"campaign_engine": 8001, "chat_agent": 8002, "redemption_tracker": 8003}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _settings(service: str = "tenin"):  # type: ignore[no-untyped-def]
+def _settings(service: str = "tenin") -> Settings:
     from shared.config import Settings
     from shared.logging import configure_logging
 
@@ -127,11 +131,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_model(args: argparse.Namespace, rest: list[str]) -> int:
     """Train or evaluate the propensity model."""
     _settings("model")
-    from services.campaign_engine.modeling import evaluate, train
+    from services.campaign_engine.modeling import cli as modeling_cli
 
     if args.model_command == "train":
-        return int(train.train_main(rest))
-    return int(evaluate.evaluate_main(rest))
+        return int(modeling_cli.train_main(rest))
+    return int(modeling_cli.evaluate_main(rest))
 
 
 def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:

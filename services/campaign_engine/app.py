@@ -4,34 +4,38 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.campaign_engine.api import OPERATIONS, campaigns_blueprint
-from services.campaign_engine.bootstrap import SERVICE
+from services.campaign_engine.bootstrap import SERVICE, Engine, bootstrap
+from services.campaign_engine.campaigns.api import OPERATIONS, campaigns_blueprint
 from shared.bus import broker_from_settings
 from shared.config import Settings
-from shared.db import make_engine, make_session_factory
 from shared.http import service_app
 from shared.logging import configure_logging
 from shared.readiness import readiness_checks
-from shared.redis_client import make_redis
+
+APP_POOL_SIZE = 5  # database connections for the API (the worker keeps bootstrap's 10)
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """The application factory; nothing connects until a request needs it."""
-    if settings is None:
-        settings = Settings.from_env(service=SERVICE)
-        configure_logging(SERVICE, settings.log_level, settings.log_json)
-    settings = settings.with_service(SERVICE)
-    db = make_engine(settings.effective_database_url, pool_size=5)
-    sessions = make_session_factory(db)
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
+    """The application factory; nothing connects until a request needs it.
+
+    The API needs only the database; /readyz also reports Redis (when REDIS_URL is set)
+    and Kafka, which the service's worker needs.
+    """
+    if engine is None:
+        if settings is None:
+            settings = Settings.from_env(service=SERVICE)
+            configure_logging(SERVICE, settings.log_level, settings.log_json)
+        engine = bootstrap(settings, pool_size=APP_POOL_SIZE)
+    settings = engine.settings
     return service_app(
         SERVICE,
         title="tenin campaign_engine",
         max_request_bytes=settings.max_request_bytes,
-        blueprints=[campaigns_blueprint(sessions, settings.secret_key)],
+        blueprints=[campaigns_blueprint(engine.sessions, settings.secret_key)],
         operations=OPERATIONS,
         readiness=readiness_checks(
-            database=db,
-            redis_client=make_redis(settings.redis_url) if settings.redis_url else None,
+            database=engine.db,
+            redis_client=engine.redis if settings.redis_url else None,
             broker=lambda: broker_from_settings(settings),
         ),
     )

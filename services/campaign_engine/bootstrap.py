@@ -1,16 +1,18 @@
-"""Wiring: one `Engine` holds the adapters every entry point (app, worker, bench) uses.
+"""Wiring: one `Engine` holds the dependencies every entry point (app, worker, bench) uses.
 
-Nothing connects at import time; the database engine, Redis client and scorer are built
-here from settings, or handed in by a test.
+Nothing connects at import time. The database engine is built here from settings (or
+handed in by a test). Redis and what lives there (budget reservations, customer
+features, once-markers) and the models are built on first use: the HTTP app needs none
+of them, and the worker builds them before it takes work (worker.prepare).
 """
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import redis
@@ -20,81 +22,111 @@ from redis.retry import Retry
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.campaign_engine.decisions import Scorer, decide_offer
-from services.campaign_engine.handlers import apply_update
-from services.campaign_engine.lookup import ActiveCampaigns
-from services.campaign_engine.policy import PolicyConfig
-from services.campaign_engine.reservations import RedisReservations, ReservationStore
+from services.campaign_engine.budget.reservations import RedisReservations, ReservationStore
+from services.campaign_engine.decisions.decide import decide_offer
+from services.campaign_engine.decisions.inputs import ActiveCampaigns
+from services.campaign_engine.decisions.policy import PolicyConfig, Scorer, UpliftScoring
+from services.campaign_engine.features.markers import Markers, RedisMarkers
+from services.campaign_engine.features.store import CustomerFeatureStore, FeatureStore
+from services.campaign_engine.models import Decision
 from shared.config import Settings
 from shared.coupons import coupon_key
 from shared.crypto import derive_key
 from shared.db import make_engine, make_session_factory, utcnow
 from shared.events import Envelope
-from services.campaign_engine.features import CustomerFeatureStore
 
 log = structlog.get_logger(__name__)
 
 SERVICE = "campaign_engine"
 FEATURE_PREFIX = "ce:cf:"
-MARKER_TTL_S = 14 * 86400
 
 
-class RedisMarkers:
-    """Once-markers in Redis for effects that live outside the database."""
+@dataclass(frozen=True)
+class OnRedis:
+    """What campaign_engine keeps in Redis: budget counters, customer features, once-markers."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
+    client: redis.Redis
+    reservations: ReservationStore
+    features: FeatureStore
+    markers: Markers
 
-    def seen(self, key: str) -> bool:
-        return bool(self._redis.exists(key))
+    @classmethod
+    def using(cls, client: redis.Redis) -> OnRedis:
+        """The Redis-backed adapters, sharing one client."""
+        return cls(
+            client,
+            RedisReservations(client),
+            CustomerFeatureStore(client, prefix=FEATURE_PREFIX),
+            RedisMarkers(client),
+        )
 
-    def mark(self, key: str) -> None:
-        self._redis.set(key, 1, ex=MARKER_TTL_S)
+    @classmethod
+    def from_url(cls, redis_url: str | None) -> OnRedis:
+        """The adapters on a new client of `redis_url`; RuntimeError when there is none."""
+        if not redis_url:
+            raise RuntimeError("REDIS_URL is not set: campaign_engine needs Redis for budgets")
+        return cls.using(engine_redis(redis_url))
 
 
 @dataclass
 class Engine:
-    """campaign_engine's dependencies."""
+    """campaign_engine's dependencies; the Redis-backed ones and the models load on first use."""
 
     settings: Settings
     db: DbEngine
     sessions: sessionmaker[Session]
-    redis: redis.Redis | None
-    reservations: ReservationStore
-    features: Any  # CustomerFeatureStore, or a test's in-memory twin
-    markers: Any
     policy: PolicyConfig
     coupon_key: bytes
     holdout_key: bytes
     clock: Callable[[], datetime] = field(default=utcnow)
     campaigns: ActiveCampaigns = field(default_factory=ActiveCampaigns)
+    _on_redis: OnRedis | None = None
     _scorer: Scorer | None = None
-    _uplift_scorer: Any = None
+    _uplift_scorer: UpliftScoring | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def on_redis(self) -> OnRedis:
+        """The Redis-backed adapters, built on first use; RuntimeError without REDIS_URL."""
+        if self._on_redis is None:
+            with self._lock:
+                self._on_redis = self._on_redis or OnRedis.from_url(self.settings.redis_url)
+        return self._on_redis
 
     @property
-    def uplift_scorer(self) -> Any:
-        """The T-learner pair, when TENIN_POLICY=uplift (coupons go to persuadables)."""
-        if not self.policy.uplift:
-            return None
-        if self._uplift_scorer is None:
-            from shared.config import DEFAULT_UPLIFT_DIR
-            from shared.model.scoring import UpliftScorer
+    def redis(self) -> redis.Redis:
+        return self.on_redis().client
 
-            self._uplift_scorer = UpliftScorer(DEFAULT_UPLIFT_DIR)
-            log.info("uplift_model_loaded", model_version=self._uplift_scorer.model_version)
-        return self._uplift_scorer
+    @property
+    def reservations(self) -> ReservationStore:
+        return self.on_redis().reservations
+
+    @property
+    def features(self) -> FeatureStore:
+        return self.on_redis().features
+
+    @property
+    def markers(self) -> Markers:
+        return self.on_redis().markers
 
     @property
     def scorer(self) -> Scorer:
         """The propensity scorer, loaded on first use (the HTTP app never needs it)."""
         if self._scorer is None:
-            from shared.model.scoring import PropensityScorer
-
-            self._scorer = PropensityScorer(self.settings.model_dir)
-            log.info("model_loaded", model_version=self._scorer.model_version)
+            with self._lock:
+                self._scorer = self._scorer or load_scorer(self.settings.model_dir)
         return self._scorer
 
-    def decide(self, envelope: Envelope) -> Any:
+    @property
+    def uplift_scorer(self) -> UpliftScoring | None:
+        """The T-learner pair, when TENIN_POLICY=uplift (coupons go to persuadables)."""
+        if not self.policy.uplift:
+            return None
+        if self._uplift_scorer is None:
+            with self._lock:
+                self._uplift_scorer = self._uplift_scorer or load_uplift_scorer()
+        return self._uplift_scorer
+
+    def decide(self, envelope: Envelope) -> Decision | None:
         """decide_offer with this engine's dependencies."""
         return decide_offer(
             envelope,
@@ -111,17 +143,6 @@ class Engine:
             uplift_scorer=self.uplift_scorer,
         )
 
-    @property
-    def update(self) -> Callable[[Envelope], None]:
-        """apply_update with this engine's dependencies."""
-        return functools.partial(
-            apply_update,
-            sessions=self.sessions,
-            reservations=self.reservations,
-            features=self.features,
-            markers=self.markers,
-        )
-
 
 def engine_redis(url: str, timeout_s: float = 0.5) -> redis.Redis:
     """A Redis client that gives up fast: with Redis down a decision must still be answered
@@ -136,8 +157,27 @@ def engine_redis(url: str, timeout_s: float = 0.5) -> redis.Redis:
     )
 
 
+def load_scorer(model_dir: Path) -> Scorer:
+    """The propensity model's CURRENT version, loaded (its ONNX session built) now."""
+    from shared.model.scoring import PropensityScorer
+
+    scorer = PropensityScorer(model_dir)
+    log.info("model_loaded", model_version=scorer.model_version)
+    return scorer
+
+
+def load_uplift_scorer() -> UpliftScoring:
+    """The shipped uplift pair's CURRENT version."""
+    from shared.config import DEFAULT_UPLIFT_DIR
+    from shared.model.scoring import UpliftScorer
+
+    scorer = UpliftScorer(DEFAULT_UPLIFT_DIR)
+    log.info("uplift_model_loaded", model_version=scorer.model_version)
+    return scorer
+
+
 def holdout_key(secret_key: str) -> bytes:
-    """The key of the holdout hash (DESIGN §4.2), derived from TENIN_SECRET_KEY."""
+    """The key of the holdout hash (docs/architecture.md § Decisions), from TENIN_SECRET_KEY."""
     return derive_key(secret_key, "tenin/holdout/v1")
 
 
@@ -151,25 +191,21 @@ def bootstrap(
     clock: Callable[[], datetime] | None = None,
     pool_size: int = 10,
 ) -> Engine:
-    """Build the engine's adapters from settings (the environment when none are given)."""
+    """Build the engine's dependencies from settings (the environment when none are given).
+
+    A test may hand in the database engine, a Redis client, a scorer, a policy or a clock.
+    """
     settings = (settings or Settings.from_env(service=SERVICE)).with_service(SERVICE)
     db = db or make_engine(settings.effective_database_url, pool_size=pool_size)
-    if redis_client is None:
-        if not settings.redis_url:
-            raise RuntimeError("REDIS_URL is not set: campaign_engine needs Redis for budgets")
-        redis_client = engine_redis(settings.redis_url)
     return Engine(
         settings=settings,
         db=db,
         sessions=make_session_factory(db),
-        redis=redis_client,
-        reservations=RedisReservations(redis_client),
-        features=CustomerFeatureStore(redis_client, prefix=FEATURE_PREFIX),
-        markers=RedisMarkers(redis_client),
         policy=policy
         or PolicyConfig(epsilon=settings.policy_epsilon, uplift=settings.policy_uplift),
         coupon_key=coupon_key(settings.secret_key),
         holdout_key=holdout_key(settings.secret_key),
         clock=clock or utcnow,
+        _on_redis=OnRedis.using(redis_client) if redis_client is not None else None,
         _scorer=scorer,
     )

@@ -1,302 +1,100 @@
-"""Event handlers: plain functions whose parameters are their dependencies.
+"""Every event type campaign_engine consumes, and the function that handles it.
 
-`decide_offer` answers offer requests (services/campaign_engine/decisions.py). The rest
-keep what the engine knows current: customer features for the model (sale.recorded,
-customer.*), consent (customer.opted_out/opted_in) and budget usage (coupon.redeemed,
-coupon.voided). Each applies an event once: the event id is recorded in the same
-transaction as the database effect, and Redis effects carry their own once-marker, so a
-redelivery after a failed commit does not count a sale or a redemption twice.
+| event type | handler | consumer group (worker.py) |
+|---|---|---|
+| offer.requested | decisions/decide.py `decide_offer` | campaign_engine.decisions |
+| sale.recorded | features/updates.py `record_sale` | campaign_engine.updates |
+| customer.followed, .unfollowed, .linked, .opted_out, .opted_in | features/updates.py `record_customer_event` | campaign_engine.updates |
+| coupon.redeemed, coupon.voided | budget/settle.py `settle` (+1, -1) | campaign_engine.updates |
+
+Any other type reaching a group (its topics carry types other services care about) is
+counted in metrics.UPDATES as "ignored". Handlers are plain functions whose parameters
+are their dependencies; each applies its event once (see the handler modules).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Protocol
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
-import structlog
 from sqlalchemy.orm import Session
 
 from services.campaign_engine import metrics
-from services.campaign_engine.decisions import decide_offer
-from services.campaign_engine.models import (
-    Campaign,
-    Coupon,
-    Customer,
-    ProcessedEvent,
-    RedemptionSeen,
+from services.campaign_engine.bootstrap import Engine
+from services.campaign_engine.budget.reservations import ReservationStore
+from services.campaign_engine.budget.settle import REDEEMED, VOIDED, settle
+from services.campaign_engine.features.markers import Markers
+from services.campaign_engine.features.store import FeatureUpdates
+from services.campaign_engine.features.updates import record_customer_event, record_sale
+from shared.consumer import Handler, route_by_type
+from shared.events import Envelope
+
+CUSTOMER_TYPES = (
+    "customer.followed",
+    "customer.unfollowed",
+    "customer.linked",
+    "customer.opted_out",
+    "customer.opted_in",
 )
-from services.campaign_engine.reservations import ReservationStore
-from services.campaign_engine.usage import announce_exhausted, exhausted_budgets
-from shared.coupons import CodeRejected, normalize_code
-from shared.db import unit_of_work, utcnow
-from shared.events import (
-    CouponRedeemed,
-    CouponVoided,
-    CustomerFollowed,
-    CustomerLinked,
-    Envelope,
-    SaleRecorded,
-    parse_payload,
-)
-from shared.idempotency import first_time
-
-__all__ = [
-    "apply_update",
-    "decide_offer",
-    "record_customer_event",
-    "record_redemption",
-    "record_sale",
-    "record_void",
-]
-
-log = structlog.get_logger(__name__)
-
-CONSUMER = "campaign_engine.updates"
+DECISION_TYPES = ("offer.requested",)
+UPDATE_TYPES = ("sale.recorded", *CUSTOMER_TYPES, "coupon.redeemed", "coupon.voided")
 
 
-class FeatureUpdates(Protocol):
-    def record_sale(
-        self, customer_id: str, total: float, occurred_at: datetime, categories: list[str]
-    ) -> None: ...
+def handlers(engine: Engine) -> dict[str, Handler]:
+    """The registry: event type → handler, wired to the engine's dependencies."""
 
-    def record_follow(self, customer_id: str, at: datetime) -> None: ...
+    def decide(envelope: Envelope) -> None:
+        engine.decide(envelope)
 
-    def mark_linked(self, customer_id: str) -> None: ...
-
-    def record_redemption(self, customer_id: str) -> None: ...
-
-    def record_void(self, customer_id: str) -> None: ...
-
-
-class Markers(Protocol):
-    """Once-markers for effects outside the database (Redis feature counters)."""
-
-    def seen(self, key: str) -> bool: ...
-
-    def mark(self, key: str) -> None: ...
+    return {
+        "offer.requested": decide,
+        **update_handlers(
+            sessions=engine.sessions,
+            reservations=engine.reservations,
+            features=engine.features,
+            markers=engine.markers,
+        ),
+    }
 
 
-def once(markers: Markers, key: str, effect: Callable[[], None]) -> None:
-    """Run `effect` unless a marker says it already ran, then leave the marker."""
-    if markers.seen(key):
-        return
-    effect()
-    markers.mark(key)
-
-
-def record_sale(
-    envelope: Envelope,
-    *,
-    sessions: Callable[[], Session],
-    features: FeatureUpdates,
-    markers: Markers,
-) -> None:
-    """Count a linked customer's sale in their features."""
-    sale: SaleRecorded = parse_payload(envelope)  # type: ignore[assignment]
-    with unit_of_work(sessions) as session:
-        if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
-            return
-        once(
-            markers,
-            f"ce:fx:{envelope.event_id}",
-            lambda: features.record_sale(
-                sale.customer_id, sale.total, sale.occurred_at, list(sale.categories)
-            ),
-        )
-
-
-def record_customer_event(
-    envelope: Envelope,
-    *,
-    sessions: Callable[[], Session],
-    features: FeatureUpdates,
-    markers: Markers,
-) -> None:
-    """Consent, following and card linkage from customer.events."""
-    payload = parse_payload(envelope)
-    customer_id: str = payload.customer_id  # type: ignore[attr-defined]
-    with unit_of_work(sessions) as session:
-        if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
-            return
-        customer = session.get(Customer, customer_id)
-        if customer is None:
-            customer = Customer(
-                customer_id=customer_id, opted_out=False, following=True, linked=False
-            )
-            session.add(customer)
-        customer.updated_at = utcnow()
-        marker = f"ce:fx:{envelope.event_id}"
-        if envelope.type == "customer.opted_out":
-            customer.opted_out = True
-        elif envelope.type == "customer.opted_in":
-            customer.opted_out = False
-        elif envelope.type == "customer.unfollowed":
-            customer.following = False
-        elif isinstance(payload, CustomerFollowed):
-            customer.following, customer.language = True, payload.language
-            once(markers, marker, lambda: features.record_follow(customer_id, envelope.occurred_at))
-        elif isinstance(payload, CustomerLinked):
-            customer.linked = True
-            once(markers, marker, lambda: features.mark_linked(customer_id))
-
-
-def record_redemption(
-    envelope: Envelope,
+def update_handlers(
     *,
     sessions: Callable[[], Session],
     reservations: ReservationStore,
     features: FeatureUpdates,
     markers: Markers,
-) -> None:
-    """A coupon was redeemed: log it for training, settle its budget usage, count it."""
-    p: CouponRedeemed = parse_payload(envelope)  # type: ignore[assignment]
-    code = _canonical(p.code)
-    with unit_of_work(sessions) as session:
-        if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
-            return
-        seen = session.get(RedemptionSeen, (code, p.transaction_id))
-        if seen is not None and not seen.voided:
-            return  # this transaction's redemption is already counted
-        if seen is None:
-            session.add(
-                RedemptionSeen(
-                    coupon_code=code,
-                    transaction_id=p.transaction_id,
-                    redeemed_at=envelope.occurred_at,
-                    voided=False,
-                    discount=p.discount,
-                )
-            )
-        else:
-            seen.voided, seen.redeemed_at, seen.discount = False, envelope.occurred_at, p.discount
-        coupon = session.get(Coupon, code)
-        if coupon is not None:
-            # The face value reserved at issue is settled to the real discount.
-            _apply_usage(
-                session,
-                reservations,
-                coupon,
-                str(envelope.event_id),
-                +1,
-                p.discount - coupon.face_value,
-            )
-        if p.customer_id:
-            customer_id = p.customer_id
-            once(
-                markers,
-                f"ce:fx:{envelope.event_id}",
-                lambda: features.record_redemption(customer_id),
-            )
-    metrics.UPDATES.labels("coupon.redeemed", "applied").inc()
+) -> dict[str, Handler]:
+    """The handlers of the events that keep features, consent and budget usage current."""
+    sale = functools.partial(record_sale, sessions=sessions, features=features, markers=markers)
+    customer = functools.partial(
+        record_customer_event, sessions=sessions, features=features, markers=markers
+    )
+    settling = functools.partial(
+        settle, sessions=sessions, reservations=reservations, features=features, markers=markers
+    )
+    return {
+        "sale.recorded": _counted(sale),
+        **{kind: _counted(customer) for kind in CUSTOMER_TYPES},
+        "coupon.redeemed": functools.partial(settling, sign=REDEEMED),
+        "coupon.voided": functools.partial(settling, sign=VOIDED),
+    }
 
 
-def record_void(
-    envelope: Envelope,
-    *,
-    sessions: Callable[[], Session],
-    reservations: ReservationStore,
-    features: FeatureUpdates,
-    markers: Markers,
-) -> None:
-    """A redemption was voided: the coupon counts as outstanding again."""
-    p: CouponVoided = parse_payload(envelope)  # type: ignore[assignment]
-    code = _canonical(p.code)
-    with unit_of_work(sessions) as session:
-        if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
-            return
-        seen = session.get(RedemptionSeen, (code, p.transaction_id))
-        if seen is not None and seen.voided:
-            return
-        if seen is None:
-            log.warning("void_without_redemption", customer_id=p.customer_id, code=code)
-            session.add(
-                RedemptionSeen(
-                    coupon_code=code,
-                    transaction_id=p.transaction_id,
-                    redeemed_at=envelope.occurred_at,
-                    voided=True,
-                    discount=p.discount,
-                )
-            )
-            return
-        seen.voided = True
-        coupon = session.get(Coupon, code)
-        if coupon is not None:
-            _apply_usage(
-                session,
-                reservations,
-                coupon,
-                str(envelope.event_id),
-                -1,
-                coupon.face_value - seen.discount,
-            )
-        if p.customer_id:
-            customer_id = p.customer_id
-            once(markers, f"ce:fx:{envelope.event_id}", lambda: features.record_void(customer_id))
-    metrics.UPDATES.labels("coupon.voided", "applied").inc()
+def consumer_handler(registry: Mapping[str, Handler], types: Sequence[str]) -> Handler:
+    """One consumer group's handler: its types from the registry, any other counted ignored."""
+    return route_by_type({kind: registry[kind] for kind in types}, otherwise=count_ignored)
 
 
-def _canonical(code: str) -> str:
-    """Codes are stored in canonical form; the tracker may pass one on as it was typed."""
-    try:
-        return normalize_code(code)
-    except CodeRejected:
-        return code
+def count_ignored(envelope: Envelope) -> None:
+    """A type this group does not handle (another service's concern)."""
+    metrics.UPDATES.labels(envelope.type, "ignored").inc()
 
 
-def _apply_usage(
-    session: Session,
-    reservations: ReservationStore,
-    coupon: Coupon,
-    event_id: str,
-    redeemed: int,
-    money: int,
-) -> None:
-    usage = reservations.apply_usage(coupon.campaign_id, event_id, redeemed, money)
-    if usage is None:
-        return  # not seeded yet: the seed reads this redemption from the database
-    campaign = session.query(Campaign).filter_by(campaign_id=coupon.campaign_id).one_or_none()
-    if campaign is not None and redeemed > 0:
-        announce_exhausted(
-            session,
-            campaign.campaign_id,
-            [b for b in exhausted_budgets(campaign, usage) if b == "max_redemptions"],
-        )
+def _counted(handler: Handler) -> Handler:
+    """Count the event as applied once its handler returned (redeliveries included)."""
 
+    def handle(envelope: Envelope) -> None:
+        handler(envelope)
+        metrics.UPDATES.labels(envelope.type, "applied").inc()
 
-def apply_update(
-    envelope: Envelope,
-    *,
-    sessions: Callable[[], Session],
-    reservations: ReservationStore,
-    features: FeatureUpdates,
-    markers: Markers,
-) -> None:
-    """Route one customer, sales or coupon event to its handler; other types are not ours."""
-    kind = envelope.type
-    if kind == "sale.recorded":
-        record_sale(envelope, sessions=sessions, features=features, markers=markers)
-    elif kind.startswith("customer."):
-        record_customer_event(envelope, sessions=sessions, features=features, markers=markers)
-    elif kind == "coupon.redeemed":
-        record_redemption(
-            envelope,
-            sessions=sessions,
-            reservations=reservations,
-            features=features,
-            markers=markers,
-        )
-    elif kind == "coupon.voided":
-        record_void(
-            envelope,
-            sessions=sessions,
-            reservations=reservations,
-            features=features,
-            markers=markers,
-        )
-    else:
-        metrics.UPDATES.labels(kind, "ignored").inc()
-        return
-    if kind.startswith(("sale.", "customer.")):
-        metrics.UPDATES.labels(kind, "applied").inc()
+    return handle

@@ -24,6 +24,11 @@ from shared.idempotency import ProcessedEventMixin
 from shared.outbox import OutboxMixin
 
 SCHEMA = "campaign_engine"
+# The producer named on every event this service writes to its outbox.
+PRODUCER = "campaign_engine"
+# Consumer names in processed_events (the consumer group ids too, worker.py).
+DECISIONS_CONSUMER = "campaign_engine.decisions"
+UPDATES_CONSUMER = "campaign_engine.updates"
 
 
 class Outbox(OutboxMixin, Base):

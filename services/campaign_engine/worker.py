@@ -1,7 +1,8 @@
 """`tenin worker campaign_engine`: the decision consumer, the update consumer, the relay.
 
 Offer requests and the events that keep features and budgets current run in separate
-consumer groups, so a burst of sales never delays a customer waiting for an offer.
+consumer groups, so a burst of sales never delays a customer waiting for an offer. Which
+group handles which event type is in handlers.py.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ from collections.abc import Sequence
 
 import structlog
 
-from services.campaign_engine.bootstrap import SERVICE, Engine, bootstrap
-from services.campaign_engine.models import Outbox
-from services.campaign_engine.reservations import ReservationsUnavailable
-from services.campaign_engine.usage import reconcile_on_start
+from services.campaign_engine.bootstrap import Engine, bootstrap
+from services.campaign_engine.budget.reservations import ReservationsUnavailable
+from services.campaign_engine.budget.seeding import reconcile_on_start
+from services.campaign_engine.handlers import (
+    DECISION_TYPES,
+    UPDATE_TYPES,
+    consumer_handler,
+    handlers,
+)
+from services.campaign_engine.models import DECISIONS_CONSUMER, UPDATES_CONSUMER, Outbox
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
@@ -32,8 +39,8 @@ from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)
 
-DECISIONS_GROUP = f"{SERVICE}.decisions"
-UPDATES_GROUP = f"{SERVICE}.updates"
+DECISIONS_GROUP = DECISIONS_CONSUMER
+UPDATES_GROUP = UPDATES_CONSUMER
 CONSUMED = (OFFER_REQUESTS, CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS)
 PRODUCED = (OFFER_DECISIONS, CAMPAIGN_EVENTS)
 
@@ -47,25 +54,21 @@ def components(
     update_topics: Sequence[str] = (CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS),
 ) -> dict[str, Component]:
     """The worker's threads: two consumer loops and the outbox relay (tests rename topics)."""
-    settings = engine.settings
-    decisions = ConsumerLoop(
-        broker,
-        groups[0],
-        list(request_topics),
-        engine.decide,
-        max_attempts=settings.consumer_max_attempts,
-    )
-    updates = ConsumerLoop(
-        broker,
-        groups[1],
-        list(update_topics),
-        engine.update,
-        max_attempts=settings.consumer_max_attempts,
-    )
+    registry = handlers(engine)
+
+    def loop(group: str, topics: Sequence[str], types: Sequence[str]) -> Component:
+        handler = consumer_handler(registry, types)
+        max_attempts = engine.settings.consumer_max_attempts
+        return ConsumerLoop(broker, group, list(topics), handler, max_attempts=max_attempts).run
+
     relay = OutboxRelay(
-        engine.sessions, Outbox, broker.producer(), poll_seconds=settings.relay_poll_seconds
+        engine.sessions, Outbox, broker.producer(), poll_seconds=engine.settings.relay_poll_seconds
     )
-    return {"decisions": decisions.run, "updates": updates.run, "outbox_relay": relay.run}
+    return {
+        "decisions": loop(groups[0], request_topics, DECISION_TYPES),
+        "updates": loop(groups[1], update_topics, UPDATE_TYPES),
+        "outbox_relay": relay.run,
+    }
 
 
 def prepare(engine: Engine, broker: Broker) -> None:
@@ -84,6 +87,7 @@ def prepare(engine: Engine, broker: Broker) -> None:
 def run(settings: Settings, stop: threading.Event) -> int:
     """Run until `stop` is set (SIGTERM); returns the process exit code."""
     engine = bootstrap(settings)
+    engine.on_redis()  # no Redis, no worker: budgets live there (RuntimeError without REDIS_URL)
     broker = broker_from_settings(engine.settings)
     prepare(engine, broker)
     return run_components(components(engine, broker), stop)

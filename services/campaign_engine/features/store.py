@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Protocol
+
+import redis
 
 from shared.model.features import (
     CATEGORIES,
@@ -41,10 +43,38 @@ return 1
 _READ = "return cjson.encode(redis.call('HGETALL', KEYS[1]))"
 
 
+class FeatureSource(Protocol):
+    """What a decision reads and counts of a customer."""
+
+    def get(self, customer_id: str, now: datetime | float) -> CustomerFeatures: ...
+
+    def record_coupon_issued(self, customer_id: str) -> None: ...
+
+
+class FeatureUpdates(Protocol):
+    """What the update handlers count of a customer."""
+
+    def record_sale(
+        self, customer_id: str, total: float, occurred_at: datetime, categories: list[str]
+    ) -> None: ...
+
+    def record_follow(self, customer_id: str, at: datetime) -> None: ...
+
+    def mark_linked(self, customer_id: str) -> None: ...
+
+    def record_redemption(self, customer_id: str) -> None: ...
+
+    def record_void(self, customer_id: str) -> None: ...
+
+
+class FeatureStore(FeatureSource, FeatureUpdates, Protocol):
+    """Both sides: CustomerFeatureStore, or a test's in-memory twin."""
+
+
 class CustomerFeatureStore:
     """Per-customer aggregates in one Redis hash each, kept current by the engine's consumers."""
 
-    def __init__(self, client: Any, prefix: str = "tenin:cf:") -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "tenin:cf:") -> None:
         self._redis = client
         self._prefix = prefix
         self._record_sale = client.register_script(_RECORD_SALE)
@@ -58,11 +88,12 @@ class CustomerFeatureStore:
     ) -> None:
         """Count a sale; the hour band uses occurred_at's own (store-local) offset."""
         cats = sorted({c if c in _KNOWN_CATEGORIES else "other" for c in categories})
-        self._record_sale(
-            keys=[self._key(customer_id)],
-            args=[float(total), occurred_at.timestamp(), f"hb:{hour_band(occurred_at.hour)}"]
-            + [f"cat:{c}" for c in cats],
-        )
+        args: list[str | float] = [
+            float(total),
+            occurred_at.timestamp(),
+            f"hb:{hour_band(occurred_at.hour)}",
+        ]
+        self._record_sale(keys=[self._key(customer_id)], args=args + [f"cat:{c}" for c in cats])
 
     def record_follow(self, customer_id: str, at: datetime) -> None:
         """Remember when the customer (re)followed the account."""

@@ -1,0 +1,1 @@
+"""The offer model's training side: datasets, LightGBM fits, ONNX artifacts, uplift, evaluation."""

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,26 @@ def parity_gap(model: lgb.LGBMModel, onnx_bytes: bytes, X: np.ndarray) -> float:
     if isinstance(model, lgb.LGBMClassifier):
         return gap
     return gap / max(1.0, float(np.mean(np.abs(native))))
+
+
+@dataclass(frozen=True)
+class Export:
+    """A model exported to ONNX and checked against the native one on held-out rows."""
+
+    onnx: bytes
+    gap: float  # parity_gap on the held-out rows
+    predictions: np.ndarray  # the ONNX model's outputs on those rows
+
+
+def checked_export(model: lgb.LGBMModel, X_heldout: np.ndarray, what: str = "") -> Export:
+    """Export to ONNX and check parity; ParityError (naming `what`) when the two differ."""
+    onnx_bytes = to_onnx(model)
+    gap = parity_gap(model, onnx_bytes, X_heldout)
+    if gap > PARITY_TOLERANCE:
+        raise ParityError(
+            f"{what}ONNX differs from LightGBM by {gap:.3g} > {PARITY_TOLERANCE} on held-out rows"
+        )
+    return Export(onnx_bytes, gap, onnx_predict(onnx_bytes, X_heldout))
 
 
 def new_version(kind: str, payload: bytes, now: datetime | None = None) -> str:

@@ -7,17 +7,21 @@ direct-method baseline). Reward = yen the redemption is worth to the retailer (0
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from services.campaign_engine.decisions.policy import (
+    PolicyConfig,
+    action_probabilities,
+    choose_action,
+    offer_values,
+    values_from_features,
+)
 from services.campaign_engine.modeling.dataset import (
     SimWorld,
     decision_log_records,
@@ -25,16 +29,7 @@ from services.campaign_engine.modeling.dataset import (
     redeemed_in_window,
     window_closed,
 )
-from services.campaign_engine.policy import (
-    PolicyConfig,
-    action_probabilities,
-    choose_action,
-    offer_values,
-    values_from_features,
-)
-from shared.config import DEFAULT_MODEL_DIR
 from shared.model.features import DEFAULT_TYPICAL_BASKET, N_FEATURES, feature_matrix
-from shared.model.scoring import PropensityScorer
 from shared.model.simulator import p_redeem_many
 
 log = logging.getLogger(__name__)
@@ -230,84 +225,3 @@ def format_report(results: dict[str, Estimate], version: str, config: PolicyConf
         interval = "" if e.n == 0 else f"[{e.low:.2f}, {e.high:.2f}]"
         lines.append(f"| {name} | {e.value:.2f} | {interval} | {e.n} |")
     return "\n".join(lines)
-
-
-def evaluate_main(argv: list[str]) -> int:
-    """Entry point for `tenin model evaluate`; returns a process exit code."""
-    ap = argparse.ArgumentParser(prog="tenin model evaluate", description=__doc__)
-    ap.add_argument(
-        "--from", dest="source", choices=["simulator", "decision-log"], default="simulator"
-    )
-    ap.add_argument(
-        "--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="candidate model (its CURRENT)"
-    )
-    ap.add_argument("--rows", type=int, default=20_000, help="simulated decisions")
-    ap.add_argument("--seed", type=int, default=202)
-    ap.add_argument("--mode", choices=["greedy", "epsilon_greedy", "softmax"], default="greedy")
-    ap.add_argument("--epsilon", type=float, default=0.05)
-    ap.add_argument("--temperature", type=float, default=10.0)
-    ap.add_argument(
-        "--logging-epsilon",
-        type=float,
-        default=1.0,
-        help="simulator: the logging policy explores this share (1.0 = uniformly random)",
-    )
-    ap.add_argument("--margin-rate", type=float, default=0.30)
-    ap.add_argument("--database-url", default=None)
-    ap.add_argument("--schema", default=None)
-    ap.add_argument("--out", type=Path, default=None, help="write the estimates as JSON here")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    scorer = PropensityScorer(args.model_dir)
-    config = PolicyConfig(
-        mode=args.mode,
-        epsilon=args.epsilon,
-        temperature=args.temperature,
-        margin_rate=args.margin_rate,
-    )
-    if args.source == "simulator":
-        log.info(
-            "simulating %d logged decisions (logging epsilon %.2f)", args.rows, args.logging_epsilon
-        )
-        world = SimWorld.create(max(2000, args.rows // 4), args.seed)
-        logging_config = PolicyConfig(
-            mode="epsilon_greedy", epsilon=args.logging_epsilon, margin_rate=args.margin_rate
-        )
-        bandit = simulate_log(
-            world, args.rows, args.seed, logging_config, scorer.score, args.margin_rate
-        )
-    else:
-        if not args.database_url:
-            log.error("--from decision-log needs --database-url")
-            return 2
-        from sqlalchemy import create_engine
-
-        with create_engine(args.database_url).connect() as conn:
-            bandit, partial = log_from_decision_log(
-                conn, datetime.now(UTC), args.schema, args.margin_rate
-            )
-        if partial:
-            log.warning(
-                "%d decisions were logged without their other candidates; "
-                "the estimate treats the chosen offer as the only one",
-                partial,
-            )
-    if len(bandit) == 0:
-        log.error("no decisions with a known outcome to evaluate")
-        return 1
-    p_hat = scorer.score(bandit.X) if len(bandit.X) else np.zeros(0)
-    results = estimate(bandit, p_hat, config)
-    print(format_report(results, scorer.model_version, config))
-    if args.out:
-        args.out.write_text(
-            json.dumps(
-                {
-                    "model_version": scorer.model_version,
-                    "policy": asdict(config),
-                    **{k: asdict(v) for k, v in results.items()},
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-    return 0

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,16 +13,8 @@ import lightgbm as lgb
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from services.campaign_engine.modeling.artifacts import (
-    PARITY_TOLERANCE,
-    ParityError,
-    new_version,
-    onnx_predict,
-    parity_gap,
-    to_onnx,
-    write_version,
-)
-from shared.config import DEFAULT_MODEL_DIR
+from services.campaign_engine.modeling import artifacts
+from services.campaign_engine.modeling.dataset import TrainingRows
 from shared.model.features import FEATURE_NAMES, N_FEATURES
 
 log = logging.getLogger(__name__)
@@ -101,12 +91,11 @@ def holdout_split(n: int, seed: int, share: float = 0.2) -> tuple[np.ndarray, np
 
 
 def train_propensity(
-    rows: Any,
+    rows: TrainingRows,
     model_dir: Path | str,
     params: TrainParams,
     seed: int,
     set_current: bool = True,
-    version: str | None = None,
 ) -> dict[str, Any]:
     """Fit, export, check and write one propensity model version; returns its card."""
     if len(rows) < 50 or len(np.unique(rows.y)) < 2:
@@ -116,15 +105,10 @@ def train_propensity(
     log.info("fitting LightGBM on %d rows (%d held out)", len(train_idx), len(test_idx))
     model = fit_lightgbm(rows.X[train_idx], rows.y[train_idx], params, seed)
     log.info("exporting to ONNX and checking parity")
-    onnx_bytes = to_onnx(model)
     X_test, y_test = rows.X[test_idx], rows.y[test_idx]
-    gap = parity_gap(model, onnx_bytes, X_test)
-    if gap > PARITY_TOLERANCE:
-        raise ParityError(
-            f"ONNX differs from LightGBM by {gap:.3g} > {PARITY_TOLERANCE} on held-out rows"
-        )
-    p_test = onnx_predict(onnx_bytes, X_test)
-    version = version or new_version("prop", onnx_bytes)
+    export = artifacts.checked_export(model, X_test)
+    onnx_bytes, gap, p_test = export.onnx, export.gap, export.predictions
+    version = artifacts.new_version("prop", onnx_bytes)
     card: dict[str, Any] = {
         "version": version,
         "kind": "propensity",
@@ -144,7 +128,7 @@ def train_propensity(
         "auc": _round(safe_auc(y_test, p_test)),
         "calibration": calibration_table(p_test, y_test),
         "max_parity_gap": gap,
-        "parity_tolerance": PARITY_TOLERANCE,
+        "parity_tolerance": artifacts.PARITY_TOLERANCE,
         "onnx_bytes": len(onnx_bytes),
     }
     if rows.p_true is not None:
@@ -152,7 +136,7 @@ def train_propensity(
         p_true = rows.p_true[test_idx]
         card["auc_truth_as_score"] = _round(safe_auc(y_test, p_true))
         card["corr_with_truth"] = round(float(np.corrcoef(p_test, p_true)[0, 1]), 4)
-    write_version(model_dir, version, {"model.onnx": onnx_bytes}, card, set_current)
+    artifacts.write_version(model_dir, version, {"model.onnx": onnx_bytes}, card, set_current)
     log.info(
         "wrote model %s (AUC %s, parity gap %.2g) in %.1fs",
         version,
@@ -165,78 +149,3 @@ def train_propensity(
 
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 4)
-
-
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="tenin model train", description=__doc__)
-    ap.add_argument(
-        "--from", dest="source", choices=["simulator", "decision-log"], default="simulator"
-    )
-    ap.add_argument("--kind", choices=["propensity", "uplift"], default="propensity")
-    ap.add_argument(
-        "--rows",
-        type=int,
-        default=None,
-        help="simulated rows (default 200,000; uplift 1,000,000: its signal is faint)",
-    )
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument(
-        "--trees", type=int, default=None, help="boosting rounds (default 200; uplift 100)"
-    )
-    ap.add_argument(
-        "--model-dir",
-        type=Path,
-        default=None,
-        help=f"default {DEFAULT_MODEL_DIR} (uplift: models/uplift)",
-    )
-    ap.add_argument("--database-url", default=None, help="decision-log source: SQLAlchemy URL")
-    ap.add_argument(
-        "--schema", default=None, help="decision-log schema (Postgres: campaign_engine)"
-    )
-    ap.add_argument("--no-set-current", action="store_true", help="write the version, keep CURRENT")
-    ap.add_argument("--out", type=Path, default=None, help="also write the model card here")
-    return ap
-
-
-def train_main(argv: list[str]) -> int:
-    """Entry point for `tenin model train`; returns a process exit code."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if args.kind == "uplift":
-        from services.campaign_engine.modeling.uplift import UPLIFT_PARAMS, train_uplift_main
-
-        args.rows = args.rows or 1_000_000
-        return train_uplift_main(args, replace(UPLIFT_PARAMS, n_estimators=args.trees or 100))
-    args.rows = args.rows or 200_000
-    params = TrainParams(n_estimators=args.trees or TrainParams.n_estimators)
-    from services.campaign_engine.modeling import dataset
-
-    if args.source == "simulator":
-        log.info("simulating %d training rows (seed %d)", args.rows, args.seed)
-        rows = dataset.simulated_rows(args.rows, args.seed)
-    else:
-        if not args.database_url:
-            log.error("--from decision-log needs --database-url")
-            return 2
-        from sqlalchemy import create_engine
-
-        engine = create_engine(args.database_url)
-        with engine.connect() as conn:
-            rows = dataset.rows_from_decision_log(conn, args.schema)
-        log.info("read %d labelled decisions from the log", len(rows))
-    try:
-        card = train_propensity(
-            rows,
-            args.model_dir or DEFAULT_MODEL_DIR,
-            params,
-            args.seed,
-            set_current=not args.no_set_current,
-        )
-    except (ValueError, ParityError) as exc:
-        log.error("training failed: %s", exc)
-        return 1
-    summary = {k: card[k] for k in ("version", "training_rows", "auc", "max_parity_gap")}
-    print(json.dumps(summary))
-    if args.out:
-        args.out.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    return 0

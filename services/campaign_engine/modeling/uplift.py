@@ -2,15 +2,13 @@
 
 Two regressors of the outcome both groups share, "yen spent within the coupon's validity window":
 one fitted on customers who were sent the offer, one on the held-out ones. Their difference is
-the spend the coupon causes; the policy turns it into incremental profit (policy.py).
+the spend the coupon causes; the policy turns it into incremental profit (decisions/policy.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,22 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from services.campaign_engine.modeling.artifacts import (
-    PARITY_TOLERANCE,
-    ParityError,
-    new_version,
-    onnx_predict,
-    parity_gap,
-    to_onnx,
-    write_version,
-)
-from services.campaign_engine.modeling.dataset import SimWorld, UpliftRows, simulated_uplift_rows
+from services.campaign_engine.decisions.policy import offer_values, uplift_expected_values
+from services.campaign_engine.modeling import artifacts
+from services.campaign_engine.modeling.dataset import SimWorld, UpliftRows
 from services.campaign_engine.modeling.train import (
     TrainParams,
     fit_lightgbm_regressor,
     holdout_split,
 )
-from services.campaign_engine.policy import offer_values, uplift_expected_values
 from shared.config import DEFAULT_MODEL_DIR, DEFAULT_UPLIFT_DIR
 from shared.model.features import FEATURE_NAMES, feature_matrix
 from shared.model.scoring import PropensityScorer, UpliftScorer
@@ -58,7 +48,6 @@ def train_uplift(
     params: TrainParams,
     seed: int,
     set_current: bool = True,
-    version: str | None = None,
 ) -> dict[str, Any]:
     """Fit the treated and control spend models, export both to ONNX, check parity, write a version."""
     files: dict[str, bytes] = {}
@@ -71,19 +60,16 @@ def train_uplift(
         train_idx, test_idx = holdout_split(len(y), seed)
         log.info("fitting the %s spend model on %d rows", role, len(train_idx))
         model = fit_lightgbm_regressor(X[train_idx], y[train_idx], params, seed)
-        onnx_bytes = to_onnx(model)
-        gap = parity_gap(model, onnx_bytes, X[test_idx])
-        if gap > PARITY_TOLERANCE:
-            raise ParityError(f"{role}: ONNX differs from LightGBM by {gap:.3g} on held-out rows")
-        gaps.append(gap)
-        files[f"{role}.onnx"] = onnx_bytes
-        pred = onnx_predict(onnx_bytes, X[test_idx])
+        export = artifacts.checked_export(model, X[test_idx], f"{role}: ")
+        gaps.append(export.gap)
+        files[f"{role}.onnx"] = export.onnx
+        pred = export.predictions
         metrics[f"{role}_rows"] = int(len(train_idx))
         metrics[f"r2_{role}"] = round(
             float(1.0 - np.var(y[test_idx] - pred) / np.var(y[test_idx])), 4
         )
         metrics[f"mean_spend_{role}"] = round(float(y.mean()), 1)
-    version = version or new_version("upl", files["treated.onnx"] + files["control.onnx"])
+    version = artifacts.new_version("upl", files["treated.onnx"] + files["control.onnx"])
     card = {
         "version": version,
         "kind": "uplift",
@@ -99,9 +85,9 @@ def train_uplift(
         "training_rows": metrics["treated_rows"] + metrics["control_rows"],
         **metrics,
         "max_parity_gap": max(gaps),  # relative: outputs are yen
-        "parity_tolerance": PARITY_TOLERANCE,
+        "parity_tolerance": artifacts.PARITY_TOLERANCE,
     }
-    write_version(model_dir, version, files, card, set_current)
+    artifacts.write_version(model_dir, version, files, card, set_current)
     return card
 
 
@@ -189,40 +175,6 @@ def format_table(results: list[PolicyResult]) -> str:
             f"{r.incremental_margin:,.0f} | {r.incremental_profit:,.0f} | {r.per_1000():,.0f} |"
         )
     return "\n".join(lines)
-
-
-def train_uplift_main(args: argparse.Namespace, params: TrainParams) -> int:
-    """`tenin model train --kind uplift`: simulate randomised rows, train, show the comparison."""
-    if args.source != "simulator":
-        log.error(
-            "uplift training needs purchases of held-out customers in the window; "
-            "only --from simulator provides them so far"
-        )
-        return 2
-    t0 = time.perf_counter()
-    log.info("simulating %d randomised treated/holdout rows (seed %d)", args.rows, args.seed)
-    rows = simulated_uplift_rows(args.rows, args.seed)
-    try:
-        card = train_uplift(
-            rows,
-            args.model_dir or DEFAULT_UPLIFT_DIR,
-            params,
-            args.seed,
-            set_current=not args.no_set_current,
-        )
-    except (ValueError, ParityError) as exc:
-        log.error("uplift training failed: %s", exc)
-        return 1
-    log.info("wrote uplift model %s in %.1fs", card["version"], time.perf_counter() - t0)
-    print(
-        json.dumps(
-            {
-                k: card[k]
-                for k in ("version", "training_rows", "r2_treated", "r2_control", "max_parity_gap")
-            }
-        )
-    )
-    return 0
 
 
 def uplift_main(argv: list[str]) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.bootstrap import Engine, bootstrap
-from services.campaign_engine.policy import PolicyConfig
+from services.campaign_engine.decisions.policy import PolicyConfig
 from shared.config import Settings
 from shared.db import make_engine
 from tests.support.databases import create_database, drop_database, migrate

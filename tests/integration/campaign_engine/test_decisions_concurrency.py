@@ -16,11 +16,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.bootstrap import Engine
+from services.campaign_engine.features import CustomerFeatureStore
 from services.campaign_engine.models import Coupon, Decision, Outbox
 from shared.coupons import CodeRejected, ForgedCode, UnknownCode, normalize_code, verify_code
 from shared.db import unit_of_work, utcnow
 from shared.events import Envelope, decode
-from services.campaign_engine.features import CustomerFeatureStore
 from tests.unit.campaign_engine.fakes import active_campaign as _active_campaign
 from tests.unit.campaign_engine.fakes import offer_request
 

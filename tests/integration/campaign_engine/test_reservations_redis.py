@@ -5,13 +5,10 @@ from __future__ import annotations
 import pytest
 
 from services.campaign_engine.bootstrap import engine_redis
-from services.campaign_engine.reservations import (
-    Limits,
-    RedisReservations,
-    ReservationsUnavailable,
-)
+from services.campaign_engine.budget.limits import Limits
+from services.campaign_engine.budget.reservations import RedisReservations, ReservationsUnavailable
 from shared.redis_client import make_redis
-from tests.unit.campaign_engine.reservation_contract import DAY, ReservationContract, seeded
+from tests.unit.campaign_engine.budget.reservation_contract import DAY, ReservationContract, seeded
 
 
 class TestRedisReservations(ReservationContract):

@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.engine import make_url
 
 from services.campaign_engine.bootstrap import Engine, bootstrap
+from services.campaign_engine.features import CustomerFeatureStore
 from services.campaign_engine.models import Campaign, Customer, Decision, RedemptionSeen
 from services.campaign_engine.worker import components, prepare
 from shared.bus import KAFKA_PROFILE, KafkaBroker
@@ -26,7 +27,6 @@ from shared.config import Settings
 from shared.coupons import verify_code
 from shared.db import unit_of_work, utcnow
 from shared.events import CAMPAIGN_EVENTS, OFFER_DECISIONS, Envelope, decode, encode, make_event
-from services.campaign_engine.features import CustomerFeatureStore
 from shared.runtime import run_components
 from tests.support.databases import drop_database
 from tests.support.waiting import wait_for

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from migrations.metadata import target_metadata
 from services.campaign_engine.bootstrap import holdout_key
-from services.campaign_engine.decisions import decide_offer
-from services.campaign_engine.lookup import ActiveCampaigns
-from services.campaign_engine.policy import PolicyConfig
-from services.campaign_engine.reservations_twin import InMemoryReservations
+from services.campaign_engine.budget.in_memory import InMemoryReservations
+from services.campaign_engine.decisions.decide import decide_offer
+from services.campaign_engine.decisions.inputs import ActiveCampaigns
+from services.campaign_engine.decisions.policy import PolicyConfig
 from shared.coupons import coupon_key
 from shared.db import make_engine, make_session_factory
 from shared.events import Envelope

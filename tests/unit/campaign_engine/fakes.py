@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import redis
 
-from services.campaign_engine.campaigns import change_status, create_campaign
+from services.campaign_engine.campaigns.commands import change_status, create_campaign
+from services.campaign_engine.campaigns.schemas import CampaignIn
 from services.campaign_engine.models import Campaign
-from services.campaign_engine.schemas import CampaignIn
 from shared.db import unit_of_work
 from shared.events import Envelope, make_event
 from shared.model.features import CustomerFeatures
@@ -85,6 +85,19 @@ class ConstantScorer:
 
     def maybe_reload(self) -> bool:
         return False
+
+
+def offer_spec(**over: object) -> dict[str, Any]:
+    """An offer as the API takes it (before it is stored); keyword arguments replace fields."""
+    base: dict[str, Any] = {
+        "title": "50 yen off onigiri",
+        "discount": {"type": "amount", "value": 50},
+        "applies_to": {"categories": ["onigiri", "bento"]},
+        "min_basket": 300,
+        "valid_hours": 72,
+    }
+    base.update(over)
+    return base
 
 
 def campaign_body(now: datetime = NOW, **over: Any) -> dict[str, Any]:

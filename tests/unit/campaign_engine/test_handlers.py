@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.handlers import apply_update
+from services.campaign_engine.budget.in_memory import InMemoryReservations
+from services.campaign_engine.features.markers import Markers
+from services.campaign_engine.features.store import FeatureUpdates
+from services.campaign_engine.handlers import UPDATE_TYPES, consumer_handler, update_handlers
 from services.campaign_engine.models import Customer, Outbox, RedemptionSeen
-from services.campaign_engine.reservations_twin import InMemoryReservations
 from shared.events import Envelope, decode, make_event
 from tests.unit.campaign_engine.fakes import (
     NOW,
@@ -23,6 +25,21 @@ from tests.unit.campaign_engine.fakes import (
 )
 
 Decide = Callable[[Envelope], Any]
+
+
+def apply_update(
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FeatureUpdates,
+    markers: Markers,
+) -> None:
+    """What the updates consumer group runs: the registry's handler for the event's type."""
+    registry = update_handlers(
+        sessions=sessions, reservations=reservations, features=features, markers=markers
+    )
+    consumer_handler(registry, UPDATE_TYPES)(envelope)
 
 
 def event(event_type: str, payload: dict[str, Any], key: str) -> Envelope:
@@ -200,8 +217,8 @@ def test_decisions_after_midnight_in_the_campaign_zone_reset_daily_caps(
     scorer: Any,
 ) -> None:
     from services.campaign_engine.bootstrap import holdout_key
-    from services.campaign_engine.decisions import decide_offer
-    from services.campaign_engine.policy import PolicyConfig
+    from services.campaign_engine.decisions.decide import decide_offer
+    from services.campaign_engine.decisions.policy import PolicyConfig
     from shared.coupons import coupon_key
 
     active_campaign(

@@ -75,7 +75,7 @@ def test_no_module_reads_the_environment() -> None:
     for rel in (
         "shared/model/features.py",
         "shared/model/scoring.py",
-        "services/campaign_engine/policy.py",
+        "services/campaign_engine/decisions/policy.py",
     ):
         assert "os.environ" not in (root / rel).read_text(), rel
 

@@ -158,7 +158,7 @@ def test_coupons_handed_out_are_redeemed_at_the_truth_rate(population: Populatio
 
 def test_serving_code_never_imports_the_truth() -> None:
     code = (
-        "import sys, shared.model.features, shared.model.scoring, services.campaign_engine.policy;"
+        "import sys, shared.model.features, shared.model.scoring, services.campaign_engine.decisions.policy;"
         "print('shared.model.simulator' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from services.campaign_engine.policy import (
+from services.campaign_engine.decisions.policy import (
     PolicyConfig,
     action_probabilities,
     choose_action,

@@ -1,5 +1,9 @@
 """What a decision turns into: the decision log row, the issued coupon, the offer.decided
-event (and any budget it exhausted), written in the caller's transaction."""
+event (and any budget it exhausted), written in the caller's transaction.
+
+The decision log is what the model is trained and evaluated on (modeling/dataset.py):
+every answer, coupon or not, with the propensity of its action and the model version.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,35 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.models import Campaign, Coupon, Decision, Outbox, ProcessedEvent
-from services.campaign_engine.reservations import Reservation
-from services.campaign_engine.usage import PRODUCER, announce_exhausted
-from shared.events import Envelope, IssuedCoupon, OfferDecided, OfferRequested
+from services.campaign_engine.budget.exhaustion import announce_exhausted
+from services.campaign_engine.budget.limits import BudgetName
+from services.campaign_engine.budget.reservations import Reservation
+from services.campaign_engine.decisions.candidates import Candidate
+from services.campaign_engine.models import (
+    DECISIONS_CONSUMER,
+    PRODUCER,
+    Coupon,
+    Decision,
+    Outbox,
+    ProcessedEvent,
+)
+from shared.coupons import CouponClaims, issue_code, round_up_to_hour
+from shared.events import (
+    Arm,
+    Discount,
+    Envelope,
+    IssuedCoupon,
+    OfferDecided,
+    OfferRequested,
+)
 from shared.outbox import add_event
 
-CONSUMER = "campaign_engine.decisions"
 # Plain tables for Core inserts (typed once here).
 PROCESSED_TABLE = cast(Table, ProcessedEvent.__table__)
 DECISION_TABLE = cast(Table, Decision.__table__)
@@ -27,18 +47,10 @@ COUPON_TABLE = cast(Table, Coupon.__table__)
 
 
 @dataclass
-class Candidate:
-    campaign: Campaign
-    offer: dict[str, Any]
-    face: int
-    day: str
-
-
-@dataclass
 class Outcome:
     """What was decided, before it is stored."""
 
-    arm: str
+    arm: Arm
     reason: str | None
     propensity: float = 1.0
     score: float | None = None
@@ -46,7 +58,31 @@ class Outcome:
     features: list[float] | None = None
     reservation: Reservation | None = None
     coupon: IssuedCoupon | None = None
-    exhausted: dict[str, list[str]] = field(default_factory=dict)
+    exhausted: dict[str, list[BudgetName]] = field(default_factory=dict)
+
+
+def coupon_expiry(now: datetime, valid_hours: int, campaign_ends_at: datetime) -> datetime:
+    """When a coupon issued now expires: after its valid hours, never past the campaign's hour."""
+    return round_up_to_hour(min(now + timedelta(hours=valid_hours), campaign_ends_at))
+
+
+def issue_coupon(
+    candidate: Candidate, reservation: Reservation, key: bytes, now: datetime
+) -> IssuedCoupon:
+    """The signed coupon for a reserved candidate: its code carries campaign, offer and serial."""
+    campaign, offer = candidate.campaign, candidate.offer
+    expires = coupon_expiry(now, offer["valid_hours"], campaign.ends_at)
+    code = issue_code(
+        key, CouponClaims(campaign.number, offer["index"], reservation.serial, expires)
+    )
+    return IssuedCoupon(
+        code=code,
+        title=offer["title"],
+        discount=Discount.model_validate(offer["discount"]),
+        valid_from=now,
+        expires_at=expires,
+        min_basket=offer["min_basket"],
+    )
 
 
 def store_decision(
@@ -60,8 +96,9 @@ def store_decision(
 ) -> Decision:
     """Add the decision (and coupon) with its event to the transaction and flush it.
 
-    The event id is recorded without a prior read: the caller's lookup already looked for
-    the request, and a concurrent twin collides on the primary key instead.
+    The event id is recorded without a prior read: the caller's read of its inputs
+    (decisions/inputs.py) already looked for the request, and a concurrent twin collides
+    on the primary key instead.
     """
     with_offer = outcome.arm in ("treatment", "explore") and outcome.candidate is not None
     campaign_id = (
@@ -89,7 +126,7 @@ def store_decision(
     conn = session.connection()
     conn.execute(
         insert(PROCESSED_TABLE),
-        [{"consumer": CONSUMER, "event_id": envelope.event_id, "processed_at": now}],
+        [{"consumer": DECISIONS_CONSUMER, "event_id": envelope.event_id, "processed_at": now}],
     )
     conn.execute(insert(DECISION_TABLE), [_row(decision)])
     if coupon is not None and outcome.candidate and outcome.reservation:
@@ -118,7 +155,7 @@ def store_decision(
             customer_id=request.customer_id,
             campaign_id=campaign_id,
             offer_id=decision.offer_id,
-            arm=outcome.arm,  # type: ignore[arg-type]
+            arm=outcome.arm,
             coupon=coupon,
             propensity=min(1.0, max(0.0, outcome.propensity)),
             score=outcome.score,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.campaign_engine.reservations import ReservationsUnavailable
-from services.campaign_engine.reservations_twin import InMemoryReservations
-from tests.unit.campaign_engine.reservation_contract import ReservationContract
+from services.campaign_engine.budget.in_memory import InMemoryReservations
+from services.campaign_engine.budget.reservations import ReservationsUnavailable
+from tests.unit.campaign_engine.budget.reservation_contract import ReservationContract
 
 
 class TestInMemoryReservations(ReservationContract):

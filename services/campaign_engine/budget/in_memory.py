@@ -9,13 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from services.campaign_engine.reservations import (
-    Limits,
+from services.campaign_engine.budget.limits import Limits, Usage
+from services.campaign_engine.budget.reservations import (
     Refused,
     Reservation,
     ReservationsUnavailable,
     Seed,
-    Usage,
 )
 
 
@@ -76,13 +75,7 @@ class InMemoryReservations:
                 b[name] = max(b[name], getattr(seed, name))
 
     def reserve(
-        self,
-        campaign_id: str,
-        customer_id: str,
-        day: str,
-        face: int,
-        limits: Limits,
-        total_ttl_s: int,
+        self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits, ttl_s: int
     ) -> Reservation | Refused:
         with self._lock:
             self._check()

@@ -1,4 +1,4 @@
-"""The marketer API's request and response models (DESIGN §2.3).
+"""The marketer API's request and response models (docs/interfaces.md § Marketer campaign API).
 
 The same models validate request bodies and generate `/openapi.json`, so the document
 cannot drift from what the API accepts. Unknown fields are rejected; numbers are strict
@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from shared.events import Language
+
 MAX_OFFERS = 16  # the offer index is 4 bits of a coupon code (shared/coupons.py)
 MAX_VALID_HOURS = 24 * 90
 
@@ -27,7 +29,6 @@ Money = Annotated[int, Field(strict=True, ge=0, description="yen (minor unit)")]
 Count = Annotated[int, Field(strict=True, ge=0)]
 Percent = Annotated[float, Field(strict=True, ge=0, le=100, description="0-100")]
 Label = Annotated[str, Field(min_length=1, max_length=64)]
-Language = Literal["ja", "en", "id"]
 Status = Literal["draft", "active", "paused", "ended"]
 
 

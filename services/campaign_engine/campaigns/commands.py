@@ -11,23 +11,26 @@ import base64
 import binascii
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.domain import (
+from services.campaign_engine.campaigns.offers import live_offers, snapshot_offer, stored_offer
+from services.campaign_engine.campaigns.rules import (
     STATUS_EVENT,
-    CampaignConflict,
     check_update,
     merge_offers,
-    snapshot_offer,
-    stored_offer,
     transition,
 )
-from services.campaign_engine.models import Campaign, Outbox
-from services.campaign_engine.schemas import CampaignIn, CampaignOut, CampaignPatch, ListQuery
-from services.campaign_engine.usage import PRODUCER
+from services.campaign_engine.campaigns.schemas import (
+    CampaignIn,
+    CampaignOut,
+    CampaignPatch,
+    ListQuery,
+    Status,
+)
+from services.campaign_engine.models import PRODUCER, Campaign, Outbox
 from shared.events import CampaignSnapshot, CampaignStatusChanged
 from shared.outbox import add_event
 
@@ -144,7 +147,7 @@ def patched_body(campaign: Campaign, patch: CampaignPatch) -> dict[str, Any]:
     """The campaign's fields with the patch applied (budget and caps merge field by field)."""
     spec = campaign_spec(campaign)
     body = {k: v for k, v in spec.items() if k != "offers"}
-    body["offers"] = [_offer_in(o) for o in campaign.offers if not o.get("withdrawn")]
+    body["offers"] = [_offer_in(o) for o in live_offers(campaign)]
     changes = patch.model_dump(mode="python", exclude_unset=True)
     for name, value in changes.items():
         if name in ("budget", "caps") and value is not None:
@@ -212,7 +215,7 @@ def snapshot(campaign: Campaign) -> CampaignSnapshot:
         campaign_id=campaign.campaign_id,
         number=campaign.number,
         name=campaign.name,
-        status=campaign.status,  # type: ignore[arg-type]
+        status=cast(Status, campaign.status),  # the column holds only what transition() gives
         starts_at=campaign.starts_at,
         ends_at=campaign.ends_at,
         offers=[snapshot_offer(o) for o in campaign.offers],
@@ -243,18 +246,3 @@ def to_out(campaign: Campaign) -> CampaignOut:
             "updated_at": campaign.updated_at,
         }
     )
-
-
-__all__ = [
-    "CampaignConflict",
-    "InvalidCursor",
-    "UnknownOffer",
-    "announce",
-    "apply_patch",
-    "change_status",
-    "create_campaign",
-    "find_campaign",
-    "list_campaigns",
-    "patched_body",
-    "to_out",
-]

@@ -22,12 +22,16 @@ from services.campaign_engine.models import Campaign, Customer, Decision
 
 @dataclass(frozen=True)
 class CustomerState:
+    """The customer's consent and card linkage (customer.events)."""
+
     opted_out: bool = False
     linked: bool = False
 
 
 @dataclass(frozen=True)
-class Lookup:
+class DecisionInputs:
+    """What a decision reads from the database."""
+
     decided: bool
     customer: CustomerState
     campaigns: list[Campaign]
@@ -60,9 +64,9 @@ class ActiveCampaigns:
         return sorted((cache[cid] for cid in ids if cid in cache), key=lambda c: c.number)
 
 
-def lookup(
+def read_inputs(
     session: Session, request_id: str, customer_id: str, now: datetime, campaigns: ActiveCampaigns
-) -> Lookup:
+) -> DecisionInputs:
     """Read everything a decision needs from the database in one statement."""
     decided = select(Decision.decision_id).where(Decision.request_id == request_id)
     opted_out = select(Customer.opted_out).where(Customer.customer_id == customer_id)
@@ -84,7 +88,7 @@ def lookup(
     ).all()
     first = rows[0]
     live = [(r[3], int(r[4])) for r in rows if r[3] is not None]
-    return Lookup(
+    return DecisionInputs(
         decided=first[0] is not None,
         customer=CustomerState(bool(first[1]), bool(first[2])),
         campaigns=campaigns.resolve(session, live) if live else [],

@@ -1,24 +1,19 @@
-"""Campaign rules: lifecycle, tightening, offers, audience and day arithmetic (pure)."""
+"""Campaign rules: lifecycle, tightening, and offers as stored and announced (pure)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.campaign_engine.domain import (
+from services.campaign_engine.campaigns.offers import snapshot_offer, stored_offer
+from services.campaign_engine.campaigns.rules import (
     CampaignConflict,
-    audience_admits,
-    campaign_day,
     check_update,
-    coupon_expiry,
-    face_value,
     merge_offers,
-    snapshot_offer,
-    stored_offer,
     transition,
 )
-from shared.model.features import CustomerFeatures
+from tests.unit.campaign_engine.fakes import offer_spec
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=7)
@@ -53,24 +48,12 @@ def test_a_campaign_past_its_window_cannot_be_activated() -> None:
     assert info.value.conflicts[0].field == "ends_at"
 
 
-def _offer(**over: object) -> dict:
-    base = {
-        "title": "50 yen off onigiri",
-        "discount": {"type": "amount", "value": 50},
-        "applies_to": {"categories": ["onigiri", "bento"]},
-        "min_basket": 300,
-        "valid_hours": 72,
-    }
-    base.update(over)
-    return base
-
-
 def _spec(**over: object) -> dict:
     base = {
         "name": "n",
         "starts_at": NOW,
         "ends_at": LATER,
-        "offers": [stored_offer(_offer(), index=0, offer_id="o1")],
+        "offers": [stored_offer(offer_spec(), index=0, offer_id="o1")],
         "budget": {"max_coupons": 100, "max_redemptions": None, "max_discount_total": 5000},
         "caps": {"per_customer_per_day": 1, "per_customer_total": 3},
         "holdout_pct": 10.0,
@@ -140,20 +123,22 @@ def test_a_live_campaign_accepts_tightening() -> None:
 
 def test_offers_of_a_draft_are_replaced_and_reindexed() -> None:
     current = [
-        stored_offer(_offer(), index=0, offer_id="o1"),
-        stored_offer(_offer(), index=1, offer_id="o2"),
+        stored_offer(offer_spec(), index=0, offer_id="o1"),
+        stored_offer(offer_spec(), index=1, offer_id="o2"),
     ]
     ids = iter(["new"])
-    merged = merge_offers("draft", current, [_offer(offer_id="o2"), _offer()], lambda: next(ids))
+    merged = merge_offers(
+        "draft", current, [offer_spec(offer_id="o2"), offer_spec()], lambda: next(ids)
+    )
     assert [(o["offer_id"], o["index"]) for o in merged] == [("o2", 0), ("new", 1)]
 
 
 def test_live_offers_tighten_and_unlisted_ones_are_withdrawn_not_removed() -> None:
     current = [
-        stored_offer(_offer(), index=0, offer_id="o1"),
-        stored_offer(_offer(), index=1, offer_id="o2"),
+        stored_offer(offer_spec(), index=0, offer_id="o1"),
+        stored_offer(offer_spec(), index=1, offer_id="o2"),
     ]
-    tighter = _offer(
+    tighter = offer_spec(
         offer_id="o2",
         discount={"type": "amount", "value": 40},
         min_basket=400,
@@ -180,22 +165,22 @@ def test_live_offers_tighten_and_unlisted_ones_are_withdrawn_not_removed() -> No
     ],
 )
 def test_live_offers_refuse_loosening(change: dict, field: str) -> None:
-    current = [stored_offer(_offer(), index=0, offer_id="o1")]
+    current = [stored_offer(offer_spec(), index=0, offer_id="o1")]
     with pytest.raises(CampaignConflict) as info:
-        merge_offers("active", current, [_offer(offer_id="o1", **change)], lambda: "x")
+        merge_offers("active", current, [offer_spec(offer_id="o1", **change)], lambda: "x")
     assert [c.field for c in info.value.conflicts] == [field]
 
 
 def test_offers_cannot_be_added_to_or_revived_on_a_live_campaign() -> None:
     current = [
-        stored_offer(_offer(), index=0, offer_id="o1"),
-        {**stored_offer(_offer(), index=1, offer_id="o2"), "withdrawn": True},
+        stored_offer(offer_spec(), index=0, offer_id="o1"),
+        {**stored_offer(offer_spec(), index=1, offer_id="o2"), "withdrawn": True},
     ]
     with pytest.raises(CampaignConflict) as added:
-        merge_offers("active", current, [_offer(offer_id="o1"), _offer()], lambda: "x")
+        merge_offers("active", current, [offer_spec(offer_id="o1"), offer_spec()], lambda: "x")
     assert added.value.conflicts[0].field == "offers.1"
     with pytest.raises(CampaignConflict) as revived:
-        merge_offers("paused", current, [_offer(offer_id="o2")], lambda: "x")
+        merge_offers("paused", current, [offer_spec(offer_id="o2")], lambda: "x")
     assert revived.value.conflicts[0].field == "offers.0.offer_id"
 
 
@@ -203,15 +188,15 @@ def test_an_unknown_offer_id_is_reported_by_position() -> None:
     with pytest.raises(KeyError) as info:
         merge_offers(
             "draft",
-            [stored_offer(_offer(), index=0, offer_id="o1")],
-            [_offer(offer_id="o1"), _offer(offer_id="nope")],
+            [stored_offer(offer_spec(), index=0, offer_id="o1")],
+            [offer_spec(offer_id="o1"), offer_spec(offer_id="nope")],
             lambda: "x",
         )
     assert info.value.args == (1,)
 
 
 def test_snapshot_offer_carries_what_the_tracker_needs() -> None:
-    snap = snapshot_offer(stored_offer(_offer(), index=3, offer_id="o9"))
+    snap = snapshot_offer(stored_offer(offer_spec(), index=3, offer_id="o9"))
     assert snap == {
         "offer_id": "o9",
         "index": 3,
@@ -224,55 +209,7 @@ def test_snapshot_offer_carries_what_the_tracker_needs() -> None:
     }
     sku = snapshot_offer(
         stored_offer(
-            _offer(applies_to={"skus": ["4901"], "categories": None}), index=0, offer_id="o"
+            offer_spec(applies_to={"skus": ["4901"], "categories": None}), index=0, offer_id="o"
         )
     )
     assert sku["applies_to"] == {"skus": ["4901"]} and sku["category"] is None
-
-
-def test_face_value_reserves_the_worst_reasonable_discount() -> None:
-    assert face_value(_offer()) == 50
-    assert face_value(_offer(discount={"type": "free_item", "value": 160})) == 160
-    assert face_value(_offer(discount={"type": "percent", "value": 10}, min_basket=0)) == 75
-    assert face_value(_offer(discount={"type": "percent", "value": 10}, min_basket=2001)) == 201
-
-
-def test_audience_rules_all_have_to_hold() -> None:
-    regular = CustomerFeatures(
-        frequency_per_week=3.0,
-        monetary_avg=800.0,
-        days_since_follow=10,
-        category_share={"coffee": 0.5},
-    )
-    assert audience_admits(None, regular, "ja", linked=False)
-    rules = {
-        "languages": ["ja"],
-        "min_visits_per_week": 2,
-        "max_avg_basket": 1000,
-        "bought_categories": ["coffee", "sweets"],
-        "max_days_since_follow": 30,
-    }
-    assert audience_admits(rules, regular, "ja", linked=False)
-    assert not audience_admits(rules, regular, "en", linked=False)
-    assert not audience_admits({**rules, "min_visits_per_week": 4}, regular, "ja", linked=False)
-    assert not audience_admits(
-        {**rules, "bought_categories": ["bento"]}, regular, "ja", linked=False
-    )
-    assert not audience_admits({"linked_only": True}, regular, "ja", linked=False)
-    assert audience_admits({"linked_only": True}, regular, "ja", linked=True)
-
-
-def test_daily_caps_follow_the_campaigns_time_zone() -> None:
-    late_utc = datetime(2026, 11, 29, 16, 30, tzinfo=UTC)  # 01:30 on the 30th in Tokyo
-    assert campaign_day(late_utc, 0) == "20261129"
-    assert campaign_day(late_utc, 9 * 60) == "20261130"
-
-
-def test_coupons_expire_on_the_hour_and_never_after_the_campaign() -> None:
-    now = datetime(2026, 11, 29, 10, 15, tzinfo=UTC)
-    assert coupon_expiry(now, 2, now + timedelta(days=3)) == datetime(
-        2026, 11, 29, 13, 0, tzinfo=UTC
-    )
-    jst = timezone(timedelta(hours=9))
-    end = datetime(2026, 11, 29, 21, 30, tzinfo=jst)  # 12:30 UTC
-    assert coupon_expiry(now, 72, end) == datetime(2026, 11, 29, 13, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from services.campaign_engine.reservations import (
-    Limits,
+from services.campaign_engine.budget.limits import Limits
+from services.campaign_engine.budget.reservations import (
     Refused,
     Reservation,
     ReservationStore,

@@ -11,16 +11,16 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.bootstrap import holdout_key
-from services.campaign_engine.campaigns import (
+from services.campaign_engine.budget.in_memory import InMemoryReservations
+from services.campaign_engine.campaigns.commands import (
     apply_patch,
     change_status,
     find_campaign,
     patched_body,
 )
+from services.campaign_engine.campaigns.schemas import CampaignIn, CampaignPatch
+from services.campaign_engine.decisions.policy import in_holdout
 from services.campaign_engine.models import Coupon, Customer, Decision, Outbox
-from services.campaign_engine.policy import in_holdout
-from services.campaign_engine.reservations_twin import InMemoryReservations
-from services.campaign_engine.schemas import CampaignIn, CampaignPatch
 from shared.coupons import coupon_key, verify_code
 from shared.db import unit_of_work
 from shared.events import Envelope, decode
@@ -325,8 +325,9 @@ def test_the_uplift_scorer_decides_when_the_policy_asks_for_it(
     coupon: bool,
 ) -> None:
     """With TENIN_POLICY=uplift the T-learner's expected spends, not P(redeem), decide."""
-    from services.campaign_engine.decisions import ActiveCampaigns, decide_offer
-    from services.campaign_engine.policy import PolicyConfig
+    from services.campaign_engine.decisions.decide import decide_offer
+    from services.campaign_engine.decisions.inputs import ActiveCampaigns
+    from services.campaign_engine.decisions.policy import PolicyConfig
 
     active_campaign(sessions)
     decision = decide_offer(

@@ -1,4 +1,5 @@
-"""Campaign rules with no I/O: the lifecycle, what may change when, and offer arithmetic.
+"""Campaign rules with no I/O: the lifecycle and what may change when
+(docs/interfaces.md § Marketer campaign API).
 
 Lifecycle: draft → active ⇄ paused → ended (terminal); an active campaign may also end.
 Once a campaign has been live, its offers, budget and caps may only be tightened, and
@@ -8,14 +9,12 @@ fee) are fixed.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from shared.coupons import round_up_to_hour
-from shared.model.features import DEFAULT_TYPICAL_BASKET, CustomerFeatures, OfferFeatures
+from services.campaign_engine.campaigns.offers import offer_scope, stored_offer
 
 TRANSITIONS: Mapping[str, Mapping[str, str]] = {
     "activate": {"draft": "active", "paused": "active"},
@@ -111,7 +110,7 @@ def merge_offers(
     status: str,
     current: Sequence[Mapping[str, Any]],
     proposed: Sequence[Mapping[str, Any]],
-    new_id: Any,
+    new_id: Callable[[], str],
 ) -> list[dict[str, Any]]:
     """The stored offers after a PATCH: replaced on a draft, tightened or withdrawn once live.
 
@@ -168,110 +167,7 @@ def _offer_loosened(old: Mapping[str, Any], new: Mapping[str, Any], at: str) -> 
         out.append(
             Conflict(f"{at}.valid_hours", f"can only be shortened (is {old['valid_hours']})")
         )
-    old_to, new_to = _applies(old), _applies(new)
+    old_to, new_to = offer_scope(old), offer_scope(new)
     if old_to[0] != new_to[0] or not set(new_to[1]) <= set(old_to[1]):
         out.append(Conflict(f"{at}.applies_to", f"can only narrow the {old_to[0]} it applies to"))
     return out
-
-
-def _applies(offer: Mapping[str, Any]) -> tuple[str, list[str]]:
-    applies = offer["applies_to"]
-    if applies.get("skus"):
-        return "skus", list(applies["skus"])
-    return "categories", list(applies.get("categories") or [])
-
-
-def stored_offer(offer: Mapping[str, Any], *, index: int, offer_id: str) -> dict[str, Any]:
-    """An offer as the campaign keeps it: with its id and its index in issued codes."""
-    kind, items = _applies(offer)
-    return {
-        "offer_id": offer_id,
-        "index": index,
-        "withdrawn": False,
-        "title": offer["title"],
-        "discount": {"type": offer["discount"]["type"], "value": offer["discount"]["value"]},
-        "applies_to": {kind: items},
-        "min_basket": offer["min_basket"],
-        "valid_hours": offer["valid_hours"],
-    }
-
-
-def snapshot_offer(offer: Mapping[str, Any]) -> dict[str, Any]:
-    """An offer as campaign.events carry it (the tracker validates codes offline from it)."""
-    return {
-        "offer_id": offer["offer_id"],
-        "index": offer["index"],
-        "title": offer["title"],
-        "discount": dict(offer["discount"]),
-        "applies_to": dict(offer["applies_to"]),
-        "min_basket": offer["min_basket"],
-        "valid_hours": offer["valid_hours"],
-        "category": offer_category(offer),
-    }
-
-
-def offer_category(offer: Mapping[str, Any]) -> str | None:
-    """The offer's first category (None for an offer on SKUs)."""
-    categories = offer["applies_to"].get("categories")
-    return categories[0] if categories else None
-
-
-def face_value(offer: Mapping[str, Any]) -> int:
-    """Yen a coupon of this offer reserves from the money budget at issue.
-
-    Exact for amount and free-item offers; a percent offer's discount depends on the
-    basket, so it reserves its percentage of the larger of its minimum basket and a
-    typical basket (the redemption then settles the real amount).
-    """
-    kind, value = offer["discount"]["type"], int(offer["discount"]["value"])
-    if kind == "percent":
-        return math.ceil(value * max(offer["min_basket"], DEFAULT_TYPICAL_BASKET) / 100)
-    return value
-
-
-def offer_features(offer: Mapping[str, Any]) -> OfferFeatures:
-    """The offer as the propensity model sees it."""
-    return OfferFeatures(
-        discount_type=offer["discount"]["type"],
-        discount_value=float(offer["discount"]["value"]),
-        category=offer_category(offer) or "other",
-        min_basket=float(offer["min_basket"]),
-    )
-
-
-def audience_admits(
-    audience: Mapping[str, Any] | None, customer: CustomerFeatures, language: str, linked: bool
-) -> bool:
-    """Whether the customer meets every audience rule of a campaign."""
-    if not audience:
-        return True
-    rules = [
-        audience.get("languages") is None or language in audience["languages"],
-        not audience.get("linked_only") or linked or customer.linked,
-        _at_most(customer.days_since_follow, audience.get("max_days_since_follow")),
-        _at_least(customer.frequency_per_week, audience.get("min_visits_per_week")),
-        _at_most(customer.frequency_per_week, audience.get("max_visits_per_week")),
-        _at_least(customer.monetary_avg, audience.get("min_avg_basket")),
-        _at_most(customer.monetary_avg, audience.get("max_avg_basket")),
-        audience.get("bought_categories") is None
-        or any(customer.category_share.get(c, 0.0) > 0 for c in audience["bought_categories"]),
-    ]
-    return all(rules)
-
-
-def _at_least(value: float, bound: float | None) -> bool:
-    return bound is None or value >= bound
-
-
-def _at_most(value: float, bound: float | None) -> bool:
-    return bound is None or value <= bound
-
-
-def campaign_day(now: datetime, utc_offset_minutes: int) -> str:
-    """The calendar day (YYYYMMDD) in the campaign's time zone: the unit of daily caps."""
-    return (now + timedelta(minutes=utc_offset_minutes)).strftime("%Y%m%d")
-
-
-def coupon_expiry(now: datetime, valid_hours: int, campaign_ends_at: datetime) -> datetime:
-    """When a coupon issued now expires: after its valid hours, never past the campaign's hour."""
-    return round_up_to_hour(min(now + timedelta(hours=valid_hours), campaign_ends_at))

@@ -1,36 +1,30 @@
-"""Budget usage as the database knows it: seeding Redis, and announcing exhausted budgets."""
+"""Redis's budget counters follow the database: seeded on first use, reconciled at start.
+
+Redis is a cache of the database's truth (budget/reservations.py): a campaign missing
+there is rebuilt from its issued coupons and the redemptions seen, never restarted from
+zero, and a reservation that finds its campaign gone re-seeds it and tries once more.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.domain import campaign_day, face_value
-from services.campaign_engine.models import (
-    BudgetExhaustion,
-    Campaign,
-    Coupon,
-    Outbox,
-    RedemptionSeen,
-)
-from services.campaign_engine.reservations import (
-    Limits,
+from services.campaign_engine.budget.limits import Limits, Usage, campaign_day, day_start
+from services.campaign_engine.budget.reservations import (
+    Refused,
+    Reservation,
     ReservationStore,
     Seed,
-    Usage,
 )
-from shared.events import CampaignBudgetExhausted
-from shared.outbox import add_event
+from services.campaign_engine.models import Campaign, Coupon, RedemptionSeen
 
 log = structlog.get_logger(__name__)
 
-PRODUCER = "campaign_engine"
 # Customer totals outlive the campaign a while, so a late re-seed is not needed for caps.
 TOTAL_TTL_AFTER_END = timedelta(days=30)
 
@@ -38,13 +32,6 @@ TOTAL_TTL_AFTER_END = timedelta(days=30)
 def total_ttl_s(campaign: Campaign, now: datetime) -> int:
     """Seconds to keep a customer's all-time counter for this campaign."""
     return max(86400, int((campaign.ends_at + TOTAL_TTL_AFTER_END - now).total_seconds()))
-
-
-def day_start(now: datetime, utc_offset_minutes: int) -> datetime:
-    """The UTC instant the campaign's current day began."""
-    offset = timedelta(minutes=utc_offset_minutes)
-    local = now + offset
-    return local.replace(hour=0, minute=0, second=0, microsecond=0) - offset
 
 
 def usage_seed(session: Session, campaign: Campaign, now: datetime) -> Seed:
@@ -124,59 +111,24 @@ def current_usages(
     ]
 
 
-def live_offers(campaign: Campaign) -> list[dict[str, Any]]:
-    """The offers a campaign can still issue."""
-    return [o for o in campaign.offers if not o.get("withdrawn")]
-
-
-def exhausted_budgets(campaign: Campaign, usage: Usage) -> list[str]:
-    """The campaign-wide budgets that leave no coupon of any live offer to issue."""
+def reserve(
+    session: Session,
+    reservations: ReservationStore,
+    campaign: Campaign,
+    customer_id: str,
+    day: str,
+    face: int,
+    now: datetime,
+) -> Reservation | Refused:
+    """Reserve one coupon of `face` yen for the customer, re-seeding the campaign once if
+    Redis lost it between the read and the reservation."""
     limits = Limits.of(campaign.budget, campaign.caps)
-    faces = [face_value(o) for o in live_offers(campaign)] or [0]
-    out = []
-    if limits.max_coupons is not None and usage.issued >= limits.max_coupons:
-        out.append("max_coupons")
-    if (
-        limits.max_discount_total is not None
-        and usage.money + min(faces) > limits.max_discount_total
-    ):
-        out.append("max_discount_total")
-    if limits.max_redemptions is not None and usage.redeemed >= limits.max_redemptions:
-        out.append("max_redemptions")
-    return out
-
-
-# (campaign, budget) pairs seen announced in the database: an exhausted campaign that
-# stays active then costs no query per decision. Only committed announcements go in.
-_KNOWN_ANNOUNCED: set[tuple[str, str]] = set()
-
-
-def announce_exhausted(session: Session, campaign_id: str, budgets: Sequence[str]) -> list[str]:
-    """Publish campaign.budget_exhausted once per (campaign, budget); returns the new ones."""
-    announced = []
-    for budget in budgets:
-        if (campaign_id, budget) in _KNOWN_ANNOUNCED:
-            continue
-        if session.get(BudgetExhaustion, (campaign_id, budget)) is not None:
-            _KNOWN_ANNOUNCED.add((campaign_id, budget))
-            continue
-        try:
-            with session.begin_nested():
-                session.add(BudgetExhaustion(campaign_id=campaign_id, budget=budget))
-                session.flush()
-                add_event(
-                    session,
-                    Outbox,
-                    "campaign.budget_exhausted",
-                    CampaignBudgetExhausted(campaign_id=campaign_id, budget=budget),  # type: ignore[arg-type]
-                    key=campaign_id,
-                    producer=PRODUCER,
-                )
-        except IntegrityError:
-            continue  # a concurrent decision announced it first
-        announced.append(budget)
-        log.info("campaign_budget_exhausted", campaign_id=campaign_id, budget=budget)
-    return announced
+    ttl = total_ttl_s(campaign, now)
+    taken = reservations.reserve(campaign.campaign_id, customer_id, day, face, limits, ttl)
+    if isinstance(taken, Refused) and taken.limit == "unseeded":
+        current_usage(session, reservations, campaign, customer_id, now)
+        taken = reservations.reserve(campaign.campaign_id, customer_id, day, face, limits, ttl)
+    return taken
 
 
 def reconcile_on_start(session: Session, reservations: ReservationStore, now: datetime) -> int:

@@ -11,6 +11,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 from sqlalchemy import create_engine, text
 
+from services.campaign_engine.decisions.policy import PolicyConfig
+from services.campaign_engine.modeling.cli import evaluate_main, train_main
 from services.campaign_engine.modeling.dataset import (
     SimWorld,
     rows_from_decision_log,
@@ -18,12 +20,9 @@ from services.campaign_engine.modeling.dataset import (
 )
 from services.campaign_engine.modeling.evaluate import (
     estimate,
-    evaluate_main,
     log_from_decision_log,
     simulate_log,
 )
-from services.campaign_engine.modeling.train import train_main
-from services.campaign_engine.policy import PolicyConfig
 from shared.config import DEFAULT_MODEL_DIR
 from shared.model.features import N_FEATURES
 from shared.model.scoring import PropensityScorer

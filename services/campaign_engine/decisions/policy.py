@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -28,13 +28,34 @@ from shared.model.features import (
     OfferFeatures,
     feature_matrix,
 )
-from shared.model.scoring import InvalidFeatures, PropensityScorer, UpliftScorer
+from shared.model.scoring import InvalidFeatures
 
 log = logging.getLogger(__name__)
 
 Mode = Literal["greedy", "epsilon_greedy", "softmax"]
 _DEPTH = FEATURE_NAMES.index("discount_depth")
 _MIN_RATIO = FEATURE_NAMES.index("min_basket_ratio")
+
+
+class Reloading(Protocol):
+    """A model that names its version and picks up a new CURRENT when one is written."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def maybe_reload(self) -> bool: ...
+
+
+class Scorer(Reloading, Protocol):
+    """P(redeem) per candidate row: shared.model.scoring.PropensityScorer, or a test's stand-in."""
+
+    def score(self, matrix: np.ndarray) -> np.ndarray: ...
+
+
+class UpliftScoring(Reloading, Protocol):
+    """Expected spend per row if sent and if not: shared.model.scoring.UpliftScorer."""
+
+    def score(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -134,7 +155,7 @@ def action_probabilities(expected_values: np.ndarray, config: PolicyConfig) -> n
 
 
 def choose_action(
-    candidates: Sequence[Any],
+    candidates: Sequence[object],
     probabilities: np.ndarray,
     values: np.ndarray,
     config: PolicyConfig,
@@ -175,13 +196,13 @@ def no_coupon(reason: str) -> Choice:
 
 
 def decide(
-    scorer: PropensityScorer,
+    scorer: Scorer,
     customer: CustomerFeatures,
     context: DecisionContext,
     offers: Sequence[OfferFeatures],
     config: PolicyConfig,
     rng: np.random.Generator,
-    uplift_scorer: UpliftScorer | None = None,
+    uplift_scorer: UpliftScoring | None = None,
 ) -> Choice:
     """Features -> one batched scoring -> choice. Bad features never raise: they mean no coupon."""
     if not offers:

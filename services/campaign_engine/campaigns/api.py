@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from services.campaign_engine import metrics
-from services.campaign_engine.campaigns import (
-    CampaignConflict,
+from services.campaign_engine.campaigns.commands import (
     InvalidCursor,
     UnknownOffer,
     apply_patch,
@@ -22,14 +21,15 @@ from services.campaign_engine.campaigns import (
     patched_body,
     to_out,
 )
-from services.campaign_engine.models import Campaign
-from services.campaign_engine.schemas import (
+from services.campaign_engine.campaigns.rules import CampaignConflict
+from services.campaign_engine.campaigns.schemas import (
     CampaignIn,
     CampaignList,
     CampaignOut,
     CampaignPatch,
     ListQuery,
 )
+from services.campaign_engine.models import Campaign
 from shared.auth import require_role
 from shared.db import unit_of_work, utcnow
 from shared.http import (
@@ -44,10 +44,7 @@ from shared.http import (
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:
-    response = current_app.response_class(
-        model.model_dump_json(), status=status, mimetype="application/json"
-    )
-    return response
+    return Response(model.model_dump_json(), status=status, mimetype="application/json")
 
 
 def _not_found(campaign_id: str) -> ProblemError:
@@ -100,11 +97,9 @@ def campaigns_blueprint(sessions: Callable[[], Session], secret: str) -> Bluepri
             try:
                 rows, cursor = list_campaigns(session, query)
             except InvalidCursor:
-                raise ProblemError(
-                    422,
-                    "Validation failed",
+                raise invalid(
                     "the cursor is not one this API gave out",
-                    errors=[{"field": "cursor", "message": "invalid cursor"}],
+                    [{"field": "cursor", "message": "invalid cursor"}],
                 ) from None
             page = CampaignList(items=[to_out(c) for c in rows], next_cursor=cursor)
         return _json(page)
@@ -133,11 +128,9 @@ def campaigns_blueprint(sessions: Callable[[], Session], secret: str) -> Bluepri
             except CampaignConflict as exc:
                 raise _conflict(exc) from None
             except UnknownOffer as exc:
-                raise ProblemError(
-                    422,
-                    "Validation failed",
+                raise invalid(
                     "no such offer in this campaign",
-                    errors=[{"field": exc.field, "message": "no such offer"}],
+                    [{"field": exc.field, "message": "no such offer"}],
                 ) from None
             out = to_out(campaign)
         metrics.CAMPAIGN_CHANGES.labels("patch").inc()

@@ -14,67 +14,22 @@ issued coupons and redemptions in the database, and so never restarts from zero.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis
 
-from services.campaign_engine import reservation_scripts as scripts
+from services.campaign_engine.budget import lua
+from services.campaign_engine.budget.limits import Limits, Usage
 
 DAY_TTL_S = 2 * 86400
 APPLIED_TTL_S = 14 * 86400
 NO_LIMIT = -1
 
-CAMPAIGN_BUDGETS = ("max_coupons", "max_discount_total", "max_redemptions")
-CUSTOMER_CAPS = ("per_customer_per_day", "per_customer_total")
-
 
 class ReservationsUnavailable(Exception):
     """The reservation store (Redis) cannot be reached: issue nothing."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A campaign's budget and caps; None means no limit."""
-
-    max_coupons: int | None
-    max_redemptions: int | None = None
-    max_discount_total: int | None = None
-    per_customer_per_day: int | None = None
-    per_customer_total: int | None = None
-
-    @classmethod
-    def of(cls, budget: Mapping[str, Any], caps: Mapping[str, Any]) -> Limits:
-        """From a campaign's budget and caps dicts."""
-        return cls(
-            **{k: budget.get(k) for k in ("max_coupons", "max_redemptions", "max_discount_total")},
-            **{k: caps.get(k) for k in CUSTOMER_CAPS},
-        )
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What a campaign has used, and what one customer has used of it."""
-
-    issued: int
-    money: int
-    redeemed: int
-    customer_day: int = 0
-    customer_total: int = 0
-
-    def refusal(self, limits: Limits, face: int) -> str | None:
-        """The first limit one more coupon of `face` yen would break, or None."""
-        checks = (
-            ("max_coupons", limits.max_coupons, self.issued + 1),
-            ("max_discount_total", limits.max_discount_total, self.money + face),
-            ("max_redemptions", limits.max_redemptions, self.redeemed + 1),
-            ("per_customer_per_day", limits.per_customer_per_day, self.customer_day + 1),
-            ("per_customer_total", limits.per_customer_total, self.customer_total + 1),
-        )
-        return next(
-            (name for name, limit, after in checks if limit is not None and after > limit), None
-        )
 
 
 @dataclass(frozen=True)
@@ -117,6 +72,8 @@ class Seed:
 
 
 class ReservationStore(Protocol):
+    """Where reservations are taken: RedisReservations, or InMemoryReservations in unit tests."""
+
     def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None: ...
 
     def usages(
@@ -126,13 +83,7 @@ class ReservationStore(Protocol):
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool: ...
 
     def reserve(
-        self,
-        campaign_id: str,
-        customer_id: str,
-        day: str,
-        face: int,
-        limits: Limits,
-        total_ttl_s: int,
+        self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits, ttl_s: int
     ) -> Reservation | Refused: ...
 
     def release(self, reservation: Reservation) -> None: ...
@@ -166,11 +117,11 @@ class RedisReservations:
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        self._reserve = client.register_script(scripts.RESERVE)
-        self._release = client.register_script(scripts.RELEASE)
-        self._seed = client.register_script(scripts.SEED)
-        self._apply = client.register_script(scripts.APPLY_USAGE)
-        self._floor = client.register_script(scripts.FLOOR)
+        self._reserve = client.register_script(lua.RESERVE)
+        self._release = client.register_script(lua.RELEASE)
+        self._seed = client.register_script(lua.SEED)
+        self._apply = client.register_script(lua.APPLY_USAGE)
+        self._floor = client.register_script(lua.FLOOR)
 
     def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None:
         """Current usage (a plain read, for picking candidates), or None if unseeded."""
@@ -237,15 +188,12 @@ class RedisReservations:
             raise ReservationsUnavailable(str(exc)) from exc
 
     def reserve(
-        self,
-        campaign_id: str,
-        customer_id: str,
-        day: str,
-        face: int,
-        limits: Limits,
-        total_ttl_s: int,
+        self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits, ttl_s: int
     ) -> Reservation | Refused:
-        """Take one coupon from the budget and the customer's caps, all or nothing."""
+        """Take one coupon from the budget and the customer's caps, all or nothing.
+
+        `ttl_s` is how long the customer's all-time counter lives (seeding.total_ttl_s).
+        """
         keys = [
             _budget_key(campaign_id),
             _day_key(campaign_id, day, customer_id),
@@ -259,7 +207,7 @@ class RedisReservations:
             _limit(limits.per_customer_per_day),
             _limit(limits.per_customer_total),
             DAY_TTL_S,
-            max(1, total_ttl_s),
+            max(1, ttl_s),
         ]
         try:
             result = self._reserve(keys=keys, args=args)

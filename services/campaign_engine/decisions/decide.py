@@ -1,4 +1,5 @@
-"""Deciding an offer request (DESIGN §4): candidates, holdout, score, reserve, sign, log.
+"""Deciding an offer request (docs/architecture.md § Decisions): candidates, holdout, score,
+reserve, sign, log.
 
 Every request ends in exactly one stored decision and one `offer.decided` event (coupon
 or not), committed together. A reservation taken in Redis is given back if that commit
@@ -11,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
 
 import numpy as np
 import redis
@@ -20,55 +20,46 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.campaign_engine import metrics
-from services.campaign_engine.domain import (
-    audience_admits,
-    campaign_day,
-    coupon_expiry,
-    face_value,
-    offer_features,
-)
-from services.campaign_engine.lookup import ActiveCampaigns, CustomerState, Lookup, lookup
-from services.campaign_engine.models import Campaign, Decision
-from services.campaign_engine.outcomes import Candidate, Outcome, already_decided, store_decision
-from services.campaign_engine.policy import PolicyConfig, decide, in_holdout
-from services.campaign_engine.reservations import (
-    CUSTOMER_CAPS,
-    Limits,
+from services.campaign_engine.budget.exhaustion import exhausted_budgets
+from services.campaign_engine.budget.limits import CUSTOMER_CAPS, BudgetName
+from services.campaign_engine.budget.reservations import (
     Refused,
-    Reservation,
     ReservationStore,
     ReservationsUnavailable,
 )
-from services.campaign_engine.usage import (
-    current_usage,
-    current_usages,
-    exhausted_budgets,
-    live_offers,
-    total_ttl_s,
+from services.campaign_engine.budget.seeding import current_usage, reserve
+from services.campaign_engine.decisions.candidates import (
+    eligible_candidates,
+    no_candidate_reason,
+    offer_features,
 )
-from shared.coupons import CouponClaims, issue_code
+from services.campaign_engine.decisions.inputs import (
+    ActiveCampaigns,
+    DecisionInputs,
+    read_inputs,
+)
+from services.campaign_engine.decisions.policy import (
+    PolicyConfig,
+    Scorer,
+    UpliftScoring,
+    decide,
+    in_holdout,
+)
+from services.campaign_engine.decisions.record import (
+    Outcome,
+    already_decided,
+    issue_coupon,
+    store_decision,
+)
+from services.campaign_engine.features.store import FeatureSource
+from services.campaign_engine.models import Decision
 from shared.db import utcnow
-from shared.events import Envelope, IssuedCoupon, OfferRequested, parse_payload
-from shared.model.features import CustomerFeatures, DecisionContext, feature_matrix
+from shared.events import Envelope, OfferRequested, payload_as
+from shared.model.features import DecisionContext, feature_matrix
 
 log = structlog.get_logger(__name__)
 
 REDIS_ERRORS = (ReservationsUnavailable, redis.RedisError)
-
-
-class FeatureSource(Protocol):
-    def get(self, customer_id: str, now: datetime | float) -> CustomerFeatures: ...
-
-    def record_coupon_issued(self, customer_id: str) -> None: ...
-
-
-class Scorer(Protocol):
-    @property
-    def model_version(self) -> str: ...
-
-    def score(self, matrix: np.ndarray) -> np.ndarray: ...
-
-    def maybe_reload(self) -> bool: ...
 
 
 def decide_offer(
@@ -84,7 +75,7 @@ def decide_offer(
     clock: Callable[[], datetime] = utcnow,
     rng: np.random.Generator | None = None,
     campaigns: ActiveCampaigns | None = None,
-    uplift_scorer: Any = None,
+    uplift_scorer: UpliftScoring | None = None,
 ) -> Decision | None:
     """Decide one offer request; returns the stored decision, or None for a duplicate.
 
@@ -92,12 +83,12 @@ def decide_offer(
     trips); the Redis reservation taken inside it is given back if it does not commit.
     """
     started = time.perf_counter()
-    request: OfferRequested = parse_payload(envelope)  # type: ignore[assignment]
+    request = payload_as(envelope, OfferRequested)
     now = clock()
     outcome: Outcome | None = None
     try:
         with sessions() as session, session.begin():
-            found = lookup(
+            found = read_inputs(
                 session,
                 request.request_id,
                 request.customer_id,
@@ -120,8 +111,10 @@ def decide_offer(
                 rng=rng or np.random.default_rng(),
                 uplift_scorer=uplift_scorer,
             )
-            if outcome.reservation is not None:
-                outcome.coupon = _coupon(outcome, coupon_key, now)
+            if outcome.candidate is not None and outcome.reservation is not None:
+                outcome.coupon = issue_coupon(
+                    outcome.candidate, outcome.reservation, coupon_key, now
+                )
             decision = store_decision(
                 session, envelope, request, outcome, now, model_version=scorer.model_version
             )
@@ -157,7 +150,7 @@ def decide_offer(
 def _choose(
     session: Session,
     request: OfferRequested,
-    found: Lookup,
+    found: DecisionInputs,
     now: datetime,
     *,
     reservations: ReservationStore,
@@ -166,7 +159,7 @@ def _choose(
     policy: PolicyConfig,
     holdout_key: bytes,
     rng: np.random.Generator,
-    uplift_scorer: Any = None,
+    uplift_scorer: UpliftScoring | None = None,
 ) -> Outcome:
     if found.customer.opted_out:
         return Outcome("none", "opted_out")
@@ -181,21 +174,27 @@ def _choose(
         sentiment=ctx.sentiment,
         language=ctx.language,
     )
-    exhausted: dict[str, list[str]] = {}
+    exhausted: dict[str, list[BudgetName]] = {}
     try:
         known = features.get(request.customer_id, now)
-        candidates, refusals = _candidates(
-            session, reservations, campaigns, request, known, customer, now, exhausted
+        candidates, refusals = eligible_candidates(
+            session,
+            reservations,
+            campaigns,
+            request.customer_id,
+            ctx.language,
+            known,
+            customer,
+            now,
+            exhausted,
         )
         if not candidates:
-            return Outcome("none", _no_candidate_reason(refusals), exhausted=exhausted)
+            return Outcome("none", no_candidate_reason(refusals), exhausted=exhausted)
         scorer.maybe_reload()
         if uplift_scorer is not None:
             uplift_scorer.maybe_reload()
         offers = [offer_features(c.offer) for c in candidates]
-        choice = decide(  # type: ignore[arg-type]
-            scorer, known, context, offers, policy, rng, uplift_scorer=uplift_scorer
-        )
+        choice = decide(scorer, known, context, offers, policy, rng, uplift_scorer=uplift_scorer)
         if choice.fallback_reason:
             log.error(
                 "scoring_fell_back", customer_id=request.customer_id, error=choice.fallback_reason
@@ -210,7 +209,15 @@ def _choose(
                 "holdout", "holdout", choice.propensity, choice.score, chosen, exhausted=exhausted
             )
         vector = feature_matrix(known, context, [offers[choice.index]])[0].tolist()
-        taken = _reserve(session, reservations, chosen, request.customer_id, now)
+        taken = reserve(
+            session,
+            reservations,
+            chosen.campaign,
+            request.customer_id,
+            chosen.day,
+            chosen.face,
+            now,
+        )
         if isinstance(taken, Refused):
             # A concurrent decision took what was left between the read and the reservation.
             if taken.limit in CUSTOMER_CAPS:
@@ -234,89 +241,6 @@ def _choose(
     except REDIS_ERRORS as exc:
         log.warning("redis_unavailable_no_coupon", customer_id=request.customer_id, error=str(exc))
         return Outcome("none", "redis_unavailable")
-
-
-def _candidates(
-    session: Session,
-    reservations: ReservationStore,
-    campaigns: list[Campaign],
-    request: OfferRequested,
-    known: CustomerFeatures,
-    customer: CustomerState,
-    now: datetime,
-    exhausted: dict[str, list[str]],
-) -> tuple[list[Candidate], list[str]]:
-    """Offers the customer is eligible for now, and the limits that excluded the others."""
-    out: list[Candidate] = []
-    refusals: list[str] = []
-    admitted = [
-        c
-        for c in campaigns
-        if audience_admits(c.audience, known, request.context.language, customer.linked)
-    ]
-    refusals += ["audience"] * (len(campaigns) - len(admitted))
-    usages = current_usages(session, reservations, admitted, request.customer_id, now)
-    for campaign, usage in zip(admitted, usages, strict=True):
-        limits = Limits.of(campaign.budget, campaign.caps)
-        day = campaign_day(now, campaign.utc_offset_minutes)
-        used_up = exhausted_budgets(campaign, usage)
-        if used_up:
-            exhausted[campaign.campaign_id] = used_up
-        for offer in live_offers(campaign):
-            face = face_value(offer)
-            refusal = usage.refusal(limits, face)
-            if refusal:
-                refusals.append(refusal)
-            else:
-                out.append(Candidate(campaign, offer, face, day))
-    return out, refusals
-
-
-def _no_candidate_reason(refusals: list[str]) -> str:
-    if any(r in CUSTOMER_CAPS for r in refusals):
-        return "cap_reached"
-    if any(r != "audience" for r in refusals):
-        return "budget_exhausted"
-    return "no_eligible_offer"
-
-
-def _reserve(
-    session: Session,
-    reservations: ReservationStore,
-    chosen: Candidate,
-    customer_id: str,
-    now: datetime,
-) -> Reservation | Refused:
-    campaign = chosen.campaign
-    limits = Limits.of(campaign.budget, campaign.caps)
-    ttl = total_ttl_s(campaign, now)
-    taken = reservations.reserve(
-        campaign.campaign_id, customer_id, chosen.day, chosen.face, limits, ttl
-    )
-    if isinstance(taken, Refused) and taken.limit == "unseeded":
-        # Redis lost the campaign between the read and the reservation: rebuild and retry once.
-        current_usage(session, reservations, campaign, customer_id, now)
-        taken = reservations.reserve(
-            campaign.campaign_id, customer_id, chosen.day, chosen.face, limits, ttl
-        )
-    return taken
-
-
-def _coupon(outcome: Outcome, key: bytes, now: datetime) -> IssuedCoupon:
-    assert outcome.candidate is not None and outcome.reservation is not None
-    campaign, offer = outcome.candidate.campaign, outcome.candidate.offer
-    expires = coupon_expiry(now, offer["valid_hours"], campaign.ends_at)
-    code = issue_code(
-        key, CouponClaims(campaign.number, offer["index"], outcome.reservation.serial, expires)
-    )
-    return IssuedCoupon(
-        code=code,
-        title=offer["title"],
-        discount=offer["discount"],  # type: ignore[arg-type]
-        valid_from=now,
-        expires_at=expires,
-        min_basket=offer["min_basket"],
-    )
 
 
 def _release(reservations: ReservationStore, outcome: Outcome | None, customer_id: str) -> None:

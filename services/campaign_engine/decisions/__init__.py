@@ -1,0 +1,1 @@
+"""Deciding offer requests: inputs, audience, candidates, the policy, and the decision record."""

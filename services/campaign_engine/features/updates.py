@@ -1,0 +1,97 @@
+"""Keeping what the engine knows of a customer current: sales, following, linkage, consent.
+
+sale.recorded and customer.followed / customer.linked feed the customer's features for the
+model (Redis, behind a once-marker); customer.* also keep the customers table (consent,
+following, linkage, language) that a decision reads. Each event is applied once: its id
+is recorded in the same transaction as the database effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from services.campaign_engine.features.markers import Markers, effect_key, once
+from services.campaign_engine.features.store import FeatureUpdates
+from services.campaign_engine.models import UPDATES_CONSUMER, Customer, ProcessedEvent
+from shared.db import unit_of_work, utcnow
+from shared.events import (
+    CustomerFollowed,
+    CustomerLinked,
+    CustomerOptedIn,
+    CustomerOptedOut,
+    CustomerUnfollowed,
+    Envelope,
+    EventSchemaError,
+    SaleRecorded,
+    parse_payload,
+    payload_as,
+)
+from shared.idempotency import first_time
+
+CUSTOMER_PAYLOADS = (
+    CustomerFollowed,
+    CustomerUnfollowed,
+    CustomerLinked,
+    CustomerOptedOut,
+    CustomerOptedIn,
+)
+
+
+def record_sale(
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    features: FeatureUpdates,
+    markers: Markers,
+) -> None:
+    """Count a linked customer's sale in their features."""
+    sale = payload_as(envelope, SaleRecorded)
+    with unit_of_work(sessions) as session:
+        if not first_time(session, ProcessedEvent, UPDATES_CONSUMER, envelope.event_id):
+            return
+        once(
+            markers,
+            effect_key(envelope.event_id),
+            lambda: features.record_sale(
+                sale.customer_id, sale.total, sale.occurred_at, list(sale.categories)
+            ),
+        )
+
+
+def record_customer_event(
+    envelope: Envelope,
+    *,
+    sessions: Callable[[], Session],
+    features: FeatureUpdates,
+    markers: Markers,
+) -> None:
+    """Consent, following and card linkage from customer.events."""
+    payload = parse_payload(envelope)
+    if not isinstance(payload, CUSTOMER_PAYLOADS):
+        raise EventSchemaError(f"{envelope.type} is not a customer event")
+    customer_id = payload.customer_id
+    with unit_of_work(sessions) as session:
+        if not first_time(session, ProcessedEvent, UPDATES_CONSUMER, envelope.event_id):
+            return
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            customer = Customer(
+                customer_id=customer_id, opted_out=False, following=True, linked=False
+            )
+            session.add(customer)
+        customer.updated_at = utcnow()
+        marker = effect_key(envelope.event_id)
+        if isinstance(payload, CustomerOptedOut):
+            customer.opted_out = True
+        elif isinstance(payload, CustomerOptedIn):
+            customer.opted_out = False
+        elif isinstance(payload, CustomerUnfollowed):
+            customer.following = False
+        elif isinstance(payload, CustomerFollowed):
+            customer.following, customer.language = True, payload.language
+            once(markers, marker, lambda: features.record_follow(customer_id, envelope.occurred_at))
+        elif isinstance(payload, CustomerLinked):
+            customer.linked = True
+            once(markers, marker, lambda: features.mark_linked(customer_id))
