@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 
 PATTERNS = {
     "chat_events_per_s": re.compile(r"chat events sent\s+[\d,]+\s+\(([\d,]+)/s\)"),
@@ -21,7 +22,17 @@ PATTERNS = {
 }
 
 
-def run(label: str, extra: list[str], args: argparse.Namespace) -> dict[str, float | str]:
+@dataclass(frozen=True)
+class Row:
+    """One setup's figures."""
+
+    setup: str
+    wall_s: float
+    chat_events_per_s: float
+    pos_tx_per_s: float
+
+
+def run(label: str, extra: list[str], args: argparse.Namespace) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep_reports and os.path.join(
             args.keep_reports, extra[0] if extra else "embedded"
@@ -54,11 +65,11 @@ def run(label: str, extra: list[str], args: argparse.Namespace) -> dict[str, flo
     if done.returncode != 0:
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
         raise SystemExit(f"{label} demo failed")
-    row: dict[str, float | str] = {"setup": label, "wall_s": wall}
+    rates: dict[str, float] = {}
     for name, pattern in PATTERNS.items():
         match = pattern.search(done.stdout)
-        row[name] = float(match.group(1).replace(",", "")) if match else float("nan")
-    return row
+        rates[name] = float(match.group(1).replace(",", "")) if match else float("nan")
+    return Row(setup=label, wall_s=wall, **rates)
 
 
 def main() -> None:
@@ -74,14 +85,12 @@ def main() -> None:
     print(f"\nfull demo loop, {args.customers} customers x {args.days} days, seed {args.seed}")
     print(f"{'setup':<38}{'chat ev/s':>10}{'POS tx/s':>10}{'wall s':>9}")
     for r in rows:
-        print(
-            f"{r['setup']:<38}{r['chat_events_per_s']:>10,.0f}{r['pos_tx_per_s']:>10,.0f}{r['wall_s']:>9.1f}"
-        )
+        print(f"{r.setup:<38}{r.chat_events_per_s:>10,.0f}{r.pos_tx_per_s:>10,.0f}{r.wall_s:>9.1f}")
     if len(rows) == 2:
         e, p = rows
         print(
-            f"real/embedded: chat {p['chat_events_per_s'] / e['chat_events_per_s']:.2f}x, "
-            f"POS {p['pos_tx_per_s'] / e['pos_tx_per_s']:.2f}x, wall {p['wall_s'] / e['wall_s']:.2f}x"
+            f"real/embedded: chat {p.chat_events_per_s / e.chat_events_per_s:.2f}x, "
+            f"POS {p.pos_tx_per_s / e.pos_tx_per_s:.2f}x, wall {p.wall_s / e.wall_s:.2f}x"
         )
 
 

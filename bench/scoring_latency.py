@@ -81,8 +81,8 @@ def main(argv: list[str]) -> int:
     gap = float(
         np.max(
             np.abs(
-                session.run(["probabilities"], {"input": probe})[0][:, 1]
-                - model.predict_proba(probe)[:, 1]
+                np.asarray(session.run(["probabilities"], {"input": probe})[0])[:, 1]
+                - np.asarray(model.predict_proba(probe))[:, 1]
             )
         )
     )

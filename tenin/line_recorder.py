@@ -108,6 +108,8 @@ class LineRecorder:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):  # only an AF_UNIX address is bytes; ours is TCP
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def start(self) -> LineRecorder:

@@ -28,5 +28,5 @@ Modules:
     postgres_cluster  Cluster: initdb, settings, pg_ctl and provisioning of one cluster
     redis_server      Redis
     kafka_broker      Kafka: the KRaft broker's configuration, start and readiness
-    kafka_jars        the broker's jars, resolved by Maven from scripts/kafka/pom.xml
+    kafka_jars        the broker's jars, resolved by Maven from scripts/tenin_services/kafka-pom.xml
 """

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
-KAFKA_POM = REPO / "scripts" / "kafka" / "pom.xml"
+KAFKA_POM = REPO / "scripts" / "tenin_services" / "kafka-pom.xml"
 
 HOME = Path(os.path.expanduser("~"))
 CACHE_ROOT = Path(os.environ.get("TENIN_CACHE_HOME") or HOME / ".cache" / "tenin").absolute()

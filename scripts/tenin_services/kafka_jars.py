@@ -1,4 +1,4 @@
-"""The Kafka broker's jars, resolved once by Maven from scripts/kafka/pom.xml into the cache."""
+"""The Kafka broker's jars, resolved once by Maven from scripts/tenin_services/kafka-pom.xml into the cache."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-# A loyalty member number as printed on the card (DESIGN 2.2 uses "M0001").
+# A loyalty member number as printed on the card (the POS feed's example is "M0001").
 _MEMBER_ID = re.compile(r"(?<![a-z0-9])m(\d{4,12})(?![0-9])")
 
 _OPT_OUT = _any(
