@@ -1,37 +1,150 @@
-"""Wiring: real adapters from settings, or the ones a test hands in."""
+"""Wiring: chat_agent's one dependency object, from settings or from what a test hands in.
+
+Both the HTTP app and the worker are built on `bootstrap(...)`. Nothing connects here:
+the engine, the Redis client and the brokers connect on first use, and what only the
+worker needs (the understanding model with its sentence encoder, the persona pack)
+loads on first use, so the app never pays for it.
+"""
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Generic, TypeVar
 
 import redis
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from services.chat_agent import metrics
-from services.chat_agent.chat import Chat, ConversationStore, Understands
-from services.chat_agent.conversation import InMemoryConversationStore, RedisConversationStore
-from services.chat_agent.line_client import LineClient
+from services.chat_agent.conversation.inbound import Understands
+from services.chat_agent.conversation.state import (
+    ConversationStore,
+    InMemoryConversationStore,
+    RedisConversationStore,
+)
+from services.chat_agent.conversation.turn import Pacing
+from services.chat_agent.line.client import LineClient
+from services.chat_agent.line.webhook import WebhookPublisher
 from services.chat_agent.persona import Persona
-from services.chat_agent.webhook import WebhookPublisher
 from shared.bus import Broker, KafkaBroker, broker_from_settings
 from shared.config import Settings
-from shared.db import make_engine, make_session_factory
+from shared.db import make_engine, make_session_factory, utcnow
 from shared.http import ReadinessCheck
 from shared.readiness import readiness_checks
 from shared.redis_client import make_redis
 
+SERVICE = "chat_agent"
 # The webhook must answer LINE within 2 s: a producer must not block longer than that
 # waiting for broker metadata (kafka-python's default is 60 s).
 WEBHOOK_MAX_BLOCK_MS = 1500
+# Database connections: the worker's threads write; the app only checks /readyz.
+WORKER_POOL_SIZE = 5
+WEB_POOL_SIZE = 2
+
+T = TypeVar("T")
+
+
+class Lazy(Generic[T]):
+    """A value built on first use, once, however many threads ask for it."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._built: list[T] = []  # empty until built
+        self._lock = threading.Lock()
+
+    def __call__(self) -> T:
+        with self._lock:
+            if not self._built:
+                self._built.append(self._build())
+            return self._built[0]
 
 
 @dataclass
-class Web:
-    """What the HTTP app needs."""
+class Dependencies:
+    """What chat_agent's app and worker work with; build it with `bootstrap`.
+
+    The `Lazy` members build on first call: `understanding()` loads the sentence
+    encoder (5-8 s) and `persona()` reads the persona pack, which only the worker needs;
+    `broker()` is the worker's broker (consumers, relay, dead letters), `webhook_broker()`
+    the app's, whose producer gives up within LINE's deadline.
+    """
 
     settings: Settings
+    engine: Engine
+    sessions: Callable[[], Session]
+    redis: redis.Redis | None
+    conversations: ConversationStore
     publisher: WebhookPublisher
-    readiness: dict[str, ReadinessCheck]
+    understanding: Lazy[Understands]
+    persona: Lazy[Persona]
+    broker: Lazy[Broker]
+    webhook_broker: Lazy[Broker]
+    clock: Callable[[], datetime] = utcnow
+    pacing: Pacing = Pacing()
+    # Set by handlers that queued a message; the delivery loop waits on it.
+    deliveries_due: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def readiness(self) -> dict[str, ReadinessCheck]:
+        """/readyz: the database, Kafka, and Redis when it is configured."""
+        return readiness_checks(
+            database=self.engine, redis_client=self.redis, broker=self.webhook_broker
+        )
+
+    def kick(self) -> None:
+        """Wake the delivery loop: a handler just committed a delivery."""
+        self.deliveries_due.set()
+
+    def line_client(self) -> LineClient:
+        """A LINE Messaging API client for MESSAGING_API_BASE (one per delivery loop)."""
+        return LineClient(self.settings.messaging_api_base, self.settings.line_channel_access_token)
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    broker: Broker | None = None,
+    redis_client: redis.Redis | None = None,
+    conversations: ConversationStore | None = None,
+    understanding: Understands | None = None,
+    persona: Persona | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    pacing: Pacing | None = None,
+    pool_size: int = WORKER_POOL_SIZE,
+) -> Dependencies:
+    """The real adapters from `settings`, except those a test hands in; nothing connects."""
+    settings = settings or Settings.from_env(service=SERVICE)
+    client = redis_client
+    if client is None and settings.redis_url:
+        client = make_redis(settings.redis_url)
+    engine = make_engine(settings.effective_database_url, pool_size=pool_size)
+    to_webhook = Lazy(_given_or(broker, functools.partial(webhook_broker, settings)))
+    return Dependencies(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        redis=client,
+        conversations=conversation_store(client) if conversations is None else conversations,
+        publisher=WebhookPublisher(lambda: to_webhook().producer(), settings.secret_key, client),
+        understanding=Lazy(_given_or(understanding, _load_understanding)),
+        persona=Lazy(_given_or(persona, Persona.load)),
+        broker=Lazy(_given_or(broker, functools.partial(broker_from_settings, settings))),
+        webhook_broker=to_webhook,
+        clock=clock,
+        pacing=pacing or Pacing(),
+    )
+
+
+def conversation_store(client: redis.Redis | None) -> ConversationStore:
+    """Redis when configured; otherwise the in-process twin (state lost on restart)."""
+    observe = metrics.TURNS_PER_SESSION.observe
+    if client is None:
+        return InMemoryConversationStore(on_session_closed=observe)
+    return RedisConversationStore(client, on_session_closed=observe)
 
 
 def webhook_broker(settings: Settings) -> Broker:
@@ -49,62 +162,16 @@ def webhook_broker(settings: Settings) -> Broker:
     return broker
 
 
-def web(
-    settings: Settings, *, broker: Broker | None = None, redis_client: redis.Redis | None = None
-) -> Web:
-    """The webhook publisher and readiness checks; nothing connects until first use."""
-    client = redis_client
-    if client is None and settings.redis_url:
-        client = make_redis(settings.redis_url)
-    engine = make_engine(settings.effective_database_url, pool_size=2)
-    holder: dict[str, Broker] = {}
-
-    def the_broker() -> Broker:
-        if "broker" not in holder:
-            holder["broker"] = broker or webhook_broker(settings)
-        return holder["broker"]
-
-    publisher = WebhookPublisher(lambda: the_broker().producer(), settings.secret_key, client)
-    readiness = readiness_checks(database=engine, redis_client=client, broker=the_broker)
-    return Web(settings=settings, publisher=publisher, readiness=readiness)
+def _given_or(value: T | None, build: Callable[[], T]) -> Callable[[], T]:
+    """What a test handed in, or how to build the real one."""
+    if value is None:
+        return build
+    given = value
+    return lambda: given
 
 
-def conversation_store(settings: Settings, client: redis.Redis | None) -> ConversationStore:
-    """Redis when configured; otherwise the in-process twin (state lost on restart)."""
-    observe = metrics.TURNS_PER_SESSION.observe
-    if client is None and settings.redis_url:
-        client = make_redis(settings.redis_url)
-    if client is None:
-        return InMemoryConversationStore(on_session_closed=observe)
-    return RedisConversationStore(client, on_session_closed=observe)
+def _load_understanding() -> Understands:
+    # Imported here: the HTTP app never loads numpy or the encoder.
+    from services.chat_agent.understanding import Understanding
 
-
-def chat(
-    settings: Settings,
-    *,
-    redis_client: redis.Redis | None = None,
-    understanding: Understands | None = None,
-    persona: Persona | None = None,
-    kick: Callable[[], None] | None = None,
-) -> Chat:
-    """The handlers' dependencies: database, conversation store, understanding, persona."""
-    if understanding is None:
-        from services.chat_agent.understanding import Understanding
-
-        understanding = Understanding.load()
-    engine = make_engine(settings.effective_database_url)
-    built = Chat(
-        settings=settings,
-        sessions=make_session_factory(engine),
-        conversations=conversation_store(settings, redis_client),
-        understanding=understanding,
-        persona=persona or Persona.load(),
-    )
-    if kick is not None:
-        built.kick = kick
-    return built
-
-
-def line_client(settings: Settings) -> LineClient:
-    """The LINE Messaging API client for MESSAGING_API_BASE."""
-    return LineClient(settings.messaging_api_base, settings.line_channel_access_token)
+    return Understanding.load()

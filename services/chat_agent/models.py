@@ -18,6 +18,8 @@ from shared.idempotency import ProcessedEventMixin
 from shared.outbox import OutboxMixin
 
 SCHEMA = "chat_agent"
+# The `producer` of every event this service writes to its outbox or publishes.
+PRODUCER = "chat_agent"
 
 
 class Outbox(OutboxMixin, Base):

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from services.chat_agent import bootstrap
 from services.chat_agent.app import create_app
-from services.chat_agent.delivery import RetryPolicy
+from services.chat_agent.bootstrap import bootstrap
+from services.chat_agent.delivery.loop import RetryPolicy
 from services.chat_agent.worker import CONSUMED, PRODUCED
 from services.chat_agent.worker import run as run_worker
 from shared.bus import broker_from_settings
@@ -109,12 +109,12 @@ def stack(chat_settings: Settings, line: LineRecorder) -> Iterator[ChatStack]:
         daemon=True,
     )
     thread.start()
-    web = bootstrap.web(chat_settings)
-    app = create_app(chat_settings, web=web)
+    deps = bootstrap(chat_settings)
+    app = create_app(chat_settings, deps=deps)
     yield ChatStack(chat_settings, app.test_client(), line, tails)
     stop.set()
     thread.join(timeout=60)
-    web.publisher.close()
+    deps.publisher.close()
     for tail in tails.values():
         tail.close()
     assert exit_code == [0], "the worker stopped cleanly"

@@ -14,8 +14,8 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import select
 
+from services.chat_agent.line.webhook import SEEN_PREFIX
 from services.chat_agent.models import Customer
-from services.chat_agent.webhook import SEEN_PREFIX
 from shared.coupons import CouponClaims, coupon_key, issue_code
 from shared.crypto import member_hash
 from shared.db import make_engine, make_session_factory

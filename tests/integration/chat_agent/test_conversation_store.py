@@ -8,7 +8,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from services.chat_agent.conversation import InMemoryConversationStore, RedisConversationStore
+from services.chat_agent.conversation.state import (
+    InMemoryConversationStore,
+    RedisConversationStore,
+)
 from shared.redis_client import make_redis
 
 

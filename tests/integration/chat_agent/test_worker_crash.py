@@ -14,10 +14,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.chat_agent import bootstrap
 from services.chat_agent.app import create_app
+from services.chat_agent.bootstrap import bootstrap
+from services.chat_agent.line.events import customer_id_for
 from services.chat_agent.models import Delivery
-from services.chat_agent.webhook import customer_id_for
 from services.chat_agent.worker import CONSUMED, PRODUCED
 from shared.bus import broker_from_settings
 from shared.config import Settings
@@ -35,7 +35,7 @@ WORKER = textwrap.dedent(
     from shared.config import Settings
     from shared.logging import configure_logging
     from shared.runtime import install_stop_signals
-    from services.chat_agent.delivery import RetryPolicy
+    from services.chat_agent.delivery.loop import RetryPolicy
     from services.chat_agent.worker import run
     settings = Settings.from_env(service="chat_agent")
     configure_logging("chat_agent", "WARNING", True)
@@ -93,8 +93,8 @@ def test_sigkill_mid_stream_neither_loses_nor_duplicates(real_settings: Settings
             [f"{prefix}.{n}" for n in ("inbound", "offers", "coupons", "campaigns")],
             list(CONSUMED),
         )
-        web = bootstrap.web(settings)
-        client = create_app(settings, web=web).test_client()
+        deps = bootstrap(settings)
+        client = create_app(settings, deps=deps).test_client()
         users = [user_id() for _ in range(30)]
         worker = start_worker(settings, prefix)
         try:
@@ -123,4 +123,4 @@ def test_sigkill_mid_stream_neither_loses_nor_duplicates(real_settings: Settings
                 worker.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 worker.kill()
-            web.publisher.close()
+            deps.publisher.close()

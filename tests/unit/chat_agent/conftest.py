@@ -19,19 +19,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.chat_agent import bootstrap
 from services.chat_agent.app import create_app
-from services.chat_agent.chat import Chat
-from services.chat_agent.conversation import InMemoryConversationStore
-from services.chat_agent.delivery import DeliveryLoop, RetryPolicy
-from services.chat_agent.line_client import LineClient
+from services.chat_agent.bootstrap import Dependencies, bootstrap
+from services.chat_agent.conversation.state import InMemoryConversationStore
+from services.chat_agent.delivery.loop import DeliveryLoop, RetryPolicy
+from services.chat_agent.line.client import LineClient
+from services.chat_agent.line.events import customer_id_for
 from services.chat_agent.models import Delivery, Outbox
 from services.chat_agent.persona import Persona
 from services.chat_agent.understanding import Interpretation
 from services.chat_agent.worker import consumer_loops
 from shared.bus import InMemoryBroker
 from shared.config import Settings
-from shared.db import make_engine, make_session_factory
 from shared.events import Envelope, decode
 from shared.outbox import OutboxRelay
 from tenin.line_recorder import LineRecorder
@@ -90,16 +89,15 @@ class Clock:
 class Harness:
     settings: Settings
     broker: InMemoryBroker
-    chat: Chat
+    deps: Dependencies
     client: Any
     clock: Clock
     closed_sessions: list[int]
-    web: bootstrap.Web
     stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.loops = consumer_loops(self.chat, self.broker)
-        self.relay = OutboxRelay(self.chat.sessions, Outbox, self.broker.producer())
+        self.loops = consumer_loops(self.deps, self.broker)
+        self.relay = OutboxRelay(self.deps.sessions, Outbox, self.broker.producer())
 
     def post(self, events: list[dict[str, Any]]) -> Any:
         body, headers = signed_webhook(SECRET, events)
@@ -132,7 +130,7 @@ class Harness:
         return [e for e in out if e.type == event_type and (key is None or e.key == key)]
 
     def deliveries(self, customer_id: str) -> list[Delivery]:
-        with self.chat.sessions() as session:
+        with self.deps.sessions() as session:
             return list(
                 session.execute(
                     select(Delivery)
@@ -143,7 +141,7 @@ class Harness:
 
     def delivery_loop(self, line: LineRecorder, **policy: Any) -> DeliveryLoop:
         return DeliveryLoop(
-            self.chat.sessions,
+            self.deps.sessions,
             LineClient(line.base_url, "test-token", timeout_s=5),
             policy=RetryPolicy(**{"base_backoff_s": 0.0, **policy}),
             clock=self.clock,
@@ -151,8 +149,6 @@ class Harness:
 
 
 def customer_of(user: str) -> str:
-    from services.chat_agent.webhook import customer_id_for
-
     return customer_id_for(UNIT_SETTINGS_SECRET, user)
 
 
@@ -196,17 +192,16 @@ def harness(sqlite_db: str, persona: Persona, tmp_path: Path) -> Iterator[Harnes
     broker = InMemoryBroker()
     clock = Clock()
     closed: list[int] = []
-    chat = Chat(
-        settings=settings,
-        sessions=make_session_factory(make_engine(sqlite_url)),
+    deps = bootstrap(
+        settings,
+        broker=broker,
         conversations=InMemoryConversationStore(on_session_closed=closed.append),
         understanding=FakeUnderstanding(),
         persona=persona,
         clock=clock,
     )
-    web = bootstrap.web(settings, broker=broker)
-    app = create_app(settings, web=web)
-    yield Harness(settings, broker, chat, app.test_client(), clock, closed, web)
+    app = create_app(settings, deps=deps)
+    yield Harness(settings, broker, deps, app.test_client(), clock, closed)
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from services.chat_agent.delivery import DeliveryLoop, enqueue
-from services.chat_agent.line_client import parse_retry_after
+from services.chat_agent.delivery.loop import DeliveryLoop
+from services.chat_agent.delivery.queue import enqueue
+from services.chat_agent.line.client import parse_retry_after
 from services.chat_agent.models import Delivery
 from shared.db import unit_of_work
 from tenin.line_recorder import PUSH, REPLY, LineRecorder
@@ -16,7 +17,7 @@ from tests.unit.chat_agent.test_offers import a_code, decision
 
 
 def _row(harness: Harness, delivery_id: uuid.UUID) -> Delivery:
-    with harness.chat.sessions() as session:
+    with harness.deps.sessions() as session:
         row = session.get(Delivery, delivery_id)
         assert row is not None
         return row
@@ -24,7 +25,7 @@ def _row(harness: Harness, delivery_id: uuid.UUID) -> Delivery:
 
 def _queue(harness: Harness, user: str, *, token: str | None, fresh: bool = True) -> uuid.UUID:
     deadline = harness.clock() if not fresh else None
-    with unit_of_work(harness.chat.sessions) as session:
+    with unit_of_work(harness.deps.sessions) as session:
         row = enqueue(
             session,
             customer_id=customer_of(user),
@@ -49,7 +50,7 @@ def _drain(loop: DeliveryLoop, harness: Harness, rounds: int = 20) -> None:
     for _ in range(rounds):
         loop._paused_until = 0.0
         if not loop.deliver_once():
-            with harness.chat.sessions() as session:
+            with harness.deps.sessions() as session:
                 pending = [r for r in session.query(Delivery).filter_by(status="pending")]
             if not pending:
                 return
@@ -184,7 +185,7 @@ def test_a_late_decision_is_pushed(harness: Harness, line: LineRecorder) -> None
     user = user_id()
     harness.send([text_event(user, "coupon please", ts=int(time.time() * 1000))])
     [request] = harness.events("offer.requested", customer_of(user))
-    harness.clock.advance(harness.chat.reply_window_s + 5)
+    harness.clock.advance(harness.deps.pacing.reply_window_s + 5)
     harness.publish(decision(request, code=a_code(12)))
     harness.delivery_loop(line).deliver_once()
     assert [c.path for c in line.calls()] == [PUSH]

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import zxingcpp
 from PIL import Image
 
-from services.chat_agent.offers import release_overdue
+from services.chat_agent.handlers import messaging
+from services.chat_agent.offers.campaigns import campaign_active
+from services.chat_agent.offers.held_greetings import release_held_greetings
 from shared.coupons import CouponClaims, coupon_key, issue_code
 from shared.events import Envelope, make_event
 from tests.support.line_payloads import follow_event, text_event, user_id
 from tests.unit.chat_agent.conftest import Harness, customer_of
-from tests.unit.chat_agent.test_handlers import activate_campaign
+from tests.unit.chat_agent.test_inbound import activate_campaign
 
 
 def a_code(serial: int = 7) -> str:
@@ -116,8 +118,8 @@ def test_a_greeting_without_its_offer_in_time_goes_alone(harness: Harness) -> No
     activate_campaign(harness)
     user = user_id()
     harness.send([follow_event(user)])
-    harness.clock.advance(harness.chat.hold_s + 1)
-    assert release_overdue(harness.chat) == 1
+    harness.clock.advance(harness.deps.pacing.hold_s + 1)
+    assert release_held_greetings(**messaging(harness.deps)) == 1
     [greeting] = harness.deliveries(customer_of(user))
     assert greeting.kind == "greeting" and greeting.reply_token
     [request] = harness.events("offer.requested", customer_of(user))
@@ -186,10 +188,8 @@ def test_a_redeemed_coupon_is_followed_by_a_thank_you(harness: Harness) -> None:
 
 
 def test_campaign_events_keep_the_latest_status(harness: Harness) -> None:
-    from services.chat_agent.chat import campaign_active
-
     activate_campaign(harness, "cmp-x")
-    with harness.chat.sessions() as session:
+    with harness.deps.sessions() as session:
         assert campaign_active(session, datetime.now(UTC))
     now = datetime.now(UTC)
     paused = {
@@ -214,5 +214,5 @@ def test_campaign_events_keep_the_latest_status(harness: Harness) -> None:
             producer="campaign_engine",
         )
     )
-    with harness.chat.sessions() as session:
+    with harness.deps.sessions() as session:
         assert not campaign_active(session, datetime.now(UTC))

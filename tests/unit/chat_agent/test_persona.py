@@ -13,7 +13,6 @@ import yaml
 from services.chat_agent.persona import (
     DEFAULT_PACK,
     KINDS,
-    LANGUAGES,
     PRODUCT_CATEGORIES,
     TONES,
     Persona,
@@ -21,6 +20,7 @@ from services.chat_agent.persona import (
     product_kind,
     tone_for,
 )
+from shared.events import LANGUAGES
 
 OFFER = {"title": "おにぎり100円引き", "expires": "12/1 23:59", "code": "TN-ABCDE-FGHJK"}
 

@@ -8,7 +8,7 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from services.chat_agent.qr import qr_png
+from services.chat_agent.line.qr import qr_png
 
 
 def _decode(png: bytes) -> list[zxingcpp.Result]:

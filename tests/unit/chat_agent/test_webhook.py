@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from services.chat_agent.line_events import LineEvent
-from services.chat_agent.signature import sign, verify
+from services.chat_agent.line.events import LineEvent
+from services.chat_agent.line.signature import sign, verify
 from shared.events import CHAT_INBOUND, decode
 from tests.support.line_payloads import (
     follow_event,
@@ -118,7 +118,7 @@ def test_broker_failure_gets_503_without_a_stack_trace(harness: Harness) -> None
 
         def close(self) -> None: ...
 
-    harness.web.publisher._producer = Down()
+    harness.deps.publisher._producer = Down()
     response = harness.post([text_event(user_id(), "hello")])
     assert response.status_code == 503
     body = response.get_data(as_text=True)

@@ -24,26 +24,46 @@ from typing import Any
 import redis
 import structlog
 from flask import Blueprint, Response, request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.chat_agent import metrics
-from services.chat_agent.line_events import LineEvent, WebhookBody
-from services.chat_agent.signature import verify
+from services.chat_agent.line.events import LineEvent, WebhookBody, customer_id_for
+from services.chat_agent.line.signature import verify
+from services.chat_agent.models import PRODUCER
 from shared.bus import Producer
-from shared.crypto import pseudonym
 from shared.events import CHAT_INBOUND, encode, make_event
-from shared.http import ProblemError, invalid, validation_errors
+from shared.http import Operation, ProblemError, invalid, validation_errors
 
 log = structlog.get_logger(__name__)
 
 SEEN_PREFIX = "ca:webhook-seen:"
 SEEN_TTL_S = 24 * 3600
-PRODUCER = "chat_agent"
 
 
-def customer_id_for(secret_key: str, line_user_id: str) -> str:
-    """The pseudonymous customer_id of a LINE user (CONTRIBUTING)."""
-    return pseudonym(secret_key, "line-user", line_user_id, prefix="c_")
+# The `200 {}` answer: the events are durable on `chat.inbound`. (No docstring: it would
+# become the schema's description in /openapi.json.)
+class WebhookAck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/webhooks/line",
+        "LINE Messaging API webhook (X-Line-Signature: base64 HMAC-SHA256 of the raw body)",
+        request_model=WebhookBody,
+        response_model=WebhookAck,
+        secured=False,
+        parameters=[
+            {
+                "name": "X-Line-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        ],
+    ),
+]
 
 
 class WebhookPublisher:

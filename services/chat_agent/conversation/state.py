@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol, cast
 
 import redis
 import structlog
+from redis.typing import EncodableT, FieldT
+
+from services.chat_agent.persona import tone_for
 
 log = structlog.get_logger(__name__)
 
 # Keys: "<namespace>conv:<customer_id>" (a hash) and "<namespace>conv-sessions" (open
-# sessions by last activity); the namespace is "ca:" (CONTRIBUTING's Redis prefixes).
+# sessions by last activity); the namespace is "ca:" (docs/architecture.md § Parts).
 PREFIX = "ca:conv:"
 RECENT_INTENTS = 8
 # How much of the previous mood carries into the next message (exponential smoothing).
@@ -72,7 +76,7 @@ class ConversationState:
         }
 
     @classmethod
-    def from_redis(cls, raw: dict[str, Any]) -> ConversationState:
+    def from_redis(cls, raw: Mapping[str, Any]) -> ConversationState:
         return cls(
             session_id=raw.get("session_id") or uuid.uuid4().hex[:16],
             started_at=float(raw.get("started_at") or 0),
@@ -87,6 +91,40 @@ class ConversationState:
 
 
 SessionClosed = Callable[[int], None]
+
+
+class ConversationStore(Protocol):
+    """Where conversation state lives: Redis, or the in-process twin."""
+
+    def current(self, customer_id: str, now: float) -> ConversationState: ...
+
+    def save(self, customer_id: str, state: ConversationState) -> None: ...
+
+    def forget(self, customer_id: str) -> None: ...
+
+    def sweep(self, now: float, limit: int = 500) -> int: ...
+
+
+def tone_of(conversations: ConversationStore, customer_id: str, now: datetime) -> str:
+    """The tone for a message the clerk sends unprompted (the mood of the last session)."""
+    return tone_for(conversations.current(customer_id, now.timestamp()).sentiment)
+
+
+def _resume(
+    raw: Mapping[str, Any] | None, now: float, idle_timeout_s: float, close: Callable[[int], object]
+) -> ConversationState:
+    """The session stored in `raw` if it is still open, else a fresh one.
+
+    An idle session is closed first (`close` gets its turn count); the fresh one keeps
+    its language.
+    """
+    if not raw:
+        return ConversationState(started_at=now, last_seen=now)
+    state = ConversationState.from_redis(raw)
+    if now - state.last_seen < idle_timeout_s:
+        return state
+    close(state.turns)
+    return ConversationState(started_at=now, last_seen=now, language=state.language)
 
 
 class RedisConversationStore:
@@ -111,17 +149,12 @@ class RedisConversationStore:
     def current(self, customer_id: str, now: float) -> ConversationState:
         """The open session, or a fresh one (closing an idle one first)."""
         try:
-            raw: dict[str, Any] = self._redis.hgetall(self._prefix + customer_id)  # type: ignore[assignment]
+            # redis-py types its sync and async answers as one union: this client is sync.
+            raw = cast(dict[str, str], self._redis.hgetall(self._prefix + customer_id))
         except redis.RedisError as exc:
             log.warning("conversation_state_unavailable", error=str(exc)[:200])
             return ConversationState(started_at=now, last_seen=now)
-        if raw:
-            state = ConversationState.from_redis(raw)
-            if now - state.last_seen < self.idle_timeout_s:
-                return state
-            self._close(customer_id, state.turns)
-            return ConversationState(started_at=now, last_seen=now, language=state.language)
-        return ConversationState(started_at=now, last_seen=now)
+        return _resume(raw, now, self.idle_timeout_s, lambda turns: self._close(customer_id, turns))
 
     def save(self, customer_id: str, state: ConversationState) -> None:
         """Store the session (TTL refreshed) and mark it open."""
@@ -129,7 +162,9 @@ class RedisConversationStore:
         try:
             pipe = self._redis.pipeline(transaction=True)
             pipe.delete(key)
-            pipe.hset(key, mapping=dict(state.to_redis()))  # type: ignore[arg-type]
+            # Built item by item: redis-py's key type is wider than str, and dicts are invariant.
+            fields: dict[FieldT, EncodableT] = {k: v for k, v in state.to_redis().items()}
+            pipe.hset(key, mapping=fields)
             pipe.expire(key, self._ttl_s)
             pipe.zadd(self._sessions, {customer_id: state.last_seen})
             pipe.execute()
@@ -148,8 +183,11 @@ class RedisConversationStore:
     def sweep(self, now: float, limit: int = 500) -> int:
         """Close sessions idle for longer than the timeout; returns how many were closed."""
         try:
-            idle: list[str] = self._redis.zrangebyscore(  # type: ignore[assignment]
-                self._sessions, "-inf", now - self.idle_timeout_s, start=0, num=limit
+            idle = cast(
+                list[str],
+                self._redis.zrangebyscore(
+                    self._sessions, "-inf", now - self.idle_timeout_s, start=0, num=limit
+                ),
             )
         except redis.RedisError as exc:
             log.warning("conversation_sweep_failed", error=str(exc)[:200])
@@ -186,14 +224,12 @@ class InMemoryConversationStore:
         self._on_closed = on_session_closed or (lambda turns: None)
 
     def current(self, customer_id: str, now: float) -> ConversationState:
-        raw = self._states.get(customer_id)
-        if raw:
-            state = ConversationState.from_redis(raw)
-            if now - state.last_seen < self.idle_timeout_s:
-                return state
-            self._close(customer_id, state.turns)
-            return ConversationState(started_at=now, last_seen=now, language=state.language)
-        return ConversationState(started_at=now, last_seen=now)
+        return _resume(
+            self._states.get(customer_id),
+            now,
+            self.idle_timeout_s,
+            lambda turns: self._close(customer_id, turns),
+        )
 
     def save(self, customer_id: str, state: ConversationState) -> None:
         self._states[customer_id] = state.to_redis()

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from shared.events import Discount, IssuedCoupon
+from shared.events import Discount, IssuedCoupon, supported_language
 
 # The stores are in Japan: expiry times and the local hour of a request are store time.
 STORE_TZ = ZoneInfo("Asia/Tokyo")
@@ -57,6 +57,7 @@ def qr_url(public_base_url: str, code: str) -> str:
 def format_expiry(expires_at: datetime, language: str) -> str:
     """The expiry in store time, written the way a customer of `language` reads it."""
     local = expires_at.astimezone(STORE_TZ)
+    language = supported_language(language)
     if language == "ja":
         weekday = _WEEKDAYS_JA[local.weekday()]
         return f"{local.month}月{local.day}日({weekday}) {local:%H:%M}"
@@ -67,6 +68,7 @@ def format_expiry(expires_at: datetime, language: str) -> str:
 
 def describe_discount(discount: Discount, min_basket: int, language: str) -> str:
     """What the coupon takes off, and the minimum basket if there is one."""
+    language = supported_language(language)
     value = discount.value
     phrases = {
         "ja": {"amount": f"{value:,}円引き", "percent": f"{value}%オフ", "free_item": "1個無料"},
@@ -76,14 +78,14 @@ def describe_discount(discount: Discount, min_basket: int, language: str) -> str
             "percent": f"diskon {value}%",
             "free_item": "gratis 1 item",
         },
-    }[_lang(language)]
+    }[language]
     phrase = phrases[discount.type]
     if min_basket > 0:
         phrase += {
             "ja": f"（{min_basket:,}円以上のお買い上げで）",
             "en": f" (on a basket of ¥{min_basket:,} or more)",
             "id": f" (min. belanja ¥{min_basket:,})",
-        }[_lang(language)]
+        }[language]
     return phrase
 
 
@@ -93,7 +95,3 @@ def coupon_messages(
     """The coupon as LINE messages: the pitch with the discount line, then the QR image."""
     details = describe_discount(coupon.discount, coupon.min_basket, language)
     return [text(f"{pitch}\n🎫 {details}"), image(qr_url(public_base_url, coupon.code))]
-
-
-def _lang(language: str) -> str:
-    return language if language in ("ja", "en", "id") else "en"

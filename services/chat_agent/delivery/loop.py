@@ -1,7 +1,6 @@
 """The delivery loop: sends committed `deliveries` rows through the LINE API.
 
-A row is written in the same transaction as the state change that wants the message
-sent, so a crash before commit sends nothing and a crash after it still sends. The loop
+Rows are queued by `delivery.queue` in the transaction that wants them sent. The loop
 claims due rows briefly (FOR UPDATE SKIP LOCKED, then a lease), calls LINE outside any
 transaction, and records the outcome:
 
@@ -30,19 +29,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.chat_agent import metrics
-from services.chat_agent.line_client import LineClient, LineResponse
-from services.chat_agent.models import Delivery, Outbox
+from services.chat_agent.line.client import LineClient, LineResponse
+from services.chat_agent.models import PRODUCER, Delivery, Outbox
 from shared.db import unit_of_work, utcnow
 from shared.events import CouponDelivered
 from shared.outbox import add_event
 
 log = structlog.get_logger(__name__)
-
-PRODUCER = "chat_agent"
 
 
 @dataclass(frozen=True)
@@ -73,53 +70,6 @@ class RetryPolicy:
         return max(wait, retry_after_s or 0.0)
 
 
-def enqueue(
-    session: Session,
-    *,
-    customer_id: str,
-    line_user_id: str,
-    kind: str,
-    messages: list[dict[str, Any]],
-    reply_token: str | None = None,
-    reply_deadline: datetime | None = None,
-    request_id: str | None = None,
-    campaign_id: str | None = None,
-    coupon_code: str | None = None,
-    now: datetime | None = None,
-) -> Delivery:
-    """Add a delivery to the caller's transaction (the outbox of chat messages)."""
-    row = Delivery(
-        delivery_id=uuid.uuid4(),
-        customer_id=customer_id,
-        line_user_id=line_user_id,
-        kind=kind,
-        messages=messages[:5],  # LINE takes at most five messages per call
-        reply_token=reply_token,
-        reply_deadline=reply_deadline if reply_token else None,
-        retry_key=uuid.uuid4(),
-        status="pending",
-        attempts=0,
-        reply_uncertain=False,
-        next_attempt_at=now or utcnow(),
-        created_at=now or utcnow(),
-        request_id=request_id,
-        campaign_id=campaign_id,
-        coupon_code=coupon_code,
-    )
-    session.add(row)
-    return row
-
-
-def cancel_pending(session: Session, customer_id: str) -> int:
-    """Cancel undelivered messages to a customer who unfollowed."""
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.customer_id == customer_id, Delivery.status == "pending")
-        .values(status="cancelled", last_error="customer unfollowed")
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 class DeliveryLoop:
     """Claims due deliveries, sends them, records outcomes; one per worker process."""
 
@@ -132,6 +82,7 @@ class DeliveryLoop:
         batch_size: int = 20,
         poll_seconds: float = 0.05,
         clock: Callable[[], datetime] = utcnow,
+        wake: threading.Event | None = None,
     ) -> None:
         self._sessions = session_factory
         self._client = client
@@ -139,7 +90,8 @@ class DeliveryLoop:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._clock = clock
-        self._wake = threading.Event()
+        # Set by `kick`, or by whoever holds the same event (the worker's handlers).
+        self._wake = wake or threading.Event()
         self._paused_until = 0.0
 
     def kick(self) -> None:

@@ -11,9 +11,10 @@ from typing import Any
 
 import yaml
 
-DEFAULT_PACK = Path(__file__).resolve().parent / "persona" / "tenin.yaml"
+from shared.events import LANGUAGES
 
-LANGUAGES = ("ja", "en", "id")
+DEFAULT_PACK = Path(__file__).resolve().parent / "tenin.yaml"
+
 TONES = ("cheerful", "neutral", "gentle")
 PRODUCT_CATEGORIES = ("onigiri", "bento", "drinks", "coffee", "sweets", "bakery", "snacks")
 KINDS = (
@@ -100,7 +101,9 @@ class Persona:
         messages = check.mapping(data.get("messages"), "messages")
         parsed = {kind: check.kind(messages.get(kind), kind) for kind in KINDS}
         replies = check.mapping(data.get("quick_replies"), "quick_replies")
-        buttons = {lang: check.buttons(replies.get(lang), lang) for lang in LANGUAGES}
+        buttons: dict[str, dict[str, dict[str, str]]] = {
+            lang: check.buttons(replies.get(lang), lang) for lang in LANGUAGES
+        }
         return cls(names, character.strip(), parsed, buttons)
 
     def name(self, language: str) -> str:

@@ -1,7 +1,7 @@
 """A thin client for the two LINE Messaging API calls tenin makes: reply and push.
 
 It only sends and reports what LINE answered; deciding whether to retry, fall back to
-push or give up is the delivery loop's job (`delivery.py`).
+push or give up is the delivery loop's job (`delivery/loop.py`).
 """
 
 from __future__ import annotations

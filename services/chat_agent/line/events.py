@@ -1,4 +1,4 @@
-"""The LINE Messaging API webhook body, as far as tenin reads it.
+"""The LINE Messaging API webhook body, as far as tenin reads it, and who sent it.
 
 Unknown fields are allowed everywhere: LINE adds fields over time, and the raw event
 travels on `chat.inbound` unchanged so nothing is lost for later handlers.
@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.crypto import pseudonym
 
 # webhookEventId → the envelope event_id, so every redelivery of one LINE event maps to
 # the same id and the worker's processed-events record drops the repeats.
@@ -83,3 +85,8 @@ class WebhookBody(_Open):
 def parse_event(raw: dict[str, Any]) -> LineEvent:
     """A raw event dict from `chat.inbound` as a typed LineEvent."""
     return LineEvent.model_validate(raw)
+
+
+def customer_id_for(secret_key: str, line_user_id: str) -> str:
+    """The pseudonymous customer_id of a LINE user (docs/architecture.md § Invariants)."""
+    return pseudonym(secret_key, "line-user", line_user_id, prefix="c_")

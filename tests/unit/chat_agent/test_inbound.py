@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from services.chat_agent.conversation import PREFIX
+from services.chat_agent.conversation.state import PREFIX
 from services.chat_agent.models import Customer, OfferRequest
 from shared.crypto import member_hash
 from shared.events import make_event
@@ -26,7 +26,7 @@ from tests.unit.chat_agent.conftest import UNIT_SETTINGS_SECRET, Harness, custom
 
 
 def _customer(harness: Harness, user: str) -> Customer:
-    with harness.chat.sessions() as session:
+    with harness.deps.sessions() as session:
         customer = session.get(Customer, customer_of(user))
         assert customer is not None
         return customer
@@ -131,7 +131,7 @@ def test_a_batch_is_handled_in_timestamp_order_even_if_published_out_of_order(
     assert customer.opted_out, "the newer 'stop' wins"
     assert customer.consent_changed_ms == 20_000
     assert len(_texts(harness, user)) == 4, "sorted, none of them is late: all answered"
-    state = harness.chat.conversations.current(customer.customer_id, harness.clock().timestamp())
+    state = harness.deps.conversations.current(customer.customer_id, harness.clock().timestamp())
     assert state.intents == ["opt_in", "product_question", "opt_out", "thanks"]
 
 
@@ -162,7 +162,7 @@ def test_deals_publish_an_offer_request_holding_the_reply_token(harness: Harness
     assert requested.payload["context"]["intent"] == "hungry"
     assert requested.payload["context"]["language"] == "en"
     assert harness.deliveries(customer_of(user)) == [], "the answer waits for the decision"
-    with harness.chat.sessions() as session:
+    with harness.deps.sessions() as session:
         request = session.get(OfferRequest, requested.payload["request_id"])
         assert request is not None and request.reply_token == event["replyToken"]
 
@@ -208,7 +208,7 @@ def test_group_events_are_ignored(harness: Harness) -> None:
 def test_conversation_state_keeps_intents_and_sentiment_never_texts(harness: Harness) -> None:
     user = user_id()
     harness.send([text_event(user, "hello"), text_event(user, "this is terrible, secret-42")])
-    store = harness.chat.conversations
+    store = harness.deps.conversations
     state = store.current(customer_of(user), harness.clock().timestamp())
     assert state.turns == 2
     assert state.intents == ["greeting", "complaint"]
@@ -223,8 +223,8 @@ def test_sessions_end_after_idling_and_report_their_turns(harness: Harness) -> N
     harness.send(
         [text_event(user, "hello"), text_event(user, "onigiri?"), text_event(user, "thanks")]
     )
-    harness.clock.advance(harness.chat.conversations.idle_timeout_s + 1)  # type: ignore[attr-defined]
-    assert harness.chat.conversations.sweep(harness.clock().timestamp()) == 1
+    harness.clock.advance(harness.deps.conversations.idle_timeout_s + 1)  # type: ignore[attr-defined]
+    assert harness.deps.conversations.sweep(harness.clock().timestamp()) == 1
     assert harness.closed_sessions == [3]
 
 
@@ -242,6 +242,6 @@ def test_the_customer_table_is_the_only_place_with_the_line_user_id(harness: Har
     for topic_type in ("customer.followed", "customer.opted_out"):
         for envelope in harness.events(topic_type, customer_of(user)):
             assert user not in json.dumps(envelope.model_dump(mode="json"))
-    with harness.chat.sessions() as session:
+    with harness.deps.sessions() as session:
         rows = session.execute(select(Customer).where(Customer.line_user_id == user)).all()
         assert len(rows) == 1

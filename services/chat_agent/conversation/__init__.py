@@ -1,0 +1,1 @@
+"""Conversations with customers: a turn per LINE event, consent, linking, session state."""

@@ -1,0 +1,1 @@
+"""Outgoing LINE messages: the `deliveries` outbox (queue) and the loop that sends it (loop)."""

@@ -1,0 +1,1 @@
+"""Offers: asking the campaign engine, delivering its decision, held greetings, and what follows."""

@@ -1,0 +1,75 @@
+"""Asking the campaign engine for an offer: the request row and `offer.requested`.
+
+A deals request or a first greeting while a campaign runs publishes `offer.requested`
+and sends nothing yet: the reply token is kept with the request, so the decision can go
+out by the (free) reply API if it arrives while the token is fresh, and by push after.
+A follow greeting waits with the request until `hold_until`; then it goes alone
+(`offers.held_greetings`) and the offer follows by push when it comes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from services.chat_agent import metrics
+from services.chat_agent.line import messages
+from services.chat_agent.models import PRODUCER, OfferRequest, Outbox
+from shared.events import Language, OfferContext, OfferRequested
+from shared.outbox import add_event
+
+
+def request_offer(
+    session: Session,
+    *,
+    event_id: uuid.UUID,
+    customer_id: str,
+    trigger: str,
+    intent: str,
+    language: Language,
+    mood: float,
+    asked_at: datetime,
+    reply_token: str | None,
+    reply_deadline: datetime,
+    hold_until: datetime | None = None,
+    lead: list[str] | None = None,
+) -> OfferRequest:
+    """Record the request (with the reply token) and publish `offer.requested`.
+
+    `event_id` is the LINE event that asked (the request id derives from it, so a
+    redelivery asks once); `lead` are persona lines held back until `hold_until` to go
+    out together with the offer.
+    """
+    request_id = f"rq-{uuid.uuid5(event_id, 'offer.requested')}"
+    local = asked_at.astimezone(messages.STORE_TZ)
+    request = OfferRequest(
+        request_id=request_id,
+        customer_id=customer_id,
+        trigger=trigger,
+        language=language,
+        reply_token=reply_token,
+        reply_deadline=reply_deadline if reply_token else None,
+        hold_until=hold_until if lead else None,
+        lead_messages=[messages.text(line) for line in lead] if lead else None,
+        status="pending",
+    )
+    session.add(request)
+    context = OfferContext(
+        intent=intent,
+        sentiment=max(-1.0, min(1.0, mood)),
+        language=language,
+        local_hour=local.hour,
+        weekday=local.weekday(),
+    )
+    add_event(
+        session,
+        Outbox,
+        "offer.requested",
+        OfferRequested(request_id=request_id, customer_id=customer_id, context=context),
+        key=customer_id,
+        producer=PRODUCER,
+    )
+    metrics.OFFERS.labels("requested", trigger).inc()
+    return request
