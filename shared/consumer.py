@@ -136,24 +136,12 @@ class ConsumerLoop(Generic[T]):
                 return
             except Exception as exc:
                 if attempt >= self._max_attempts:
-                    log.exception(
-                        "message_failed",
-                        topic=message.topic,
-                        offset=message.offset,
-                        partition=message.partition,
-                        group=self.group_id,
-                        attempts=attempt,
-                    )
+                    log.exception("message_failed", **self._where(message), attempts=attempt)
                     self._dead_letter(message, exc, attempt)
                     return
                 self.stats.retries += 1
                 log.warning(
-                    "message_retry",
-                    topic=message.topic,
-                    offset=message.offset,
-                    group=self.group_id,
-                    attempt=attempt,
-                    error=str(exc)[:300],
+                    "message_retry", **self._where(message), attempt=attempt, error=str(exc)[:300]
                 )
                 stop.wait(self._retry_backoff_s * attempt)
 
@@ -168,14 +156,16 @@ class ConsumerLoop(Generic[T]):
         # The DLQ record must be durable before the offset moves past the message.
         self._dlq.flush(timeout=30)
         self.stats.dead_lettered += 1
-        log.error(
-            "message_dead_lettered",
-            topic=message.topic,
-            offset=message.offset,
-            partition=message.partition,
-            group=self.group_id,
-            error=str(error)[:300],
-        )
+        log.error("message_dead_lettered", **self._where(message), error=str(error)[:300])
+
+    def _where(self, message: Message) -> dict[str, Any]:
+        """Where a message came from, for the log (never its key or value: personal data)."""
+        return {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "group": self.group_id,
+        }
 
     def run_once(self, stop: threading.Event, timeout_ms: int = 500) -> int:
         """Poll one batch, handle it, commit it; returns the batch size."""

@@ -16,7 +16,9 @@ from shared.db import UTCDateTime, utcnow
 
 
 class ProcessedEventMixin:
-    """Columns of a processed-events table; a service adds its name and schema."""
+    """A processed-events table; a service adds only its schema (`__table_args__`)."""
+
+    __tablename__ = "processed_events"
 
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

@@ -28,7 +28,9 @@ log = structlog.get_logger(__name__)
 
 
 class OutboxMixin:
-    """Columns of an outbox table; a service adds `__tablename__` and its schema."""
+    """An outbox table; a service adds only its schema (`__table_args__`)."""
+
+    __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True

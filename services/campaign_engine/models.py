@@ -32,12 +32,10 @@ UPDATES_CONSUMER = "campaign_engine.updates"
 
 
 class Outbox(OutboxMixin, Base):
-    __tablename__ = "outbox"
     __table_args__ = {"schema": SCHEMA}
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):
-    __tablename__ = "processed_events"
     __table_args__ = {"schema": SCHEMA}
 
 

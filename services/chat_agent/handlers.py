@@ -3,7 +3,8 @@
 Each handler is a plain function in its concept's package, given the dependencies it
 names; the worker turns the registry into each consumer group's handler with
 `shared.consumer.route_by_type` (docs/interfaces.md § Events). Types a topic carries
-that are not listed here (`coupon.issued`, `campaign.created`, …) are skipped.
+that are not listed here (`coupon.delivered`, `coupon.voided`,
+`campaign.budget_exhausted`, …) are other services' concern and are skipped.
 """
 
 from __future__ import annotations

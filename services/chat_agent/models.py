@@ -23,12 +23,10 @@ PRODUCER = "chat_agent"
 
 
 class Outbox(OutboxMixin, Base):
-    __tablename__ = "outbox"
     __table_args__ = {"schema": SCHEMA}
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):
-    __tablename__ = "processed_events"
     __table_args__ = {"schema": SCHEMA}
 
 

@@ -47,11 +47,11 @@ class TrackerTable(Base):
 
 
 class Outbox(OutboxMixin, TrackerTable):
-    __tablename__ = "outbox"
+    """The tracker's outbox (shared.outbox)."""
 
 
 class ProcessedEvent(ProcessedEventMixin, TrackerTable):
-    __tablename__ = "processed_events"
+    """Events the tracker's consumers applied (shared.idempotency)."""
 
 
 # --- copies of other services' data -----------------------------------------------------

@@ -90,7 +90,9 @@ class CouponDelivered(Strict):
     channel: Literal["reply", "push"]
 
 
-class CouponRedeemed(Strict):
+class CouponSettled(Strict):
+    """A coupon's discount booked (or reversed) on one till transaction."""
+
     code: str
     customer_id: str | None
     campaign_id: str
@@ -98,6 +100,9 @@ class CouponRedeemed(Strict):
     transaction_id: str
     store_id: str
     discount: int = Field(ge=0)
+
+
+class CouponRedeemed(CouponSettled):
     basket_total: int = Field(ge=0)
 
 
@@ -110,14 +115,8 @@ class CouponRedemptionRejected(Strict):
     store_id: str
 
 
-class CouponVoided(Strict):
-    code: str
-    customer_id: str | None
-    campaign_id: str
-    offer_id: str
-    transaction_id: str
-    store_id: str
-    discount: int = Field(ge=0)
+class CouponVoided(CouponSettled):
+    """The redemption of a voided transaction, reversed."""
 
 
 class SaleRecorded(Strict):

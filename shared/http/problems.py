@@ -39,21 +39,27 @@ class ProblemError(Exception):
         self.extra = dict(extra or {})
 
 
-def problem_response(
-    status: int,
-    title: str,
-    detail: str = "",
-    *,
-    errors: FieldErrors | None = None,
-    type_: str = "about:blank",
-    extra: Mapping[str, Any] | None = None,
-) -> Response:
-    """An RFC 9457 application/problem+json response."""
-    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
-    if errors is not None:
-        body["errors"] = errors
-    body.update(extra or {})
-    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON)
+def field_problem(
+    status: int, title: str, detail: str, *, field: str, message: str
+) -> ProblemError:
+    """A problem about one named field (or header, or parameter) of the request."""
+    return ProblemError(status, title, detail, errors=[{"field": field, "message": message}])
+
+
+def problem_response(problem: ProblemError) -> Response:
+    """The RFC 9457 application/problem+json response of a problem."""
+    body: dict[str, Any] = {
+        "type": problem.type_,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    body.update(problem.extra)
+    return Response(
+        json.dumps(body, ensure_ascii=False), status=problem.status, mimetype=PROBLEM_JSON
+    )
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -61,15 +67,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ProblemError)
     def _problem(exc: ProblemError) -> Response:
-        return problem_response(
-            exc.status, exc.title, exc.detail, errors=exc.errors, type_=exc.type_, extra=exc.extra
-        )
+        return problem_response(exc)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
-        return problem_response(exc.code or 500, exc.name, exc.description or "")
+        return problem_response(ProblemError(exc.code or 500, exc.name, exc.description or ""))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled_request_error", path=request.path, method=request.method)
-        return problem_response(500, "Internal Server Error", "an unexpected error occurred")
+        return problem_response(
+            ProblemError(500, "Internal Server Error", "an unexpected error occurred")
+        )

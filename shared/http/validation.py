@@ -8,12 +8,12 @@ whichever service it talks to.
 from __future__ import annotations
 
 import json
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
 
-from shared.http.problems import FieldErrors, ProblemError
+from shared.http.problems import FieldErrors, ProblemError, field_problem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -41,20 +41,25 @@ def invalid(detail: str, errors: FieldErrors) -> ProblemError:
     return ProblemError(422, "Validation failed", detail, errors=errors)
 
 
+def json_from(raw: bytes) -> Any:
+    """The JSON document in a request body, or a 400 problem naming the body."""
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise field_problem(
+            400,
+            "Malformed JSON",
+            f"the body is not valid JSON: {exc.args[0]}",
+            field="body",
+            message="not valid JSON",
+        ) from None
+
+
 def parse_json_body(model: type[M]) -> M:
     """The request body validated against `model`, or a 400/415/422 problem naming the field."""
     if not request.is_json:
         raise ProblemError(415, "Unsupported Media Type", "send application/json")
-    raw = request.get_data(cache=True)
-    try:
-        data = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise ProblemError(
-            400,
-            "Malformed JSON",
-            f"the body is not valid JSON: {exc.args[0]}",
-            errors=[{"field": "body", "message": "not valid JSON"}],
-        ) from None
+    data = json_from(request.get_data(cache=True))
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -35,6 +35,7 @@ from shared.db import unit_of_work, utcnow
 from shared.http import (
     Operation,
     ProblemError,
+    field_problem,
     invalid,
     parse_json_body,
     parse_query,
@@ -48,11 +49,12 @@ def _json(model: BaseModel, status: int = 200) -> Response:
 
 
 def _not_found(campaign_id: str) -> ProblemError:
-    return ProblemError(
+    return field_problem(
         404,
         "Not Found",
         f"no campaign {campaign_id}",
-        errors=[{"field": "campaign_id", "message": "no such campaign"}],
+        field="campaign_id",
+        message="no such campaign",
     )
 
 

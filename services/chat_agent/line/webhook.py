@@ -14,7 +14,6 @@ skipped, never the event.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +31,14 @@ from services.chat_agent.line.signature import verify
 from services.chat_agent.models import PRODUCER
 from shared.bus import Producer
 from shared.events import CHAT_INBOUND, encode, make_event
-from shared.http import Operation, ProblemError, invalid, validation_errors
+from shared.http import (
+    Operation,
+    ProblemError,
+    field_problem,
+    invalid,
+    json_from,
+    validation_errors,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -168,11 +174,12 @@ def webhook_blueprint(channel_secret: str, publisher: WebhookPublisher) -> Bluep
         raw = request.get_data(cache=True)
         if not verify(channel_secret, raw, request.headers.get("X-Line-Signature")):
             metrics.WEBHOOK_REJECTED.labels("signature").inc()
-            raise ProblemError(
+            raise field_problem(
                 401,
                 "Unauthorized",
                 "missing or invalid X-Line-Signature",
-                errors=[{"field": "X-Line-Signature", "message": "does not match the body"}],
+                field="X-Line-Signature",
+                message="does not match the body",
             )
         body, raw_events = _parse(raw)
         pairs: list[tuple[LineEvent, dict[str, Any]]] = []
@@ -199,15 +206,7 @@ def webhook_blueprint(channel_secret: str, publisher: WebhookPublisher) -> Bluep
 
 
 def _parse(raw: bytes) -> tuple[WebhookBody, list[dict[str, Any]]]:
-    try:
-        data = json.loads(raw or b"null")
-    except ValueError:
-        raise ProblemError(
-            400,
-            "Malformed JSON",
-            "the body is not valid JSON",
-            errors=[{"field": "body", "message": "not valid JSON"}],
-        ) from None
+    data = json_from(raw)
     try:
         body = WebhookBody.model_validate(data)
     except ValidationError as exc:

@@ -1,11 +1,10 @@
 """Hybrid multilingual understanding of customer messages (rules + sentence embeddings)."""
 
 from .core import INTENTS, Interpretation, Understanding, load_exemplars
-from .language import SUPPORTED_LANGUAGES, detect_language
+from .language import detect_language
 
 __all__ = [
     "INTENTS",
-    "SUPPORTED_LANGUAGES",
     "Interpretation",
     "Understanding",
     "detect_language",

@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from shared.events import LANGUAGES
+
 from . import rules, sentiment
 from .classifier import SoftmaxClassifier
-from .language import SUPPORTED_LANGUAGES, detect_language
+from .language import detect_language
 from .text import has_words, normalize
 
 INTENTS = (
@@ -182,8 +184,8 @@ class Understanding:
         detected = detect_language(text)
         if detected:
             return detected
-        if hint in SUPPORTED_LANGUAGES:
-            return hint  # type: ignore[return-value]
+        if hint in LANGUAGES:
+            return hint
         # Latin letters without a known word ("onigiri?", "M1234") read as English.
         return "en" if any("a" <= ch <= "z" for ch in text) else self.default_language
 
@@ -195,7 +197,7 @@ def load_exemplars(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "intents" not in data or "sentiment_anchors" not in data:
         raise ValueError(f"{path}: needs top-level 'intents' and 'sentiment_anchors'")
     for intent in INTENTS:
-        for language in SUPPORTED_LANGUAGES:
+        for language in LANGUAGES:
             examples = (data["intents"].get(intent) or {}).get(language)
             if not examples:
                 raise ValueError(f"{path}: intents.{intent}.{language} has no examples")

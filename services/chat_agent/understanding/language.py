@@ -1,10 +1,8 @@
-"""Which of the supported languages (ja, en, id) a message is written in."""
+"""Which of the supported languages (shared.events.LANGUAGES) a message is written in."""
 
 from __future__ import annotations
 
 import re
-
-SUPPORTED_LANGUAGES = ("ja", "en", "id")
 
 # Any kana or kanji means Japanese; customers writing Chinese are not expected here.
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")

@@ -23,7 +23,13 @@ from services.redemption_tracker.pos.schemas import (
 )
 from services.redemption_tracker.pos.voids import void_transaction
 from shared.auth import require_role
-from shared.http import Operation, ProblemError, parse_json_body, path_parameter, query_parameter
+from shared.http import (
+    Operation,
+    field_problem,
+    parse_json_body,
+    path_parameter,
+    query_parameter,
+)
 
 OPERATIONS = [
     Operation(
@@ -49,11 +55,12 @@ def _own_store(body_store: str) -> None:
     """A POS key posts only for its own store (admin keys for any)."""
     principal = g.principal
     if principal.role != "admin" and principal.store_id != body_store:
-        raise ProblemError(
+        raise field_problem(
             403,
             "Forbidden",
             f"this key belongs to store {principal.store_id!r}, not {body_store!r}",
-            errors=[{"field": "store_id", "message": "not your store"}],
+            field="store_id",
+            message="not your store",
         )
 
 

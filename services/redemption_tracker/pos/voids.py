@@ -32,7 +32,7 @@ from services.redemption_tracker.pos.schemas import VoidRequest
 from services.redemption_tracker.sql import bulk, insert_ignore, insert_rows, lock_rows
 from shared.coupons import verify_code
 from shared.db import unit_of_work
-from shared.http import ProblemError
+from shared.http import field_problem
 
 
 def void_transaction(tracker: Tracker, store_id: str, req: VoidRequest) -> dict[str, Any]:
@@ -45,11 +45,12 @@ def void_transaction(tracker: Tracker, store_id: str, req: VoidRequest) -> dict[
             )
         ).scalar_one_or_none()
         if tx is None:
-            raise ProblemError(
+            raise field_problem(
                 404,
                 "Unknown transaction",
                 f"store {store_id} has no transaction {req.transaction_id!r}",
-                errors=[{"field": "transaction_id", "message": "no such transaction"}],
+                field="transaction_id",
+                message="no such transaction",
             )
         first = bulk(
             s,

@@ -7,18 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from shared.model.features import DEFAULT_TYPICAL_BASKET, OfferFeatures
+from shared.model.features import CATEGORIES, DEFAULT_TYPICAL_BASKET, OfferFeatures
 
-SIM_CATEGORIES: tuple[str, ...] = (
-    "onigiri",
-    "bento",
-    "drinks",
-    "sweets",
-    "coffee",
-    "bakery",
-    "snacks",
-    "daily",
-)
+# What the simulated shops sell: every category of the model but the catch-all "other".
+SIM_CATEGORIES: tuple[str, ...] = tuple(c for c in CATEGORIES if c != "other")
 
 
 @dataclass(frozen=True)

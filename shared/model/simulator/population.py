@@ -10,12 +10,15 @@ from enum import StrEnum
 
 import numpy as np
 
+from shared.events import Language
 from shared.model.simulator.catalog import SIM_CATEGORIES
+
+# Who writes in which of the clerk's languages (shared.events.LANGUAGES).
+LANGUAGE_MIX: dict[Language, float] = {"ja": 0.85, "en": 0.10, "id": 0.05}
 
 JST = timezone(timedelta(hours=9))
 DEFAULT_START = datetime(2026, 11, 2, 0, 0, tzinfo=JST)  # a Monday
 STORES: tuple[str, ...] = ("S001", "S002", "S003", "S004")
-LANGUAGES: tuple[str, ...] = ("ja", "en", "id")
 
 
 class ResponseType(StrEnum):
@@ -118,7 +121,8 @@ def _draw_customers(n: int, rng: np.random.Generator) -> list[Customer]:
     profile /= profile.sum(axis=1, keepdims=True)
     weekend = np.exp(rng.normal(0.0, 0.25, n))
     store = rng.integers(len(STORES), size=n)
-    lang = rng.choice(len(LANGUAGES), size=n, p=[0.85, 0.10, 0.05])
+    languages = list(LANGUAGE_MIX)
+    lang = rng.choice(len(languages), size=n, p=list(LANGUAGE_MIX.values()))
     linked = rng.random(n) < [_LINKED[k] for k in kinds]
     followed = rng.uniform(1.0, 400.0, n)
     ids = rng.bytes(32 * n)
@@ -128,7 +132,7 @@ def _draw_customers(n: int, rng: np.random.Generator) -> list[Customer]:
             customer_id=str(uuid.UUID(bytes=ids[32 * i : 32 * i + 16], version=4)),
             member_id=f"M{i + 1:06d}",
             user_id="U" + ids[32 * i + 16 : 32 * i + 32].hex(),
-            language=LANGUAGES[lang[i]],
+            language=languages[lang[i]],
             linked=bool(linked[i]),
             followed_days_ago=float(followed[i]),
             traits=Traits(
