@@ -77,10 +77,8 @@ def embedding_score(embedding: np.ndarray, positive: np.ndarray, negative: np.nd
 
 def blend(lexicon: float | None, embedding: float | None) -> float:
     """Combine both signals; the lexicon dominates when it found anything."""
-    if lexicon is None and embedding is None:
-        return 0.0
     if lexicon is None:
-        return round(0.75 * float(embedding), 3)  # type: ignore[arg-type]
+        return 0.0 if embedding is None else round(0.75 * embedding, 3)
     if embedding is None:
         return round(lexicon, 3)
     return round(_LEXICON_WEIGHT * lexicon + (1 - _LEXICON_WEIGHT) * embedding, 3)
