@@ -43,13 +43,15 @@ from shared.config import Settings  # noqa: E402
 from shared.coupons import CouponClaims, coupon_key, issue_code, round_up_to_hour  # noqa: E402
 from shared.events import OFFER_DECISIONS, OFFER_REQUESTS, encode, make_event  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
+from shared.secret_keys import fresh_secrets  # noqa: E402
 from tenin.line_recorder import LineRecorder  # noqa: E402
 from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
 from tests.support.kafka_tools import TopicTail, start_groups_at_end  # noqa: E402
 from tests.support.line_payloads import signed_webhook, text_event, user_id  # noqa: E402
 
-SECRET = "bench-channel-secret"
-TOKEN = "bench-access-token"
+SECRETS = fresh_secrets()  # strong, or `tenin serve` refuses to start
+SECRET = SECRETS["LINE_CHANNEL_SECRET"]
+TOKEN = SECRETS["LINE_CHANNEL_ACCESS_TOKEN"]
 
 
 def scripted_decider(settings: Settings, stop: threading.Event) -> None:

@@ -37,12 +37,13 @@ from services.redemption_tracker.app import create_app
 from services.redemption_tracker.bootstrap import Tracker, bootstrap, tune_gc
 from services.redemption_tracker.copies import link_customer
 from services.redemption_tracker.handlers import handle_event
-from shared.auth import create_key
+from shared.auth import create_key, install_rate_limits
 from shared.config import Settings
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
 from shared.crypto import member_hash
 from shared.db import unit_of_work
 from shared.events import make_event
+from shared.ratelimit import Limits, rate_limiter
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -167,6 +168,11 @@ def run(tracker: Tracker, args: argparse.Namespace) -> None:
     with unit_of_work(tracker.sessions) as s:
         key = create_key(s, tracker.secret, "pos", "BENCH")
     app = create_app(tracker=tracker)
+    # Rate limits stay in the request path, on Redis when REDIS_URL is set (their cost is
+    # measured), but out of reach: one bench client is far faster than any store.
+    out_of_reach = {f"TENIN_RATE_LIMIT_{b}": "1000000/1000000" for b in ("KEY_POS", "STORE")}
+    limiter = rate_limiter(os.environ.get("REDIS_URL"), f"bench-{uuid.uuid4().hex[:8]}")
+    install_rate_limits(app, limiter, Limits.from_env(out_of_reach))
     tune_gc()  # as `tenin serve` does
     headers = {"Authorization": f"Bearer {key}"}
     work = Workload(tracker, args.coupon_share, args.member_share)

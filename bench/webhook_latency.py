@@ -15,7 +15,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import requests
@@ -23,9 +22,11 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.chat_stack import gunicorn_chat_agent, summary  # noqa: E402
+from shared.secret_keys import fresh_secrets  # noqa: E402
 from tests.support.line_payloads import signed_webhook, text_event, user_id  # noqa: E402
 
-SECRET = "bench-channel-secret"
+SECRETS = fresh_secrets()  # strong, or `tenin serve` refuses to start
+SECRET = SECRETS["LINE_CHANNEL_SECRET"]
 
 
 def run_load(base: str, total: int, concurrency: int) -> list[float]:
@@ -65,9 +66,8 @@ def main() -> None:
         if not os.environ.get(name):
             sys.exit(f'{name} is not set: run eval "$(scripts/services up)" first')
     env = {
-        "LINE_CHANNEL_SECRET": SECRET,
+        **SECRETS,
         "TENIN_LOG_LEVEL": "WARNING",
-        "TENIN_SECRET_KEY": "bench-" + uuid.uuid4().hex,
     }
     with gunicorn_chat_agent(env) as base:
         run_load(base, 100, 4)  # warm up: producers connect, metadata is fetched

@@ -3,6 +3,10 @@
 A key looks like `tn_<prefix>_<secret>`. The prefix finds the row; the secret's keyed
 hash is compared with `hmac.compare_digest`, so response time does not depend on how
 much of the secret matched.
+
+`require_role` guards a view: `Authorization: Bearer <key>` (scheme case-insensitive; a
+401 carries `WWW-Authenticate: Bearer`), then the key's rate-limit buckets when the app
+has `install_rate_limits` (429, docs/interfaces.md § Rate limits), then the role (403).
 """
 
 from __future__ import annotations
@@ -11,20 +15,22 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 
-from flask import g, request
+from flask import Flask, current_app, g, request
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.db import Base, UTCDateTime, utcnow
 from shared.http import ProblemError
+from shared.http.problems import too_many_requests
+from shared.ratelimit import Limits, RateLimiter
 
-Role = Literal["marketer", "pos", "admin"]
-ROLES: tuple[Role, ...] = ("marketer", "pos", "admin")
+Role = Literal["marketer", "pos", "members", "admin"]
+ROLES: tuple[Role, ...] = ("marketer", "pos", "members", "admin")
 
 
 class ApiKey(Base):
@@ -98,16 +104,24 @@ def list_keys(session: Session) -> list[ApiKey]:
 _DUMMY_HASH = "0" * 64
 
 
-def authenticate(session: Session, server_secret: str, presented: str) -> Principal | None:
-    """The principal for a presented key, or None."""
+def authenticate(
+    session: Session, server_secret: str | Sequence[str], presented: str
+) -> Principal | None:
+    """The principal for a presented key, or None.
+
+    `server_secret` may list TENIN_SECRET_KEY then TENIN_PREVIOUS_SECRET_KEYS: a key hashed
+    before a rotation keeps working (every secret is tried, so timing does not tell which).
+    """
+    server_secrets = [server_secret] if isinstance(server_secret, str) else list(server_secret)
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "tn":
-        _hash_secret(server_secret, presented)
+        _hash_secret(server_secrets[0], presented)
         return None
     _, key_id, secret = parts
     row = session.get(ApiKey, key_id)
     expected = row.secret_hash if row is not None else _DUMMY_HASH
-    matches = hmac.compare_digest(expected, _hash_secret(server_secret, secret))
+    hashes = [_hash_secret(server, secret) for server in server_secrets]
+    matches = any([hmac.compare_digest(expected, h) for h in hashes])
     if row is None or not matches or row.revoked_at is not None:
         return None
     return Principal(key_id=row.key_id, role=row.role, store_id=row.store_id)
@@ -115,22 +129,69 @@ def authenticate(session: Session, server_secret: str, presented: str) -> Princi
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# A 401 says which scheme it wants (RFC 9110 § 11.6.1).
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+RATE_LIMITS = "tenin.rate_limits"  # the Flask extension key install_rate_limits sets
 
-def require_role(*roles: str, sessions: Callable[[], Session], secret: str) -> Callable[[F], F]:
-    """Decorator: 401 without a valid key, 403 when its role is not allowed (admin always is)."""
+
+@dataclass(frozen=True)
+class ApiRateLimits:
+    """The per-key and per-store buckets every authenticated call takes a token from."""
+
+    limiter: RateLimiter
+    limits: Limits
+
+    def check(self, principal: Principal) -> None:
+        """429 when the key's (or, for a POS key, its store's) bucket is empty."""
+        takes = [(self.limits.for_role(principal.role), principal.key_id)]
+        if principal.role == "pos" and principal.store_id:
+            takes.append((self.limits["store"], principal.store_id))
+        verdict = self.limiter.take_all(takes)  # one round trip for both
+        if not verdict.allowed:
+            raise too_many_requests(
+                verdict.retry_after_s, "too many requests for this API key or its store"
+            )
+
+
+def install_rate_limits(app: Flask, limiter: RateLimiter, limits: Limits | None = None) -> None:
+    """Make every `require_role` view of `app` take from the API-key and store buckets."""
+    app.extensions[RATE_LIMITS] = ApiRateLimits(limiter, limits or Limits.from_env())
+
+
+def bearer_token(header: str) -> str | None:
+    """The credentials of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def require_role(
+    *roles: str, sessions: Callable[[], Session], secret: str | Sequence[str]
+) -> Callable[[F], F]:
+    """Decorator: 401 without a valid key, 403 when its role is not allowed (admin always is),
+    429 when the key's rate limit is spent (docs/interfaces.md § Rate limits)."""
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            header = request.headers.get("Authorization", "")
-            if not header.startswith("Bearer ") or not header[7:].strip():
+            token = bearer_token(request.headers.get("Authorization", ""))
+            if token is None:
                 raise ProblemError(
-                    401, "Unauthorized", "an API key is required (Authorization: Bearer <key>)"
+                    401,
+                    "Unauthorized",
+                    "an API key is required (Authorization: Bearer <key>)",
+                    headers=BEARER_CHALLENGE,
                 )
             with sessions() as session:
-                principal = authenticate(session, secret, header[7:].strip())
+                principal = authenticate(session, secret, token)
             if principal is None:
-                raise ProblemError(401, "Unauthorized", "the API key is not valid")
+                raise ProblemError(
+                    401, "Unauthorized", "the API key is not valid", headers=BEARER_CHALLENGE
+                )
+            limits = current_app.extensions.get(RATE_LIMITS)
+            if limits is not None:
+                limits.check(principal)
             if principal.role != "admin" and principal.role not in roles:
                 raise ProblemError(
                     403, "Forbidden", f"this endpoint needs a {' or '.join(roles)} key"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from shared import secret_keys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "propensity"
 DEFAULT_UPLIFT_DIR = REPO_ROOT / "models" / "uplift"
-DEFAULT_SECRET = "tenin-dev-secret-change-me"
 
 
 class ConfigError(ValueError):
@@ -27,13 +28,29 @@ class Settings:
     kafka_bootstrap_servers: str | None = None
     broker_flavor: str = "kafka"
     topic_namespace: str = ""
-    line_channel_secret: str = "dev-channel-secret"
-    line_channel_access_token: str = "dev-channel-token"
+    # Secrets default to fresh random values, never to anything published; from_env
+    # reads them (docs/architecture.md § Secrets and key rotation).
+    line_channel_secret: str = field(default_factory=lambda: _random(secret_keys.CHANNEL_SECRET))
+    line_channel_access_token: str = field(
+        default_factory=lambda: _random(secret_keys.CHANNEL_ACCESS_TOKEN)
+    )
     messaging_api_base: str = "https://api.line.me"
     public_base_url: str = "http://127.0.0.1:8002"
-    secret_key: str = DEFAULT_SECRET
+    # The retailer's member site, where a customer signs in to link a card (account link).
+    member_link_url: str = "http://127.0.0.1:8002/member-link"
+    # A re-follow within this many days of a follow that asked for an offer asks for none.
+    refollow_offer_days: float = 30.0
+    secret_key: str = field(default_factory=lambda: _random(secret_keys.SECRET_KEY))
+    # Keys that signed codes and hashed API keys before a rotation: they verify, never sign.
+    previous_secret_keys: tuple[str, ...] = ()
+    # The key of stable ids (customer pseudonyms, member hashes, the holdout hash); empty
+    # means TENIN_SECRET_KEY. It must outlive rotations, or every customer id would change.
+    pseudonym_secret_key: str = ""
+    # Required secrets the environment did not give (outside the embedded default).
+    unset_secrets: tuple[str, ...] = ()
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".tenin")
     model_dir: Path = DEFAULT_MODEL_DIR
+    uplift_dir: Path = DEFAULT_UPLIFT_DIR
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = 2 * 1024 * 1024
@@ -47,6 +64,16 @@ class Settings:
     def embedded(self) -> bool:
         """True when no external service URL was given: the laptop/demo default."""
         return not (self.database_url or self.redis_url or self.kafka_bootstrap_servers)
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """TENIN_SECRET_KEY, then the keys it replaced: all verify, only the first signs."""
+        return (self.secret_key, *self.previous_secret_keys)
+
+    @property
+    def pseudonym_key(self) -> str:
+        """The key stable ids derive from: TENIN_PSEUDONYM_KEY, else TENIN_SECRET_KEY."""
+        return self.pseudonym_secret_key or self.secret_key
 
     @property
     def effective_database_url(self) -> str:
@@ -78,6 +105,10 @@ class Settings:
                 raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
         defaults = cls()
+        data_dir = Path(opt("TENIN_DATA_DIR") or defaults.data_dir)
+        external = opt("DATABASE_URL") or opt("REDIS_URL") or opt("KAFKA_BOOTSTRAP_SERVERS")
+        given = {name: opt(name) for name in secret_keys.REQUIRED}
+        chosen = _choose_secrets(given, embedded=not external, data_dir=data_dir)
         return cls(
             service=service,
             database_url=opt("DATABASE_URL"),
@@ -85,16 +116,25 @@ class Settings:
             kafka_bootstrap_servers=opt("KAFKA_BOOTSTRAP_SERVERS"),
             broker_flavor=_broker_flavor(opt("TENIN_BROKER_FLAVOR")),
             topic_namespace=opt("TENIN_TOPIC_NAMESPACE") or "",
-            line_channel_secret=opt("LINE_CHANNEL_SECRET") or defaults.line_channel_secret,
-            line_channel_access_token=opt("LINE_CHANNEL_ACCESS_TOKEN")
-            or defaults.line_channel_access_token,
+            line_channel_secret=chosen[secret_keys.CHANNEL_SECRET],
+            line_channel_access_token=chosen[secret_keys.CHANNEL_ACCESS_TOKEN],
             messaging_api_base=(opt("MESSAGING_API_BASE") or defaults.messaging_api_base).rstrip(
                 "/"
             ),
             public_base_url=(opt("PUBLIC_BASE_URL") or defaults.public_base_url).rstrip("/"),
-            secret_key=opt("TENIN_SECRET_KEY") or defaults.secret_key,
-            data_dir=Path(opt("TENIN_DATA_DIR") or defaults.data_dir),
+            member_link_url=opt("MEMBER_LINK_URL") or defaults.member_link_url,
+            refollow_offer_days=number("TENIN_REFOLLOW_OFFER_DAYS", defaults.refollow_offer_days),
+            secret_key=chosen[secret_keys.SECRET_KEY],
+            previous_secret_keys=tuple(
+                k.strip()
+                for k in (opt(secret_keys.PREVIOUS_SECRET_KEYS) or "").split(",")
+                if k.strip()
+            ),
+            pseudonym_secret_key=opt(secret_keys.PSEUDONYM_KEY) or "",
+            unset_secrets=tuple(name for name, value in given.items() if not value and external),
+            data_dir=data_dir,
             model_dir=Path(opt("TENIN_MODEL_DIR") or defaults.model_dir),
+            uplift_dir=Path(opt("TENIN_UPLIFT_DIR") or defaults.uplift_dir),
             log_level=(opt("TENIN_LOG_LEVEL") or "INFO").upper(),
             log_json=(opt("TENIN_LOG_FORMAT") or "json") == "json",
             max_request_bytes=int(number("TENIN_MAX_REQUEST_BYTES", defaults.max_request_bytes)),
@@ -105,6 +145,65 @@ class Settings:
             policy_epsilon=number("TENIN_POLICY_EPSILON", defaults.policy_epsilon),
             policy_uplift=(opt("TENIN_POLICY") or "propensity") == "uplift",
         )
+
+
+def _random(name: str) -> str:
+    return secret_keys.fresh_secrets()[name]
+
+
+def _choose_secrets(
+    given: Mapping[str, str | None], *, embedded: bool, data_dir: Path
+) -> dict[str, str]:
+    """The required secrets: as given; else the data directory's own in the embedded
+    default; else fresh random values (never a published one) that `require_secrets`
+    reports as unset."""
+    if all(given.values()):
+        return {name: str(value) for name, value in given.items()}
+    fallback = secret_keys.embedded_secrets(data_dir) if embedded else secret_keys.fresh_secrets()
+    return {name: given[name] or fallback[name] for name in secret_keys.REQUIRED}
+
+
+def require_secrets(settings: Settings, names: Iterable[str] = secret_keys.REQUIRED) -> Settings:
+    """`settings` when its secrets are fit to serve with; raise ConfigError naming each bad one.
+
+    The embedded default passes (its secrets are random per data directory). Elsewhere a
+    secret among `names` must be set, unpublished and long enough; so must every
+    TENIN_PREVIOUS_SECRET_KEYS entry and TENIN_PSEUDONYM_KEY, which must be set once
+    previous keys are (docs/architecture.md § Secrets and key rotation).
+    """
+    if settings.embedded:
+        return settings
+    wanted = set(names)
+    given = {
+        secret_keys.SECRET_KEY: settings.secret_key,
+        secret_keys.CHANNEL_SECRET: settings.line_channel_secret,
+        secret_keys.CHANNEL_ACCESS_TOKEN: settings.line_channel_access_token,
+    }
+    checks = [
+        (name, "" if name in settings.unset_secrets else value)
+        for name, value in given.items()
+        if name in wanted
+    ]
+    found = []
+    if secret_keys.SECRET_KEY in wanted:
+        previous = secret_keys.PREVIOUS_SECRET_KEYS
+        checks += [
+            (f"{previous} entry {i}", k) for i, k in enumerate(settings.previous_secret_keys, 1)
+        ]
+        if settings.pseudonym_secret_key:
+            checks.append((secret_keys.PSEUDONYM_KEY, settings.pseudonym_secret_key))
+        elif settings.previous_secret_keys:
+            found.append(
+                f"{secret_keys.PSEUDONYM_KEY} is not set while {previous} is: set it to the key "
+                "customer ids were first derived with (the oldest), or every customer id changes"
+            )
+    found += [p for name, value in checks if (p := secret_keys.secret_problem(name, value))]
+    if found:
+        raise ConfigError(
+            f"refusing to start {settings.service}: {'; '.join(found)}. A fresh secret: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    return settings
 
 
 def _broker_flavor(raw: str | None) -> str:

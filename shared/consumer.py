@@ -10,9 +10,11 @@ origin, and the stream behind it keeps flowing.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -21,6 +23,7 @@ import structlog
 
 from shared.bus import Broker, Consumer, Message, Producer
 from shared.db import utcnow
+from shared.dead_letters import DeadLetterSeal, redact
 from shared.events import Envelope, EventSchemaError, decode, dlq_topic
 
 log = structlog.get_logger(__name__)
@@ -66,32 +69,55 @@ class ConsumerStats:
     last_batch_at: float = 0.0
 
 
-def dead_letter_body(message: Message, group_id: str, error: BaseException, attempts: int) -> bytes:
-    """The DLQ record: the error, where the message came from, and the original bytes."""
+def dead_letter_body(
+    message: Message,
+    group_id: str,
+    error: BaseException,
+    attempts: int,
+    seal: DeadLetterSeal | None = None,
+) -> bytes:
+    """The DLQ record: where the message came from, the error type and a redacted error
+    text; the original bytes and the full error sealed under `seal`, or dropped without
+    one (their SHA-256 and size stay) — never personal data in the clear."""
     try:
-        original: Any = message.value.decode("utf-8")
+        original: str = message.value.decode("utf-8")
         encoding = "utf-8"
     except UnicodeDecodeError:
         original = base64.b64encode(message.value).decode("ascii")
         encoding = "base64"
-    return json.dumps(
-        {
-            "error": str(error)[:2000],
-            "error_type": type(error).__name__,
-            "attempts": attempts,
-            "failed_at": utcnow().isoformat(),
-            "origin": {
-                "topic": message.topic,
-                "partition": message.partition,
-                "offset": message.offset,
-                "key": message.key,
-                "group": group_id,
-            },
-            "original_encoding": encoding,
-            "original": original,
+    record: dict[str, Any] = {
+        "error": redact(str(error))[:2000],
+        "error_type": type(error).__name__,
+        "attempts": attempts,
+        "failed_at": utcnow().isoformat(),
+        "origin": {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "key": message.key,  # a pseudonym or store id: topics are never keyed by raw ids
+            "group": group_id,
         },
-        ensure_ascii=False,
-    ).encode("utf-8")
+        "original_sha256": hashlib.sha256(message.value).hexdigest(),
+        "original_bytes": len(message.value),
+    }
+    if seal is not None:
+        record["sealed"] = seal.seal(
+            {
+                "error": str(error)[:2000],
+                "traceback": "".join(traceback.format_exception(error))[-8000:],
+                "original_encoding": encoding,
+                "original": original,
+            }
+        )
+    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+
+
+def error_summary(error: BaseException) -> dict[str, str]:
+    """What the log says of a failed message: the error's type and where it was raised,
+    never its text (which may quote the message: personal data)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno} {frames[-1].name}" if frames else ""
+    return {"error_type": type(error).__name__, "raised_at": where}
 
 
 class ConsumerLoop(Generic[T]):
@@ -109,6 +135,7 @@ class ConsumerLoop(Generic[T]):
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
         batch_size: int = 100,
+        seal: DeadLetterSeal | None = None,
     ) -> None:
         self._broker = broker
         self.group_id = group_id
@@ -118,6 +145,7 @@ class ConsumerLoop(Generic[T]):
         self._max_attempts = max(1, max_attempts)
         self._retry_backoff_s = retry_backoff_s
         self._batch_size = batch_size
+        self._seal = seal
         self.stats = ConsumerStats()
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
@@ -136,12 +164,17 @@ class ConsumerLoop(Generic[T]):
                 return
             except Exception as exc:
                 if attempt >= self._max_attempts:
-                    log.exception("message_failed", **self._where(message), attempts=attempt)
+                    log.error(
+                        "message_failed",
+                        **self._where(message),
+                        **error_summary(exc),
+                        attempts=attempt,
+                    )
                     self._dead_letter(message, exc, attempt)
                     return
                 self.stats.retries += 1
                 log.warning(
-                    "message_retry", **self._where(message), attempt=attempt, error=str(exc)[:300]
+                    "message_retry", **self._where(message), **error_summary(exc), attempt=attempt
                 )
                 stop.wait(self._retry_backoff_s * attempt)
 
@@ -150,13 +183,13 @@ class ConsumerLoop(Generic[T]):
         self._dlq.send(
             dlq_topic(message.topic),
             message.key,
-            dead_letter_body(message, self.group_id, error, attempts),
-            headers=[("error", str(error)[:500].encode("utf-8"))],
+            dead_letter_body(message, self.group_id, error, attempts, self._seal),
+            headers=[("error", type(error).__name__.encode("utf-8"))],
         )
         # The DLQ record must be durable before the offset moves past the message.
         self._dlq.flush(timeout=30)
         self.stats.dead_lettered += 1
-        log.error("message_dead_lettered", **self._where(message), error=str(error)[:300])
+        log.error("message_dead_lettered", **self._where(message), **error_summary(error))
 
     def _where(self, message: Message) -> dict[str, Any]:
         """Where a message came from, for the log (never its key or value: personal data)."""

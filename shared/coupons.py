@@ -23,6 +23,10 @@ symbols (* ~ $ = U) are awkward to say aloud and to type on a till.
 The claims are signed, not encrypted: anyone can read a code's campaign number,
 serial and expiry. Only the holder of the key can make a code that verifies.
 `verify_code` does not look at the clock; expiry is the caller's decision.
+
+Key rotation: `verify_code` takes the signing key or the keys of a rotation (current
+first, then those in TENIN_PREVIOUS_SECRET_KEYS, see `coupon_keys`); a code verifies
+under any of them, and `issue_code` only ever signs with the current one.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
@@ -43,7 +48,9 @@ __all__ = [
     "CouponClaims",
     "ForgedCode",
     "UnknownCode",
+    "claims_of",
     "coupon_key",
+    "coupon_keys",
     "issue_code",
     "normalize_code",
     "round_up_to_hour",
@@ -126,6 +133,11 @@ def coupon_key(secret_key: str) -> bytes:
     return derive_key(secret_key, "tenin/coupon-signing/v1")
 
 
+def coupon_keys(secret_keys: Sequence[str]) -> tuple[bytes, ...]:
+    """The coupon keys of a rotation: the current secret's first (it signs), then the previous."""
+    return tuple(coupon_key(secret) for secret in secret_keys)
+
+
 def round_up_to_hour(moment: datetime) -> datetime:
     """Return the first whole UTC hour at or after an aware `moment` (codes keep hours)."""
     if moment.utcoffset() is None:
@@ -144,18 +156,30 @@ def issue_code(key: bytes, claims: CouponClaims) -> str:
     return _format(symbols + [_check_symbol(symbols)])
 
 
-def verify_code(key: bytes, code: str) -> CouponClaims:
-    """Return the claims of a genuine code; raise UnknownCode or ForgedCode otherwise."""
-    _check_key(key)
-    symbols = _parse(code)
-    value = 0
-    for s in symbols[:_DATA_SYMBOLS]:
-        value = (value << 5) | s
-    payload, tag = value >> _TAG_BITS, value & ((1 << _TAG_BITS) - 1)
-    expected = _tag(key, payload)
-    if not hmac.compare_digest(tag.to_bytes(6, "big"), expected.to_bytes(6, "big")):
-        raise ForgedCode("signature does not match")
-    return _unpack(payload)
+def verify_code(key: bytes | Sequence[bytes], code: str) -> CouponClaims:
+    """Return the claims of a genuine code; raise UnknownCode or ForgedCode otherwise.
+
+    `key` is one key or the keys of a rotation (`coupon_keys`): any of them may have signed.
+    """
+    keys = [key] if isinstance(key, bytes) else list(key)
+    if not keys:
+        raise ValueError("no coupon key given")
+    for k in keys:
+        _check_key(k)
+    payload, tag = _split(_parse(code))
+    for k in keys:
+        if hmac.compare_digest(tag.to_bytes(6, "big"), _tag(k, payload).to_bytes(6, "big")):
+            return _unpack(payload)
+    raise ForgedCode("signature does not match")
+
+
+def claims_of(stored_code: str) -> CouponClaims:
+    """The claims a code states, WITHOUT checking its signature.
+
+    Only for codes tenin verified on arrival and stored (e.g. a voided redemption's
+    expiry): they stay readable after the key that signed them is retired.
+    """
+    return _unpack(_split(_parse(stored_code))[0])
 
 
 def normalize_code(code: str) -> str:
@@ -166,6 +190,14 @@ def normalize_code(code: str) -> str:
     not the signature.
     """
     return _format(_parse(code))
+
+
+def _split(symbols: list[int]) -> tuple[int, int]:
+    """(payload, tag) of a parsed code."""
+    value = 0
+    for s in symbols[:_DATA_SYMBOLS]:
+        value = (value << 5) | s
+    return value >> _TAG_BITS, value & ((1 << _TAG_BITS) - 1)
 
 
 def _check_key(key: bytes) -> None:

@@ -61,7 +61,12 @@ def utcnow() -> datetime:
 
 
 def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
-    """An engine for the URL, with schemas attached on SQLite."""
+    """An engine for the URL, with schemas attached on SQLite.
+
+    `hide_parameters`: an error (and its traceback in a log) shows the statement but never
+    the bound values, which can be member hashes, user ids or message texts
+    (docs/architecture.md § Invariants, personal data).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)
@@ -72,6 +77,7 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
         pool_pre_ping=True,
         pool_recycle=1800,
         echo=echo,
+        hide_parameters=True,
     )
 
 
@@ -85,11 +91,15 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
             echo=echo,
+            hide_parameters=True,
         )
     else:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, echo=echo
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            echo=echo,
+            hide_parameters=True,
         )
 
     @event.listens_for(engine, "connect")

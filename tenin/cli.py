@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,11 +18,14 @@ DEFAULT_PORTS = {"campaign_engine": 8001, "chat_agent": 8002, "redemption_tracke
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _settings(service: str = "tenin") -> Settings:
-    from shared.config import Settings
+def _settings(service: str = "tenin", secrets: Iterable[str] = ()) -> Settings:
+    """Settings from the environment; refuses (ConfigError) when a secret in `secrets` is unfit."""
+    from shared.config import Settings, require_secrets
     from shared.logging import configure_logging
 
     settings = Settings.from_env(service=service)
+    if secrets:
+        require_secrets(settings, secrets)
     configure_logging(service, settings.log_level, settings.log_json)
     return settings
 
@@ -48,7 +52,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from shared.auth import create_key, list_keys, revoke_key
     from shared.db import make_engine, make_session_factory, unit_of_work
 
-    settings = _settings()
+    # API keys are hashed under TENIN_SECRET_KEY: one made under a public or unset key is useless.
+    settings = _settings(secrets=["TENIN_SECRET_KEY"] if args.keys_command == "create" else ())
     sessions = make_session_factory(make_engine(settings.effective_database_url, pool_size=1))
     with unit_of_work(sessions) as session:
         if args.keys_command == "create":
@@ -88,10 +93,17 @@ def _share_metrics_dir(service: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run a service's HTTP app under gunicorn."""
+    from shared.secret_keys import REQUIRED
+
+    _settings(args.service, secrets=REQUIRED)  # refuse here, before gunicorn starts workers
     port = args.port or DEFAULT_PORTS[args.service]
     _share_metrics_dir(args.service)
+    if args.metrics_port:  # served by the gunicorn master (shared/http/metrics_port.py)
+        os.environ["TENIN_METRICS_PORT"] = str(args.metrics_port)
     argv = [
         "gunicorn",
+        "--config",
+        "python:shared.http.metrics_port",
         "--bind",
         f"{args.host}:{port}",
         "--workers",
@@ -119,9 +131,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import importlib
 
     from shared.runtime import install_stop_signals
+    from shared.secret_keys import REQUIRED
 
+    settings = _settings(args.service, secrets=REQUIRED)
     _share_metrics_dir(args.service)
-    settings = _settings(args.service)
     module = importlib.import_module(f"services.{args.service}.worker")
     stop = threading.Event()
     install_stop_signals(stop)
@@ -129,13 +142,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace, rest: list[str]) -> int:
-    """Train or evaluate the propensity model."""
+    """Train, evaluate, list, promote, roll back or retrain models (docs/learning.md)."""
     _settings("model")
     from services.campaign_engine.modeling import cli as modeling_cli
+    from services.campaign_engine.modeling import lifecycle_cli, retrain
 
-    if args.model_command == "train":
-        return int(modeling_cli.train_main(rest))
-    return int(modeling_cli.evaluate_main(rest))
+    commands = {
+        "train": modeling_cli.train_main,
+        "evaluate": modeling_cli.evaluate_main,
+        "list": lifecycle_cli.list_main,
+        "promote": lifecycle_cli.promote_main,
+        "rollback": lifecycle_cli.rollback_main,
+        "retrain": retrain.retrain_main,
+    }
+    return int(commands[args.model_command](rest))
 
 
 def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
@@ -146,16 +166,19 @@ def cmd_demo(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def cmd_embedded(args: argparse.Namespace) -> int:
-    """Start the embedded Redis and Tansu broker in the foreground and print exports."""
+    """Start the embedded Redis and Tansu broker in the foreground and print exports
+    (with the data directory's own secrets, for those the shell does not set)."""
     from shared.embedded import EmbeddedStack
+    from shared.secret_keys import embedded_secrets
 
     settings = _settings()
     stop = threading.Event()
     from shared.runtime import install_stop_signals
 
     install_stop_signals(stop)
+    own = {k: v for k, v in embedded_secrets(settings.data_dir).items() if not os.environ.get(k)}
     with EmbeddedStack(settings.data_dir / "embedded") as env:
-        for name, value in env.items():
+        for name, value in {**env, **own}.items():
             print(f"export {name}={value}", flush=True)
         stop.wait()
     return 0
@@ -172,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create")
-    create.add_argument("--role", required=True, choices=["marketer", "pos", "admin"])
+    create.add_argument("--role", required=True, choices=["marketer", "pos", "members", "admin"])
     create.add_argument("--store", default=None)
     create.add_argument("--label", default=None)
     keys_sub.add_parser("list")
@@ -185,12 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--workers", type=int, default=2)
     serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics on this internal port (default: $TENIN_METRICS_PORT; none)",
+    )
 
     worker = sub.add_parser("worker", help="run a service's consumers and outbox relay")
     worker.add_argument("service", choices=SERVICES)
 
-    model = sub.add_parser("model", help="train or evaluate the propensity model")
-    model.add_argument("model_command", choices=["train", "evaluate"])
+    model = sub.add_parser("model", help="train, evaluate, list, promote, rollback, retrain")
+    model.add_argument(
+        "model_command", choices=["train", "evaluate", "list", "promote", "rollback", "retrain"]
+    )
 
     sub.add_parser("demo", help="the simulated week, end to end, on the embedded default")
     sub.add_parser("embedded", help="start the embedded Redis + Tansu broker").add_argument(
@@ -217,7 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         "worker": cmd_worker,
         "embedded": cmd_embedded,
     }
-    return handlers[args.command](args)
+    from shared.config import ConfigError
+
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:  # a bad environment: say which variable, no traceback
+        print(f"tenin {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

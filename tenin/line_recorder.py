@@ -7,6 +7,8 @@ LINE platform does where tenin depends on it:
   token marked expired) gets 400 "Invalid reply token";
 * `POST /v2/bot/message/push` — 200; a repeated `X-Line-Retry-Key` whose first request
   was accepted gets 409 with `x-line-accepted-request-id` and is not delivered again;
+* `POST /v2/bot/user/{userId}/linkToken` — 200 `{"linkToken": ...}`, a fresh random
+  token for that user (account link); `recorder.link_tokens` lists what it issued;
 * a wrong `Authorization` gets 401.
 
 Tests script failures for the next calls: `recorder.fail(429, times=2, retry_after=1)`,
@@ -22,6 +24,8 @@ still deliver (LINE accepted the message but the answer was lost).
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import threading
 import time
 import uuid
@@ -32,6 +36,7 @@ from typing import Any
 
 REPLY = "/v2/bot/message/reply"
 PUSH = "/v2/bot/message/push"
+LINK_TOKEN = re.compile(r"^/v2/bot/user/(?P<user>[^/]+)/linkToken$")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class _State:
     expired_tokens: set[str] = field(default_factory=set)
     accepted_keys: dict[str, str] = field(default_factory=dict)
     token_owner: dict[str, str] = field(default_factory=dict)
+    link_tokens: dict[str, str] = field(default_factory=dict)  # link token → user id
     script: deque[_Scripted] = field(default_factory=deque)
 
 
@@ -188,6 +194,12 @@ class LineRecorder:
                 if d.to == user_id or (d.reply_token and owners.get(d.reply_token) == user_id)
             ]
 
+    @property
+    def link_tokens(self) -> dict[str, str]:
+        """Link tokens issued so far, each with the user it was issued for."""
+        with self._state.lock:
+            return dict(self._state.link_tokens)
+
     def calls(self, path: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if path is None or r.path == path]
 
@@ -199,11 +211,16 @@ class LineRecorder:
         state = self._state
         request_id = uuid.uuid4().hex
         out_headers = {"x-line-request-id": request_id}
-        if path not in (REPLY, PUSH):
+        link_token_for = LINK_TOKEN.match(path)
+        if path not in (REPLY, PUSH) and link_token_for is None:
             return 404, out_headers, {"message": "Not found"}
         if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
             return 401, out_headers, {"message": "Authentication failed"}
         scripted = self._next_script(path)
+        if scripted is None and link_token_for is not None:
+            token = secrets.token_urlsafe(24)
+            state.link_tokens[token] = link_token_for.group("user")
+            return 200, out_headers, {"linkToken": token}
         if scripted is not None:
             if scripted.retry_after is not None:
                 out_headers["Retry-After"] = scripted.retry_after

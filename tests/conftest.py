@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from shared.config import Settings
+from tests.support import strong_secrets
 
+strong_secrets.install()  # before any test builds Settings or spawns a service
+# Load tests (50 tills at once, thousands of POS requests) must not meet the per-key limits;
+# the tests of the limits themselves pass their own Limits (tests/unit/shared/test_ratelimit.py).
+for _bucket in ("KEY_MARKETER", "KEY_POS", "KEY_MEMBERS", "KEY_ADMIN", "STORE"):
+    os.environ.setdefault(f"TENIN_RATE_LIMIT_{_bucket}", "100000/1000000")
 REAL_SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
 
 
@@ -55,7 +61,6 @@ def real_settings(
     env = dict(os.environ)
     env["DATABASE_URL"] = pg_url
     env["TENIN_BROKER_FLAVOR"] = "kafka"
-    env.setdefault("TENIN_SECRET_KEY", "test-secret-" + uuid.uuid4().hex)
     env["TENIN_DATA_DIR"] = str(tmp_path_factory.mktemp("tenin-data"))
     return Settings.from_env(env)
 

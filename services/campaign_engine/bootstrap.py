@@ -34,6 +34,7 @@ from shared.coupons import coupon_key
 from shared.crypto import derive_key
 from shared.db import make_engine, make_session_factory, utcnow
 from shared.events import Envelope
+from shared.ratelimit import Bucket, Limits, RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +84,9 @@ class Engine:
     _on_redis: OnRedis | None = None
     _scorer: Scorer | None = None
     _uplift_scorer: UpliftScoring | None = None
+    # TENIN_RATE_LIMIT_ISSUANCE, read when the engine is built (docs/interfaces.md § Rate limits).
+    issuance_bucket: Bucket = field(default_factory=lambda: Limits.from_env()["issuance"])
+    _issuance: RateLimiter | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def on_redis(self) -> OnRedis:
@@ -122,9 +126,20 @@ class Engine:
         if not self.policy.uplift:
             return None
         if self._uplift_scorer is None:
+            if not (self.settings.uplift_dir / "CURRENT").exists():
+                return None  # none promoted yet: the propensity EV ranks until one is
             with self._lock:
-                self._uplift_scorer = self._uplift_scorer or load_uplift_scorer()
+                self._uplift_scorer = self._uplift_scorer or load_uplift_scorer(
+                    self.settings.uplift_dir
+                )
         return self._uplift_scorer
+
+    def may_issue(self, customer_id: str) -> bool:
+        """The per-customer issuance bucket (docs/interfaces.md § Rate limits), on the
+        engine's Redis; it fails closed, so Redis down means no coupon."""
+        if self._issuance is None:
+            self._issuance = RateLimiter(self.redis, self.settings.topic_namespace)
+        return self._issuance.take(self.issuance_bucket, customer_id).allowed
 
     def decide(self, envelope: Envelope) -> Decision | None:
         """decide_offer with this engine's dependencies."""
@@ -141,6 +156,7 @@ class Engine:
             rng=np.random.default_rng(),
             campaigns=self.campaigns,
             uplift_scorer=self.uplift_scorer,
+            issuance=self.may_issue,
         )
 
 
@@ -166,12 +182,12 @@ def load_scorer(model_dir: Path) -> Scorer:
     return scorer
 
 
-def load_uplift_scorer() -> UpliftScoring:
-    """The shipped uplift pair's CURRENT version."""
+def load_uplift_scorer(uplift_dir: Path | None = None) -> UpliftScoring:
+    """The uplift pair's CURRENT version in TENIN_UPLIFT_DIR (the shipped one by default)."""
     from shared.config import DEFAULT_UPLIFT_DIR
     from shared.model.scoring import UpliftScorer
 
-    scorer = UpliftScorer(DEFAULT_UPLIFT_DIR)
+    scorer = UpliftScorer(uplift_dir or DEFAULT_UPLIFT_DIR)
     log.info("uplift_model_loaded", model_version=scorer.model_version)
     return scorer
 
@@ -204,7 +220,7 @@ def bootstrap(
         policy=policy
         or PolicyConfig(epsilon=settings.policy_epsilon, uplift=settings.policy_uplift),
         coupon_key=coupon_key(settings.secret_key),
-        holdout_key=holdout_key(settings.secret_key),
+        holdout_key=holdout_key(settings.pseudonym_key),  # stable across key rotations
         clock=clock or utcnow,
         _on_redis=OnRedis.using(redis_client) if redis_client is not None else None,
         _scorer=scorer,

@@ -3,8 +3,8 @@
 | event type | handler | consumer group (worker.py) |
 |---|---|---|
 | offer.requested | decisions/decide.py `decide_offer` | campaign_engine.decisions |
-| sale.recorded | features/updates.py `record_sale` | campaign_engine.updates |
-| customer.followed, .unfollowed, .linked, .opted_out, .opted_in | features/updates.py `record_customer_event` | campaign_engine.updates |
+| sale.recorded | modeling/spend.py `keep_sale`, then features/updates.py `record_sale` | campaign_engine.updates |
+| customer.followed, .unfollowed, .linked, .unlinked, .opted_out, .opted_in | features/updates.py `record_customer_event` | campaign_engine.updates |
 | coupon.redeemed, coupon.voided | budget/settle.py `settle` (+1, -1) | campaign_engine.updates |
 
 Any other type reaching a group (its topics carry types other services care about) is
@@ -26,6 +26,7 @@ from services.campaign_engine.budget.settle import REDEEMED, VOIDED, settle
 from services.campaign_engine.features.markers import Markers
 from services.campaign_engine.features.store import FeatureUpdates
 from services.campaign_engine.features.updates import record_customer_event, record_sale
+from services.campaign_engine.modeling.spend import keep_sale
 from shared.consumer import Handler, route_by_type
 from shared.events import Envelope
 
@@ -33,6 +34,7 @@ CUSTOMER_TYPES = (
     "customer.followed",
     "customer.unfollowed",
     "customer.linked",
+    "customer.unlinked",
     "customer.opted_out",
     "customer.opted_in",
 )
@@ -65,7 +67,14 @@ def update_handlers(
     markers: Markers,
 ) -> dict[str, Handler]:
     """The handlers of the events that keep features, consent and budget usage current."""
-    sale = functools.partial(record_sale, sessions=sessions, features=features, markers=markers)
+    features_sale = functools.partial(
+        record_sale, sessions=sessions, features=features, markers=markers
+    )
+
+    def sale(envelope: Envelope) -> None:
+        keep_sale(envelope, sessions=sessions)  # idempotent on its own: safe to redo
+        features_sale(envelope)
+
     customer = functools.partial(
         record_customer_event, sessions=sessions, features=features, markers=markers
     )

@@ -62,7 +62,7 @@ class Campaign(Base):
     holdout_pct: Mapped[float] = mapped_column(Float)
     audience: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     revenue_share: Mapped[dict[str, Any]] = mapped_column(JSON)
-    per_call_fee: Mapped[int] = mapped_column(Integer, default=0)
+    per_call_fee: Mapped[int] = mapped_column(BigInteger, default=0)
     # Bumped by every change, so engines know when their cached copy is stale.
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -98,7 +98,13 @@ class Decision(Base):
     propensity: Mapped[float] = mapped_column(Float)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     model_version: Mapped[str] = mapped_column(String(100))
+    # {"candidates": [[N_FEATURES floats], ...], "chosen": i | null}, as computed at decision time.
     features: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Why (shared.events NO_COUPON_REASONS, "holdout", or "exploit"/"explore" for a coupon).
+    reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # [{"campaign_id", "offer_id", "score", "ev", "p"}, ...]: every candidate's score, expected
+    # value (yen) and probability under the logging policy (the last "p" is no coupon).
+    candidates: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     coupon_code: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -119,7 +125,7 @@ class Coupon(Base):
     offer_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[str] = mapped_column(String(64), index=True)
     serial: Mapped[int] = mapped_column(Integer)
-    face_value: Mapped[int] = mapped_column(Integer)
+    face_value: Mapped[int] = mapped_column(BigInteger)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -134,7 +140,7 @@ class RedemptionSeen(Base):
     transaction_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     voided: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    discount: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    discount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class BudgetExhaustion(Base):
@@ -146,3 +152,48 @@ class BudgetExhaustion(Base):
     campaign_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     budget: Mapped[str] = mapped_column(String(32), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerSale(Base):
+    """sale.recorded amounts per linked customer with time: spend outcomes for treated and holdout."""
+
+    __tablename__ = "customer_sales"
+    __table_args__ = {"schema": SCHEMA}
+
+    transaction_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ModelVersion(Base):
+    """The model registry: every trained version of a kind and its card (modeling/registry.py)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = {"schema": SCHEMA}
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[str] = mapped_column(String(100), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # candidate | serving | retired
+    card: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ModelPromotion(Base):
+    """Every promotion, rollback and refusal: who, when, why, and the estimates it rested on."""
+
+    __tablename__ = "model_promotions"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    from_version: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    to_version: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(16))  # promote | rollback | refuse
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    estimates: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -25,6 +25,7 @@ from services.campaign_engine.models import DECISIONS_CONSUMER, UPDATES_CONSUMER
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
+from shared.dead_letters import DeadLetterSeal
 from shared.events import (
     CAMPAIGN_EVENTS,
     COUPON_EVENTS,
@@ -59,7 +60,10 @@ def components(
     def loop(group: str, topics: Sequence[str], types: Sequence[str]) -> Component:
         handler = consumer_handler(registry, types)
         max_attempts = engine.settings.consumer_max_attempts
-        return ConsumerLoop(broker, group, list(topics), handler, max_attempts=max_attempts).run
+        seal = DeadLetterSeal.for_settings(engine.settings)
+        return ConsumerLoop(
+            broker, group, list(topics), handler, max_attempts=max_attempts, seal=seal
+        ).run
 
     relay = OutboxRelay(
         engine.sessions, Outbox, broker.producer(), poll_seconds=engine.settings.relay_poll_seconds

@@ -29,11 +29,13 @@ from services.chat_agent.conversation.state import (
 from services.chat_agent.conversation.turn import Pacing
 from services.chat_agent.line.client import LineClient
 from services.chat_agent.line.webhook import WebhookPublisher
+from services.chat_agent.linking.tokens import LinkTokens
 from services.chat_agent.persona import Persona
 from shared.bus import Broker, KafkaBroker, broker_from_settings
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory, utcnow
 from shared.http import ReadinessCheck
+from shared.ratelimit import Limits, RateLimiter, rate_limiter
 from shared.readiness import readiness_checks
 from shared.redis_client import make_redis
 
@@ -83,6 +85,9 @@ class Dependencies:
     persona: Lazy[Persona]
     broker: Lazy[Broker]
     webhook_broker: Lazy[Broker]
+    limiter: RateLimiter
+    limits: Limits
+    links: LinkTokens
     clock: Callable[[], datetime] = utcnow
     pacing: Pacing = Pacing()
     # Set by handlers that queued a message; the delivery loop waits on it.
@@ -115,6 +120,7 @@ def bootstrap(
     clock: Callable[[], datetime] = utcnow,
     pacing: Pacing | None = None,
     pool_size: int = WORKER_POOL_SIZE,
+    limits: Limits | None = None,
 ) -> Dependencies:
     """The real adapters from `settings`, except those a test hands in; nothing connects."""
     settings = settings or Settings.from_env(service=SERVICE)
@@ -123,19 +129,32 @@ def bootstrap(
         client = make_redis(settings.redis_url)
     engine = make_engine(settings.effective_database_url, pool_size=pool_size)
     to_webhook = Lazy(_given_or(broker, functools.partial(webhook_broker, settings)))
+    namespace = settings.topic_namespace
+    limiter = (
+        rate_limiter(settings.redis_url, namespace)
+        if redis_client is None
+        else RateLimiter(redis_client, namespace)
+    )
+    limits = limits or Limits.from_env()
+    platform = Lazy(
+        lambda: LineClient(settings.messaging_api_base, settings.line_channel_access_token)
+    )
     return Dependencies(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         redis=client,
         conversations=conversation_store(client) if conversations is None else conversations,
-        publisher=WebhookPublisher(lambda: to_webhook().producer(), settings.secret_key, client),
+        publisher=WebhookPublisher(lambda: to_webhook().producer(), settings.pseudonym_key, client),
         understanding=Lazy(_given_or(understanding, _load_understanding)),
         persona=Lazy(_given_or(persona, Persona.load)),
         broker=Lazy(_given_or(broker, functools.partial(broker_from_settings, settings))),
         webhook_broker=to_webhook,
+        limiter=limiter,
+        limits=limits,
+        links=LinkTokens(platform, limiter, limits["link"], settings.member_link_url),
         clock=clock,
-        pacing=pacing or Pacing(),
+        pacing=pacing or Pacing(refollow_offer_s=settings.refollow_offer_days * 86400),
     )
 
 

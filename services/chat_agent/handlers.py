@@ -54,8 +54,11 @@ def handlers(deps: Dependencies) -> dict[str, Handler]:
             **sends,
             conversations=deps.conversations,
             understanding=deps.understanding(),
-            secret_key=deps.settings.secret_key,
+            secret_key=deps.settings.pseudonym_key,
             pacing=deps.pacing,
+            links=deps.links,
+            limiter=deps.limiter,
+            user_messages=deps.limits["line_user"],
         ),
         # offer.decisions
         "offer.decided": functools.partial(

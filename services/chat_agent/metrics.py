@@ -43,3 +43,8 @@ OFFERS = Counter(
     "Offer requests and decisions seen, by stage and arm.",
     ["stage", "arm"],
 )
+LINKS = Counter(
+    "tenin_chat_account_links_total",
+    "Account-link steps by stage (token, nonce, account_link) and outcome.",
+    ["stage", "outcome"],
+)

@@ -45,13 +45,43 @@ class Customer(Base):
     language: Mapped[str] = mapped_column(String(8), default="ja")
     followed: Mapped[bool] = mapped_column(Boolean, default=True)
     follow_changed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The first follow ever (kept across unfollow and re-follow: "new follower" means new),
+    # and the last follow that asked for an offer (a re-follow soon after asks for none).
+    first_followed_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    follow_offered_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_changed_ms: Mapped[int] = mapped_column(BigInteger, default=0)
-    member_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # One customer per member: a verified link moves the member (docs/interfaces.md
+    # § Account link).
+    member_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_event_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class LinkRequest(Base):
+    """One account-link attempt: the platform's link token, then the member site's nonce.
+
+    Only SHA-256 digests of the token and the nonce are kept (both are bearer secrets),
+    and the member only as its keyed hash. The nonce is bound to the customer the link
+    token was issued to, used once, and valid for `NONCE_TTL` (docs/interfaces.md
+    § Account link).
+    """
+
+    __tablename__ = "link_requests"
+    __table_args__ = {"schema": SCHEMA}
+
+    token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32), index=True)
+    token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    nonce_digest: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    member_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    nonce_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "pending" → "nonce_issued" → "linked" | "failed"
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class OfferRequest(Base):

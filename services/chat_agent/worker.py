@@ -16,6 +16,7 @@ from shared.bus import Broker
 from shared.config import Settings
 from shared.consumer import ConsumerLoop, route_by_type
 from shared.db import utcnow
+from shared.dead_letters import DeadLetterSeal
 from shared.events import (
     CAMPAIGN_EVENTS,
     CHAT_INBOUND,
@@ -55,6 +56,7 @@ def consumer_loops(
             [topic],
             handle,
             max_attempts=deps.settings.consumer_max_attempts,
+            seal=DeadLetterSeal.for_settings(deps.settings),
         )
         for name, topic in GROUPS
     }

@@ -14,9 +14,12 @@ from services.redemption_tracker.pos.api import OPERATIONS as POS_OPERATIONS
 from services.redemption_tracker.pos.api import pos_blueprint
 from services.redemption_tracker.reports.api import OPERATIONS as REPORT_OPERATIONS
 from services.redemption_tracker.reports.api import reports_blueprint
-from shared.config import Settings
+from shared.admin_access import admin_key_given
+from shared.auth import install_rate_limits
+from shared.config import Settings, require_secrets
 from shared.http import service_app
 from shared.logging import configure_logging
+from shared.ratelimit import rate_limiter
 from shared.readiness import readiness_checks
 
 TITLE = "tenin redemption tracker"
@@ -26,11 +29,11 @@ VERSION = "1.0.0"
 def create_app(settings: Settings | None = None, *, tracker: Tracker | None = None) -> Flask:
     """The application factory: nothing connects until a request needs it."""
     if settings is None and tracker is None:  # a served process (`tenin serve`)
-        settings = Settings.from_env(service=SERVICE)
+        settings = require_secrets(Settings.from_env(service=SERVICE))
         configure_logging(SERVICE, settings.log_level, settings.log_json)
         tune_gc()
     tracker = tracker or bootstrap(settings)
-    return service_app(
+    app = service_app(
         SERVICE,
         title=TITLE,
         version=VERSION,
@@ -38,4 +41,8 @@ def create_app(settings: Settings | None = None, *, tracker: Tracker | None = No
         blueprints=[pos_blueprint(tracker), reports_blueprint(tracker)],
         operations=[*POS_OPERATIONS, *REPORT_OPERATIONS],
         readiness=readiness_checks(database=tracker.engine),
+        metrics_access=admin_key_given(tracker.sessions, tracker.api_key_secrets),
     )
+    settings = tracker.settings
+    install_rate_limits(app, rate_limiter(settings.redis_url, settings.topic_namespace))
+    return app

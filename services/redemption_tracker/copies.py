@@ -1,7 +1,7 @@
 """The tracker's own copies of other services' facts, kept current from their events.
 
 Campaigns (`campaign.*` snapshots), decisions (`offer.decided`: arm and coupon), customer
-links (`customer.linked`) and deliveries (`coupon.delivered`). handlers.py says which
+links (`customer.linked`, `customer.unlinked`) and deliveries (`coupon.delivered`). handlers.py says which
 function applies which event type. Each event is applied in one unit of work by
 `apply_once`: `first_time` records the event id per consumer group (so a redelivered
 event changes nothing), then the effect. Copies are last-writer-wins by the event's
@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker import metrics
@@ -35,6 +35,7 @@ from shared.events import (
     CampaignStatusChanged,
     CouponDelivered,
     CustomerLinked,
+    CustomerUnlinked,
     Envelope,
     OfferDecided,
     payload_as,
@@ -157,6 +158,23 @@ def link_customer(s: Session, envelope: Envelope) -> None:
             )
             .values(customer_id=link.customer_id, linked_at=envelope.occurred_at)
         )
+
+
+def unlink_customer(s: Session, envelope: Envelope) -> None:
+    """The member moved away from this customer: its sales stop counting for them.
+
+    Only a link to that customer, made before the unlink, is removed: the member's new
+    link (`customer.linked`, keyed by the new customer, so it may arrive first) stays
+    (docs/interfaces.md § Account link).
+    """
+    unlink = payload_as(envelope, CustomerUnlinked)
+    s.execute(
+        delete(CustomerLink).where(
+            CustomerLink.member_hash == unlink.member_hash,
+            CustomerLink.customer_id == unlink.customer_id,
+            CustomerLink.linked_at <= envelope.occurred_at,
+        )
+    )
 
 
 def record_delivery(s: Session, envelope: Envelope) -> None:

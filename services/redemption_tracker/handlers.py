@@ -8,6 +8,7 @@ applied once per consumer group (worker.COPY_GROUPS: one group per source topic)
 | `campaign.activated`, `campaign.paused`, `campaign.ended` | `apply_campaign_snapshot` |
 | `offer.decided` | `record_decision` |
 | `customer.linked` | `link_customer` |
+| `customer.unlinked` | `unlink_customer` |
 | `coupon.delivered` | `record_delivery` |
 
 Any other type on those topics is skipped and not recorded: the other `customer.*`
@@ -32,6 +33,7 @@ from services.redemption_tracker.copies import (
     link_customer,
     record_decision,
     record_delivery,
+    unlink_customer,
 )
 from services.redemption_tracker.pos.topic import PosMessage, ingest_streamed
 from shared.consumer import Handler, route_by_type
@@ -43,6 +45,7 @@ COPIES: Mapping[str, Copier] = {
     "campaign.ended": apply_campaign_snapshot,
     "offer.decided": record_decision,
     "customer.linked": link_customer,
+    "customer.unlinked": unlink_customer,
     "coupon.delivered": record_delivery,
 }
 

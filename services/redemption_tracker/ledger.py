@@ -12,8 +12,9 @@ a campaign once), its discount, and, on the `attributed` basis, the share owed:
 floor(revenue × pct). A void entry negates the original entry's figures exactly.
 
 Statement periods are calendar months in Japan time (the retailer's books), by the time
-an entry is booked: a closed month never changes afterwards, and a late void lands in
-the month it was recorded.
+an entry is booked: a closed month never changes afterwards. A void is booked in the
+month it was recorded, and only reverses redemptions booked in a month still open
+(pos/void_window.py).
 """
 
 from __future__ import annotations

@@ -19,12 +19,14 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -205,7 +207,18 @@ class Redemption(TrackerTable):
     basket_total: Mapped[int] = mapped_column(BigInteger)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     redeemed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Reported later than the till clock skew allows (an offline till, or backdated).
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ExpiredCode(TrackerTable):
+    """A code the tracker has refused as `expired`: evidence no later, backdated sale beats."""
+
+    __tablename__ = "expired_codes"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)  # canonical form
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Void(TrackerTable):

@@ -14,6 +14,7 @@ from services.redemption_tracker.reports.periods import close_all
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
+from shared.dead_letters import DeadLetterSeal
 from shared.events import (
     CAMPAIGN_EVENTS,
     COUPON_EVENTS,
@@ -58,11 +59,12 @@ def components(
 ) -> dict[str, Component]:
     """Everything the worker runs, by name; consumer groups are `<prefix>.<purpose>`."""
     attempts = tracker.settings.consumer_max_attempts
+    seal = DeadLetterSeal.for_settings(tracker.settings)
     out: dict[str, Component] = {}
     for purpose, topic in COPY_GROUPS.items():
         group = f"{prefix}.{purpose}"
         loop = ConsumerLoop(
-            broker, group, [topic], event_handler(tracker, group), max_attempts=attempts
+            broker, group, [topic], event_handler(tracker, group), max_attempts=attempts, seal=seal
         )
         out[group] = loop.run
     pos = ConsumerLoop(
@@ -72,6 +74,7 @@ def components(
         pos_transaction_handler(tracker),
         decoder=decode_pos_message,
         max_attempts=attempts,
+        seal=seal,
     )
     out[f"{prefix}.pos"] = pos.run
     relay = OutboxRelay(

@@ -5,9 +5,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from shared.bus.port import Consumer, Message, Producer, next_offsets
 from shared.bus.profiles import BrokerProfile
+
+# Metadata requests of this version are served by Kafka 2.8+ and by Tansu.
+PROBE_API_VERSION = (2, 8, 0)
+PROBE_REQUEST_TIMEOUT_MS = 1500
 
 
 class KafkaProducerAdapter:
@@ -133,6 +138,8 @@ class KafkaBroker:
         self.name = profile.name
         self.namespace = namespace
         self._client_id = client_id
+        self._probe: Any = None  # the readiness client, built on the first ping
+        self._probe_lock = threading.Lock()
 
     def producer(self) -> Producer:
         return KafkaProducerAdapter(self.bootstrap, self.profile, self._client_id, self.namespace)
@@ -159,24 +166,32 @@ class KafkaBroker:
         finally:
             admin.close()
 
-    def ping(self, timeout_s: float = 2.0) -> bool:
-        """True when the broker answers a metadata request."""
-        from kafka import KafkaConsumer
+    def ping(self) -> bool:
+        """True when the broker answers a metadata request; False when it refuses one.
 
-        probe = None
+        One probe client per broker, created on the first ping and reused. While the
+        broker is unreachable the request waits (kafka-python keeps reconnecting and
+        answers once the broker is back), so callers bound the wait themselves:
+        /readyz runs pings on its own thread (docs/architecture.md § Invariants, readiness).
+        """
         try:
-            probe = KafkaConsumer(
-                bootstrap_servers=self.bootstrap,
-                request_timeout_ms=int(timeout_s * 1000),
-                fetch_max_wait_ms=100,
-                max_poll_interval_ms=int(timeout_s * 1000) - 500,
-                session_timeout_ms=int(timeout_s * 1000) - 500,
-                heartbeat_interval_ms=100,
-            )
-            probe.topics()
+            self._probe_client().topics()
             return True
         except Exception:
             return False
-        finally:
-            if probe is not None:
-                probe.close()
+
+    def _probe_client(self) -> Any:
+        with self._probe_lock:
+            if self._probe is None:
+                from kafka import KafkaConsumer
+
+                # An explicit api_version skips kafka-python's eager bootstrap, which
+                # blocks the constructor for 30 s when the broker is down.
+                self._probe = KafkaConsumer(
+                    bootstrap_servers=self.bootstrap,
+                    client_id=f"{self._client_id}-readiness",
+                    api_version=PROBE_API_VERSION,
+                    request_timeout_ms=PROBE_REQUEST_TIMEOUT_MS,
+                    reconnect_backoff_max_ms=5000,
+                )
+            return self._probe

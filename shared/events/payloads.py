@@ -20,6 +20,8 @@ class LineWebhookEventReceived(Strict):
 class CustomerFollowed(Strict):
     customer_id: str
     language: Language = DEFAULT_LANGUAGE
+    # The customer's first follow ever (a re-follow keeps it); None from older producers.
+    first_followed_at: AwareDatetime | None = None
 
 
 class CustomerUnfollowed(Strict):
@@ -27,6 +29,13 @@ class CustomerUnfollowed(Strict):
 
 
 class CustomerLinked(Strict):
+    customer_id: str
+    member_hash: str = Field(min_length=16)
+
+
+class CustomerUnlinked(Strict):
+    """The member moved to another customer (a verified link): its sales stop counting here."""
+
     customer_id: str
     member_hash: str = Field(min_length=16)
 
@@ -107,12 +116,15 @@ class CouponRedeemed(CouponSettled):
 
 
 class CouponRedemptionRejected(Strict):
+    """Rejections of one batch with the same reason, campaign and customer: the first of them."""
+
     code: str
     reason: str
     customer_id: str | None
     campaign_id: str | None
     transaction_id: str
     store_id: str
+    count: int = Field(default=1, ge=1)  # how many such rejections the batch had
 
 
 class CouponVoided(CouponSettled):

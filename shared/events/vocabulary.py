@@ -33,6 +33,7 @@ NO_COUPON_REASONS = (
     "policy_chose_none",
     "redis_unavailable",
     "model_error",
+    "rate_limited",
 )
 
 # What a product category tells about the customer's need, in the intent words an

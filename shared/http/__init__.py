@@ -3,7 +3,8 @@ validation with dotted field paths, the ops endpoints and the OpenAPI document."
 
 from shared.http.app import service_app
 from shared.http.openapi import Operation, openapi_document, path_parameter, query_parameter
-from shared.http.ops import ReadinessCheck, ops_blueprint
+from shared.http.ops import MetricsAccess, ReadinessCheck, ops_blueprint
+from shared.http.probes import Probes
 from shared.http.problems import (
     PROBLEM_JSON,
     FieldErrors,
@@ -24,7 +25,9 @@ from shared.http.validation import (
 __all__ = [
     "PROBLEM_JSON",
     "FieldErrors",
+    "MetricsAccess",
     "Operation",
+    "Probes",
     "ProblemError",
     "ReadinessCheck",
     "field_path",

@@ -24,6 +24,7 @@ class Operation:
     secured: bool = True
     parameters: list[dict[str, Any]] = field(default_factory=list)
     content_type: str = "application/json"
+    body_required: bool = True  # False: the request body may be left out entirely
 
 
 def path_parameter(name: str) -> dict[str, Any]:
@@ -40,6 +41,12 @@ def query_parameter(name: str, *, required: bool = False, **schema: Any) -> dict
         "schema": schema or {"type": "string"},
     }
 
+
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1},
+    "description": "whole seconds until the bucket has a token again",
+}
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -76,19 +83,23 @@ def openapi_document(title: str, version: str, operations: Sequence[Operation]) 
         entry: dict[str, Any] = {"summary": op.summary, "parameters": op.parameters}
         if op.request_model is not None:
             entry["requestBody"] = {
-                "required": True,
+                "required": op.body_required,
                 "content": {"application/json": {"schema": ref(op.request_model)}},
             }
         ok: dict[str, Any] = {"description": "success"}
         if op.response_model is not None:
             ok["content"] = {op.content_type: {"schema": ref(op.response_model)}}
+        problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         entry["responses"] = {
             str(op.status): ok,
-            "default": {
-                "description": "an RFC 9457 problem",
-                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-            },
+            "default": {"description": "an RFC 9457 problem", "content": problem},
         }
+        if op.secured:  # every keyed call takes a token (docs/interfaces.md § Rate limits)
+            entry["responses"]["429"] = {
+                "description": "a rate limit is spent; retry after `Retry-After` seconds",
+                "headers": {"Retry-After": RETRY_AFTER_HEADER},
+                "content": problem,
+            }
         entry["security"] = [{"bearer": []}] if op.secured else []
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     schemas["Problem"] = PROBLEM_SCHEMA

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,7 @@ class ProblemError(Exception):
         errors: FieldErrors | None = None,
         type_: str = "about:blank",
         extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail or title)
         self.status = status
@@ -37,6 +39,7 @@ class ProblemError(Exception):
         self.errors = errors
         self.type_ = type_
         self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
 
 
 def field_problem(
@@ -44,6 +47,18 @@ def field_problem(
 ) -> ProblemError:
     """A problem about one named field (or header, or parameter) of the request."""
     return ProblemError(status, title, detail, errors=[{"field": field, "message": message}])
+
+
+def too_many_requests(retry_after_s: float, detail: str) -> ProblemError:
+    """429 with `Retry-After` in whole seconds, at least 1 (docs/interfaces.md § Rate limits)."""
+    seconds = max(1, math.ceil(retry_after_s))
+    return ProblemError(
+        429,
+        "Too Many Requests",
+        detail,
+        extra={"retry_after": seconds},
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def problem_response(problem: ProblemError) -> Response:
@@ -58,7 +73,10 @@ def problem_response(problem: ProblemError) -> Response:
         body["errors"] = problem.errors
     body.update(problem.extra)
     return Response(
-        json.dumps(body, ensure_ascii=False), status=problem.status, mimetype=PROBLEM_JSON
+        json.dumps(body, ensure_ascii=False),
+        status=problem.status,
+        mimetype=PROBLEM_JSON,
+        headers=problem.headers,
     )
 
 
@@ -71,7 +89,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
-        return problem_response(ProblemError(exc.code or 500, exc.name, exc.description or ""))
+        # Keeps werkzeug's own headers (a 405's `Allow`, RFC 9110 § 15.5.6), not its HTML type.
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return problem_response(
+            ProblemError(exc.code or 500, exc.name, exc.description or "", headers=headers)
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -45,6 +45,15 @@ def json_from(raw: bytes) -> Any:
     """The JSON document in a request body, or a 400 problem naming the body."""
     try:
         return json.loads(raw or b"null")
+    except RecursionError:
+        # `[` x 100000 exhausts the decoder's stack: the client's fault, not a 500.
+        raise field_problem(
+            400,
+            "Malformed JSON",
+            "the body nests arrays or objects too deeply",
+            field="body",
+            message="nested too deeply",
+        ) from None
     except ValueError as exc:
         raise field_problem(
             400,

@@ -11,6 +11,8 @@ import yaml
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from shared.coupons import CouponClaims, coupon_key, issue_code, round_up_to_hour
+from tests.steps.account_link_steps import *  # noqa: F403 - its step fixtures, bound here
+from tests.steps.till_time_steps import *  # noqa: F403 - its step fixtures, bound here
 from tests.steps.world import World
 from tests.support.waiting import holds_for, wait_for
 
@@ -21,6 +23,7 @@ scenarios(
     "holdout_and_consent.feature",
     "till_rules.feature",
     "budget_and_recovery.feature",
+    "account_link.feature",
 )
 
 PERSONA = yaml.safe_load(

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -67,7 +68,8 @@ class World:
             ],
             "budget": {"max_coupons": max_coupons},
             # Caps high enough that they never hide a duplicate: dedupe must do that work.
-            "caps": {"per_customer_per_day": 10},
+            # (and no lifetime cap: a campaign without one would get the default of 3).
+            "caps": {"per_customer_per_day": 10, "per_customer_total": None},
             "holdout_pct": holdout_pct,
             "revenue_share": {"pct": 10.0, "basis": "attributed"},
             "per_call_fee": 3,
@@ -112,9 +114,17 @@ class World:
         return customer
 
     def send(
-        self, customer: Customer, kind: str, *, text: str | None = None, times: int = 1
+        self,
+        customer: Customer,
+        kind: str,
+        *,
+        text: str | None = None,
+        times: int = 1,
+        postback: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        event = line_event(kind, customer.user_id, datetime.now(UTC), text=text)
+        event = line_event(kind, customer.user_id, datetime.now(UTC), text=text, postback=postback)
+        event.update(extra or {})
         if "replyToken" in event:
             self.stack.line.own_reply_token(event["replyToken"], customer.user_id)
         self.deliveries_before[customer.user_id] = len(
@@ -130,8 +140,39 @@ class World:
         self.send(customer, "follow")
         self.wait_for_answer(customer)
         if customer.member_id:
-            self.send(customer, "message", text=f"会員番号は{customer.member_id}です")
-            self.wait_for_answer(customer)
+            self.link_card(customer, customer.member_id)
+
+    # --- account link (docs/interfaces.md § Account link) -----------------------------
+
+    def ask_to_link(self, customer: Customer) -> str:
+        """The "link" button; the link token in the member-site link the clerk answers with."""
+        self.send(customer, "postback", postback="action=link")
+        texts = [t for d in self.wait_for_answer(customer) for t in d.texts()]
+        urls = re.findall(r"https?://[!-~]+", " ".join(texts))
+        assert urls, f"no member-site link in {texts!r}"
+        [token] = parse_qs(urlsplit(urls[-1]).query)["linkToken"]
+        return token
+
+    def link_nonce(self, member_id: str, link_token: str) -> dict[str, Any]:
+        """The member site, with the member signed in, asks chat_agent for a nonce."""
+        response = requests.post(
+            f"{self.stack.services.url('chat_agent')}/v1/members/link-nonces",
+            json={"member_id": member_id, "link_token": link_token},
+            headers={"Authorization": f"Bearer {self.stack.members_key}"},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def account_link(self, customer: Customer, nonce: str) -> None:
+        """The platform's `accountLink` event once the customer went through its dialog."""
+        link = {"link": {"result": "ok", "nonce": nonce}, "replyToken": uuid.uuid4().hex}
+        self.send(customer, "accountLink", extra=link)
+        self.wait_for_answer(customer)
+
+    def link_card(self, customer: Customer, member_id: str) -> None:
+        self.account_link(customer, self.link_nonce(member_id, self.ask_to_link(customer))["nonce"])
 
     def wait_for_answer(self, customer: Customer, timeout: float = 60) -> list[Any]:
         before = self.deliveries_before.get(customer.user_id, 0)

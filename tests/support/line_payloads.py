@@ -126,3 +126,12 @@ def signed_webhook(
         "User-Agent": "LineBotWebhook/2.0",
     }
     return body, headers
+
+
+def account_link_event(
+    user: str, nonce: str, result: str = "ok", ts: int | None = None
+) -> dict[str, Any]:
+    """The platform's `accountLink` event after its account-link dialog."""
+    event = _base("accountLink", user, ts, True)
+    event["link"] = {"result": result, "nonce": nonce}
+    return event

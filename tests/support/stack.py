@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.embedded import free_port
+from shared.secret_keys import fresh_secrets
 from tenin.clients import LineWebhookClient, MarketerClient, PosClient
 from tenin.line_recorder import LineRecorder
 from tenin.processes import SERVICES, ServiceSet
@@ -27,6 +28,7 @@ class RunningStack:
     marketer: MarketerClient
     tills: dict[str, PosClient]
     webhooks: LineWebhookClient
+    members_key: str  # the retailer's member site (account links)
 
     @property
     def secret_key(self) -> str:
@@ -63,9 +65,7 @@ def start_stack(
                 # Exploration off: scenarios count coupons exactly, and a 5% chance of the
                 # policy exploring "no coupon" would make them flaky. tests/unit covers it.
                 "TENIN_POLICY_EPSILON": "0",
-                "TENIN_SECRET_KEY": "e2e-" + secrets.token_hex(16),
-                "LINE_CHANNEL_SECRET": "e2e-channel-" + secrets.token_hex(8),
-                "LINE_CHANNEL_ACCESS_TOKEN": "e2e-token-" + secrets.token_hex(8),
+                **fresh_secrets(),  # strong, or the services refuse to start
                 "MESSAGING_API_BASE": line.base_url,
                 "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['chat_agent']}",
                 "TENIN_DATA_DIR": str(log_dir / "data"),
@@ -91,6 +91,7 @@ def start_stack(
                 marketer,
                 tills,
                 LineWebhookClient(services.url("chat_agent"), env["LINE_CHANNEL_SECRET"]),
+                _key(env, "members"),
             )
         finally:
             services.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask import Blueprint, Response
@@ -68,7 +68,7 @@ def _conflict(exc: CampaignConflict) -> ProblemError:
     )
 
 
-def campaigns_blueprint(sessions: Callable[[], Session], secret: str) -> Blueprint:
+def campaigns_blueprint(sessions: Callable[[], Session], secret: str | Sequence[str]) -> Blueprint:
     """The campaign routes, reading and writing through `sessions` (marketer keys)."""
     bp = Blueprint("campaigns", __name__)
     marketer = require_role("marketer", sessions=sessions, secret=secret)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
@@ -35,6 +36,7 @@ from shared.events import CampaignSnapshot, CampaignStatusChanged
 from shared.outbox import add_event
 
 MAX_CAMPAIGN_NUMBER = (1 << 20) - 1  # the campaign number is 20 bits of a coupon code
+_ID_SHAPE = re.compile(r"[\x21-\x7e]{1,64}")
 
 
 class UnknownOffer(ValueError):
@@ -92,6 +94,8 @@ def _columns(data: dict[str, Any]) -> dict[str, Any]:
 
 def find_campaign(session: Session, campaign_id: str, *, lock: bool = False) -> Campaign | None:
     """The campaign with this id (locked for update when changing it)."""
+    if not _ID_SHAPE.fullmatch(campaign_id):
+        return None  # never a NUL or control character into the database
     query = select(Campaign).where(Campaign.campaign_id == campaign_id)
     if lock:
         query = query.with_for_update()

@@ -2,7 +2,9 @@
 
 The same models validate request bodies and generate `/openapi.json`, so the document
 cannot drift from what the API accepts. Unknown fields are rejected; numbers are strict
-(a JSON string or boolean is never read as a number); money is a non-negative integer.
+(a JSON string or boolean is never read as a number) and bounded (money and counts up
+to 10^12, no NaN or Infinity); text has no control characters; dates are within
+2000..2100 (shared/fields.py, docs/interfaces.md § Conventions).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,14 +22,18 @@ from pydantic import (
 )
 
 from shared.events import Language
+from shared.fields import MAX_MONEY, BoundedDatetime, FiniteFloat, Money, PlainText
 
 MAX_OFFERS = 16  # the offer index is 4 bits of a coupon code (shared/coupons.py)
 MAX_VALID_HOURS = 24 * 90
+# A campaign that does not say otherwise gives one customer at most this many coupons.
+DEFAULT_PER_CUSTOMER_TOTAL = 3
 
-Money = Annotated[int, Field(strict=True, ge=0, description="yen (minor unit)")]
-Count = Annotated[int, Field(strict=True, ge=0)]
-Percent = Annotated[float, Field(strict=True, ge=0, le=100, description="0-100")]
-Label = Annotated[str, Field(min_length=1, max_length=64)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_MONEY)]
+Percent = Annotated[FiniteFloat, Field(ge=0, le=100, description="0-100")]
+VisitsPerWeek = Annotated[FiniteFloat, Field(ge=0, le=1000)]
+Label = Annotated[PlainText, Field(max_length=64)]
+Title = Annotated[PlainText, Field(max_length=200)]
 Status = Literal["draft", "active", "paused", "ended"]
 
 
@@ -38,7 +43,7 @@ class Model(BaseModel):
 
 class Discount(Model):
     type: Literal["amount", "percent", "free_item"]
-    value: Annotated[int, Field(strict=True, ge=0)] = Field(
+    value: Money = Field(
         description="yen off (amount), percent off (percent, 0-100), or the free item's price"
     )
 
@@ -64,10 +69,10 @@ class AppliesTo(Model):
 
 
 class OfferIn(Model):
-    offer_id: str | None = Field(
-        default=None, max_length=64, description="on PATCH: the existing offer this one updates"
+    offer_id: Label | None = Field(
+        default=None, description="on PATCH: the existing offer this one updates"
     )
-    title: str = Field(min_length=1, max_length=200)
+    title: Title
     discount: Discount
     applies_to: AppliesTo
     min_basket: Money = 0
@@ -90,7 +95,11 @@ class BudgetPatch(Model):
 
 class Caps(Model):
     per_customer_per_day: Count | None = Field(default=1, description="null: no limit")
-    per_customer_total: Count | None = Field(default=None, description="null: no limit")
+    per_customer_total: Count | None = Field(
+        default=DEFAULT_PER_CUSTOMER_TOTAL,
+        description=f"coupons per customer over the campaign; {DEFAULT_PER_CUSTOMER_TOTAL} "
+        "when not given, null: no limit",
+    )
 
 
 class CapsPatch(Model):
@@ -102,10 +111,10 @@ class Audience(Model):
     """Optional rules on customer attributes; a customer must meet every rule given."""
 
     languages: list[Language] | None = Field(default=None, min_length=1)
-    linked_only: bool = False
+    linked_only: Annotated[bool, Field(strict=True)] = False
     max_days_since_follow: Count | None = None
-    min_visits_per_week: Annotated[float, Field(strict=True, ge=0)] | None = None
-    max_visits_per_week: Annotated[float, Field(strict=True, ge=0)] | None = None
+    min_visits_per_week: VisitsPerWeek | None = None
+    max_visits_per_week: VisitsPerWeek | None = None
     min_avg_basket: Money | None = None
     max_avg_basket: Money | None = None
     bought_categories: list[Label] | None = Field(
@@ -119,9 +128,9 @@ class RevenueShare(Model):
 
 
 class CampaignIn(Model):
-    name: str = Field(min_length=1, max_length=200)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    name: Title
+    starts_at: BoundedDatetime
+    ends_at: BoundedDatetime
     offers: list[OfferIn] = Field(min_length=1, max_length=MAX_OFFERS)
     budget: Budget
     caps: Caps = Field(default_factory=Caps)
@@ -142,9 +151,9 @@ class CampaignIn(Model):
 class CampaignPatch(Model):
     """Fields to change; budget and caps merge field by field, the rest replace whole."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    name: Title | None = None
+    starts_at: BoundedDatetime | None = None
+    ends_at: BoundedDatetime | None = None
     offers: list[OfferIn] | None = Field(default=None, min_length=1, max_length=MAX_OFFERS)
     budget: BudgetPatch | None = None
     caps: CapsPatch | None = None

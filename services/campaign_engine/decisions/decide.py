@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import redis
@@ -29,6 +30,7 @@ from services.campaign_engine.budget.reservations import (
 )
 from services.campaign_engine.budget.seeding import current_usage, reserve
 from services.campaign_engine.decisions.candidates import (
+    Candidate,
     eligible_candidates,
     no_candidate_reason,
     offer_features,
@@ -39,6 +41,7 @@ from services.campaign_engine.decisions.inputs import (
     read_inputs,
 )
 from services.campaign_engine.decisions.policy import (
+    Choice,
     PolicyConfig,
     Scorer,
     UpliftScoring,
@@ -55,11 +58,13 @@ from services.campaign_engine.features.store import FeatureSource
 from services.campaign_engine.models import Decision
 from shared.db import utcnow
 from shared.events import Envelope, OfferRequested, payload_as
-from shared.model.features import DecisionContext, feature_matrix
+from shared.model.features import DecisionContext
 
 log = structlog.get_logger(__name__)
 
 REDIS_ERRORS = (ReservationsUnavailable, redis.RedisError)
+# True when the customer may be issued one more coupon now (takes a token).
+IssuanceLimit = Callable[[str], bool]
 
 
 def decide_offer(
@@ -76,6 +81,7 @@ def decide_offer(
     rng: np.random.Generator | None = None,
     campaigns: ActiveCampaigns | None = None,
     uplift_scorer: UpliftScoring | None = None,
+    issuance: IssuanceLimit | None = None,
 ) -> Decision | None:
     """Decide one offer request; returns the stored decision, or None for a duplicate.
 
@@ -110,6 +116,7 @@ def decide_offer(
                 holdout_key=holdout_key,
                 rng=rng or np.random.default_rng(),
                 uplift_scorer=uplift_scorer,
+                issuance=issuance,
             )
             if outcome.candidate is not None and outcome.reservation is not None:
                 outcome.coupon = issue_coupon(
@@ -160,6 +167,7 @@ def _choose(
     holdout_key: bytes,
     rng: np.random.Generator,
     uplift_scorer: UpliftScoring | None = None,
+    issuance: IssuanceLimit | None = None,
 ) -> Outcome:
     if found.customer.opted_out:
         return Outcome("none", "opted_out")
@@ -200,15 +208,16 @@ def _choose(
                 "scoring_fell_back", customer_id=request.customer_id, error=choice.fallback_reason
             )
             return Outcome("none", "model_error", exhausted=exhausted)
+        scored = _logged(choice, candidates, exhausted)
         if choice.index is None:
-            return Outcome("none", "policy_chose_none", choice.propensity, exhausted=exhausted)
+            return Outcome("none", "policy_chose_none", choice.propensity, **scored)
         chosen = candidates[choice.index]
         cid = chosen.campaign.campaign_id
         if in_holdout(request.customer_id, cid, holdout_key, chosen.campaign.holdout_pct):
-            return Outcome(
-                "holdout", "holdout", choice.propensity, choice.score, chosen, exhausted=exhausted
-            )
-        vector = feature_matrix(known, context, [offers[choice.index]])[0].tolist()
+            return Outcome("holdout", "holdout", choice.propensity, choice.score, chosen, **scored)
+        if issuance is not None and not issuance(request.customer_id):
+            # docs/interfaces.md § Rate limits: closed, so Redis down means no coupon too.
+            return Outcome("none", "rate_limited", **scored)
         taken = reserve(
             session,
             reservations,
@@ -221,26 +230,26 @@ def _choose(
         if isinstance(taken, Refused):
             # A concurrent decision took what was left between the read and the reservation.
             if taken.limit in CUSTOMER_CAPS:
-                return Outcome("none", "cap_reached", exhausted=exhausted)
+                return Outcome("none", "cap_reached", **scored)
             now_used = current_usage(
                 session, reservations, chosen.campaign, request.customer_id, now
             )
             exhausted[cid] = exhausted_budgets(chosen.campaign, now_used)
-            return Outcome("none", "budget_exhausted", exhausted=exhausted)
+            return Outcome("none", "budget_exhausted", **scored)
         exhausted[cid] = exhausted_budgets(chosen.campaign, taken.usage)
         return Outcome(
-            choice.arm,
-            None,
-            choice.propensity,
-            choice.score,
-            chosen,
-            vector,
-            taken,
-            exhausted=exhausted,
+            choice.arm, None, choice.propensity, choice.score, chosen, reservation=taken, **scored
         )
     except REDIS_ERRORS as exc:
         log.warning("redis_unavailable_no_coupon", customer_id=request.customer_id, error=str(exc))
         return Outcome("none", "redis_unavailable")
+
+
+def _logged(
+    choice: Choice, scored: list[Candidate], exhausted: dict[str, list[BudgetName]]
+) -> dict[str, Any]:
+    """The Outcome fields every decision that got as far as scoring keeps for learning."""
+    return {"choice": choice, "scored": scored, "exhausted": exhausted}
 
 
 def _release(reservations: ReservationStore, outcome: Outcome | None, customer_id: str) -> None:

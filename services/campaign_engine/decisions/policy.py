@@ -15,7 +15,7 @@ import hmac
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -87,6 +87,13 @@ class Choice:
     expected_value: float  # yen
     arm: Literal["treatment", "explore", "none"]
     fallback_reason: str | None = None  # set when scoring failed and the engine sent nothing
+    # What the decision log keeps for learning (docs/architecture.md § Measurement, "Decision log"): each
+    # candidate's score, expected value (yen) and probability (the last: no coupon), and the
+    # feature matrix that was scored.
+    scores: tuple[float, ...] = ()
+    values: tuple[float, ...] = ()
+    probabilities: tuple[float, ...] = ()
+    matrix: np.ndarray | None = field(default=None, compare=False)
 
 
 def holdout_bucket(customer_id: str, campaign_id: str, secret: bytes | str) -> float:
@@ -184,10 +191,11 @@ def choose_action(
             if u < cumulative:
                 break
     if action == n:
-        return Choice(None, probs[n], None, 0.0, "none")
-    return Choice(
-        action, probs[action], p[action], ev[action], "treatment" if action == greedy else "explore"
-    )
+        choice = Choice(None, probs[n], None, 0.0, "none")
+    else:
+        arm: Literal["treatment", "explore"] = "treatment" if action == greedy else "explore"
+        choice = Choice(action, probs[action], p[action], ev[action], arm)
+    return replace(choice, scores=tuple(p), values=tuple(ev), probabilities=tuple(probs))
 
 
 def no_coupon(reason: str) -> Choice:
@@ -214,8 +222,12 @@ def decide(
         if config.uplift and uplift_scorer is not None:
             treated, control = uplift_scorer.score(matrix)
             ev = uplift_expected_values(p, treated, control, offers, config.margin_rate)
-            return choose_action(offers, p, np.zeros(len(offers)), config, rng, expected_values=ev)
-        return choose_action(offers, p, offer_values(offers, config.margin_rate), config, rng)
+            choice = choose_action(
+                offers, p, np.zeros(len(offers)), config, rng, expected_values=ev
+            )
+        else:
+            choice = choose_action(offers, p, offer_values(offers, config.margin_rate), config, rng)
+        return replace(choice, matrix=matrix)
     except InvalidFeatures as exc:
         log.error("invalid features, sending no coupon: %s (model %s)", exc, scorer.model_version)
         return no_coupon(f"invalid_features: {exc}")

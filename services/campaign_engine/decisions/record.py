@@ -1,19 +1,22 @@
 """What a decision turns into: the decision log row, the issued coupon, the offer.decided
 event (and any budget it exhausted), written in the caller's transaction.
 
-The decision log is what the model is trained and evaluated on (modeling/dataset.py):
-every answer, coupon or not, with the propensity of its action and the model version.
+The decision log is what the model is trained and evaluated on (modeling/outcomes.py): every
+answer, coupon or not, with the propensity of its action, the model version, the reason, and
+(once candidates were scored) the scored feature matrix with each candidate's score, expected
+value and probability (docs/architecture.md § Measurement, "Decision log").
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import numpy as np
+import orjson
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
@@ -21,6 +24,7 @@ from services.campaign_engine.budget.exhaustion import announce_exhausted
 from services.campaign_engine.budget.limits import BudgetName
 from services.campaign_engine.budget.reservations import Reservation
 from services.campaign_engine.decisions.candidates import Candidate
+from services.campaign_engine.decisions.policy import Choice
 from services.campaign_engine.models import (
     DECISIONS_CONSUMER,
     PRODUCER,
@@ -55,7 +59,9 @@ class Outcome:
     propensity: float = 1.0
     score: float | None = None
     candidate: Candidate | None = None
-    features: list[float] | None = None
+    # The policy's choice among `scored` (every candidate it scored), for the learning log.
+    choice: Choice | None = None
+    scored: list[Candidate] = field(default_factory=list)
     reservation: Reservation | None = None
     coupon: IssuedCoupon | None = None
     exhausted: dict[str, list[BudgetName]] = field(default_factory=dict)
@@ -117,7 +123,9 @@ def store_decision(
         propensity=outcome.propensity,
         score=outcome.score,
         model_version=model_version,
-        features=json.dumps(outcome.features) if with_offer and outcome.features else None,
+        features=logged_features(outcome.choice),
+        reason=logged_reason(outcome),
+        candidates=logged_candidates(outcome.choice, outcome.scored),
         coupon_code=coupon.code if coupon else None,
         expires_at=coupon.expires_at if coupon else None,
         decided_at=now,
@@ -169,6 +177,51 @@ def store_decision(
     for cid, budgets in outcome.exhausted.items():
         announce_exhausted(session, cid, budgets)
     return decision
+
+
+def logged_features(choice: Choice | None) -> str | None:
+    """`{"candidates": [[...N_FEATURES], ...], "chosen": i | null}`: the matrix the policy scored.
+
+    Written for every decision that got as far as scoring (holdout and no-coupon included), so
+    training rows are the features exactly as they were at decision time: float32 values in
+    their shortest form, which read back as the very same float32 (about 2 µs with orjson).
+    """
+    if choice is None or choice.matrix is None:
+        return None
+    return logged_matrix(choice.matrix, choice.index)
+
+
+def logged_matrix(matrix: np.ndarray, chosen: int | None) -> str:
+    """The `features` JSON of a scored matrix and the chosen row (None: no coupon)."""
+    body = {"candidates": np.ascontiguousarray(matrix, dtype=np.float32), "chosen": chosen}
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def logged_reason(outcome: Outcome) -> str:
+    """The reason: a NO_COUPON_REASONS entry, or "exploit"/"explore" for a coupon sent."""
+    if outcome.reason:
+        return outcome.reason
+    return "explore" if outcome.arm == "explore" else "exploit"
+
+
+def logged_candidates(
+    choice: Choice | None, scored: list[Candidate]
+) -> list[dict[str, Any]] | None:
+    """Each scored candidate's campaign, offer, P(redeem), expected value (yen) and probability."""
+    if choice is None or not choice.scores or len(choice.scores) != len(scored):
+        return None
+    return [
+        {
+            "campaign_id": c.campaign.campaign_id,
+            "offer_id": c.offer["offer_id"],
+            "score": round(float(score), 6),
+            "ev": round(float(ev), 3),
+            "p": round(float(pr), 6),
+        }
+        for c, score, ev, pr in zip(
+            scored, choice.scores, choice.values, choice.probabilities, strict=False
+        )
+    ]
 
 
 def _row(decision: Decision) -> dict[str, Any]:

@@ -41,6 +41,14 @@ return 1
 # HGETALL packed into one JSON string: redis-py parses a 40-element array reply in Python,
 # which costs more CPU per decision than the model; a single bulk string is parsed in C.
 _READ = "return cjson.encode(redis.call('HGETALL', KEYS[1]))"
+# Set ARGV[1] to ARGV[2] unless it holds an earlier time already (one atomic step).
+_KEEP_EARLIEST = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+if current == nil or tonumber(ARGV[2]) < current then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return 0
+"""
 
 
 class FeatureSource(Protocol):
@@ -62,6 +70,8 @@ class FeatureUpdates(Protocol):
 
     def mark_linked(self, customer_id: str) -> None: ...
 
+    def mark_unlinked(self, customer_id: str) -> None: ...
+
     def record_redemption(self, customer_id: str) -> None: ...
 
     def record_void(self, customer_id: str) -> None: ...
@@ -79,6 +89,7 @@ class CustomerFeatureStore:
         self._prefix = prefix
         self._record_sale = client.register_script(_RECORD_SALE)
         self._read = client.register_script(_READ)
+        self._keep_earliest = client.register_script(_KEEP_EARLIEST)
 
     def _key(self, customer_id: str) -> str:
         return f"{self._prefix}{customer_id}"
@@ -96,8 +107,8 @@ class CustomerFeatureStore:
         self._record_sale(keys=[self._key(customer_id)], args=args + [f"cat:{c}" for c in cats])
 
     def record_follow(self, customer_id: str, at: datetime) -> None:
-        """Remember when the customer (re)followed the account."""
-        self._redis.hset(self._key(customer_id), "follow_ts", at.timestamp())
+        """Remember when the customer first followed the account (the earliest follow wins)."""
+        self._keep_earliest(keys=[self._key(customer_id)], args=["follow_ts", at.timestamp()])
 
     def record_coupon_issued(self, customer_id: str) -> None:
         """Count a coupon issued to the customer."""
@@ -114,6 +125,10 @@ class CustomerFeatureStore:
     def mark_linked(self, customer_id: str) -> None:
         """The customer linked a loyalty card, so their sales become visible."""
         self._redis.hset(self._key(customer_id), "linked", 1)
+
+    def mark_unlinked(self, customer_id: str) -> None:
+        """The customer's card moved to another customer: their sales stop showing."""
+        self._redis.hdel(self._key(customer_id), "linked")
 
     def load_aggregates(self, customer_id: str, fields: Mapping[str, float]) -> None:
         """Replace a customer's counters wholesale (seeding a demo or benchmark from simulated history)."""

@@ -1,9 +1,14 @@
 """Keeping what the engine knows of a customer current: sales, following, linkage, consent.
 
-sale.recorded and customer.followed / customer.linked feed the customer's features for the
-model (Redis, behind a once-marker); customer.* also keep the customers table (consent,
-following, linkage, language) that a decision reads. Each event is applied once: its id
-is recorded in the same transaction as the database effect.
+sale.recorded and customer.followed / customer.linked / customer.unlinked feed the
+customer's features for the model (Redis, behind a once-marker); customer.* also keep the
+customers table (consent, following, linkage, language) that a decision reads. Each event
+is applied once: its id is recorded in the same transaction as the database effect.
+
+A follow records the customer's *first* follow (`first_followed_at`, kept across
+re-follows), so a regular who unfollows and follows again is no "new follower"; an
+unlink (the card moved to another customer, docs/interfaces.md § Account link) makes
+the customer unlinked again.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from shared.events import (
     CustomerOptedIn,
     CustomerOptedOut,
     CustomerUnfollowed,
+    CustomerUnlinked,
     Envelope,
     EventSchemaError,
     SaleRecorded,
@@ -34,6 +40,7 @@ CUSTOMER_PAYLOADS = (
     CustomerFollowed,
     CustomerUnfollowed,
     CustomerLinked,
+    CustomerUnlinked,
     CustomerOptedOut,
     CustomerOptedIn,
 )
@@ -91,7 +98,11 @@ def record_customer_event(
             customer.following = False
         elif isinstance(payload, CustomerFollowed):
             customer.following, customer.language = True, payload.language
-            once(markers, marker, lambda: features.record_follow(customer_id, envelope.occurred_at))
+            first = payload.first_followed_at or envelope.occurred_at
+            once(markers, marker, lambda: features.record_follow(customer_id, first))
         elif isinstance(payload, CustomerLinked):
             customer.linked = True
             once(markers, marker, lambda: features.mark_linked(customer_id))
+        elif isinstance(payload, CustomerUnlinked):
+            customer.linked = False
+            once(markers, marker, lambda: features.mark_unlinked(customer_id))

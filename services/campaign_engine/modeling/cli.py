@@ -1,5 +1,8 @@
 """The `tenin model train|evaluate` command lines (tenin/cli.py hands their arguments here).
 
+`evaluate --candidate` and `--logs`, and `list|promote|rollback`, live in
+modeling/lifecycle_cli.py; `retrain` in modeling/retrain.py.
+
 `python -m services.campaign_engine.modeling.uplift` (modeling/uplift.py) prints the
 incremental-profit comparison of the shipped models.
 """
@@ -22,6 +25,15 @@ from sqlalchemy import Connection, create_engine
 from services.campaign_engine.decisions.policy import PolicyConfig
 from services.campaign_engine.modeling import dataset, evaluate, train
 from services.campaign_engine.modeling.artifacts import ParityError
+from services.campaign_engine.modeling.from_logs_cli import (
+    aware_datetime,
+    from_logs_arguments,
+    from_logs_main,
+)
+from services.campaign_engine.modeling.lifecycle_cli import (
+    evaluate_candidate_main,
+    evaluate_logs_main,
+)
 from services.campaign_engine.modeling.uplift import UPLIFT_PARAMS, train_uplift
 from shared.config import DEFAULT_MODEL_DIR, DEFAULT_UPLIFT_DIR
 from shared.model.scoring import PropensityScorer
@@ -60,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--no-set-current", action="store_true", help="write the version, keep CURRENT")
     ap.add_argument("--out", type=Path, default=None, help="also write the model card here")
+    from_logs_arguments(ap)
     return ap
 
 
@@ -72,7 +85,7 @@ def _from_decision_log(url: str | None, read: Callable[[Connection], T]) -> T | 
     if not url:
         log.error("--from decision-log needs --database-url")
         return None
-    with create_engine(url).connect() as conn:
+    with create_engine(url, hide_parameters=True).connect() as conn:
         return read(conn)
 
 
@@ -96,6 +109,8 @@ def train_main(argv: list[str]) -> int:
     """Entry point for `tenin model train`; returns a process exit code."""
     args = _parser().parse_args(argv)
     _basic_logging()
+    if args.from_logs:
+        return from_logs_main(args)
     if args.kind == "uplift":
         args.rows = args.rows or 1_000_000
         return train_uplift_main(args, replace(UPLIFT_PARAMS, n_estimators=args.trees or 100))
@@ -173,6 +188,15 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     ap.add_argument("--database-url", default=None)
     ap.add_argument("--schema", default=None)
     ap.add_argument("--out", type=Path, default=None, help="write the estimates as JSON here")
+    logged = ap.add_argument_group("a registered candidate, or an exported log (docs/learning.md)")
+    logged.add_argument("--candidate", default=None, help="VERSION against the serving one")
+    logged.add_argument("--kind", choices=["propensity", "uplift"], default=None)
+    logged.add_argument("--uplift-dir", type=Path, default=DEFAULT_UPLIFT_DIR)
+    logged.add_argument("--since", type=aware_datetime, default=None)
+    logged.add_argument("--until", type=aware_datetime, default=None)
+    logged.add_argument("--spend-window-days", type=float, default=7.0)
+    logged.add_argument("--logs", type=Path, default=None, help="a CSV or Parquet bandit file")
+    logged.add_argument("--policy", default=None, help="with --logs: the propensity VERSION")
     return ap
 
 
@@ -180,6 +204,10 @@ def evaluate_main(argv: list[str]) -> int:
     """Entry point for `tenin model evaluate`; returns a process exit code."""
     args = _evaluate_parser().parse_args(argv)
     _basic_logging()
+    if args.candidate:
+        return evaluate_candidate_main(args)
+    if args.logs:
+        return evaluate_logs_main(args)
     scorer = PropensityScorer(args.model_dir)
     config = PolicyConfig(
         mode=args.mode,

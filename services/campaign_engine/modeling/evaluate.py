@@ -77,52 +77,88 @@ def target_probabilities(
     log: BanditLog, p_hat: np.ndarray, config: PolicyConfig
 ) -> list[np.ndarray]:
     """The candidate policy's probability of each action per decision (last entry: no coupon)."""
-    ev = p_hat * log.values
-    return [
-        action_probabilities(ev[a:b], config)
-        for a, b in zip(log.offsets[:-1], log.offsets[1:], strict=True)
-    ]
+    return propensity_target(log, p_hat, config).probs
+
+
+@dataclass(frozen=True)
+class Target:
+    """A policy on logged decisions: per decision, its probability of each action and the direct
+    model's reward of each (both with "no coupon" last)."""
+
+    probs: list[np.ndarray]
+    q_hat: list[np.ndarray]
+
+    def dr_terms(
+        self, chosen: np.ndarray, propensity: np.ndarray, reward: np.ndarray
+    ) -> np.ndarray:
+        """Per decision: direct estimate + importance-weighted residual (their mean is DR)."""
+        w, q_chosen, direct = self._parts(chosen, propensity)
+        return direct + w * (reward - q_chosen)
+
+    def _parts(
+        self, chosen: np.ndarray, propensity: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = len(chosen)
+        pi_chosen, q_chosen, direct = np.empty(n), np.empty(n), np.empty(n)
+        for i, (pr, q) in enumerate(zip(self.probs, self.q_hat, strict=True)):
+            c = int(chosen[i])
+            pi_chosen[i], q_chosen[i] = (pr[c], q[c]) if c >= 0 else (pr[-1], q[-1])
+            direct[i] = float(pr @ q)
+        return pi_chosen / propensity, q_chosen, direct
+
+
+def off_policy(
+    target: Target, chosen: np.ndarray, propensity: np.ndarray, reward: np.ndarray
+) -> dict[str, Estimate]:
+    """IPS, SNIPS and doubly-robust values of a target policy, and the logging policy's own.
+
+    chosen[i] is the logged action (-1 = no coupon), propensity[i] its logged probability,
+    reward[i] what it earned.
+    """
+    w, _, _ = target._parts(chosen, propensity)
+    r = reward
+    total = float(np.sum(w))
+    snips = float(np.sum(w * r) / total) if total > 0 else float("nan")
+    # Delta method for a ratio estimator.
+    se = float(np.sqrt(np.sum((w * (r - snips)) ** 2)) / total) if total > 0 else float("inf")
+    return {
+        "ips": _mean_interval(w * r),
+        "snips": Estimate(snips, snips - Z95 * se, snips + Z95 * se, len(chosen)),
+        "doubly_robust": _mean_interval(target.dr_terms(chosen, propensity, r)),
+        "logging_policy": _mean_interval(r),
+    }
+
+
+def paired_difference(
+    a: Target, b: Target, chosen: np.ndarray, propensity: np.ndarray, reward: np.ndarray
+) -> Estimate:
+    """DR value of policy a minus policy b on the same decisions, with a paired 95% interval:
+    the outcome noise both estimates share cancels, so it is far narrower than either's."""
+    return _mean_interval(
+        a.dr_terms(chosen, propensity, reward) - b.dr_terms(chosen, propensity, reward)
+    )
+
+
+def split(x: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
+    """Per-candidate values cut into one array per decision."""
+    return [x[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
+def propensity_target(log: BanditLog, p_hat: np.ndarray, config: PolicyConfig) -> Target:
+    """The policy ranking by P(redeem) x redemption value; direct model: that product."""
+    ev = split(p_hat * log.values, log.offsets)
+    return Target([action_probabilities(e, config) for e in ev], [np.append(e, 0.0) for e in ev])
 
 
 def estimate(log: BanditLog, p_hat: np.ndarray, config: PolicyConfig) -> dict[str, Estimate]:
-    """IPS, SNIPS and doubly-robust values of the candidate policy; plus the logging policy's own."""
-    probs = target_probabilities(log, p_hat, config)
-    q_hat = p_hat * log.values
-    pi_chosen = np.empty(len(log))
-    q_chosen = np.zeros(len(log))
-    direct = np.empty(len(log))
-    for i, (a, pr) in enumerate(zip(log.offsets[:-1], probs, strict=True)):
-        c = int(log.chosen[i])
-        pi_chosen[i] = pr[c] if c >= 0 else pr[-1]
-        if c >= 0:
-            q_chosen[i] = q_hat[a + c]
-        direct[i] = float(pr[:-1] @ q_hat[a : a + len(pr) - 1])
-    w = pi_chosen / log.propensity
-    r = log.reward
-    snips = float(np.sum(w * r) / np.sum(w)) if np.sum(w) > 0 else float("nan")
-    # Delta method for a ratio estimator.
-    se = (
-        float(np.sqrt(np.sum((w * (r - snips)) ** 2)) / np.sum(w))
-        if np.sum(w) > 0
-        else float("inf")
-    )
-    out = {
-        "ips": _mean_interval(w * r),
-        "snips": Estimate(snips, snips - Z95 * se, snips + Z95 * se, len(log)),
-        "doubly_robust": _mean_interval(direct + w * (r - q_chosen)),
-        "logging_policy": _mean_interval(r),
-    }
+    """Values of the candidate's policy (reward: redemption value); plus the logging policy's own."""
+    target = propensity_target(log, p_hat, config)
+    out = off_policy(target, log.chosen, log.propensity, log.reward)
     if log.p_true is not None:
-        true_q = log.p_true * log.values
-        candidate = [
-            float(pr[:-1] @ true_q[a : a + len(pr) - 1])
-            for a, pr in zip(log.offsets[:-1], probs, strict=True)
-        ]
+        true_q = split(log.p_true * log.values, log.offsets)
+        candidate = [float(pr[:-1] @ q) for pr, q in zip(target.probs, true_q, strict=True)]
         out["truth_candidate"] = _point(float(np.mean(candidate)))
-        logged = [
-            true_q[a + c] if c >= 0 else 0.0
-            for a, c in zip(log.offsets[:-1], log.chosen, strict=True)
-        ]
+        logged = [q[c] if c >= 0 else 0.0 for q, c in zip(true_q, log.chosen, strict=True)]
         out["truth_logging"] = _point(float(np.mean(logged)))
     return out
 

@@ -17,7 +17,7 @@ newer follow.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 import structlog
@@ -26,29 +26,27 @@ from sqlalchemy.orm import Session
 
 from services.chat_agent import metrics
 from services.chat_agent.conversation.consent import set_consent
-from services.chat_agent.conversation.linking import link, looks_like_a_number
+from services.chat_agent.conversation.following import ask_for_offer, on_follow, on_unfollow
+from services.chat_agent.conversation.linking import complete_link, start_link
 from services.chat_agent.conversation.state import ConversationStore
 from services.chat_agent.conversation.turn import Pacing, Turn
-from services.chat_agent.delivery import queue
-from services.chat_agent.line.events import customer_id_for, parse_event
+from services.chat_agent.line.events import LineEvent, customer_id_for, parse_event
+from services.chat_agent.linking.tokens import LinkTokens
 from services.chat_agent.models import Customer, ProcessedEvent
-from services.chat_agent.offers.asking import request_offer
 from services.chat_agent.offers.campaigns import campaign_active
 from services.chat_agent.persona import Persona, product_kind
 from shared.consumer import PoisonMessage
-from shared.crypto import member_hash
 from shared.db import unit_of_work
 from shared.events import (
     CATEGORY_INTENTS,
     DEFAULT_LANGUAGE,
-    CustomerFollowed,
-    CustomerUnfollowed,
     Envelope,
     LineWebhookEventReceived,
     payload_as,
     supported_language,
 )
 from shared.idempotency import first_time
+from shared.ratelimit import Bucket, RateLimiter
 
 if TYPE_CHECKING:  # for the type only: the model's package pulls in numpy, the app never does
     from services.chat_agent.understanding import Interpretation
@@ -56,6 +54,9 @@ if TYPE_CHECKING:  # for the type only: the model's package pulls in numpy, the 
 log = structlog.get_logger(__name__)
 
 CONSUMER = "chat_agent.inbound"
+# What `user_messages` (the `line_user` bucket) limits: what a customer sends. Follows,
+# unfollows and account links are never dropped (docs/interfaces.md § Rate limits).
+LIMITED_TYPES = ("message", "postback")
 SIMPLE_REPLIES = {
     "small_talk": "small_talk",
     "thanks": "thanks_reply",
@@ -88,6 +89,9 @@ def handle_inbound(
     pacing: Pacing,
     clock: Callable[[], datetime],
     kick: Callable[[], None],
+    links: LinkTokens,
+    limiter: RateLimiter,
+    user_messages: Bucket,
 ) -> None:
     """Apply one `line.webhook_event`: change the customer, announce it, answer."""
     payload = payload_as(envelope, LineWebhookEventReceived)
@@ -95,15 +99,24 @@ def handle_inbound(
         event = parse_event(payload.event)
     except ValidationError as exc:
         raise PoisonMessage(f"not a LINE event: {exc.error_count()} errors") from None
-    if not event.from_user or event.user_id is None:
+    # Standby: another channel owns the conversation (LINE's module mode); hands off.
+    if not event.from_user or event.user_id is None or event.mode == "standby":
         metrics.EVENTS_HANDLED.labels(event.type, "ignored").inc()
         return
     customer_id = customer_id_for(secret_key, event.user_id)
+    if event.type in LIMITED_TYPES and not limiter.take(user_messages, customer_id).allowed:
+        metrics.EVENTS_HANDLED.labels(event.type, "rate_limited").inc()
+        log.warning("inbound_rate_limited", event_type=event.type, customer_id=customer_id)
+        return
     now = clock()
     state = conversations.current(customer_id, now.timestamp())
     interpretation = None
     if event.type == "message" and event.message and event.message.type == "text":
         interpretation = understanding.understand(event.message.text or "", state.language)
+    # The platform call happens before the transaction, never while a row is locked.
+    link_start = None
+    if wants_link(event, interpretation):
+        link_start = links.request(customer_id, event.user_id)
     with unit_of_work(sessions) as session:
         if not first_time(session, ProcessedEvent, CONSUMER, envelope.event_id):
             metrics.EVENTS_HANDLED.labels(event.type, "duplicate").inc()
@@ -133,8 +146,9 @@ def handle_inbound(
             language=supported_language(state.language or customer.language),
             persona=persona,
             pacing=pacing,
+            link_start=link_start,
         )
-        outcome = _dispatch(turn, interpretation, secret_key, stale)
+        outcome = _dispatch(turn, interpretation, stale)
     if turn.intent is not None:
         state.record(turn.intent, turn.sentiment, turn.language, now.timestamp())
         conversations.save(customer_id, state)
@@ -153,17 +167,24 @@ def handle_inbound(
     )
 
 
-def _dispatch(
-    turn: Turn, interpretation: Interpretation | None, secret_key: str, stale: bool
-) -> str:
+def wants_link(event: LineEvent, interpretation: Interpretation | None) -> bool:
+    """A wish to link a card: the "link" button, or a message that means it."""
+    if event.type == "postback":
+        return event.postback_params().get("action") == "link"
+    return interpretation is not None and interpretation.intent == "link_membership"
+
+
+def _dispatch(turn: Turn, interpretation: Interpretation | None, stale: bool) -> str:
     event = turn.event
     if event.type == "follow":
         return on_follow(turn, stale)
     if event.type == "unfollow":
         return on_unfollow(turn)
+    if event.type == "accountLink":
+        return complete_link(turn, stale)
     if event.type == "postback":
         intent = POSTBACK_INTENTS.get(turn.event.postback_params().get("action", ""), "help")
-        return on_intent(turn, intent, None, None, stale)
+        return on_intent(turn, intent, None, False, stale)
     if event.type == "message" and interpretation is not None:
         i = interpretation
         # A bare member number ("M0001234") says nothing about the language: keep it.
@@ -172,9 +193,8 @@ def _dispatch(
         turn.customer.language = turn.language
         turn.sentiment = i.sentiment
         metrics.INTENTS.labels(i.intent, turn.language).inc()
-        # The member number goes no further than this: only its keyed hash is kept.
-        hashed = member_hash(secret_key, i.member_id) if i.member_id else None
-        return on_intent(turn, i.intent, i.category, hashed, stale)
+        # A typed member number links nothing; it is not kept, not even hashed.
+        return on_intent(turn, i.intent, i.category, bool(i.member_id), stale)
     if event.type == "message":
         # Stickers, images, audio, locations, files: a friendly word, never an error.
         if stale:
@@ -182,46 +202,11 @@ def _dispatch(
         turn.intent = f"message_{event.message.type if event.message else 'other'}"
         turn.reply("unsupported", [turn.line("unsupported_message")])
         return "answered"
-    return "ignored"  # join/leave, beacons, account-link events and the like
-
-
-def on_follow(turn: Turn, stale: bool) -> str:
-    """Greet the customer; create or revive them; an offer if a campaign runs."""
-    customer = turn.customer
-    if turn.event.timestamp < customer.follow_changed_ms:
-        return "stale"
-    customer.followed, customer.follow_changed_ms = True, turn.event.timestamp
-    turn.announce(
-        "customer.followed",
-        CustomerFollowed(
-            customer_id=customer.customer_id, language=supported_language(customer.language)
-        ),
-    )
-    if stale:
-        return "applied"
-    turn.intent = "follow"
-    turn.state.greeted = True
-    greeting = turn.line("greeting")
-    if not customer.opted_out and campaign_active(turn.session, turn.now):
-        ask_for_offer(turn, "greeting", "greeting", lead=[greeting])
-    else:
-        turn.reply("greeting", [greeting])
-    return "answered"
-
-
-def on_unfollow(turn: Turn) -> str:
-    """Mark the customer unfollowed and cancel what was still to be sent to them."""
-    customer = turn.customer
-    if turn.event.timestamp < customer.follow_changed_ms:
-        return "stale"
-    customer.followed, customer.follow_changed_ms = False, turn.event.timestamp
-    queue.cancel_pending(turn.session, customer.customer_id)
-    turn.announce("customer.unfollowed", CustomerUnfollowed(customer_id=customer.customer_id))
-    return "applied"
+    return "ignored"  # join/leave, beacons and the like
 
 
 def on_intent(
-    turn: Turn, intent: str, category: str | None, hashed_member_id: str | None, stale: bool
+    turn: Turn, intent: str, category: str | None, typed_number: bool, stale: bool
 ) -> str:
     """Answer a text or a quick-reply button by what it means."""
     if intent in ("opt_out", "opt_in"):
@@ -230,14 +215,8 @@ def on_intent(
         return "stale"
     turn.intent = intent
     state = turn.state
-    if state.awaiting == "member_id" and intent != "link_membership":
-        state.awaiting = None
-        if looks_like_a_number(turn):
-            turn.reply("link", [turn.line("link_invalid")])
-            state.awaiting = "member_id"
-            return "answered"
     if intent == "link_membership":
-        return link(turn, hashed_member_id)
+        return start_link(turn, typed_number)
     if intent == "wants_deals":
         if turn.customer.opted_out:
             turn.reply("deals", [turn.line("already_opted_out")])
@@ -258,21 +237,3 @@ def on_intent(
         return "answered"
     turn.reply(intent, [turn.line(SIMPLE_REPLIES.get(intent, "small_talk"))])
     return "answered"
-
-
-def ask_for_offer(turn: Turn, trigger: str, intent: str, lead: list[str] | None = None) -> None:
-    """Ask for an offer instead of answering now; `lead` lines wait for it (`hold_s`)."""
-    request_offer(
-        turn.session,
-        event_id=turn.event_id,
-        customer_id=turn.customer.customer_id,
-        trigger=trigger,
-        intent=intent,
-        language=turn.language,
-        mood=turn.mood,
-        asked_at=turn.event_time,
-        reply_token=turn.event.reply_token,
-        reply_deadline=turn.reply_deadline,
-        hold_until=turn.now + timedelta(seconds=turn.pacing.hold_s),
-        lead=lead,
-    )

@@ -13,6 +13,7 @@ from services.chat_agent.conversation.state import SENTIMENT_MEMORY, Conversatio
 from services.chat_agent.delivery import queue
 from services.chat_agent.line import messages
 from services.chat_agent.line.events import LineEvent
+from services.chat_agent.linking.tokens import LinkStart
 from services.chat_agent.models import PRODUCER, Customer, Outbox
 from services.chat_agent.persona import Persona, tone_for
 from shared.events import Language, Strict
@@ -27,6 +28,8 @@ class Pacing:
     reply_window_s: float = 50.0
     # How long a follow greeting waits for its offer before it is sent on its own.
     hold_s: float = 20.0
+    # A follow within this long of a follow that asked for an offer asks for none.
+    refollow_offer_s: float = 30 * 86400.0
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Turn:
     intent: str | None = None
     sentiment: float | None = None
     sent: int = 0
+    # A link token asked of the platform for this turn, when the customer wants to link.
+    link_start: LinkStart | None = None
 
     @property
     def event_time(self) -> datetime:

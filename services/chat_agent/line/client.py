@@ -1,4 +1,4 @@
-"""A thin client for the two LINE Messaging API calls tenin makes: reply and push.
+"""A thin client for the LINE Messaging API calls tenin makes: reply, push, link token.
 
 It only sends and reports what LINE answered; deciding whether to retry, fall back to
 push or give up is the delivery loop's job (`delivery/loop.py`).
@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -90,14 +91,26 @@ class LineClient:
             {"X-Line-Retry-Key": str(retry_key)},
         )
 
+    def issue_link_token(self, user_id: str) -> tuple[LineResponse, str | None]:
+        """POST /v2/bot/user/{userId}/linkToken: the platform's token for one account link."""
+        path = f"/v2/bot/user/{quote(user_id, safe='')}/linkToken"
+        response, body = self._call(path, None, {})
+        token = body.get("linkToken") if response.ok else None
+        return response, token if isinstance(token, str) and token else None
+
     def close(self) -> None:
         self._http.close()
 
     def _post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> LineResponse:
+        return self._call(path, body, headers)[0]
+
+    def _call(
+        self, path: str, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> tuple[LineResponse, dict[str, Any]]:
         try:
             response = self._http.post(
                 self._base + path,
-                data=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+                data=b"" if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8"),
                 headers={
                     "Authorization": f"Bearer {self._token}",
                     "Content-Type": "application/json; charset=utf-8",
@@ -106,14 +119,23 @@ class LineClient:
                 timeout=self._timeout_s,
             )
         except requests.RequestException as exc:
-            return LineResponse(status=0, message=f"{type(exc).__name__}")
-        return LineResponse(
+            return LineResponse(status=0, message=f"{type(exc).__name__}"), {}
+        answer = LineResponse(
             status=response.status_code,
             message=_error_message(response),
             retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
             request_id=response.headers.get("x-line-request-id"),
             accepted_request_id=response.headers.get(ACCEPTED_REQUEST_ID),
         )
+        return answer, _json_object(response) if answer.ok else {}
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _error_message(response: requests.Response) -> str:

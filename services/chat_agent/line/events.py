@@ -42,6 +42,13 @@ class Postback(_Open):
     data: str = Field(default="", max_length=300)
 
 
+class AccountLink(_Open):
+    """The outcome of the platform's account-link dialog (an `accountLink` event)."""
+
+    result: str = Field(max_length=16)
+    nonce: str = Field(default="", max_length=255)
+
+
 class LineEvent(_Open):
     type: str = Field(min_length=1, max_length=32)
     timestamp: int = Field(ge=0)
@@ -54,6 +61,7 @@ class LineEvent(_Open):
     mode: str = "active"
     message: Message | None = None
     postback: Postback | None = None
+    link: AccountLink | None = None
 
     @property
     def user_id(self) -> str | None:

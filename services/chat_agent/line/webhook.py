@@ -3,7 +3,13 @@
 No conversation work happens in the request. Each event is published to `chat.inbound`
 (keyed by the sender's pseudonym, so one customer's events stay in order) and the
 endpoint answers only once the broker acknowledged it: a 200 means the events are
-durable. If the broker cannot take them the answer is 503 and LINE redelivers.
+durable. If the broker cannot take them the answer is 503 and LINE redelivers. An
+event that can never be published (it does not serialise, or the broker refuses the
+record itself) is different: LINE would redeliver it forever, so it is logged without
+its content, counted as `poison`, and answered 200 with the rest.
+
+Standby events (another channel owns the chat, LINE's module mode) are not ours to
+handle: they are counted and dropped here.
 
 Duplicates: the envelope id is derived from `webhookEventId`, and the worker records
 every id it applied, which is the truth. Redis holds a fast-path "seen" mark, set only
@@ -23,6 +29,7 @@ from typing import Any
 import redis
 import structlog
 from flask import Blueprint, Response, request
+from kafka import errors as kafka_errors
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.chat_agent import metrics
@@ -30,7 +37,7 @@ from services.chat_agent.line.events import LineEvent, WebhookBody, customer_id_
 from services.chat_agent.line.signature import verify
 from services.chat_agent.models import PRODUCER
 from shared.bus import Producer
-from shared.events import CHAT_INBOUND, encode, make_event
+from shared.events import CHAT_INBOUND, Envelope, encode, make_event
 from shared.http import (
     Operation,
     ProblemError,
@@ -44,6 +51,24 @@ log = structlog.get_logger(__name__)
 
 SEEN_PREFIX = "ca:webhook-seen:"
 SEEN_TTL_S = 24 * 3600
+# Broker errors about the record itself: sending it again can never succeed.
+_RECORD_ERRORS = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidRecordError,
+    kafka_errors.CorruptRecordError,
+)
+
+
+def broker_unavailable(exc: BaseException) -> bool:
+    """True when the broker (not the event) failed: worth a 503 so LINE redelivers."""
+    if isinstance(exc, _RECORD_ERRORS):
+        return False
+    return isinstance(exc, kafka_errors.KafkaError | OSError | TimeoutError)
+
+
+class Unavailable(Exception):
+    """The broker could not take the events; LINE should redeliver them."""
 
 
 # The `200 {}` answer: the events are durable on `chat.inbound`. (No docstring: it would
@@ -101,27 +126,63 @@ class WebhookPublisher:
             return self._producer
 
     def publish(self, destination: str, events: list[tuple[LineEvent, dict[str, Any]]]) -> int:
-        """Publish the events not seen before; returns how many were published."""
+        """Publish the events not seen before; returns how many were published.
+
+        Raises Unavailable when the broker failed; an event that can never be published
+        is counted as `poison` and skipped.
+        """
         fresh = self._unseen(events)
         if not fresh:
             return 0
-        producer = self.producer()
-        for event, raw in fresh:
-            assert event.user_id is not None
-            envelope = make_event(
-                "line.webhook_event",
-                {"destination": destination, "event": raw},
-                key=customer_id_for(self._secret_key, event.user_id),
-                producer=PRODUCER,
-                occurred_at=datetime.fromtimestamp(event.timestamp / 1000, UTC),
-                event_id=event.envelope_id,
-            )
-            producer.send(CHAT_INBOUND, envelope.key, encode(envelope))
-        producer.flush(timeout=self._ack_timeout_s)
+        try:
+            self._send_all(destination, fresh)
+        except Exception as exc:
+            if broker_unavailable(exc):
+                raise Unavailable(type(exc).__name__) from exc
+            # One of them cannot be published: find which, one at a time (a repeat of
+            # one that did go out is dropped by the worker's processed-events record).
+            fresh = [pair for pair in fresh if self._send_alone(destination, pair)]
         self._mark_seen([event for event, _ in fresh])
         for event, _ in fresh:
             metrics.WEBHOOK_EVENTS.labels(event.type, "queued").inc()
         return len(fresh)
+
+    def _send_all(self, destination: str, pairs: list[tuple[LineEvent, dict[str, Any]]]) -> None:
+        producer = self.producer()
+        for event, raw in pairs:
+            envelope = self._envelope(destination, event, raw)
+            producer.send(CHAT_INBOUND, envelope.key, encode(envelope))
+        producer.flush(timeout=self._ack_timeout_s)
+
+    def _send_alone(self, destination: str, pair: tuple[LineEvent, dict[str, Any]]) -> bool:
+        """Publish one event; False (logged, counted) when it can never be published."""
+        try:
+            self._send_all(destination, [pair])
+        except Exception as exc:
+            if broker_unavailable(exc):
+                raise Unavailable(type(exc).__name__) from exc
+            event = pair[0]
+            metrics.WEBHOOK_EVENTS.labels(event.type, "poison").inc()
+            # The id and the error class only: the event carries a user id and a text.
+            log.error(
+                "webhook_event_unpublishable",
+                event_type=event.type,
+                webhook_event_id=event.webhook_event_id,
+                error=type(exc).__name__,
+            )
+            return False
+        return True
+
+    def _envelope(self, destination: str, event: LineEvent, raw: dict[str, Any]) -> Envelope:
+        assert event.user_id is not None
+        return make_event(
+            "line.webhook_event",
+            {"destination": destination, "event": raw},
+            key=customer_id_for(self._secret_key, event.user_id),
+            producer=PRODUCER,
+            occurred_at=datetime.fromtimestamp(event.timestamp / 1000, UTC),
+            event_id=event.envelope_id,
+        )
 
     def _unseen(
         self, events: list[tuple[LineEvent, dict[str, Any]]]
@@ -184,17 +245,18 @@ def webhook_blueprint(channel_secret: str, publisher: WebhookPublisher) -> Bluep
         body, raw_events = _parse(raw)
         pairs: list[tuple[LineEvent, dict[str, Any]]] = []
         for event, raw_event in zip(body.events, raw_events, strict=True):
-            if event.user_id:
+            if event.user_id and event.mode != "standby":
                 pairs.append((event, raw_event))
             else:
-                # No user to answer (e.g. a group event without a userId): nothing to do.
+                # No user to answer (e.g. a group event without a userId), or another
+                # channel is in charge of this chat (standby): nothing to do.
                 metrics.WEBHOOK_EVENTS.labels(event.type, "ignored").inc()
         pairs.sort(key=lambda pair: pair[0].timestamp)  # stable: same-ms events keep order
         try:
             published = publisher.publish(body.destination, pairs)
-        except Exception as exc:
+        except Unavailable as exc:
             metrics.WEBHOOK_REJECTED.labels("broker").inc()
-            log.error("webhook_publish_failed", events=len(pairs), error=type(exc).__name__)
+            log.error("webhook_publish_failed", events=len(pairs), error=str(exc))
             raise ProblemError(
                 503, "Service Unavailable", "events could not be queued; redeliver later"
             ) from None

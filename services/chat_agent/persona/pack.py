@@ -31,8 +31,10 @@ KINDS = (
     "opted_in",
     "already_opted_out",
     "link_prompt",
+    "link_by_number",
+    "link_unavailable",
+    "link_failed",
     "linked",
-    "link_invalid",
     "help",
     "complaint",
     "thanks_reply",
@@ -42,6 +44,7 @@ KINDS = (
 REQUIRED_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     "offer_pitch": frozenset({"title", "expires", "code"}),
     "thanks_after_redemption": frozenset({"title"}),
+    "link_prompt": frozenset({"url"}),
 }
 QUICK_REPLY_ACTIONS = ("deals", "help", "stop", "link")
 # LINE rejects quick-reply labels over 20 characters and displayText over 300.

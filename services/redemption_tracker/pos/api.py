@@ -67,7 +67,7 @@ def _own_store(body_store: str) -> None:
 def pos_blueprint(tracker: Tracker) -> Blueprint:
     """POST /v1/pos/transactions, POST /v1/pos/voids, GET /v1/coupons/{code}."""
     bp = Blueprint("pos", __name__)
-    pos_only = require_role("pos", sessions=tracker.sessions, secret=tracker.secret)
+    pos_only = require_role("pos", sessions=tracker.sessions, secret=tracker.api_key_secrets)
 
     @bp.post("/v1/pos/transactions")
     @pos_only

@@ -3,7 +3,11 @@
 Order (the first failing check gives the reason):
 
 1. signature — `unknown_code` (not a code, bad check character) or `forged` (signature
-   does not match); no database is touched for either;
+   does not match); no database is touched for either; then `late_report` when the
+   transaction is dated further back than the allowed lateness (till_time.py; checked in
+   pos/redeem.py, since it needs the time the report arrived) — and, after the other
+   checks, for a late sale of a code the tracker already refused as `expired`
+   (pos/backdating.py);
 2. `expired` — the sale happened at or after the expiry the code itself carries;
 3. `campaign_not_active` when the tracker has no copy of the code's campaign, and
    `unknown_code` when the campaign has no offer with the code's index;
@@ -27,7 +31,7 @@ it is never rejected for the missing decision.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,6 +48,7 @@ REASONS = (
     "campaign_not_active",
     "redemption_budget_exhausted",
     "wrong_store",
+    "late_report",
 )
 
 
@@ -133,8 +138,8 @@ class Verdict:
     customer_id: str | None = None
 
 
-def read_code(key: bytes, raw: str) -> Presented:
-    """Check a presented code's form and signature, offline."""
+def read_code(key: bytes | Sequence[bytes], raw: str) -> Presented:
+    """Check a presented code's form and signature, offline (any key of a rotation may have signed)."""
     try:
         claims = verify_code(key, raw)
     except CodeRejected as exc:

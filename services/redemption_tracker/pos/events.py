@@ -1,12 +1,15 @@
 """The events the POS feed publishes, as outbox rows written in the batch's own commit.
 
-`coupon.redeemed` / `coupon.redemption_rejected` for every coupon presented on a new
-transaction, `sale.recorded` for a sale by a linked customer, `coupon.voided` for each
-redemption a void reverses (docs/interfaces.md § Events).
+`coupon.redeemed` for every coupon redeemed on a new transaction; one
+`coupon.redemption_rejected` per batch and (reason, campaign, customer) with a `count`,
+so a batch of 1,000 junk codes is one event, not 1,000; `sale.recorded` for a sale by a
+linked customer; `coupon.voided` for each redemption a void reverses
+(docs/interfaces.md § Events).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from services.redemption_tracker.models import Redemption
@@ -30,39 +33,58 @@ def outbox_row(
     }
 
 
-def coupon_outcome(t: BatchTx, o: Outcome, store_id: str, producer: str) -> dict[str, Any]:
-    """`coupon.redeemed` for a redeemed coupon, `coupon.redemption_rejected` otherwise."""
-    tx_id = t.tx.transaction_id
-    if o.status == "redeemed":
-        assert o.campaign is not None
-        return outbox_row(
-            "coupon.redeemed",
-            {
-                "code": o.code,
-                "customer_id": o.customer_id,
-                "campaign_id": o.campaign.campaign_id,
-                "offer_id": o.offer_id,
-                "transaction_id": tx_id,
-                "store_id": store_id,
-                "discount": o.discount,
-                "basket_total": t.tx.total,
-            },
-            key=o.customer_id or o.code or tx_id,
-            producer=producer,
-        )
+def coupon_redeemed(t: BatchTx, o: Outcome, store_id: str, producer: str) -> dict[str, Any]:
+    """`coupon.redeemed` for a redeemed coupon."""
+    assert o.campaign is not None
     return outbox_row(
-        "coupon.redemption_rejected",
+        "coupon.redeemed",
         {
-            "code": o.code or o.raw,
-            "reason": o.reason,
+            "code": o.code,
             "customer_id": o.customer_id,
-            "campaign_id": o.campaign_id,
-            "transaction_id": tx_id,
+            "campaign_id": o.campaign.campaign_id,
+            "offer_id": o.offer_id,
+            "transaction_id": t.tx.transaction_id,
             "store_id": store_id,
+            "discount": o.discount,
+            "basket_total": t.tx.total,
         },
-        key=o.customer_id or o.code or o.raw or tx_id,
+        key=o.customer_id or o.code or t.tx.transaction_id,
         producer=producer,
     )
+
+
+RejectionKey = tuple[str | None, str | None, str | None]  # reason, campaign_id, customer_id
+
+
+def rejection_key(o: Outcome) -> RejectionKey:
+    """What a batch's rejections are grouped by."""
+    return (o.reason, o.campaign_id, o.customer_id)
+
+
+def coupon_rejections(
+    groups: Iterable[list[tuple[BatchTx, Outcome]]], store_id: str, producer: str
+) -> list[dict[str, Any]]:
+    """One `coupon.redemption_rejected` per group: its first coupon and the group's size."""
+    rows = []
+    for group in groups:
+        t, o = group[0]
+        rows.append(
+            outbox_row(
+                "coupon.redemption_rejected",
+                {
+                    "code": o.code or o.raw,
+                    "reason": o.reason,
+                    "customer_id": o.customer_id,
+                    "campaign_id": o.campaign_id,
+                    "transaction_id": t.tx.transaction_id,
+                    "store_id": store_id,
+                    "count": len(group),
+                },
+                key=o.customer_id or o.code or o.raw or t.tx.transaction_id,
+                producer=producer,
+            )
+        )
+    return rows
 
 
 def sale_recorded(t: BatchTx, customer_id: str, store_id: str, producer: str) -> dict[str, Any]:

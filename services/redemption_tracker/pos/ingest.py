@@ -48,7 +48,7 @@ T = TypeVar("T")
 
 
 def _prepare(tracker: Tracker, index: int, tx: PosTransaction) -> BatchTx:
-    mhash = member_hash(tracker.secret, tx.member_id) if tx.member_id else None
+    mhash = member_hash(tracker.pseudonym_secret, tx.member_id) if tx.member_id else None
     items = RawJSON(_ITEMS.dump_json(tx.items).decode())
     # What a re-send is compared on: the transaction without the member id in clear.
     content = "|".join(
@@ -68,7 +68,7 @@ def _prepare(tracker: Tracker, index: int, tx: PosTransaction) -> BatchTx:
         member_hash=mhash,
         items=items,
         fingerprint=hashlib.sha256(content.encode()).hexdigest(),
-        presented=[read_code(tracker.coupon_key, c) for c in tx.coupon_codes]
+        presented=[read_code(tracker.coupon_keys, c) for c in tx.coupon_codes]
         if tx.coupon_codes
         else [],
     )
@@ -83,6 +83,10 @@ def _result(
     return {"transaction_id": tx_id, "status": status, "errors": errors or [], "coupons": coupons}
 
 
+def _refused(tx_id: str, field: str, message: str) -> dict[str, Any]:
+    return _result(tx_id, "rejected", [], [{"field": field, "message": message}])
+
+
 def ingest(
     tracker: Tracker, store_id: str, items: list[PosTransaction | Rejected], source: str = "http"
 ) -> list[dict[str, Any]]:
@@ -92,20 +96,22 @@ def ingest(
     fresh: list[BatchTx] = []
     first_seen: dict[str, BatchTx] = {}
     repeats: list[tuple[int, BatchTx, str]] = []  # (index, first occurrence, fingerprint)
+    now = tracker.clock()
     for i, item in enumerate(items):
         if isinstance(item, Rejected):
             results[i] = _result(item.transaction_id, "rejected", [], item.errors)
-        elif item.store_id is not None and item.store_id != store_id:
-            results[i] = _result(
+        elif tracker.till_time.ahead(item.occurred_at, now):
+            skew = int(tracker.till_time.clock_skew.total_seconds())
+            results[i] = _refused(
                 item.transaction_id,
-                "rejected",
-                [],
-                [
-                    {
-                        "field": f"transactions.{i}.store_id",
-                        "message": f"does not match the batch's store {store_id!r}",
-                    }
-                ],
+                f"transactions.{i}.occurred_at",
+                f"is in the future by more than the allowed clock skew ({skew} s)",
+            )
+        elif item.store_id is not None and item.store_id != store_id:
+            results[i] = _refused(
+                item.transaction_id,
+                f"transactions.{i}.store_id",
+                f"does not match the batch's store {store_id!r}",
             )
         else:
             t = _prepare(tracker, i, item)
@@ -203,7 +209,7 @@ def _write_batch(
             if t.row_id is not None:
                 new.append(t)
         copies = load_copies(s, new)
-        settle_coupons(s, new, copies, store_id, now)
+        settle_coupons(s, new, copies, store_id, now, tracker.till_time)
         write_outcomes(s, tracker, new, copies, store_id, now)
         return _stored_outcomes(s, store_id, [t for t in fresh if t.row_id is None])
 

@@ -14,7 +14,7 @@ from services.redemption_tracker.pos.checks import Basket, check_coupon, read_co
 
 def precheck(tracker: Tracker, raw_code: str, store_id: str) -> dict[str, Any]:
     """The same checks as a sale, without a basket (min_basket is shown, not checked)."""
-    presented = read_code(tracker.coupon_key, raw_code)
+    presented = read_code(tracker.coupon_keys, raw_code)
     if presented.claims is None or presented.code is None:
         return {
             "code": raw_code,

@@ -4,7 +4,7 @@ Steps 2–5 of pos/ingest.py's docstring, inside the batch's database transactio
 `settle_coupons` runs the offline checks, claims the surviving codes on the live-code
 unique index and admits them within the campaign budgets (`apply_budgets`, under the
 counter rows' locks); `write_outcomes` writes the coupon checks, the ledger entries and
-the outbox events in bulk.
+the outbox events in bulk (rejections aggregated per batch, pos/events.py).
 """
 
 from __future__ import annotations
@@ -23,14 +23,27 @@ from services.redemption_tracker.models import (
     Outbox,
     Redemption,
 )
+from services.redemption_tracker.pos.backdating import refuse_backdated, remember_expired
 from services.redemption_tracker.pos.batch import BatchCopies, BatchTx, Outcome
 from services.redemption_tracker.pos.checks import Basket, Line, check_coupon
-from services.redemption_tracker.pos.events import coupon_outcome, sale_recorded
+from services.redemption_tracker.pos.events import (
+    RejectionKey,
+    coupon_redeemed,
+    coupon_rejections,
+    rejection_key,
+    sale_recorded,
+)
 from services.redemption_tracker.sql import insert_rows, lock_rows
+from services.redemption_tracker.till_time import TillTime
 
 
 def settle_coupons(
-    s: Session, new: list[BatchTx], copies: BatchCopies, store_id: str, now: datetime
+    s: Session,
+    new: list[BatchTx],
+    copies: BatchCopies,
+    store_id: str,
+    now: datetime,
+    till_time: TillTime,
 ) -> None:
     """Checks, claims and budgets: fills each transaction's coupon outcomes."""
     candidates: list[tuple[BatchTx, Outcome]] = []
@@ -38,6 +51,7 @@ def settle_coupons(
     for t in new:
         if not t.presented:
             continue
+        too_late = till_time.too_late(t.tx.occurred_at, now)
         basket = Basket(
             store_id,
             t.tx.occurred_at,
@@ -49,6 +63,11 @@ def settle_coupons(
             o = Outcome(p.raw, code=p.code, reason=p.reason)
             t.outcomes.append(o)
             if p.claims is None:
+                continue
+            if too_late:
+                # Checked before expiry: a till's clock is trusted only this far back.
+                known = copies.campaigns.get(p.claims.campaign_no)
+                o.reason, o.campaign_id = "late_report", known.campaign_id if known else None
                 continue
             verdict = check_coupon(
                 p.claims,
@@ -71,6 +90,10 @@ def settle_coupons(
                 o.discount = min(verdict.discount, max(t.tx.total - used, 0))
                 used += o.discount
                 candidates.append((t, o))
+    expired = {o.code for t in new for o in t.outcomes if o.reason == "expired" and o.code}
+    if expired:
+        remember_expired(s, expired, now)
+    candidates = refuse_backdated(s, candidates, expired, till_time, now)
     if not candidates:
         return
     claims = sorted(candidates, key=lambda c: c[1].code or "")
@@ -91,6 +114,7 @@ def settle_coupons(
                     "basket_total": t.tx.total,
                     "occurred_at": t.tx.occurred_at,
                     "redeemed_at": now,
+                    "late": till_time.late(t.tx.occurred_at, now),
                     "voided_at": None,
                 }
                 for t, o in claims
@@ -157,6 +181,7 @@ def write_outcomes(
 ) -> None:
     """Coupon checks, ledger entries and outbox events of the new transactions."""
     checks, entries, events = [], [], []
+    rejected: dict[RejectionKey, list[tuple[BatchTx, Outcome]]] = {}
     for t in new:
         attributed: set[str] = set()
         tx_id = t.tx.transaction_id
@@ -172,8 +197,10 @@ def write_outcomes(
                     "campaign_id": o.campaign_id,
                 }
             )
-            events.append(coupon_outcome(t, o, store_id, tracker.producer))
-            if o.status == "redeemed":
+            if o.status != "redeemed":
+                rejected.setdefault(rejection_key(o), []).append((t, o))
+            else:
+                events.append(coupon_redeemed(t, o, store_id, tracker.producer))
                 assert o.campaign is not None and o.redemption_id is not None
                 revenue = 0 if o.campaign.campaign_id in attributed else t.tx.total
                 attributed.add(o.campaign.campaign_id)
@@ -193,6 +220,7 @@ def write_outcomes(
         customer = copies.links.get(t.member_hash or "")
         if customer is not None:
             events.append(sale_recorded(t, customer, store_id, tracker.producer))
+    events += coupon_rejections(rejected.values(), store_id, tracker.producer)
     insert_rows(s, CouponCheck, checks)
     insert_rows(s, LedgerEntry, entries)
     insert_rows(s, Outbox, events)

@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from shared.fields import BoundedDatetime, Code, Ident, LongText, Money, PlainText
 from shared.http import validation_errors
 
 MAX_BATCH = 1000
-Money = Annotated[int, Field(strict=True, ge=0, le=10**12)]
-Ident = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")]
-StoreId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+StoreId = Annotated[Ident, Field(max_length=64)]
+Short = Annotated[PlainText, Field(max_length=64)]
 
 
 class Model(BaseModel):
@@ -24,8 +24,8 @@ class Model(BaseModel):
 
 
 class Item(Model):
-    sku: Annotated[str, Field(min_length=1, max_length=64)]
-    category: Annotated[str, Field(max_length=64)] | None = None
+    sku: Short
+    category: Annotated[PlainText, Field(min_length=0, max_length=64)] | None = None
     qty: Annotated[int, Field(strict=True, ge=1, le=100_000)]
     unit_price: Money
 
@@ -34,14 +34,16 @@ class PosTransaction(Model):
     """One till transaction (docs/interfaces.md § POS feed); `total` is the basket before coupon discounts."""
 
     transaction_id: Ident
-    occurred_at: AwareDatetime
-    member_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    occurred_at: BoundedDatetime
+    member_id: Short | None = None
     currency: Literal["JPY"] = "JPY"
     total: Money
     # default_factory: a literal [] default is deep-copied for every transaction.
     items: Annotated[list[Item], Field(max_length=500, default_factory=list)]
     coupon_codes: Annotated[
-        list[Annotated[str, Field(max_length=100)]], Field(max_length=10, default_factory=list)
+        # An empty code is answered `unknown_code`, as any other code that does not parse.
+        list[Annotated[Code, Field(min_length=0)]],
+        Field(max_length=10, default_factory=list),
     ]
     # Only on the `pos.transactions` topic, where a message is one transaction.
     store_id: StoreId | None = None
@@ -85,8 +87,8 @@ class BatchResult(BaseModel):
 class VoidRequest(Model):
     store_id: StoreId
     transaction_id: Ident
-    occurred_at: AwareDatetime
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    occurred_at: BoundedDatetime
+    reason: Annotated[LongText, Field(max_length=200)]
 
 
 class VoidedCoupon(BaseModel):

@@ -1,5 +1,7 @@
 """Voids: a voided transaction's redemptions are reversed by new ledger entries.
 
+Only within the void window and never into a closed statement period (pos/void_window.py).
+
 The void is recorded once (`voids.tx_id` is unique, so a re-sent or concurrent void
 finds it and answers `already_voided`); in the same transaction each live redemption of
 the transaction gets `voided_at` — which takes it out of the live-code unique index, so
@@ -29,8 +31,9 @@ from services.redemption_tracker.models import (
 )
 from services.redemption_tracker.pos.events import coupon_voided
 from services.redemption_tracker.pos.schemas import VoidRequest
+from services.redemption_tracker.pos.void_window import check_open_periods, check_void_time
 from services.redemption_tracker.sql import bulk, insert_ignore, insert_rows, lock_rows
-from shared.coupons import verify_code
+from shared.coupons import claims_of
 from shared.db import unit_of_work
 from shared.http import field_problem
 
@@ -39,18 +42,27 @@ def void_transaction(tracker: Tracker, store_id: str, req: VoidRequest) -> dict[
     """Void a transaction: reverse its live redemptions with new entries. Idempotent."""
     now = tracker.clock()
     with unit_of_work(tracker.sessions) as s:
-        tx = s.execute(
-            select(Transaction.id).where(
+        found = s.execute(
+            select(Transaction.id, Transaction.occurred_at, Transaction.received_at).where(
                 Transaction.store_id == store_id, Transaction.transaction_id == req.transaction_id
             )
-        ).scalar_one_or_none()
-        if tx is None:
+        ).one_or_none()
+        if found is None:
             raise field_problem(
                 404,
                 "Unknown transaction",
                 f"store {store_id} has no transaction {req.transaction_id!r}",
                 field="transaction_id",
                 message="no such transaction",
+            )
+        tx = found.id
+        if s.execute(select(Void.id).where(Void.tx_id == tx)).first() is None:
+            check_void_time(
+                tracker.till_time,
+                void_at=req.occurred_at,
+                tx_occurred_at=found.occurred_at,
+                tx_received_at=found.received_at,
+                now=now,
             )
         first = bulk(
             s,
@@ -67,7 +79,7 @@ def void_transaction(tracker: Tracker, store_id: str, req: VoidRequest) -> dict[
         if first is not None:
             reversed_rows = _reverse(s, tracker, tx, now)
         else:
-            reversed_rows = _voided_before(s, tracker.coupon_key, tx)
+            reversed_rows = _voided_before(s, tx)
     metrics.VOIDS.labels("voided" if first is not None else "already_voided").inc()
     return {
         "transaction_id": req.transaction_id,
@@ -86,8 +98,10 @@ class _Reversed:
         self.code, self.discount, self.expires_at = code, discount, expires_at
 
 
-def _expiry(key: bytes, code: str) -> datetime:
-    return verify_code(key, code).expires_at
+def _expiry(code: str) -> datetime:
+    """A stored code's expiry. It was verified on arrival, so its signature is not checked
+    again: a code signed under a since-rotated key must stay voidable (it gave a 500)."""
+    return claims_of(code).expires_at
 
 
 def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_Reversed]:
@@ -105,6 +119,7 @@ def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_R
             )
         ).scalars()
     }
+    check_open_periods((e.period for e in originals.values()), now)
     entries, events = [], []
     by_campaign: dict[str, list[int]] = {}
     for r in live:
@@ -142,12 +157,12 @@ def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_R
         )
     insert_rows(s, LedgerEntry, entries)
     insert_rows(s, Outbox, events)
-    return [_Reversed(r.code, r.discount, _expiry(tracker.coupon_key, r.code)) for r in live]
+    return [_Reversed(r.code, r.discount, _expiry(r.code)) for r in live]
 
 
-def _voided_before(s: Session, key: bytes, tx_id: int) -> list[_Reversed]:
+def _voided_before(s: Session, tx_id: int) -> list[_Reversed]:
     rows = _redemptions(s, tx_id, voided=True)
-    return [_Reversed(r.code, r.discount, _expiry(key, r.code)) for r in rows]
+    return [_Reversed(r.code, r.discount, _expiry(r.code)) for r in rows]
 
 
 def _redemptions(s: Session, tx_id: int, *, voided: bool) -> list[Redemption]:

@@ -9,9 +9,15 @@ from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.models import Campaign
 from services.redemption_tracker.reports.page import report_page
 from services.redemption_tracker.reports.report import build_report, report_csv
-from services.redemption_tracker.reports.schemas import Report, Statement, StatementQuery
-from services.redemption_tracker.reports.statements import build_statement
+from services.redemption_tracker.reports.schemas import (
+    Report,
+    Statement,
+    StatementQuery,
+    is_campaign_id,
+)
+from services.redemption_tracker.reports.statements import build_statement, statement_csv
 from shared.auth import require_role
+from shared.fields import YEAR_MONTH_PATTERN
 from shared.http import (
     Operation,
     ProblemError,
@@ -41,7 +47,8 @@ OPERATIONS = [
         Statement,
         parameters=[
             query_parameter("campaign_id", required=True),
-            query_parameter("period", required=True, type="string", pattern=r"^\d{4}-\d{2}$"),
+            query_parameter("period", required=True, type="string", pattern=YEAR_MONTH_PATTERN),
+            query_parameter("format", type="string", enum=["json", "csv"]),
         ],
     ),
     Operation(
@@ -55,7 +62,7 @@ OPERATIONS = [
 
 
 def _campaign_or_404(s: Session, campaign_id: str) -> Campaign:
-    campaign = s.get(Campaign, campaign_id)
+    campaign = s.get(Campaign, campaign_id) if is_campaign_id(campaign_id) else None
     if campaign is None:
         raise ProblemError(404, "Unknown campaign", f"the tracker has no campaign {campaign_id!r}")
     return campaign
@@ -64,7 +71,7 @@ def _campaign_or_404(s: Session, campaign_id: str) -> Campaign:
 def reports_blueprint(tracker: Tracker) -> Blueprint:
     """GET /v1/campaigns/{id}/report[.html] and GET /v1/statements (marketer keys)."""
     bp = Blueprint("reports", __name__)
-    marketer = require_role("marketer", sessions=tracker.sessions, secret=tracker.secret)
+    marketer = require_role("marketer", sessions=tracker.sessions, secret=tracker.api_key_secrets)
 
     @bp.get("/v1/campaigns/<campaign_id>/report")
     @marketer
@@ -100,6 +107,14 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
         query = parse_query(StatementQuery)
         with tracker.sessions() as s:
             campaign = _campaign_or_404(s, query.campaign_id)
-            return jsonify(build_statement(s, campaign, query.period, tracker.clock()))
+            statement = build_statement(s, campaign, query.period, tracker.clock())
+        if query.format == "csv":
+            name = f"statement-{query.campaign_id}-{query.period}.csv"
+            return Response(
+                statement_csv(statement),
+                mimetype="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            )
+        return jsonify(statement)
 
     return bp

@@ -171,6 +171,11 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("issued", f"{c['issued']:,}", "decisions that carried a coupon"),
         ("delivered", f"{c['delivered']:,}", "coupon messages the messaging platform accepted"),
         ("redeemed", f"{c['redeemed']:,}", "coupons redeemed at a till, net of voids"),
+        (
+            "redeemed late",
+            f"{c.get('late', 0):,}",
+            "of the redeemed, reported later than the till clock skew allows (offline tills)",
+        ),
         ("redemption rate", "–" if rate is None else f"{rate:.1%}", "redeemed ÷ issued"),
         (
             "attributed revenue",

@@ -8,7 +8,8 @@ that month are the same sum. Definitions:
   `coupon.delivered`; decisions: every `offer.decided` of the campaign (any arm) — one
   API call each, for the per-call-fee comparison;
 - redeemed: live redemptions (voided ones are counted separately); redemption rate =
-  redeemed / issued;
+  redeemed / issued; late: those of the redeemed reported later than the till clock skew
+  allows but within the allowed lateness (till_time.py), for the marketer to watch;
 - attributed revenue: basket totals of transactions that redeemed a campaign coupon, net
   of voids; discount cost: discounts granted, net of voids;
 - lift: see lift.py and periods.py (Welch 95% interval, linked customers only);
@@ -20,8 +21,6 @@ that month are the same sum. Definitions:
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +37,7 @@ from services.redemption_tracker.models import (
 )
 from services.redemption_tracker.reports.lift import incremental_share, share_of
 from services.redemption_tracker.reports.periods import incremental_periods, measure, window_end
+from shared.spreadsheet import csv_text
 
 
 def _count(s: Session, stmt: Any) -> int:
@@ -58,6 +58,14 @@ def counts(s: Session, campaign_id: str) -> dict[str, Any]:
             Redemption.campaign_id == campaign_id, Redemption.voided_at.is_(None)
         ),
     )
+    late = _count(
+        s,
+        select(func.count()).where(
+            Redemption.campaign_id == campaign_id,
+            Redemption.voided_at.is_(None),
+            Redemption.late.is_(True),
+        ),
+    )
     voided = _count(
         s,
         select(func.count()).where(
@@ -76,6 +84,7 @@ def counts(s: Session, campaign_id: str) -> dict[str, Any]:
         "issued": issued,
         "delivered": delivered,
         "redeemed": redeemed,
+        "late": late,
         "voided": voided,
         "redemption_rate": round(redeemed / issued, 4) if issued else None,
         "rejected_by_reason": {str(k): int(v) for k, v in sorted(rejected.items())},
@@ -158,10 +167,8 @@ def build_report(s: Session, campaign: Campaign, now: datetime) -> dict[str, Any
 
 
 def report_csv(report: dict[str, Any]) -> str:
-    """The report flattened to `metric,value` rows (one row per figure)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["metric", "value"])
+    """The report flattened to `metric,value` rows (one row per figure), formula-safe."""
+    rows: list[tuple[str, object]] = [("metric", "value")]
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, dict):
@@ -172,7 +179,7 @@ def report_csv(report: dict[str, Any]) -> str:
                 key = item.get("period") if isinstance(item, dict) else None
                 walk(f"{prefix}.{key}", {k: v for k, v in item.items() if k != "period"})
         else:
-            writer.writerow([prefix, "" if value is None else value])
+            rows.append((prefix, value))
 
     walk("", report)
-    return buf.getvalue()
+    return csv_text(rows)

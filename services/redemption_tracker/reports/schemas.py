@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from shared.fields import Ident, YearMonth
+
+CampaignId = Annotated[Ident, Field(max_length=64)]
+_CAMPAIGN_ID = TypeAdapter(CampaignId)
+
+
+def is_campaign_id(text: str) -> bool:
+    """True when `text` could be a campaign id (never a NUL or control character)."""
+    try:
+        _CAMPAIGN_ID.validate_python(text)
+    except ValidationError:
+        return False
+    return True
 
 
 class StatementQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    campaign_id: Annotated[str, Field(min_length=1, max_length=64)]
-    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    campaign_id: CampaignId
+    period: YearMonth
+    format: Literal["json", "csv"] = "json"
 
 
 class StatementLine(BaseModel):

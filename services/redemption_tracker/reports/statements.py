@@ -16,6 +16,17 @@ from sqlalchemy.orm import Session
 from services.redemption_tracker.ledger import period_bounds, statement_lines
 from services.redemption_tracker.models import Campaign
 from services.redemption_tracker.reports.periods import incremental_periods
+from shared.spreadsheet import csv_text
+
+CSV_COLUMNS = (
+    "date",
+    "kind",
+    "entries",
+    "attributed_revenue",
+    "discount_cost",
+    "revenue_share",
+    "provisional",
+)
 
 
 def build_statement(s: Session, campaign: Campaign, period: str, now: datetime) -> dict[str, Any]:
@@ -52,3 +63,22 @@ def build_statement(s: Session, campaign: Campaign, period: str, now: datetime) 
         "lines": [{"provisional": False, **line} for line in lines],
         "total": total,
     }
+
+
+def statement_csv(statement: dict[str, Any]) -> str:
+    """A statement as CSV: one row per line, then the total (formula-safe, shared/spreadsheet.py)."""
+    rows: list[list[object]] = [list(CSV_COLUMNS)]
+    rows += [[line[c] for c in CSV_COLUMNS] for line in statement["lines"]]
+    total = statement["total"]
+    rows.append(
+        [
+            "total",
+            "",
+            "",
+            total["attributed_revenue"],
+            total["discount_cost"],
+            total["revenue_share"],
+            "",
+        ]
+    )
+    return csv_text(rows)

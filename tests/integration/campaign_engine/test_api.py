@@ -438,11 +438,15 @@ def test_the_openapi_document_comes_from_the_validating_models(api: Api) -> None
     assert params == {"limit", "cursor", "status"}
 
 
-def test_readiness_checks_the_database_redis_and_kafka(app: Flask, real_settings: Settings) -> None:
+def test_readiness_checks_the_database_redis_and_kafka(
+    app: Flask, real_settings: Settings, keys: dict[str, str]
+) -> None:
     ready = app.test_client().get("/readyz")
     assert ready.status_code == 200, ready.get_json()
     assert ready.get_json()["checks"] == {"database": True, "redis": True, "kafka": True}
     broken = create_app(replace(real_settings, redis_url="redis://127.0.0.1:1/0"))
     not_ready = broken.test_client().get("/readyz")
     assert not_ready.status_code == 503 and not_ready.get_json()["checks"]["redis"] is False
-    assert app.test_client().get("/metrics").status_code == 200
+    assert app.test_client().get("/metrics").status_code == 404  # operators only
+    admin = {"Authorization": f"Bearer {keys['admin']}"}
+    assert app.test_client().get("/metrics", headers=admin).status_code == 200

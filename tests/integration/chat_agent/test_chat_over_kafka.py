@@ -7,8 +7,9 @@ relay and delivery loop; a recording server plays the LINE Messaging API.
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import zxingcpp
 from PIL import Image
@@ -16,13 +17,14 @@ from sqlalchemy import select
 
 from services.chat_agent.line.webhook import SEEN_PREFIX
 from services.chat_agent.models import Customer
+from shared.auth import create_key
 from shared.coupons import CouponClaims, coupon_key, issue_code
 from shared.crypto import member_hash
-from shared.db import make_engine, make_session_factory
+from shared.db import make_engine, make_session_factory, unit_of_work
 from shared.redis_client import make_redis
 from tenin.line_recorder import PUSH
 from tests.integration.chat_agent.conftest import ChatStack, dumps, texts
-from tests.support.line_payloads import redelivered, text_event, user_id
+from tests.support.line_payloads import account_link_event, redelivered, text_event, user_id
 from tests.support.waiting import wait_for
 
 
@@ -68,9 +70,10 @@ def decide(stack: ChatStack, request: dict, code: str | None, arm: str = "treatm
     )
 
 
-def a_code(serial: int) -> str:
+def a_code(stack: ChatStack, serial: int) -> str:
     return issue_code(
-        coupon_key("it" * 16), CouponClaims(3, 0, serial, datetime(2031, 1, 1, tzinfo=UTC))
+        coupon_key(stack.settings.secret_key),
+        CouponClaims(3, 0, serial, datetime(2031, 1, 1, tzinfo=UTC)),
     )
 
 
@@ -83,7 +86,7 @@ def test_deals_to_a_delivered_coupon_with_a_scannable_qr(stack: ChatStack) -> No
     [requested] = stack.events("offer.requested", cid)
     assert requested.payload["context"]["intent"] == "deal_seeking"
     assert requested.payload["context"]["language"] == "ja"
-    code = a_code(1001)
+    code = a_code(stack, 1001)
     decide(stack, requested.payload, code)
     [coupon] = wait_for(lambda: stack.line.delivered_to(user), timeout=45, what="the coupon")
     assert coupon.channel == "reply", "decided within the token's minute: the free reply API"
@@ -140,12 +143,32 @@ def test_opt_out_stops_offers_and_is_announced(stack: ChatStack) -> None:
     assert len(requests) == 1
 
 
-def test_linking_a_member_card_publishes_a_keyed_hash(stack: ChatStack) -> None:
+def test_a_card_links_only_through_the_account_link_flow(stack: ChatStack) -> None:
+    """Issue 11: a typed number linked at once; now only a redeemed nonce links."""
     user = user_id()
-    stack.post([text_event(user, "会員番号はM0042424です")])
+    typed = text_event(user, "会員番号はM0042424です")
+    stack.line.own_reply_token(typed["replyToken"], user)
+    stack.post([typed])
+    [answer] = wait_for(lambda: stack.line.delivered_to(user), timeout=45, what="the answer")
+    [url] = re.findall(r"https?://[!-~]+", " ".join(answer.texts()))
+    [token] = parse_qs(urlparse(url).query)["linkToken"]
+    assert stack.line.link_tokens[token] == user
+    sessions = make_session_factory(make_engine(stack.settings.effective_database_url, pool_size=1))
+    with unit_of_work(sessions) as session:
+        key = create_key(session, stack.settings.secret_key, "members")
+    issued = stack.client.post(
+        "/v1/members/link-nonces",
+        json={"member_id": "M0042424", "link_token": token},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert issued.status_code == 201, issued.get_json()
     cid = customer_id(stack, user)
+    found = customer(stack, user)
+    assert found is not None and found.member_hash is None, "the typed number linked nothing"
+    stack.post([account_link_event(user, issued.get_json()["nonce"])])
     [linked] = stack.events("customer.linked", cid)
-    assert linked.payload["member_hash"] == member_hash(stack.settings.secret_key, "M0042424")
+    expected = member_hash(stack.settings.pseudonym_key, "M0042424")
+    assert linked.payload["member_hash"] == expected
     assert "0042424" not in dumps(linked)
 
 
@@ -175,7 +198,7 @@ def test_push_retries_429_and_500_once_delivered_and_never_retries_400(
     stack.line.fail(429, path=PUSH, retry_after=1)
     stack.line.fail(500, path=PUSH)
     redeemed = {
-        "code": a_code(2002),
+        "code": a_code(stack, 2002),
         "customer_id": cid,
         "campaign_id": "cmp-it",
         "offer_id": "o1",

@@ -29,7 +29,8 @@ def one_coupon(client: FlaskClient, auth: str, store: str, t: dict[str, Any]) ->
     return coupon
 
 
-def void(client: FlaskClient, auth: str, store: str, t: dict[str, Any]) -> Any:
+def void(client: FlaskClient, auth: str, store: str, t: dict[str, Any], **over: Any) -> Any:
+    """POST a void of transaction `t` (dated at the sale); `over` replaces body fields."""
     return client.post(
         "/v1/pos/voids",
         json={
@@ -37,6 +38,7 @@ def void(client: FlaskClient, auth: str, store: str, t: dict[str, Any]) -> Any:
             "transaction_id": t["transaction_id"],
             "occurred_at": t["occurred_at"],
             "reason": "customer returned the goods",
+            **over,
         },
         headers={"Authorization": auth},
     )

@@ -10,12 +10,13 @@ from sqlalchemy import event
 
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.pos.checks import REASONS
-from shared.coupons import CouponClaims, coupon_key, issue_code, round_up_to_hour
+from shared.coupons import CouponClaims, issue_code, round_up_to_hour
 from tests.integration.redemption_tracker.support import one_coupon, outbox_events, post
 from tests.support.redemption_tracker.builders import (
     CampaignSpec,
     apply,
     decision_event,
+    forged_code,
     now,
     offer,
     tx,
@@ -43,10 +44,7 @@ def test_forged_without_a_database_lookup(
     client: FlaskClient, tracker: Tracker, auth: dict, store: str
 ) -> None:
     c = CampaignSpec(tracker)
-    forged = issue_code(
-        coupon_key("someone-else's-key"),
-        CouponClaims(c.number, 0, 1, round_up_to_hour(now() + timedelta(days=1))),
-    )
+    forged = forged_code(c.number)
     statements: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
@@ -184,6 +182,12 @@ def test_unknown_campaign_is_not_active(
         CouponClaims(c.number + 400_000, 0, 7, round_up_to_hour(now() + timedelta(days=1))),
     )
     rejected(one_coupon(client, auth["pos"], store, tx(coupons=[code])), "campaign_not_active")
+
+
+def test_late_report(client: FlaskClient, tracker: Tracker, auth: dict, store: str) -> None:
+    c = CampaignSpec(tracker, starts_at=now() - timedelta(days=10))
+    backdated = tx(coupons=[c.code()], occurred_at=now() - timedelta(days=4))
+    rejected(one_coupon(client, auth["pos"], store, backdated), "late_report")
 
 
 def test_zz_every_reason_was_caused(request: pytest.FixtureRequest) -> None:

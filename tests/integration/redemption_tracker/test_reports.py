@@ -86,6 +86,7 @@ def test_report_counts_money_and_csv(
         "issued": 3,
         "delivered": 2,
         "redeemed": 1,
+        "late": 0,
         "voided": 1,
         "redemption_rate": round(1 / 3, 4),
         "rejected_by_reason": {"expired": 1},
@@ -136,18 +137,33 @@ def test_attributed_statements_add_up_to_the_report_per_period(
 ) -> None:
     clock = Clock(datetime(2026, 11, 20, 12, tzinfo=JST))
     t, client = clocked(tracker, clock)
-    c = CampaignSpec(t, revenue_share={"pct": 5, "basis": "attributed"})
-    first = tx(total=1000, coupons=[c.code()])
+    c = CampaignSpec(
+        t,
+        starts_at=datetime(2026, 11, 1, tzinfo=JST),
+        ends_at=datetime(2027, 1, 31, tzinfo=JST),
+        revenue_share={"pct": 5, "basis": "attributed"},
+    )
+    first = tx(total=1000, coupons=[c.code()], occurred_at=clock.at)
     one_coupon(client, auth["pos"], store, first)
-    one_coupon(client, auth["pos"], store, tx(total=2001, coupons=[c.code()]))
+    kept = tx(total=2001, coupons=[c.code()], occurred_at=clock.at)
+    one_coupon(client, auth["pos"], store, kept)
+    december = tx(total=1000, coupons=[c.code()], occurred_at=datetime(2026, 12, 1, tzinfo=JST))
+    clock.at = datetime(2026, 12, 1, 1, tzinfo=JST)
+    one_coupon(client, auth["pos"], store, december)
+    one_coupon(client, auth["pos"], store, tx(total=3000, coupons=[c.code()], occurred_at=clock.at))
     clock.at = datetime(2026, 12, 2, 9, tzinfo=JST)
-    void(client, auth["pos"], store, first)
-    one_coupon(client, auth["pos"], store, tx(total=3000, coupons=[c.code()]))
+    void(client, auth["pos"], store, december)
+    # November's statement is closed: a void never reaches back into it.
+    closed = void(client, auth["pos"], store, kept)
+    assert closed.status_code == 409, closed.get_json()
+    assert closed.get_json()["errors"] == [
+        {"field": "transaction_id", "message": "its redemptions are in a closed statement period"}
+    ]
 
     report = get(client, auth, f"/v1/campaigns/{c.campaign_id}/report")
     periods = by_period(report)
     assert periods["2026-11"]["revenue_share"] == 50 + 100  # floor(5% of 2,001) = 100
-    assert periods["2026-12"]["revenue_share"] == -50 + 150
+    assert periods["2026-12"]["revenue_share"] == 50 - 50 + 150
     assert periods["2026-11"]["status"] == "closed" and periods["2026-12"]["status"] == "open"
     for period in ("2026-11", "2026-12"):
         st = statement(client, auth, c.campaign_id, period)
@@ -157,10 +173,10 @@ def test_attributed_statements_add_up_to_the_report_per_period(
     dec = statement(client, auth, c.campaign_id, "2026-12")
     assert {(x["date"], x["kind"], x["revenue_share"]) for x in dec["lines"]} == {
         ("2026-12-02", "void", -50),
-        ("2026-12-02", "redemption", 150),
+        ("2026-12-01", "redemption", 200),
     }
     assert (
-        report["revenue_share"]["owed"] == 250 == sum(p["revenue_share"] for p in periods.values())
+        report["revenue_share"]["owed"] == 300 == sum(p["revenue_share"] for p in periods.values())
     )
     empty = statement(client, auth, c.campaign_id, "2027-01")
     assert empty["lines"] == [] and empty["total"]["revenue_share"] == 0

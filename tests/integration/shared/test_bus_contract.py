@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from shared.bus import Broker
 from shared.consumer import ConsumerLoop
+from shared.dead_letters import DeadLetterSeal
 from shared.events import dlq_topic, encode, make_event
 from tests.support.brokers import drain, poll_quietly
 from tests.support.waiting import wait_for
@@ -102,8 +103,9 @@ def test_a_poison_message_lands_in_the_dlq_and_the_stream_flows(
             raise RuntimeError("handler keeps failing")
         handled.append(envelope.payload["customer_id"])
 
+    seal = DeadLetterSeal("contract-test-secret-" + unique)
     loop: ConsumerLoop = ConsumerLoop(
-        broker, f"g.{unique}", [topic], handler, max_attempts=2, retry_backoff_s=0.01
+        broker, f"g.{unique}", [topic], handler, max_attempts=2, retry_backoff_s=0.01, seal=seal
     )
     stop = threading.Event()
     thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
@@ -125,7 +127,8 @@ def test_a_poison_message_lands_in_the_dlq_and_the_stream_flows(
     records = [json.loads(m.value) for m in dead]
     assert [r["origin"]["offset"] for r in records] == [1, 3]
     assert records[0]["error_type"] == "PoisonMessage"
-    assert records[0]["original_encoding"] == "base64"
+    assert seal.open(records[0]["sealed"])["original_encoding"] == "base64"
+    assert '"customer_id":"c_3"' in seal.open(records[1]["sealed"])["original"]
     assert records[1]["attempts"] == 2 and "keeps failing" in records[1]["error"]
     assert all(r["origin"]["topic"] == topic for r in records)
 

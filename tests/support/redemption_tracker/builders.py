@@ -11,7 +11,7 @@ from typing import Any
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.handlers import handle_event
 from shared.auth import create_key
-from shared.coupons import CouponClaims, issue_code, round_up_to_hour
+from shared.coupons import CouponClaims, coupon_key, issue_code, round_up_to_hour
 from shared.crypto import member_hash
 from shared.db import unit_of_work
 from shared.events import Envelope, make_event
@@ -92,6 +92,14 @@ class CampaignSpec:
         )
 
 
+def forged_code(campaign_number: int) -> str:
+    """A well-formed code for the campaign, signed with a key that is not the tracker's."""
+    return issue_code(
+        coupon_key("someone-else's-key"),
+        CouponClaims(campaign_number, 0, 1, round_up_to_hour(now() + timedelta(days=1))),
+    )
+
+
 def decision_event(
     customer_id: str,
     campaign_id: str | None,
@@ -139,7 +147,7 @@ def linked_event(tracker: Tracker, customer_id: str, member_id: str) -> Envelope
         "customer.linked",
         {
             "customer_id": customer_id,
-            "member_hash": member_hash(tracker.secret, member_id),
+            "member_hash": member_hash(tracker.pseudonym_secret, member_id),
         },
         key=customer_id,
         producer="chat_agent",
@@ -198,9 +206,15 @@ def tx(
 
 
 def keys(tracker: Tracker, store_id: str) -> dict[str, str]:
-    """Authorization headers for a POS key of the store and a marketer key."""
+    """Authorization headers for a POS key of the store, a marketer key and an admin key."""
     with unit_of_work(tracker.sessions) as s:
         pos = create_key(s, tracker.secret, "pos", store_id)
         other = create_key(s, tracker.secret, "pos", store_id + "-other")
         marketer = create_key(s, tracker.secret, "marketer")
-    return {"pos": f"Bearer {pos}", "other": f"Bearer {other}", "marketer": f"Bearer {marketer}"}
+        admin = create_key(s, tracker.secret, "admin")
+    return {
+        "pos": f"Bearer {pos}",
+        "other": f"Bearer {other}",
+        "marketer": f"Bearer {marketer}",
+        "admin": f"Bearer {admin}",
+    }

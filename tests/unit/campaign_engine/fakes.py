@@ -51,6 +51,9 @@ class FakeFeatures:
     def mark_linked(self, customer_id: str) -> None:
         self._touch("linked", customer_id)
 
+    def mark_unlinked(self, customer_id: str) -> None:
+        self._touch("unlinked", customer_id)
+
     def record_redemption(self, customer_id: str) -> None:
         self._touch("redeemed", customer_id)
 

@@ -37,6 +37,7 @@ from tenin.line_recorder import LineRecorder
 from tests.support.line_payloads import signed_webhook
 
 SECRET = "unit-channel-secret"
+MEMBER_SITE = "https://members.example/line-link"
 
 
 class FakeUnderstanding:
@@ -129,6 +130,15 @@ class Harness:
         out = [decode(m.value) for m in self.broker.messages(TOPIC_OF_TYPE[event_type])]
         return [e for e in out if e.type == event_type and (key is None or e.key == key)]
 
+    def texts(self, customer_id: str) -> list[str]:
+        """Every text message queued for the customer, in order."""
+        return [
+            m["text"]
+            for d in self.deliveries(customer_id)
+            for m in d.messages
+            if m["type"] == "text"
+        ]
+
     def deliveries(self, customer_id: str) -> list[Delivery]:
         with self.deps.sessions() as session:
             return list(
@@ -179,12 +189,17 @@ def sqlite_db(migrated_template: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def harness(sqlite_db: str, persona: Persona, tmp_path: Path) -> Iterator[Harness]:
+def harness(
+    sqlite_db: str, persona: Persona, tmp_path: Path, line: LineRecorder
+) -> Iterator[Harness]:
     sqlite_url = sqlite_db
     settings = Settings(
         service="chat_agent",
         database_url=sqlite_url,
         line_channel_secret=SECRET,
+        line_channel_access_token="test-token",
+        messaging_api_base=line.base_url,
+        member_link_url=MEMBER_SITE,
         secret_key=UNIT_SETTINGS_SECRET,
         public_base_url="https://tenin.example",
         data_dir=tmp_path,

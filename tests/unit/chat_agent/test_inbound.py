@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from services.chat_agent.conversation.state import PREFIX
 from services.chat_agent.models import Customer, OfferRequest
-from shared.crypto import member_hash
 from shared.events import make_event
 from tests.support.line_payloads import (
     follow_event,
@@ -22,7 +21,7 @@ from tests.support.line_payloads import (
     unfollow_event,
     user_id,
 )
-from tests.unit.chat_agent.conftest import UNIT_SETTINGS_SECRET, Harness, customer_of
+from tests.unit.chat_agent.conftest import Harness, customer_of
 
 
 def _customer(harness: Harness, user: str) -> Customer:
@@ -30,15 +29,6 @@ def _customer(harness: Harness, user: str) -> Customer:
         customer = session.get(Customer, customer_of(user))
         assert customer is not None
         return customer
-
-
-def _texts(harness: Harness, user: str) -> list[str]:
-    return [
-        m["text"]
-        for d in harness.deliveries(customer_of(user))
-        for m in d.messages
-        if m["type"] == "text"
-    ]
 
 
 def activate_campaign(harness: Harness, campaign_id: str = "cmp-1") -> None:
@@ -74,7 +64,12 @@ def test_follow_creates_the_customer_announces_it_and_greets(harness: Harness) -
     customer = _customer(harness, user)
     assert customer.followed and customer.line_user_id == user
     [followed] = harness.events("customer.followed", customer.customer_id)
-    assert followed.payload == {"customer_id": customer.customer_id, "language": "ja"}
+    first = datetime.fromtimestamp(event["timestamp"] / 1000, UTC)
+    assert followed.payload == {
+        "customer_id": customer.customer_id,
+        "language": "ja",
+        "first_followed_at": first.isoformat().replace("+00:00", "Z"),
+    }
     [greeting] = harness.deliveries(customer.customer_id)
     assert greeting.reply_token == event["replyToken"]
     assert greeting.messages[-1]["quickReply"]["items"], "quick replies for the next steps"
@@ -113,7 +108,7 @@ def test_a_late_message_gets_no_answer_but_a_late_stop_still_counts(harness: Har
     user = user_id()
     harness.send([text_event(user, "hello", ts=10_000)])
     harness.send([text_event(user, "onigiri?", ts=9_000)])
-    assert len(_texts(harness, user)) == 1, "an out-of-date message is not answered"
+    assert len(harness.texts(customer_of(user))) == 1, "an out-of-date message is not answered"
     harness.send([text_event(user, "stop", ts=9_500)])
     assert _customer(harness, user).opted_out, "consent changes are never dropped"
     assert harness.events("customer.opted_out", customer_of(user))
@@ -130,7 +125,7 @@ def test_a_batch_is_handled_in_timestamp_order_even_if_published_out_of_order(
     customer = _customer(harness, user)
     assert customer.opted_out, "the newer 'stop' wins"
     assert customer.consent_changed_ms == 20_000
-    assert len(_texts(harness, user)) == 4, "sorted, none of them is late: all answered"
+    assert len(harness.texts(customer_of(user))) == 4, "sorted, none of them is late: all answered"
     state = harness.deps.conversations.current(customer.customer_id, harness.clock().timestamp())
     assert state.intents == ["opt_in", "product_question", "opt_out", "thanks"]
 
@@ -177,22 +172,6 @@ def test_a_first_greeting_asks_for_an_offer_only_while_a_campaign_runs(harness: 
     assert len(harness.events("offer.requested", customer_of(busy))) == 1, "first greeting only"
 
 
-def test_linking_publishes_only_a_keyed_hash_of_the_member_number(harness: Harness) -> None:
-    user = user_id()
-    harness.send([postback_event(user, "action=link")])
-    harness.send([text_event(user, "12345")])  # not a member number
-    harness.send([text_event(user, "M0001234")])
-    customer = _customer(harness, user)
-    expected = member_hash(UNIT_SETTINGS_SECRET, "M0001234")
-    assert customer.member_hash == expected
-    [linked] = harness.events("customer.linked", customer.customer_id)
-    assert linked.payload == {"customer_id": customer.customer_id, "member_hash": expected}
-    assert "0001234" not in json.dumps(linked.model_dump(mode="json"))
-    texts = _texts(harness, user)
-    assert len(texts) == 3  # prompt, "couldn't recognise", linked
-    assert texts[1] != texts[2]
-
-
 def test_stickers_and_images_get_an_in_character_answer(harness: Harness) -> None:
     user = user_id()
     harness.send([sticker_event(user), image_event(user, ts=None)])
@@ -231,7 +210,7 @@ def test_sessions_end_after_idling_and_report_their_turns(harness: Harness) -> N
 def test_tone_follows_sentiment(harness: Harness, persona) -> None:  # type: ignore[no-untyped-def]
     user = user_id()
     harness.send([text_event(user, "terrible, just terrible")])
-    [answer] = _texts(harness, user)
+    [answer] = harness.texts(customer_of(user))
     gentle = persona.messages["complaint"]["en"]["gentle"]
     assert answer in gentle
 

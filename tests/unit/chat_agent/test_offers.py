@@ -14,13 +14,13 @@ from services.chat_agent.offers.held_greetings import release_held_greetings
 from shared.coupons import CouponClaims, coupon_key, issue_code
 from shared.events import Envelope, make_event
 from tests.support.line_payloads import follow_event, text_event, user_id
-from tests.unit.chat_agent.conftest import Harness, customer_of
+from tests.unit.chat_agent.conftest import UNIT_SETTINGS_SECRET, Harness, customer_of
 from tests.unit.chat_agent.test_inbound import activate_campaign
 
 
 def a_code(serial: int = 7) -> str:
     expires = datetime(2030, 1, 1, 15, tzinfo=UTC)
-    return issue_code(coupon_key("k" * 32), CouponClaims(12, 1, serial, expires))
+    return issue_code(coupon_key(UNIT_SETTINGS_SECRET), CouponClaims(12, 1, serial, expires))
 
 
 def decision(
@@ -88,7 +88,20 @@ def test_the_qr_image_decodes_back_to_the_code(harness: Harness) -> None:
     [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(response.data)))
     assert found.text == code
     assert harness.client.get("/coupons/TN-NOT-A-CODE/qr.png").status_code == 404
-    assert harness.client.get(f"/coupons/{code[:-1]}X/qr.png").status_code == 404
+    wrong_check = "X" if code[-1] != "X" else "Y"
+    assert harness.client.get(f"/coupons/{code[:-1]}{wrong_check}/qr.png").status_code == 404
+
+
+def test_the_qr_route_refuses_a_forged_code_before_rendering(harness: Harness) -> None:
+    """Issue 11: any code with a valid check character used to render, unauthenticated."""
+    expires = datetime(2030, 1, 1, 15, tzinfo=UTC)
+    forged = issue_code(coupon_key("not-the-server-key" * 2), CouponClaims(12, 1, 5, expires))
+    response = harness.client.get(f"/coupons/{forged}/qr.png")
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["errors"] == [
+        {"field": "code", "message": "not a coupon code tenin issued"}
+    ]
 
 
 def test_holdout_and_none_get_a_kind_message_without_a_coupon(harness: Harness) -> None:

@@ -23,6 +23,7 @@ from services.chat_agent.persona import (
 from shared.events import LANGUAGES
 
 OFFER = {"title": "おにぎり100円引き", "expires": "12/1 23:59", "code": "TN-ABCDE-FGHJK"}
+PLACEHOLDERS = {**OFFER, "url": "https://members.example/link?linkToken=t"}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_every_kind_renders_in_every_language_and_tone(persona: Persona, kind: s
     for language in LANGUAGES:
         for tone in TONES:
             for seed in range(6):  # reaches every variant of the short lists
-                text = persona.line(kind, language, tone, seed, **OFFER)
+                text = persona.line(kind, language, tone, seed, **PLACEHOLDERS)
                 assert text.strip() and "{" not in text and "}" not in text
 
 
@@ -155,8 +156,8 @@ def test_missing_language_is_named(tmp_path: Path, raw: dict) -> None:
 
 
 def test_missing_kind_is_named(tmp_path: Path, raw: dict) -> None:
-    del raw["messages"]["link_invalid"]
-    with pytest.raises(PersonaError, match=r"messages\.link_invalid is missing"):
+    del raw["messages"]["link_failed"]
+    with pytest.raises(PersonaError, match=r"messages\.link_failed is missing"):
         _load_broken(tmp_path, raw)
 
 

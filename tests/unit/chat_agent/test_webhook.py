@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+
+from services.chat_agent import metrics
 from services.chat_agent.line.events import LineEvent
 from services.chat_agent.line.signature import sign, verify
 from shared.events import CHAT_INBOUND, decode
@@ -112,7 +116,7 @@ def test_a_redelivered_event_keeps_its_event_id(harness: Harness) -> None:
 def test_broker_failure_gets_503_without_a_stack_trace(harness: Harness) -> None:
     class Down:
         def send(self, *args: object, **kwargs: object) -> None:
-            raise RuntimeError("broker unreachable")
+            raise KafkaTimeoutError("broker unreachable")
 
         def flush(self, timeout: float | None = None) -> None: ...
 
@@ -124,6 +128,58 @@ def test_broker_failure_gets_503_without_a_stack_trace(harness: Harness) -> None
     body = response.get_data(as_text=True)
     assert "broker unreachable" not in body and "Traceback" not in body
     assert json.loads(body)["status"] == 503
+
+
+class OneBadEvent:
+    """A producer that refuses one record for good and takes the others."""
+
+    def __init__(self, harness: Harness, bad_text: str, error: Exception) -> None:
+        self.real = harness.broker.producer()
+        self.bad_text, self.error = bad_text, error
+        self.failed: list[Exception] = []
+
+    def send(self, topic: str, key: str | None, value: bytes, headers: Any = ()) -> None:
+        if self.bad_text.encode() in value:
+            self.failed.append(self.error)
+        else:
+            self.real.send(topic, key, value, headers)
+
+    def flush(self, timeout: float | None = None) -> None:
+        failed, self.failed = self.failed, []
+        if failed:
+            raise failed[0]
+
+    def close(self) -> None: ...
+
+
+def test_an_event_that_can_never_be_published_is_not_a_503_forever(harness: Harness) -> None:
+    """Issue 11: any publish error gave 503, so LINE redelivered a poison event forever."""
+    producer = OneBadEvent(harness, "poison-text", MessageSizeTooLargeError("too large"))
+    harness.deps.publisher._producer = producer
+    poison = metrics.WEBHOOK_EVENTS.labels("message", "poison")
+    before = poison._value.get()
+    good, bad = text_event(user_id(), "hello"), text_event(user_id(), "poison-text")
+    response = harness.post([good, bad])
+    assert response.status_code == 200, "LINE must stop redelivering it"
+    # The good one may go out twice (batch, then alone): the worker drops the repeat.
+    queued = {e.payload["event"]["webhookEventId"] for e in _inbound(harness)}
+    assert queued == {good["webhookEventId"]}
+    assert poison._value.get() == before + 1
+
+
+def test_a_serialisation_error_is_poison_but_a_broker_timeout_is_a_503(harness: Harness) -> None:
+    harness.deps.publisher._producer = OneBadEvent(harness, "bad", TypeError("not JSON"))
+    assert harness.post([text_event(user_id(), "bad")]).status_code == 200
+    harness.deps.publisher._producer = OneBadEvent(harness, "slow", KafkaTimeoutError("60s"))
+    assert harness.post([text_event(user_id(), "slow")]).status_code == 503
+
+
+def test_standby_events_are_not_queued(harness: Harness) -> None:
+    """Issue 11: `mode: standby` events (another channel owns the chat) were handled."""
+    standby = text_event(user_id(), "hello")
+    standby["mode"] = "standby"
+    assert harness.post([standby]).status_code == 200
+    assert _inbound(harness) == []
 
 
 def test_oversized_body_is_refused(harness: Harness) -> None:

@@ -35,7 +35,8 @@ def test_ops_endpoints_and_metrics(client: FlaskClient, auth: dict, store: str) 
         json={"store_id": store, "transactions": [tx()]},
         headers={"Authorization": auth["pos"]},
     )
-    metrics = client.get("/metrics").get_data(as_text=True)
+    admin = {"Authorization": auth["admin"]}
+    metrics = client.get("/metrics", headers=admin).get_data(as_text=True)
     assert 'tenin_rt_transactions_total{outcome="accepted",source="http"}' in metrics
     assert "tenin_rt_ingest_seconds_bucket" in metrics
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from shared.config import ConfigError, Settings
 
 
-def test_embedded_default_when_no_urls() -> None:
-    s = Settings.from_env({"TENIN_DATA_DIR": "/tmp/x"})
+def test_embedded_default_when_no_urls(tmp_path: Path) -> None:
+    s = Settings.from_env({"TENIN_DATA_DIR": str(tmp_path)})
     assert s.embedded
-    assert s.effective_database_url == "sqlite:////tmp/x/tenin.db"
+    assert s.effective_database_url == f"sqlite:///{tmp_path}/tenin.db"
 
 
 def test_real_services_from_env() -> None:
@@ -36,7 +38,7 @@ def test_bad_values_are_named() -> None:
         Settings.from_env({"TENIN_MAX_REQUEST_BYTES": "lots"})
 
 
-def test_settings_are_frozen() -> None:
-    s = Settings.from_env({})
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    s = Settings.from_env({"TENIN_DATA_DIR": str(tmp_path)})
     with pytest.raises(AttributeError):
         s.secret_key = "x"  # type: ignore[misc]

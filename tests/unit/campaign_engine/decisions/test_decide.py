@@ -62,8 +62,12 @@ def test_a_customer_gets_a_signed_coupon_and_the_decision_is_logged(
     claims = verify_code(coupon_key(SECRET), decision.coupon_code)
     assert (claims.campaign_no, claims.offer_index, claims.serial) == (campaign.number, 0, 1)
     assert claims.expires_at == decision.expires_at
-    vector = json.loads(decision.features)
+    logged = json.loads(decision.features)
+    [vector] = logged["candidates"]
+    assert logged["chosen"] == 0 and decision.reason == "exploit"
     assert len(vector) == N_FEATURES and all(isinstance(v, float) for v in vector)
+    [candidate] = decision.candidates
+    assert candidate["offer_id"] == campaign.offers[0]["offer_id"] and candidate["p"] == 1.0
     [event] = events(sessions, "offer.decided")
     assert event["coupon"]["code"] == decision.coupon_code and event["reason"] is None
     assert event["offer_id"] == campaign.offers[0]["offer_id"]
@@ -85,7 +89,9 @@ def test_holdout_customers_get_nothing_but_a_logged_decision(
         campaign.campaign_id,
         None,
     )
-    assert decision.features is None and decision.offer_id is None
+    # The holdout keeps the features of the offer it was held back from: the uplift control.
+    assert json.loads(decision.features)["chosen"] == 0 and decision.offer_id is None
+    assert decision.reason == "holdout"
     [event] = events(sessions, "offer.decided")
     assert (event["arm"], event["reason"], event["coupon"]) == ("holdout", "holdout", None)
     assert reservations.budgets[campaign.campaign_id]["issued"] == 0

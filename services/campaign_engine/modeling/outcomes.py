@@ -1,0 +1,282 @@
+"""The one join every model and estimate stands on: logged decisions with their outcomes.
+
+`logged_outcomes` reads the decision log (docs/architecture.md § Measurement, "Decision log") and joins:
+
+- **redeemed**: the decision's coupon has an unvoided redemption (redemptions_seen, from
+  coupon.events) between the decision and the coupon's expiry. A voided redemption or one
+  after expiry does not count;
+- **spend_after**: what the customer spent (customer_sales, from sale.recorded) strictly
+  after the decision and up to `spend_window` later, for the treated and the holdout alike;
+- **discount**: yen the counted redemptions took off (redemptions_seen.discount).
+
+Features are the logged matrix, exactly as the policy scored it at decision time; nothing
+is recomputed from today's aggregates, so nothing after the decision can leak into a row.
+Only decisions that got as far as scoring candidates are rows (opted-out customers or no
+active campaign carry no features). A decision is left out until its outcome window has
+closed: `now` must be past both its spend window and its coupon's expiry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import bindparam, text
+
+from shared.db import UTCDateTime
+from shared.model.features import N_FEATURES
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Typed binds: SQLite stores timestamps as text, and compares them as text.
+_SINCE = bindparam("since", type_=UTCDateTime())
+_UNTIL = bindparam("until", type_=UTCDateTime())
+PAGE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class LoggedDecisions:
+    """Decisions with closed outcome windows, one entry per decision (arrays of length n).
+
+    `X` is the row of the action that was taken or held back (`intended`); for a decision
+    where the policy chose no coupon, the candidate with the highest expected value (what the
+    policy would have sent). Every candidate's row is in `candidates_X`, decision i's being
+    rows offsets[i]:offsets[i+1], with their logged scores and expected values.
+    """
+
+    decision_id: np.ndarray  # object (str)
+    customer_id: np.ndarray  # object (str)
+    X: np.ndarray  # float32 (n, N_FEATURES)
+    action: np.ndarray  # int64: candidate index of the coupon sent, -1 for none
+    intended: np.ndarray  # int64: candidate the policy picked (also for holdout / cap), -1 none
+    offer_id: np.ndarray  # object (str | None): the offer sent
+    propensity: np.ndarray  # float64: logged probability of the policy's pick
+    arm: np.ndarray  # object: treatment | explore | holdout | none
+    reason: np.ndarray  # object: NO_COUPON_REASONS entry, exploit or explore
+    redeemed: np.ndarray  # int8
+    spend_after: np.ndarray  # float64 yen
+    discount: np.ndarray  # float64 yen taken off by counted redemptions
+    decided_at: np.ndarray  # datetime64[ms] (UTC)
+    model_version: np.ndarray  # object (str)
+    candidates_X: np.ndarray  # float32 (m, N_FEATURES)
+    offsets: np.ndarray  # int64 (n + 1,)
+    candidate_scores: np.ndarray  # float64 (m,): P(redeem) the logging model gave; nan unknown
+    candidate_values: np.ndarray  # float64 (m,): expected value (yen) the policy computed
+    skipped: int = 0  # rows whose features do not fit this build's N_FEATURES
+
+    def __len__(self) -> int:
+        return len(self.decision_id)
+
+    @property
+    def treated(self) -> np.ndarray:
+        """A coupon went out (treatment or explore arm)."""
+        return self.action >= 0
+
+
+def _table(name: str, schema: str | None) -> str:
+    return f"{schema}.{name}" if schema else name
+
+
+def _as_datetime(value: Any) -> datetime:
+    """Postgres gives datetimes, SQLite ISO text; naive ones are UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _ms(at: datetime) -> int:
+    return int((at - _EPOCH) / timedelta(milliseconds=1))
+
+
+def _decision_rows(
+    conn: Any, since: datetime, until: datetime, schema: str | None
+) -> Iterator[Any]:
+    sql = text(f"""
+        SELECT d.decision_id, d.customer_id, d.arm, d.reason, d.propensity, d.model_version,
+               d.features, CAST(d.candidates AS TEXT) AS candidates, d.offer_id, d.coupon_code, d.decided_at, d.expires_at,
+               r.redeemed_at, r.discount
+        FROM {_table("decisions", schema)} d
+        LEFT JOIN (
+            SELECT coupon_code, MIN(redeemed_at) AS redeemed_at, SUM(discount) AS discount
+            FROM {_table("redemptions_seen", schema)}
+            WHERE NOT voided
+            GROUP BY coupon_code
+        ) r ON r.coupon_code = d.coupon_code
+        WHERE d.decided_at >= :since AND d.decided_at < :until AND d.features IS NOT NULL
+        ORDER BY d.decided_at, d.decision_id
+    """).bindparams(_SINCE, _UNTIL)
+    # One query per PAGE of decision time: a million rows never sit in the driver at once, and
+    # plain queries read several times faster than a server-side cursor does.
+    start = since
+    while start < until:
+        end = min(until, start + PAGE)
+        yield from conn.execute(sql, {"since": start, "until": end})
+        start = end
+
+
+def _sales(
+    conn: Any, since: datetime, until: datetime, schema: str | None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    sql = text(f"""
+        SELECT customer_id, occurred_at, amount FROM {_table("customer_sales", schema)}
+        WHERE occurred_at > :since AND occurred_at <= :until
+    """).bindparams(_SINCE, _UNTIL)
+    ids, at, amount = [], [], []
+    for row in conn.execute(sql, {"since": since, "until": until}):
+        ids.append(row[0])
+        at.append(_ms(_as_datetime(row[1])))
+        amount.append(float(row[2]))
+    return ids, np.array(at, dtype=np.int64), np.array(amount, dtype=np.float64)
+
+
+def spend_in_windows(
+    sale_customers: list[str],
+    sale_ms: np.ndarray,
+    sale_amount: np.ndarray,
+    customers: list[str],
+    start_ms: np.ndarray,
+    window_ms: int,
+) -> np.ndarray:
+    """For each (customer, start): total of that customer's sales in (start, start + window].
+
+    One sort and two binary searches over (customer, time) keys: O((s + n) log s).
+    """
+    codes: dict[str, int] = {}
+    s_code = np.array([codes.setdefault(c, len(codes)) for c in sale_customers], dtype=np.int64)
+    d_code = np.array([codes.get(c, -1) for c in customers], dtype=np.int64)
+    if not len(s_code):
+        return np.zeros(len(customers))
+    base = int(min(sale_ms.min(), start_ms.min() if len(start_ms) else sale_ms.min())) - 1
+    span = int(max(sale_ms.max(), (start_ms.max() if len(start_ms) else 0) + window_ms)) - base + 1
+    if span * (len(codes) + 1) >= 2**62:
+        raise OverflowError("too many customers over too long a span for one join; split it")
+    s_key = s_code * span + (sale_ms - base)
+    order = np.argsort(s_key, kind="stable")
+    s_key = s_key[order]
+    cum = np.concatenate([[0.0], np.cumsum(sale_amount[order])])
+    lo_key = d_code * span + (start_ms - base)
+    lo = np.searchsorted(s_key, lo_key, side="right")
+    hi = np.searchsorted(s_key, lo_key + window_ms, side="right")
+    spend = cum[hi] - cum[lo]
+    spend[d_code < 0] = 0.0
+    return spend
+
+
+def _best(values: list[float]) -> int:
+    """The candidate with the highest logged expected value (the first when none is known)."""
+    known = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf)
+    return int(np.argmax(known))
+
+
+def logged_outcomes(
+    conn: Any,
+    *,
+    since: datetime,
+    until: datetime,
+    spend_window: timedelta = timedelta(days=7),
+    schema: str | None = None,
+    now: datetime | None = None,
+) -> LoggedDecisions:
+    """Decisions made in [since, until) whose outcome window closed by `now`, with outcomes.
+
+    `conn` is a SQLAlchemy Session or Connection on the engine's database; `schema` names the
+    schema that holds the tables when the connection's search path does not (Postgres).
+    """
+    now = now or datetime.now(UTC)
+    window_ms = _ms(_EPOCH + spend_window)
+    acc: dict[str, list[Any]] = {k: [] for k in _COLUMNS}
+    cand_x: list[np.ndarray] = []
+    cand_scores: list[float] = []
+    cand_values: list[float] = []
+    offsets, skipped = [0], 0
+    for row in _decision_rows(conn, since, until, schema):
+        decided = _as_datetime(row.decided_at)
+        expires = _as_datetime(row.expires_at) if row.expires_at is not None else decided
+        if max(decided + spend_window, expires) > now:
+            continue  # the outcome is not final yet
+        logged = orjson.loads(row.features)
+        matrix = np.asarray(logged.get("candidates") or [], dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] != N_FEATURES or not len(matrix):
+            skipped += 1  # an older feature layout, or damaged
+            continue
+        cands = orjson.loads(row.candidates) if row.candidates is not None else None
+        if cands and len(cands) == len(matrix):
+            scores = [float(c.get("score", np.nan)) for c in cands]
+            values = [float(c.get("ev", np.nan)) for c in cands]
+        else:
+            scores, values = [np.nan] * len(matrix), [np.nan] * len(matrix)
+        chosen = logged.get("chosen")
+        intended = -1 if chosen is None else int(chosen)
+        shown = intended if intended >= 0 else _best(values)
+        redeemed_at = row.redeemed_at
+        redeemed = (
+            redeemed_at is not None
+            and row.coupon_code is not None
+            and decided <= _as_datetime(redeemed_at) <= expires
+        )
+        for key, value in (
+            ("decision_id", row.decision_id),
+            ("customer_id", row.customer_id),
+            ("X", matrix[shown]),
+            ("action", intended if row.coupon_code is not None else -1),
+            ("intended", intended),
+            ("offer_id", row.offer_id),
+            ("propensity", float(row.propensity)),
+            ("arm", row.arm),
+            ("reason", row.reason),
+            ("redeemed", redeemed),
+            ("discount", float(row.discount or 0) if redeemed else 0.0),
+            ("decided_ms", _ms(decided)),
+            ("model_version", row.model_version),
+        ):
+            acc[key].append(value)
+        cand_x.append(matrix)
+        cand_scores.extend(scores)
+        cand_values.extend(values)
+        offsets.append(offsets[-1] + len(matrix))
+    decided_ms = np.array(acc["decided_ms"], dtype=np.int64)
+    ids, sale_ms, amount = _sales(conn, since, until + spend_window, schema)
+    spend = spend_in_windows(ids, sale_ms, amount, acc["customer_id"], decided_ms, window_ms)
+    return LoggedDecisions(
+        decision_id=np.array(acc["decision_id"], dtype=object),
+        customer_id=np.array(acc["customer_id"], dtype=object),
+        X=np.stack(acc["X"]) if acc["X"] else np.zeros((0, N_FEATURES), dtype=np.float32),
+        action=np.array(acc["action"], dtype=np.int64),
+        intended=np.array(acc["intended"], dtype=np.int64),
+        offer_id=np.array(acc["offer_id"], dtype=object),
+        propensity=np.array(acc["propensity"], dtype=np.float64),
+        arm=np.array(acc["arm"], dtype=object),
+        reason=np.array(acc["reason"], dtype=object),
+        redeemed=np.array(acc["redeemed"], dtype=np.int8),
+        spend_after=spend,
+        discount=np.array(acc["discount"], dtype=np.float64),
+        decided_at=decided_ms.astype("datetime64[ms]"),
+        model_version=np.array(acc["model_version"], dtype=object),
+        candidates_X=(
+            np.concatenate(cand_x) if cand_x else np.zeros((0, N_FEATURES), dtype=np.float32)
+        ),
+        offsets=np.array(offsets, dtype=np.int64),
+        candidate_scores=np.array(cand_scores, dtype=np.float64),
+        candidate_values=np.array(cand_values, dtype=np.float64),
+        skipped=skipped,
+    )
+
+
+_COLUMNS = (
+    "decision_id",
+    "customer_id",
+    "X",
+    "action",
+    "intended",
+    "offer_id",
+    "propensity",
+    "arm",
+    "reason",
+    "redeemed",
+    "discount",
+    "decided_ms",
+    "model_version",
+)

@@ -1,0 +1,61 @@
+"""The value of an uplift policy on logged decisions: reward = profit over the spend window.
+
+Profit per decision = margin x everything the customer spent in the window after it, less the
+discount redeemed: the treated, the held out and the sent-nothing alike, so a policy is paid
+for the spend it causes and charged for the spend it drives away (docs/learning.md § Rewards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.campaign_engine.decisions.policy import PolicyConfig, action_probabilities
+from services.campaign_engine.modeling.evaluate import Target, split
+
+
+@dataclass(frozen=True)
+class SpendLog:
+    """Logged decisions with the spend that followed in the window, coupon or not (uplift reward)."""
+
+    X: np.ndarray  # (m, N_FEATURES) candidate feature vectors
+    offsets: np.ndarray  # (n + 1,) as in BanditLog
+    discounts: np.ndarray  # (m,) yen each candidate gives away when redeemed
+    chosen: np.ndarray  # (n,) candidate index, -1 for no coupon
+    propensity: np.ndarray  # (n,) logged probability of the chosen action
+    spend: np.ndarray  # (n,) yen spent in the window after the decision
+    redeemed: np.ndarray  # (n,) bool
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def profit(self, margin_rate: float) -> np.ndarray:
+        """Reward per decision: margin on the window's spend less the discount redeemed."""
+        given = np.zeros(len(self))
+        sent = self.chosen >= 0
+        given[sent] = self.discounts[self.offsets[:-1][sent] + self.chosen[sent]]
+        return margin_rate * self.spend - np.where(self.redeemed, given, 0.0)
+
+
+def profit_target(
+    log: SpendLog,
+    p_hat: np.ndarray,
+    spend_treated: np.ndarray,
+    spend_control: np.ndarray,
+    config: PolicyConfig,
+) -> Target:
+    """An uplift policy on a SpendLog (reward: SpendLog.profit, yen per decision).
+
+    The direct model: sending offer a earns margin x spend_treated(a) - P(redeem a) x discount(a);
+    sending nothing earns margin x spend_control (averaged over the request's candidates). The
+    policy ranks offers by the difference, as decisions/policy.py uplift_expected_values does.
+    """
+    m = config.margin_rate
+    q_sent = m * spend_treated - p_hat * log.discounts
+    q_hat, probs = [], []
+    for q, c in zip(split(q_sent, log.offsets), split(m * spend_control, log.offsets), strict=True):
+        q_none = float(np.mean(c))
+        q_hat.append(np.append(q, q_none))
+        probs.append(action_probabilities(q - q_none, config))
+    return Target(probs, q_hat)

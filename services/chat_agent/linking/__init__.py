@@ -1,0 +1,1 @@
+"""Verified loyalty-card links: LINE's account-link flow (docs/interfaces.md § Account link)."""
