@@ -24,7 +24,33 @@ def main(argv: list[str]) -> int:
         help="use DATABASE_URL, REDIS_URL and KAFKA_BOOTSTRAP_SERVERS instead of the embedded default",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--weeks", type=int, default=None, help="with --retrain: simulated weeks of the loop"
+    )
+    parser.add_argument(
+        "--retrain", action="store_true", help="the learning loop demo (docs/learning.md)"
+    )
+    parser.add_argument("--decisions-per-week", type=int, default=20_000, help="(20,000)")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="with --weeks --retrain: drive each week through the running services (--customers)",
+    )
+    parser.add_argument(
+        "--seconds-per-day",
+        type=float,
+        default=20.0,
+        help="with --live: wall seconds one simulated day takes (20)",
+    )
     args = parser.parse_args(argv)
+    if args.live:
+        from tenin.demo.weeks_live import live_main
+
+        return live_main(parser, args)
+    if args.retrain or args.weeks is not None:
+        from tenin.demo.weeks import weeks_main
+
+        return weeks_main(parser, args)
     options = DemoOptions(
         customers=args.customers,
         days=args.days,

@@ -17,6 +17,7 @@ from shared.config import Settings
 from shared.model.features import OfferFeatures
 from shared.model.simulator import STORES, Population, ShoppingSimulator
 from tenin.clients import LineWebhookClient, MarketerClient, PosClient
+from tenin.demo.linking import MemberSite
 from tenin.demo.observer import DecisionObserver
 from tenin.demo.simulation import WeekDriver, WeekRecord
 from tenin.demo.stack import create_key, demo_environment, ports_of, tenin
@@ -115,6 +116,7 @@ def run_demo(options: DemoOptions) -> int:
         line.token = env["LINE_CHANNEL_ACCESS_TOKEN"]
         tenin(env, "migrate")
         marketer_key = create_key(env, "marketer")
+        members_key = create_key(env, "members")
         store_keys = {store: create_key(env, "pos", store) for store in STORES}
         services = ServiceSet(env, state_dir / "logs", ports_of(env))
         try:
@@ -122,7 +124,8 @@ def run_demo(options: DemoOptions) -> int:
             print(
                 f"services up after {time.perf_counter() - started:.1f}s (logs in {state_dir / 'logs'})"
             )
-            result = _run_week(options, env, services, line, marketer_key, store_keys, out_dir)
+            keys = (marketer_key, members_key)
+            result = _run_week(options, env, services, line, keys, store_keys, out_dir)
         finally:
             services.stop()
     print(f"wall time {time.perf_counter() - started:.1f}s")
@@ -136,12 +139,13 @@ def _run_week(
     env: dict[str, str],
     services: ServiceSet,
     line: LineRecorder,
-    marketer_key: str,
+    keys: tuple[str, str],
     store_keys: dict[str, str],
     out_dir: Path,
 ) -> int:
     from tenin.demo.summary import print_summary, settle_report, write_report
 
+    marketer_key, members_key = keys
     marketer = MarketerClient(
         services.url("campaign_engine"), services.url("redemption_tracker"), marketer_key
     )
@@ -171,6 +175,7 @@ def _run_week(
         secret_key=env["TENIN_SECRET_KEY"],
         seed=options.seed,
         record=WeekRecord(days=options.days),
+        members=MemberSite(services.url("chat_agent"), members_key),
     )
     observer = DecisionObserver(broker_from_settings(Settings.from_env(env))).start()
     observer.ready.wait(timeout=30)

@@ -22,14 +22,10 @@ from shared.coupons import coupon_key, verify_code
 from shared.model.features import DecisionContext, OfferFeatures
 from shared.model.simulator import JST, Customer, Population, ShoppingSimulator, p_redeem
 from tenin.clients import LineWebhookClient, PosClient, line_event
+from tenin.demo.linking import MemberSite
 
 QR_URL = re.compile(r"/coupons/([^/]+)/qr\.png$")
 DEALS_TEXT = {"ja": "今日のクーポンある？", "en": "any coupons today?", "id": "ada kupon hari ini?"}
-LINK_TEXT = {
-    "ja": "会員番号は{m}です",
-    "en": "my member number is {m}",
-    "id": "nomor member saya {m}",
-}
 
 
 @dataclass
@@ -74,6 +70,7 @@ class WeekDriver:
     secret_key: str
     seed: int
     record: WeekRecord
+    members: MemberSite | None = None  # links the linked members' cards on day 0
     concurrency: int = 8
 
     def __post_init__(self) -> None:
@@ -119,10 +116,10 @@ class WeekDriver:
             at = self._sim_time(day, hour)
             if day == 0:
                 jobs.append((c, line_event("follow", c.user_id, at)))
-                if c.linked:
-                    text = LINK_TEXT[c.language].format(m=c.member_id)
+                if c.linked and self.members is not None:
+                    later = at + timedelta(minutes=1)
                     jobs.append(
-                        (c, line_event("message", c.user_id, at + timedelta(minutes=1), text=text))
+                        (c, line_event("postback", c.user_id, later, postback="action=link"))
                     )
                 askers.append(c)
             elif self._rng.random() < 0.35:
@@ -227,6 +224,10 @@ class WeekDriver:
     def run_day(self, day: int) -> tuple[int, int]:
         """One simulated day: chat, hand out coupons, shop."""
         askers = self.chat_day(day)
+        if day == 0 and self.members is not None:
+            members = [c for c in self.population if c.linked]
+            at = self._sim_time(day, 23)
+            self.members.link_cards(members, self.webhooks, self.line, at)
         issued = self.collect_coupons(day, askers)
         redeemed = self.shop_day(day)
         self.record.issued_per_day.append(issued)

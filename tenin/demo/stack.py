@@ -11,8 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shared.embedded import EmbeddedStack, free_port
+from shared.secret_keys import embedded_secrets
 
 REAL_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+DEMO_RATE = "10000/100000"  # requests per second / burst, for the demo's shared keys
 
 
 @contextmanager
@@ -24,13 +26,17 @@ def demo_environment(
     ports = {name: free_port() for name in ("campaign_engine", "chat_agent", "redemption_tracker")}
     common = {
         "TENIN_DATA_DIR": str(state_dir),
-        "TENIN_SECRET_KEY": "demo-" + secrets.token_hex(16),
-        "LINE_CHANNEL_SECRET": "demo-channel-" + secrets.token_hex(8),
-        "LINE_CHANNEL_ACCESS_TOKEN": "demo-token-" + secrets.token_hex(8),
+        # Random per state directory and kept in it: every process of the run shares
+        # them, and a re-run on the same directory still verifies its earlier codes.
+        **embedded_secrets(state_dir),
         "MESSAGING_API_BASE": line_api_base,
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['chat_agent']}",
         "TENIN_LOG_FORMAT": "json",
         **{f"TENIN_DEMO_PORT_{k.upper()}": str(v) for k, v in ports.items()},
+        # One members key and one till per store carry a whole simulated town, a week in
+        # minutes: per-key and per-store limits sized for one real client would refuse it
+        # (docs/interfaces.md § Rate limits). Per-customer limits keep their defaults.
+        **{f"TENIN_RATE_LIMIT_{name}": DEMO_RATE for name in ("KEY_MEMBERS", "KEY_POS", "STORE")},
     }
     if against_services:
         missing = [name for name in REAL_VARS if not base.get(name)]
