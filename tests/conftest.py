@@ -18,9 +18,10 @@ from shared.config import Settings
 from tests.support import strong_secrets
 
 strong_secrets.install()  # before any test builds Settings or spawns a service
-# Load tests (50 tills at once, thousands of POS requests) must not meet the per-key limits;
-# the tests of the limits themselves pass their own Limits (tests/unit/shared/test_ratelimit.py).
-for _bucket in ("KEY_MARKETER", "KEY_POS", "KEY_MEMBERS", "KEY_ADMIN", "STORE"):
+# Load and race tests (50 tills at once, 20 concurrent requests of one customer, thousands
+# of POS requests) must not meet the rate limits; the tests of the limits themselves pass
+# their own Limits (tests/unit/shared/test_ratelimit.py, test_issuance_limit.py).
+for _bucket in ("KEY_MARKETER", "KEY_POS", "KEY_MEMBERS", "KEY_ADMIN", "STORE", "ISSUANCE"):
     os.environ.setdefault(f"TENIN_RATE_LIMIT_{_bucket}", "100000/1000000")
 REAL_SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
 

@@ -22,10 +22,11 @@ algorithm runs in process: each process then has its own buckets.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -139,6 +140,7 @@ class RateLimiter:
         self._redis_down_until = 0.0
         self._local = _InProcessBuckets()
         self._leases = _Leases()
+        self._fetching = _KeyLocks()
 
     def take(self, bucket: Bucket, key: str) -> Verdict:
         """Take one token from `bucket` for `key`."""
@@ -153,11 +155,23 @@ class RateLimiter:
         now = self._clock()
         if self._script is None:
             return self._local.take_all(takes, now)
-        missing = self._leases.missing(takes, self._monotonic())
-        if not missing and self._leases.spend_all(takes, self._monotonic()):
+        if self._leases.spend_all(takes, self._monotonic()):
             return ALLOWED
         if self._monotonic() < self._redis_down_until:
             return _when_down(takes)
+        # One thread of this process at a time asks Redis for these keys: racing threads
+        # would each lease tokens and leave the bucket empty for the next one.
+        with self._fetching.holding(takes):
+            if self._leases.spend_all(takes, self._monotonic()):
+                return ALLOWED  # a racing thread has just leased them
+            if self._monotonic() < self._redis_down_until:
+                return _when_down(takes)  # it found Redis down meanwhile
+            return self._fetch(takes, now)
+
+    def _fetch(self, takes: Sequence[tuple[Bucket, str]], now: float) -> Verdict:
+        """Take (and lease) tokens from Redis for the takes this process holds none of."""
+        assert self._script is not None  # without Redis, take_all answers in process
+        missing = self._leases.missing(takes, self._monotonic())
         missing = missing or list(takes)  # a racing thread spent the last held token
         args: list[float | int | str] = [repr(now)]
         for bucket, _ in missing:
@@ -177,9 +191,6 @@ class RateLimiter:
             return _when_down(takes)
         self._leases.add(missing, [int(n) for n in granted], self._monotonic())
         if not int(allowed):
-            # Racing threads of this process may hold the tokens Redis no longer has.
-            if self._leases.spend_all(takes, self._monotonic()):
-                return ALLOWED
             return Verdict(False, float(wait))
         self._leases.spend_all(takes, self._monotonic(), force=True)
         return ALLOWED
@@ -190,6 +201,24 @@ def _when_down(takes: Sequence[tuple[Bucket, str]]) -> Verdict:
     if all(bucket.fail_open for bucket, _ in takes):
         return ALLOWED
     return Verdict(False, RETRY_REDIS_AFTER_S)
+
+
+class _KeyLocks:
+    """Striped locks over (bucket, key) pairs; `holding` takes those of some pairs in a fixed
+    order, so two callers never wait on each other crosswise."""
+
+    STRIPES = 64
+
+    def __init__(self) -> None:
+        self._locks = [threading.Lock() for _ in range(self.STRIPES)]
+
+    @contextlib.contextmanager
+    def holding(self, takes: Sequence[tuple[Bucket, str]]) -> Iterator[None]:
+        stripes = sorted({hash((bucket.name, key)) % self.STRIPES for bucket, key in takes})
+        with contextlib.ExitStack() as stack:
+            for stripe in stripes:
+                stack.enter_context(self._locks[stripe])
+            yield
 
 
 class _Leases:
