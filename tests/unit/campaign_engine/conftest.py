@@ -50,14 +50,15 @@ def scorer() -> ConstantScorer:
     return ConstantScorer()
 
 
-@pytest.fixture
-def decide(
+def wired_decider(
     sessions: Callable[[], Session],
     reservations: InMemoryReservations,
     features: FakeFeatures,
     scorer: ConstantScorer,
+    **extra: Any,
 ) -> Callable[[Envelope], Any]:
-    """decide_offer wired to the fakes, a fixed clock and a greedy policy."""
+    """decide_offer wired to the fakes, a fixed clock and a greedy policy (`extra`: more of
+    its keyword arguments, e.g. `issuance=`)."""
     campaigns = ActiveCampaigns()  # shared between decisions, as in a worker
 
     def run(envelope: Envelope) -> Any:
@@ -72,6 +73,18 @@ def decide(
             holdout_key=holdout_key(SECRET),
             clock=lambda: NOW,
             campaigns=campaigns,
+            **extra,
         )
 
     return run
+
+
+@pytest.fixture
+def decide(
+    sessions: Callable[[], Session],
+    reservations: InMemoryReservations,
+    features: FakeFeatures,
+    scorer: ConstantScorer,
+) -> Callable[[Envelope], Any]:
+    """decide_offer wired to the fakes, a fixed clock and a greedy policy."""
+    return wired_decider(sessions, reservations, features, scorer)

@@ -8,18 +8,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.bootstrap import holdout_key
 from services.campaign_engine.budget.in_memory import InMemoryReservations
-from services.campaign_engine.decisions.decide import IssuanceLimit, decide_offer
-from services.campaign_engine.decisions.policy import PolicyConfig
-from shared.coupons import coupon_key
+from services.campaign_engine.decisions.decide import IssuanceLimit
 from shared.embedded import free_port
 from shared.events import Envelope
 from shared.ratelimit import Bucket, Limits, RateLimiter
 from shared.redis_client import make_redis
-from tests.unit.campaign_engine.conftest import SECRET
+from tests.unit.campaign_engine.conftest import wired_decider
 from tests.unit.campaign_engine.fakes import (
-    NOW,
     ConstantScorer,
     FakeFeatures,
     active_campaign,
@@ -28,23 +24,9 @@ from tests.unit.campaign_engine.fakes import (
 
 
 def decider(sessions: Callable[[], Session], issuance: IssuanceLimit) -> Callable[[Envelope], Any]:
-    reservations, features, scorer = InMemoryReservations(), FakeFeatures(), ConstantScorer()
-
-    def run(envelope: Envelope) -> Any:
-        return decide_offer(
-            envelope,
-            sessions=sessions,
-            reservations=reservations,
-            features=features,
-            scorer=scorer,
-            policy=PolicyConfig(mode="greedy"),
-            coupon_key=coupon_key(SECRET),
-            holdout_key=holdout_key(SECRET),
-            clock=lambda: NOW,
-            issuance=issuance,
-        )
-
-    return run
+    return wired_decider(
+        sessions, InMemoryReservations(), FakeFeatures(), ConstantScorer(), issuance=issuance
+    )
 
 
 def test_a_customer_past_the_issuance_burst_gets_no_coupon(
