@@ -12,14 +12,18 @@ process, on the same Kafka, PostgreSQL and Redis, with one active campaign and a
 propensity model: --model-dir, or a small one trained here first) or `scripted` (this
 script answers each request at once with a signed coupon).
 
+The anchor, measured in the same run on the same Kafka: one record through three
+produce -> consume hops (the path crosses the bus three times). Target: p50 <= 4x it.
+
 Run: eval "$(scripts/services up)"; python bench/chat_e2e_latency.py [--rounds 200]
-     [--decider engine|scripted] [--model-dir models/propensity]
+     [--decider engine|scripted] [--model-dir models/propensity] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -103,6 +107,96 @@ def scripted_decider(settings: Settings, stop: threading.Event) -> None:
         tail.close()
 
 
+def three_bus_hops(settings: Settings, rounds: int) -> list[float]:
+    """The anchor: seconds for one record to cross three produce -> consume hops on Kafka.
+
+    This process produces to the first topic; two forwarding threads (each a consumer and
+    a producer that waits for acks=all, as the relay does) pass it on; this process reads
+    the third. The chat-to-coupon path crosses the bus three times in the same way
+    (chat.inbound, offer.requests, offer.decisions), so 4x this is its target. Consumers
+    are assigned their partition directly: a group's join is start-up, not a hop.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    broker = broker_from_settings(settings)
+    servers = settings.kafka_bootstrap_servers or ""
+    run_id = uuid.uuid4().hex[:8]
+    topics = [f"bench.hops.{run_id}.{i}" for i in range(3)]
+    broker.ensure_topics(topics, partitions=1)
+    stop = threading.Event()
+
+    def reader(topic: str) -> Any:
+        consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+        consumer.assign([TopicPartition(topic, 0)])
+        consumer.seek_to_beginning()
+        return consumer
+
+    def forward(source: str, target: str) -> None:
+        consumer, producer = reader(source), broker.producer()
+        try:
+            while not stop.is_set():
+                for records in consumer.poll(timeout_ms=100).values():
+                    for r in records:
+                        producer.send(target, r.key.decode(), r.value)
+                        producer.flush(timeout=10)
+        finally:
+            consumer.close()
+            producer.close()
+
+    for source, target in zip(topics, topics[1:], strict=False):
+        threading.Thread(target=forward, args=(source, target), daemon=True).start()
+    consumer, producer = reader(topics[-1]), broker.producer()
+
+    def hop(value: bytes, limit_s: float) -> bool:
+        producer.send(topics[0], value.decode(), value)
+        producer.flush(timeout=10)
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=100).values():
+                if any(r.value == value for r in records):
+                    return True
+        return False
+
+    seconds: list[float] = []
+    try:
+        for i in range(rounds + 5):  # the first rounds warm up connections and metadata
+            started = time.time()
+            if not hop(f"r{i}".encode(), 60.0):
+                raise SystemExit("the bus-hop anchor lost a record")
+            if i >= 5:
+                seconds.append(time.time() - started)
+    finally:
+        stop.set()
+        consumer.close()
+        producer.close()
+    return seconds
+
+
+def relay_lag(database: str) -> str:
+    """Commit-to-published of the outbox rows of the run (sent_at - created_at), per service."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database)
+    lines = []
+    try:
+        with engine.connect() as conn:
+            for schema in ("chat_agent", "campaign_engine"):
+                lags = [
+                    float(row[0])
+                    for row in conn.execute(
+                        text(
+                            "SELECT extract(epoch FROM sent_at - created_at) "
+                            f"FROM {schema}.outbox WHERE sent_at IS NOT NULL"
+                        )
+                    )
+                ]
+                if lags:
+                    lines.append(summary(f"outbox relay lag, {schema}", lags))
+    finally:
+        engine.dispose()
+    return "\n".join(lines)
+
+
 def start_engine(
     settings: Settings, stop: threading.Event, model_dir: Path | None, scratch: Path
 ) -> None:
@@ -166,7 +260,10 @@ def main() -> None:
     parser.add_argument("--decider", choices=["scripted", "engine"], default="engine")
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--quick", action="store_true", help="40 rounds")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = 40
     server = os.environ.get("DATABASE_URL")
     if not (server and os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("REDIS_URL")):
         sys.exit('run eval "$(scripts/services up)" first')
@@ -187,6 +284,8 @@ def main() -> None:
             settings = replace(Settings.from_env({**os.environ, **env}, service="chat_agent"))
             configure_logging("bench", "WARNING", True)
             broker_from_settings(settings).ensure_topics([*CONSUMED, *PRODUCED])
+            # The anchor first, on the same Kafka, before the stack adds its own load.
+            hops = three_bus_hops(settings, args.rounds)
             prefix = f"chat_agent-bench-{uuid.uuid4().hex[:8]}"
             start_groups_at_end(
                 settings.kafka_bootstrap_servers or "",
@@ -239,6 +338,10 @@ def main() -> None:
                 print(summary("webhook -> coupon delivered", e2e))
                 if without:
                     print(summary("webhook -> no-coupon answer", without))
+                print(summary("anchor: three bus hops", hops))
+                ratio = statistics.median(e2e) / statistics.median(hops) if e2e else float("nan")
+                print(f"p50 webhook -> coupon = {ratio:.1f}x three bus hops (target <= 4x)")
+                print(relay_lag(database))
     finally:
         stop.set()
         time.sleep(1)

@@ -164,6 +164,60 @@ class Workload:
         return body
 
 
+ANCHOR_TABLES = ("transactions", "coupon_checks", "redemptions", "ledger_entries", "outbox")
+
+
+def raw_copy_seconds(tracker: Tracker, batches: int) -> float:
+    """Seconds per batch to COPY, with psycopg and no framework, the rows the ingest wrote.
+
+    The rows are read back from the tracker's tables (every row the `batches` batches
+    left, so the very same values) and copied, one transaction per batch's share, into
+    tables made `LIKE … INCLUDING ALL` (same columns, defaults, indexes and unique
+    constraints; no foreign keys). The median of three passes.
+    """
+    raw = tracker.engine.raw_connection()
+    try:
+        conn: Any = raw.driver_connection
+        tables = {}
+        with conn.cursor() as cur:
+            from psycopg.types.string import TextLoader
+
+            for json_type in ("json", "jsonb"):  # JSON stays text, as the ingest sent it
+                cur.adapters.register_loader(json_type, TextLoader)
+            cur.execute("CREATE SCHEMA IF NOT EXISTS anchor")
+            for name in ANCHOR_TABLES:
+                cur.execute(f"SELECT * FROM redemption_tracker.{name} ORDER BY id")
+                rows = cur.fetchall()
+                columns = [d.name for d in cur.description or ()]
+                size = -(-len(rows) // batches) if rows else 1
+                tables[name] = (columns, [rows[i : i + size] for i in range(0, len(rows), size)])
+        conn.commit()
+        passes = []
+        for _pass in range(3):
+            with conn.cursor() as cur:
+                for name in ANCHOR_TABLES:
+                    cur.execute(f"DROP TABLE IF EXISTS anchor.{name}")
+                    cur.execute(
+                        f"CREATE TABLE anchor.{name} (LIKE redemption_tracker.{name} INCLUDING ALL)"
+                    )
+            conn.commit()
+            started = time.perf_counter()
+            for chunk in range(batches):
+                with conn.cursor() as cur:
+                    for name, (columns, chunks) in tables.items():
+                        if chunk >= len(chunks):
+                            continue
+                        cols = ", ".join(columns)
+                        with cur.copy(f"COPY anchor.{name} ({cols}) FROM STDIN") as copy:
+                            for row in chunks[chunk]:
+                                copy.write_row(row)
+                conn.commit()
+            passes.append((time.perf_counter() - started) / batches)
+        return statistics.median(passes)
+    finally:
+        raw.close()
+
+
 def run(tracker: Tracker, args: argparse.Namespace) -> None:
     with unit_of_work(tracker.sessions) as s:
         key = create_key(s, tracker.secret, "pos", "BENCH")
@@ -207,6 +261,19 @@ def run(tracker: Tracker, args: argparse.Namespace) -> None:
         return latencies, time.perf_counter() - started, time.process_time() - cpu
 
     n = args.batch_size * args.batches
+    anchored = args.threads[0]
+    lat, elapsed, cpu = measure(args.batch_size, args.batches, 0, anchored)
+    copy_s = raw_copy_seconds(tracker, args.batches)  # a fresh database: only those rows
+    print(
+        f"batches of {args.batch_size}, {anchored} request thread(s), side by side "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):\n"
+        f"  ingest through the app: {n / elapsed:,.0f} transactions/s "
+        f"(per batch median {statistics.median(lat) * 1000:.0f} ms, "
+        f"process CPU {cpu / args.batches * 1000:.0f} ms)\n"
+        f"  raw COPY of the same rows: {args.batch_size / copy_s:,.0f} transactions/s "
+        f"(per batch {copy_s * 1000:.0f} ms, median of 3 passes)\n"
+        f"  ratio: {copy_s * args.batches / elapsed:.0%} of raw COPY (goal >= 25%)"
+    )
     print(
         f"batches of {args.batch_size} ({args.coupon_share:.0%} with a coupon, "
         f"{args.member_share:.0%} with a member id), one process, PostgreSQL; "
@@ -248,7 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database-url", default=None, help="an already migrated database (default: a scratch one)"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="10 batches, 200 single requests, one thread"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.batches, args.singles, args.threads = 10, 200, [1]
     server = os.environ.get("DATABASE_URL") or ""
     if not (args.database_url or server):
         print('set DATABASE_URL (eval "$(scripts/services up)")', file=sys.stderr)

@@ -51,14 +51,26 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".tenin")
     model_dir: Path = DEFAULT_MODEL_DIR
     uplift_dir: Path = DEFAULT_UPLIFT_DIR
+    # `tenin model prune-logs` deletes decision-log rows older than this (None: keep all).
+    decision_log_retention_days: float | None = None
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = 2 * 1024 * 1024
     consumer_max_attempts: int = 3
-    relay_poll_seconds: float = 0.05
+    # The outbox relay is woken on commit; this is only its fallback poll
+    # (docs/architecture.md § Hot paths).
+    relay_poll_seconds: float = 1.0
+    # Partitions of the customer-keyed topics: at most this many processes of one
+    # consumer group share a topic (docs/scaling.md).
+    topic_partitions: int = 12
+    # chat_agent: pushes per second the messaging channel takes (campaign drops).
+    line_push_rate_per_s: float = 2000.0
     # campaign_engine: share of offer decisions spent exploring (0 = always the best action).
     policy_epsilon: float = 0.05
     policy_uplift: bool = False
+    # campaign_engine: share of a paced budget allowed ahead of the even line (the same
+    # default as budget/pacing.py DEFAULT_PACING_SLACK; docs/architecture.md § Budget pacing).
+    pacing_slack: float = 0.05
 
     @property
     def embedded(self) -> bool:
@@ -135,6 +147,7 @@ class Settings:
             data_dir=data_dir,
             model_dir=Path(opt("TENIN_MODEL_DIR") or defaults.model_dir),
             uplift_dir=Path(opt("TENIN_UPLIFT_DIR") or defaults.uplift_dir),
+            decision_log_retention_days=(number("TENIN_DECISION_LOG_RETENTION_DAYS", 0.0) or None),
             log_level=(opt("TENIN_LOG_LEVEL") or "INFO").upper(),
             log_json=(opt("TENIN_LOG_FORMAT") or "json") == "json",
             max_request_bytes=int(number("TENIN_MAX_REQUEST_BYTES", defaults.max_request_bytes)),
@@ -142,8 +155,13 @@ class Settings:
                 number("TENIN_CONSUMER_MAX_ATTEMPTS", defaults.consumer_max_attempts)
             ),
             relay_poll_seconds=number("TENIN_RELAY_POLL_SECONDS", defaults.relay_poll_seconds),
+            topic_partitions=_positive_int(
+                "TENIN_TOPIC_PARTITIONS", number("TENIN_TOPIC_PARTITIONS", 12)
+            ),
+            line_push_rate_per_s=number("LINE_PUSH_RATE_PER_S", defaults.line_push_rate_per_s),
             policy_epsilon=number("TENIN_POLICY_EPSILON", defaults.policy_epsilon),
             policy_uplift=(opt("TENIN_POLICY") or "propensity") == "uplift",
+            pacing_slack=number("TENIN_PACING_SLACK", defaults.pacing_slack),
         )
 
 
@@ -204,6 +222,12 @@ def require_secrets(settings: Settings, names: Iterable[str] = secret_keys.REQUI
             "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
     return settings
+
+
+def _positive_int(name: str, value: float) -> int:
+    if value != int(value) or value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 def _broker_flavor(raw: str | None) -> str:

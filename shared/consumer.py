@@ -206,17 +206,18 @@ class ConsumerLoop(Generic[T]):
             self._consumer = self._broker.consumer(self.group_id, self._topics)
             self._dlq = self._broker.producer()
         batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=self._batch_size)
-        handled: list[Message] = []
+        if not batch or stop.is_set():
+            # Stopping before starting the batch: nothing is in hand yet.
+            return 0
+        self._process(batch, stop)
+        self._consumer.commit(batch)
+        self.stats.last_batch_at = time.time()
+        return len(batch)
+
+    def _process(self, batch: list[Message], stop: threading.Event) -> None:
+        """Handle every message of a poll, one at a time, in order."""
         for message in batch:
-            if stop.is_set() and not handled:
-                # Stopping before starting the batch: nothing is in hand yet.
-                return 0
             self._handle(message, stop)
-            handled.append(message)
-        if handled:
-            self._consumer.commit(handled)
-            self.stats.last_batch_at = time.time()
-        return len(handled)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, then commit what is handled and leave the group."""
@@ -247,3 +248,54 @@ class ConsumerLoop(Generic[T]):
                 closeable.close()
             except Exception:
                 log.exception("consumer_close_failed", group=self.group_id)
+
+
+class BatchConsumerLoop(ConsumerLoop[T]):
+    """A consumer loop whose handler takes every message of a poll at once (one transaction
+    for the lot), with the same guarantees as the per-message loop.
+
+    The offsets are committed after the handler returned. When it raises, nothing of the
+    batch was committed by it, so the batch is split in halves and each half handled again
+    (in order, so per-key order holds): a poison message ends up alone, is retried like
+    any message and dead-lettered, and the rest commits. A message that cannot be decoded
+    is dead-lettered before the batch is handled.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Callable[[list[T]], None],
+        **options: Any,
+    ) -> None:
+        super().__init__(broker, group_id, topics, lambda one: handler([one]), **options)
+        self._batch_handler = handler
+        self.splits = 0
+
+    def _process(self, batch: list[Message], stop: threading.Event) -> None:
+        decoded: list[tuple[Message, T]] = []
+        for message in batch:
+            try:
+                decoded.append((message, self._decoder(message)))
+            except Exception:
+                self._handle(message, stop)  # dead-letters a poison one, retries the rest
+        self._split(decoded, stop)
+
+    def _split(self, items: list[tuple[Message, T]], stop: threading.Event) -> None:
+        if not items:
+            return
+        if len(items) == 1:
+            self._handle(items[0][0], stop)
+            return
+        try:
+            self._batch_handler([value for _, value in items])
+            self.stats.handled += len(items)
+            return
+        except Exception as exc:
+            self.splits += 1
+            first = items[0][0]
+            log.warning("batch_split", **self._where(first), size=len(items), **error_summary(exc))
+        middle = len(items) // 2
+        self._split(items[:middle], stop)
+        self._split(items[middle:], stop)

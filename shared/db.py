@@ -60,12 +60,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 5, echo: bool = False, pre_ping: bool = True
+) -> Engine:
     """An engine for the URL, with schemas attached on SQLite.
 
     `hide_parameters`: an error (and its traceback in a log) shows the statement but never
     the bound values, which can be member hashes, user ids or message texts
     (docs/architecture.md § Invariants, personal data).
+
+    `pre_ping=False` is for worker loops (docs/architecture.md § Hot paths): a ping on every
+    checkout is one more round trip per transaction. Without it a connection the server
+    dropped fails on its next use; SQLAlchemy then invalidates the whole pool, and the
+    loop's retry (consumer redelivery, the relay's back-off) runs on fresh connections.
+    HTTP apps keep the ping: a request should not fail because the pool went stale.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -74,7 +82,7 @@ def make_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         echo=echo,
         hide_parameters=True,

@@ -1,9 +1,10 @@
 """The transactional outbox: events are written with the state change, then relayed.
 
 Each service declares its own outbox table (in its own schema) with `OutboxMixin`.
-`add_event` writes a row in the caller's business transaction; `OutboxRelay` claims
-unsent rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL), publishes them with the idempotent
-producer, waits for the broker's acknowledgement, and marks them sent. A crash between
+`add_event` writes a row in the caller's business transaction; `OutboxRelay`, woken by
+the commit (shared.outbox_wake), claims unsent rows (`FOR UPDATE SKIP LOCKED` on
+PostgreSQL), publishes them with the idempotent producer, waits for the broker's
+acknowledgement, and marks them sent in one statement. A crash between
 publishing and marking re-publishes the row: a duplicate on the wire that consumers
 drop by `event_id`.
 """
@@ -17,12 +18,13 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import BigInteger, Integer, String, Text, Uuid, select
+from sqlalchemy import BigInteger, Integer, String, Text, Uuid, bindparam, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.bus import Producer
 from shared.db import UTCDateTime, utcnow
 from shared.events import TOPIC_OF_TYPE, Envelope, Strict, encode, make_event
+from shared.outbox_wake import Wakeup
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +69,12 @@ def add_event(
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows and marks them sent."""
+    """Publishes committed outbox rows and marks them sent.
+
+    It sleeps until a commit wakes it (shared.outbox_wake: LISTEN/NOTIFY on PostgreSQL, a
+    signal inside the process everywhere), and polls every `poll_seconds` only as a
+    fallback (docs/architecture.md § Hot paths).
+    """
 
     def __init__(
         self,
@@ -76,61 +83,84 @@ class OutboxRelay:
         producer: Producer,
         *,
         batch_size: int = 200,
-        poll_seconds: float = 0.05,
+        poll_seconds: float = 1.0,
+        wake_on_commit: bool = True,
     ) -> None:
         self._sessions = session_factory
         self._model = outbox_model
         self._producer = producer
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._wake_on_commit = wake_on_commit
         self.published = 0
+        model: Any = outbox_model
+        # Built once: SQLAlchemy caches their compiled form.
+        self._claim = (
+            select(model.id, model.topic, model.key, model.body)
+            .where(model.sent_at.is_(None))
+            .order_by(model.id)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        self._mark = (
+            update(model)
+            .where(model.id.in_(bindparam("ids", expanding=True)))
+            .values(sent_at=bindparam("now"))
+        )
 
     def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
-        model: Any = self._model
         session = self._sessions()
         try:
             with session.begin():
-                rows = (
-                    session.execute(
-                        select(model)
-                        .where(model.sent_at.is_(None))
-                        .order_by(model.id)
-                        .limit(self._batch_size)
-                        .with_for_update(skip_locked=True)
-                    )
-                    .scalars()
-                    .all()
-                )
+                conn = session.connection()
+                rows = conn.execute(self._claim).all()
                 if not rows:
                     return 0
-                for row in rows:
-                    self._producer.send(row.topic, row.key, row.body.encode("utf-8"))
+                for _id, topic, key, body in rows:
+                    self._producer.send(topic, key, body.encode("utf-8"))
                 # Mark sent only once the broker has acknowledged every record (acks=all).
                 self._producer.flush(timeout=30)
-                now = utcnow()
-                for row in rows:
-                    row.sent_at = now
+                conn.execute(self._mark, {"ids": [r[0] for r in rows], "now": utcnow()})
             self.published += len(rows)
             return len(rows)
         finally:
             session.close()
 
+    def wakeup(self) -> Wakeup:
+        """What `run` sleeps on, for this relay's outbox table."""
+        model: Any = self._model
+        schema = model.__table__.schema or "main"
+        url = None
+        if self._wake_on_commit:
+            session = self._sessions()
+            try:
+                bind = session.get_bind()
+                url = bind.engine.url
+            finally:
+                session.close()
+        return Wakeup(schema, url)
+
     def run(self, stop: threading.Event) -> None:
         """Relay until `stop` is set; errors are logged and retried with back-off."""
+        wake = self.wakeup()
         backoff = self._poll_seconds
-        while not stop.is_set():
-            try:
-                sent = self.relay_once()
-                backoff = self._poll_seconds
-            except Exception:
-                log.exception(
-                    "outbox_relay_failed", table=getattr(self._model, "__tablename__", "?")
-                )
-                sent = 0
-                backoff = min(backoff * 2 if backoff else 0.1, 5.0)
-            if not sent:
-                stop.wait(backoff)
+        try:
+            while not stop.is_set():
+                wake.clear()  # a commit from here on wakes the next wait
+                try:
+                    sent = self.relay_once()
+                    backoff = self._poll_seconds
+                except Exception:
+                    log.exception(
+                        "outbox_relay_failed", table=getattr(self._model, "__tablename__", "?")
+                    )
+                    sent = 0
+                    backoff = min(backoff * 2 if backoff else 0.1, 5.0)
+                if not sent:
+                    wake.wait(backoff, stop)
+        finally:
+            wake.close()
         # Drain what is already committed before exiting, so SIGTERM loses nothing.
         for _ in range(10):
             try:

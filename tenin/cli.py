@@ -14,7 +14,14 @@ if TYPE_CHECKING:  # the CLI imports its commands lazily, so `tenin --help` stay
     from shared.config import Settings
 
 SERVICES = ("campaign_engine", "chat_agent", "redemption_tracker")
-DEFAULT_PORTS = {"campaign_engine": 8001, "chat_agent": 8002, "redemption_tracker": 8003}
+# The marketer console is HTTP only: no worker (docs/interfaces.md § Marketer console).
+HTTP_SERVICES = (*SERVICES, "console")
+DEFAULT_PORTS = {
+    "campaign_engine": 8001,
+    "chat_agent": 8002,
+    "redemption_tracker": 8003,
+    "console": 8004,
+}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -93,9 +100,14 @@ def _share_metrics_dir(service: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run a service's HTTP app under gunicorn."""
-    from shared.secret_keys import REQUIRED
+    from shared.secret_keys import REQUIRED, SECRET_KEY
 
-    _settings(args.service, secrets=REQUIRED)  # refuse here, before gunicorn starts workers
+    # Refuse here, before gunicorn starts workers. The console signs only its CSRF tokens.
+    _settings(args.service, secrets=[SECRET_KEY] if args.service == "console" else REQUIRED)
+    if args.service == "console":
+        from services.console.config import ConsoleConfig
+
+        ConsoleConfig.from_env()  # ConfigError naming a missing API URL, before exec
     port = args.port or DEFAULT_PORTS[args.service]
     _share_metrics_dir(args.service)
     if args.metrics_port:  # served by the gunicorn master (shared/http/metrics_port.py)
@@ -145,7 +157,7 @@ def cmd_model(args: argparse.Namespace, rest: list[str]) -> int:
     """Train, evaluate, list, promote, roll back or retrain models (docs/learning.md)."""
     _settings("model")
     from services.campaign_engine.modeling import cli as modeling_cli
-    from services.campaign_engine.modeling import lifecycle_cli, retrain
+    from services.campaign_engine.modeling import lifecycle_cli, retention, retrain
 
     commands = {
         "train": modeling_cli.train_main,
@@ -154,6 +166,7 @@ def cmd_model(args: argparse.Namespace, rest: list[str]) -> int:
         "promote": lifecycle_cli.promote_main,
         "rollback": lifecycle_cli.rollback_main,
         "retrain": retrain.retrain_main,
+        "prune-logs": retention.prune_logs_main,
     }
     return int(commands[args.model_command](rest))
 
@@ -203,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
 
     serve = sub.add_parser("serve", help="run a service's HTTP app under gunicorn")
-    serve.add_argument("service", choices=SERVICES)
+    serve.add_argument("service", choices=HTTP_SERVICES)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--workers", type=int, default=2)
@@ -218,9 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a service's consumers and outbox relay")
     worker.add_argument("service", choices=SERVICES)
 
-    model = sub.add_parser("model", help="train, evaluate, list, promote, rollback, retrain")
+    model = sub.add_parser(
+        "model", help="train, evaluate, list, promote, rollback, retrain, prune-logs"
+    )
     model.add_argument(
-        "model_command", choices=["train", "evaluate", "list", "promote", "rollback", "retrain"]
+        "model_command",
+        choices=["train", "evaluate", "list", "promote", "rollback", "retrain", "prune-logs"],
     )
 
     sub.add_parser("demo", help="the simulated week, end to end, on the embedded default")

@@ -9,7 +9,11 @@ LINE platform does where tenin depends on it:
   was accepted gets 409 with `x-line-accepted-request-id` and is not delivered again;
 * `POST /v2/bot/user/{userId}/linkToken` — 200 `{"linkToken": ...}`, a fresh random
   token for that user (account link); `recorder.link_tokens` lists what it issued;
-* a wrong `Authorization` gets 401.
+* a wrong `Authorization` gets 401; a body that is not JSON (a sender killed mid-request)
+  gets 400 and is not delivered;
+* with `push_rate_per_s`, pushes beyond that rate (a token bucket holding one second's
+  pushes) get 429 with `Retry-After` (whole seconds) and are not delivered, as a channel
+  over its rate limit would answer; `recorder.rate_limited` counts them.
 
 Tests script failures for the next calls: `recorder.fail(429, times=2, retry_after=1)`,
 `recorder.fail(500)`, `recorder.fail(400)`; `deliver=True` makes a scripted failure
@@ -19,11 +23,15 @@ still deliver (LINE accepted the message but the answer was lost).
         settings = replace(settings, messaging_api_base=line.base_url)
         ...
         wait_for(lambda: line.delivered_to("U123"))
+
+The module is longer than about 300 lines because it is one fake platform: splitting the
+reply, push, link-token and rate-limit answers apart would scatter one shared state.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 import threading
@@ -90,6 +98,26 @@ class _State:
     token_owner: dict[str, str] = field(default_factory=dict)
     link_tokens: dict[str, str] = field(default_factory=dict)  # link token → user id
     script: deque[_Scripted] = field(default_factory=deque)
+    rate_limited: int = 0
+
+
+class _PushBucket:
+    """A token bucket of one second's pushes, refilled at the rate (called under the lock)."""
+
+    def __init__(self, rate_per_s: float) -> None:
+        self.rate = rate_per_s
+        self.burst = max(1.0, rate_per_s)
+        self.tokens = self.burst
+        self.at = time.monotonic()
+
+    def take(self, now: float) -> float:
+        """0 if a push may go now, else the seconds until one may."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -101,10 +129,16 @@ class _QuietServer(ThreadingHTTPServer):
 class LineRecorder:
     """A threaded HTTP server playing the LINE Messaging API."""
 
-    def __init__(self, token: str | None = None, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        token: str | None = None,
+        latency_s: float = 0.0,
+        push_rate_per_s: float | None = None,
+    ) -> None:
         self.token = token
         self.latency_s = latency_s
         self._state = _State()
+        self._push_bucket = _PushBucket(push_rate_per_s) if push_rate_per_s else None
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -200,6 +234,12 @@ class LineRecorder:
         with self._state.lock:
             return dict(self._state.link_tokens)
 
+    @property
+    def rate_limited(self) -> int:
+        """Pushes answered 429 because they came faster than `push_rate_per_s`."""
+        with self._state.lock:
+            return self._state.rate_limited
+
     def calls(self, path: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if path is None or r.path == path]
 
@@ -216,7 +256,16 @@ class LineRecorder:
             return 404, out_headers, {"message": "Not found"}
         if self.token is not None and headers.get("authorization") != f"Bearer {self.token}":
             return 401, out_headers, {"message": "Authentication failed"}
+        if path in (REPLY, PUSH) and "_raw" in body:
+            # A truncated or broken body (a sender killed mid-request): refused, not delivered.
+            return 400, out_headers, {"message": "The request body has 1 error(s)"}
         scripted = self._next_script(path)
+        if scripted is None and path == PUSH and self._push_bucket is not None:
+            wait = self._push_bucket.take(time.monotonic())
+            if wait > 0:
+                state.rate_limited += 1
+                out_headers["Retry-After"] = str(max(1, math.ceil(wait)))
+                return 429, out_headers, {"message": "The API rate limit has been exceeded."}
         if scripted is None and link_token_for is not None:
             token = secrets.token_urlsafe(24)
             state.link_tokens[token] = link_token_for.group("user")
@@ -273,6 +322,9 @@ class LineRecorder:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY, Nagle and the
+            # client's delayed ACK hold each answer ~40 ms (a platform answers at once).
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:  # noqa: N802 - http.server naming
                 length = int(self.headers.get("Content-Length") or 0)

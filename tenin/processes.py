@@ -1,4 +1,5 @@
-"""Starting and stopping the three services as separate processes (demo and e2e tests)."""
+"""Starting and stopping the three services (and the console) as separate processes (demo
+and e2e tests)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 import requests
 
 SERVICES = ("campaign_engine", "chat_agent", "redemption_tracker")
+# HTTP only, no worker; it reaches the others through their URLs (docs/console.md).
+CONSOLE = "console"
 
 
 @dataclass
@@ -98,8 +101,17 @@ class ServiceSet:
         return [sys.executable, "-m", "tenin.cli", *args]
 
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
-        """Start the apps and workers and wait until every app answers /healthz."""
+        """Start the apps and workers and wait until every app answers /healthz.
+        `"console"` among `services` starts the marketer console (no worker) on
+        `ports["console"]`, pointed at this set's engine and tracker."""
         for service in services:
+            env = self.env
+            if service == CONSOLE:
+                env = {
+                    **self.env,
+                    "TENIN_CAMPAIGN_ENGINE_URL": self.url("campaign_engine"),
+                    "TENIN_REDEMPTION_TRACKER_URL": self.url("redemption_tracker"),
+                }
             self.processes[f"{service}.http"] = ServiceProcess(
                 f"{service}.http",
                 self._tenin(
@@ -112,10 +124,12 @@ class ServiceSet:
                     "--threads",
                     "8",
                 ),
-                self.env,
+                env,
                 self.log_dir / f"{service}.http.log",
                 health_url=f"{self.url(service)}/healthz",
             )
+            if service == CONSOLE:
+                continue
             self.processes[f"{service}.worker"] = ServiceProcess(
                 f"{service}.worker",
                 self._tenin("worker", service),

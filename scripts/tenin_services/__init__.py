@@ -5,6 +5,8 @@
                               `export NAME=value` lines -- and nothing else -- on stdout
     scripts/services down     stop what `up` started (found through pid files)
     scripts/services status   say what is running
+    scripts/services browser  install Debian's chromium when missing (the console's
+                              browser tests, tests/browser/), print its path
 
 Everything except the export lines goes to stderr so `eval "$(scripts/services up)"`
 works. Only the Python standard library is used: this runs before any virtualenv.

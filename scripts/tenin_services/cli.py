@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import shutil
 import subprocess
 
 from .config import STATE
 from .install import apt_install
 from .kafka_broker import Kafka
 from .postgres import Postgres
-from .process import ServiceError, log, state_lock
+from .process import ServiceError, log, run, state_lock
 from .redis_server import Redis
 from .service import Service
 
@@ -75,16 +76,40 @@ def cmd_status() -> int:
     return 0 if all_up else 3
 
 
+def browser_packages() -> list[str]:
+    """What the browser tests miss: chromium, and a Japanese font for the ja pages."""
+    missing = [] if shutil.which("chromium") else ["chromium"]
+    fc_list = shutil.which("fc-list")  # fontconfig, which chromium pulls in
+    ja_fonts = run([fc_list, ":lang=ja"], capture=True, check=False).stdout if fc_list else ""
+    return missing if ja_fonts.strip() else [*missing, "fonts-ipafont-gothic"]
+
+
+def cmd_browser() -> int:
+    """Install Debian's Chromium (and a Japanese font) when missing, print chromium's path."""
+    if browser_packages():
+        with state_lock():
+            packages = browser_packages()  # re-check: another run may have installed them
+            if packages:
+                apt_install(packages)
+    found = shutil.which("chromium")
+    if not found:
+        raise ServiceError("chromium is still not on PATH after installing it")
+    log(f"chromium: {found}")
+    print(found)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the command, turn ServiceError into exit code 1."""
     parser = argparse.ArgumentParser(
         prog="scripts/services",
         description="Start/stop the PostgreSQL, Redis and Kafka that tenin's tests use.",
     )
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "browser"])
     args = parser.parse_args(argv)
+    commands = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "browser": cmd_browser}
     try:
-        return {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command]()
+        return commands[args.command]()
     except ServiceError as exc:
         log(f"ERROR: {exc}")
         return 1

@@ -6,10 +6,16 @@ from flask import Flask
 
 from services.campaign_engine.bootstrap import SERVICE, Engine, bootstrap
 from services.campaign_engine.campaigns.api import OPERATIONS, campaigns_blueprint
+from services.campaign_engine.drops.api import DROP_OPERATIONS, DropDeps, drops_blueprint
 from services.campaign_engine.insights.api import (
     INSIGHT_OPERATIONS,
     insight_deps,
     insights_blueprint,
+)
+from services.campaign_engine.insights.models_api import (
+    MODEL_OPERATIONS,
+    ModelsDeps,
+    models_blueprint,
 )
 from shared.admin_access import admin_key_given
 from shared.auth import install_rate_limits
@@ -42,8 +48,23 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         blueprints=[
             campaigns_blueprint(engine.sessions, settings.secret_keys),
             insights_blueprint(insight_deps(engine)),
+            models_blueprint(
+                ModelsDeps(
+                    engine.sessions,
+                    settings.secret_keys,
+                    {"propensity": settings.model_dir, "uplift": settings.uplift_dir},
+                )
+            ),
+            drops_blueprint(
+                DropDeps(
+                    engine.sessions,
+                    settings.secret_keys,
+                    features=lambda: engine.features,
+                    holdout_key=engine.holdout_key,
+                )
+            ),
         ],
-        operations=OPERATIONS + INSIGHT_OPERATIONS,
+        operations=OPERATIONS + INSIGHT_OPERATIONS + DROP_OPERATIONS + MODEL_OPERATIONS,
         readiness=readiness_checks(
             database=engine.db,
             redis_client=engine.redis if settings.redis_url else None,

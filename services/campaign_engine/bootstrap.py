@@ -9,7 +9,7 @@ of them, and the worker builds them before it takes work (worker.prepare).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,12 +23,12 @@ from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.campaign_engine.budget.reservations import RedisReservations, ReservationStore
-from services.campaign_engine.decisions.decide import decide_offer
+from services.campaign_engine.decisions.decide import decide_batch
 from services.campaign_engine.decisions.inputs import ActiveCampaigns
 from services.campaign_engine.decisions.policy import PolicyConfig, Scorer, UpliftScoring
+from services.campaign_engine.decisions.record import StoredDecision
 from services.campaign_engine.features.markers import Markers, RedisMarkers
 from services.campaign_engine.features.store import CustomerFeatureStore, FeatureStore
-from services.campaign_engine.models import Decision
 from shared.config import Settings
 from shared.coupons import coupon_key
 from shared.crypto import derive_key
@@ -134,17 +134,22 @@ class Engine:
                 )
         return self._uplift_scorer
 
-    def may_issue(self, customer_id: str) -> bool:
-        """The per-customer issuance bucket (docs/interfaces.md § Rate limits), on the
-        engine's Redis; it fails closed, so Redis down means no coupon."""
+    def may_issue(self, customer_ids: Sequence[str]) -> list[bool]:
+        """The per-customer issuance bucket (docs/interfaces.md § Rate limits) of each
+        customer, on the engine's Redis in one round trip; it fails closed, so Redis down
+        means no coupon."""
         if self._issuance is None:
             self._issuance = RateLimiter(self.redis, self.settings.topic_namespace)
-        return self._issuance.take(self.issuance_bucket, customer_id).allowed
+        return [v.allowed for v in self._issuance.take_each(self.issuance_bucket, customer_ids)]
 
-    def decide(self, envelope: Envelope) -> Decision | None:
-        """decide_offer with this engine's dependencies."""
-        return decide_offer(
-            envelope,
+    def decide(self, envelope: Envelope) -> StoredDecision | None:
+        """One offer request (a batch of one) with this engine's dependencies."""
+        return self.decide_batch([envelope])[0]
+
+    def decide_batch(self, envelopes: Sequence[Envelope]) -> list[StoredDecision | None]:
+        """decide_batch with this engine's dependencies (the decision consumer's handler)."""
+        return decide_batch(
+            envelopes,
             sessions=self.sessions,
             reservations=self.reservations,
             features=self.features,
@@ -206,19 +211,26 @@ def bootstrap(
     policy: PolicyConfig | None = None,
     clock: Callable[[], datetime] | None = None,
     pool_size: int = 10,
+    pre_ping: bool = True,
 ) -> Engine:
     """Build the engine's dependencies from settings (the environment when none are given).
 
     A test may hand in the database engine, a Redis client, a scorer, a policy or a clock.
+    Worker loops pass `pre_ping=False` (docs/architecture.md § Decisions: no round trip per
+    checkout on the hot path; a dropped connection fails the batch, which is retried).
     """
     settings = (settings or Settings.from_env(service=SERVICE)).with_service(SERVICE)
-    db = db or make_engine(settings.effective_database_url, pool_size=pool_size)
+    db = db or make_engine(settings.effective_database_url, pool_size=pool_size, pre_ping=pre_ping)
     return Engine(
         settings=settings,
         db=db,
         sessions=make_session_factory(db),
         policy=policy
-        or PolicyConfig(epsilon=settings.policy_epsilon, uplift=settings.policy_uplift),
+        or PolicyConfig(
+            epsilon=settings.policy_epsilon,
+            uplift=settings.policy_uplift,
+            pacing_slack=settings.pacing_slack,
+        ),
         coupon_key=coupon_key(settings.secret_key),
         holdout_key=holdout_key(settings.pseudonym_key),  # stable across key rotations
         clock=clock or utcnow,

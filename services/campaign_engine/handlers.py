@@ -2,10 +2,11 @@
 
 | event type | handler | consumer group (worker.py) |
 |---|---|---|
-| offer.requested | decisions/decide.py `decide_offer` | campaign_engine.decisions |
+| offer.requested | decisions/decide.py `decide_batch` (a whole poll at once: `decision_batches`) | campaign_engine.decisions |
 | sale.recorded | modeling/spend.py `keep_sale`, then features/updates.py `record_sale` | campaign_engine.updates |
 | customer.followed, .unfollowed, .linked, .unlinked, .opted_out, .opted_in | features/updates.py `record_customer_event` | campaign_engine.updates |
 | coupon.redeemed, coupon.voided | budget/settle.py `settle` (+1, -1) | campaign_engine.updates |
+| coupon.delivered, coupon.delivery_failed | drops/deliveries.py `record_drop_delivery` | campaign_engine.updates |
 
 Any other type reaching a group (its topics carry types other services care about) is
 counted in metrics.UPDATES as "ignored". Handlers are plain functions whose parameters
@@ -23,6 +24,7 @@ from services.campaign_engine import metrics
 from services.campaign_engine.bootstrap import Engine
 from services.campaign_engine.budget.reservations import ReservationStore
 from services.campaign_engine.budget.settle import REDEEMED, VOIDED, settle
+from services.campaign_engine.drops.deliveries import record_drop_delivery
 from services.campaign_engine.features.markers import Markers
 from services.campaign_engine.features.store import FeatureUpdates
 from services.campaign_engine.features.updates import record_customer_event, record_sale
@@ -39,7 +41,14 @@ CUSTOMER_TYPES = (
     "customer.opted_in",
 )
 DECISION_TYPES = ("offer.requested",)
-UPDATE_TYPES = ("sale.recorded", *CUSTOMER_TYPES, "coupon.redeemed", "coupon.voided")
+DROP_DELIVERY_TYPES = ("coupon.delivered", "coupon.delivery_failed")
+UPDATE_TYPES = (
+    "sale.recorded",
+    *CUSTOMER_TYPES,
+    "coupon.redeemed",
+    "coupon.voided",
+    *DROP_DELIVERY_TYPES,
+)
 
 
 def handlers(engine: Engine) -> dict[str, Handler]:
@@ -57,6 +66,21 @@ def handlers(engine: Engine) -> dict[str, Handler]:
             markers=engine.markers,
         ),
     }
+
+
+def decision_batches(engine: Engine) -> Callable[[list[Envelope]], None]:
+    """The decision group's batch handler: every offer request of a poll decided at once;
+    any other type is counted ignored."""
+
+    def handle(envelopes: list[Envelope]) -> None:
+        requests = [e for e in envelopes if e.type in DECISION_TYPES]
+        for other in envelopes:
+            if other.type not in DECISION_TYPES:
+                count_ignored(other)
+        if requests:
+            engine.decide_batch(requests)
+
+    return handle
 
 
 def update_handlers(
@@ -86,6 +110,10 @@ def update_handlers(
         **{kind: _counted(customer) for kind in CUSTOMER_TYPES},
         "coupon.redeemed": functools.partial(settling, sign=REDEEMED),
         "coupon.voided": functools.partial(settling, sign=VOIDED),
+        **dict.fromkeys(
+            DROP_DELIVERY_TYPES,
+            _counted(functools.partial(record_drop_delivery, sessions=sessions)),
+        ),
     }
 
 

@@ -63,6 +63,10 @@ class Campaign(Base):
     audience: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     revenue_share: Mapped[dict[str, Any]] = mapped_column(JSON)
     per_call_fee: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Yen per push message; a coupon pushed must earn it back (docs/architecture.md § Decisions).
+    message_cost: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # even | asap (docs/architecture.md § Budget pacing); campaigns older than 0008 are asap.
+    pacing: Mapped[str] = mapped_column(String(8), default="even", server_default="even")
     # Bumped by every change, so engines know when their cached copy is stale.
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -197,3 +201,50 @@ class ModelPromotion(Base):
     reason: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     estimates: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class Drop(Base):
+    """A campaign drop: an active campaign offered to a whole audience at once.
+
+    The drop runner (drops/runner.py) pages through eligible followers in `customer_id`
+    order from `cursor`, holding the row by a lease (`lease_owner`, `lease_until`), so a
+    killed runner's drop is resumed by another (docs/interfaces.md § Campaign drops).
+    """
+
+    __tablename__ = "drops"
+    __table_args__ = {"schema": SCHEMA}
+
+    drop_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(String(36), index=True)
+    # queued → running → paged (every member asked) | cancelled | failed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    audience: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    max_messages: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    send_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    cursor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    members: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DropMember(Base):
+    """One follower a drop asked a decision for, under a request id derived from both.
+
+    `delivery` is what chat_agent reported (coupon.delivered → "pushed",
+    coupon.delivery_failed → "failed"); decided/coupon/holdout come from the decision
+    with the same request_id.
+    """
+
+    __tablename__ = "drop_members"
+    __table_args__ = {"schema": SCHEMA}
+
+    drop_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(100), unique=True)
+    delivery: Mapped[str | None] = mapped_column(String(8), nullable=True)

@@ -15,16 +15,17 @@ import structlog
 from services.campaign_engine.bootstrap import Engine, bootstrap
 from services.campaign_engine.budget.reservations import ReservationsUnavailable
 from services.campaign_engine.budget.seeding import reconcile_on_start
+from services.campaign_engine.drops.runner import DropRunner
 from services.campaign_engine.handlers import (
-    DECISION_TYPES,
     UPDATE_TYPES,
     consumer_handler,
+    decision_batches,
     handlers,
 )
 from services.campaign_engine.models import DECISIONS_CONSUMER, UPDATES_CONSUMER, Outbox
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
-from shared.consumer import ConsumerLoop
+from shared.consumer import BatchConsumerLoop, ConsumerLoop
 from shared.dead_letters import DeadLetterSeal
 from shared.events import (
     CAMPAIGN_EVENTS,
@@ -56,22 +57,35 @@ def components(
 ) -> dict[str, Component]:
     """The worker's threads: two consumer loops and the outbox relay (tests rename topics)."""
     registry = handlers(engine)
-
-    def loop(group: str, topics: Sequence[str], types: Sequence[str]) -> Component:
-        handler = consumer_handler(registry, types)
-        max_attempts = engine.settings.consumer_max_attempts
-        seal = DeadLetterSeal.for_settings(engine.settings)
-        return ConsumerLoop(
-            broker, group, list(topics), handler, max_attempts=max_attempts, seal=seal
-        ).run
+    attempts = engine.settings.consumer_max_attempts
+    seal = DeadLetterSeal.for_settings(engine.settings)
+    # Offer requests are decided a poll at a time (docs/architecture.md § Decisions).
+    decisions = BatchConsumerLoop(
+        broker,
+        groups[0],
+        list(request_topics),
+        decision_batches(engine),
+        max_attempts=attempts,
+        seal=seal,
+    )
+    updates = ConsumerLoop(
+        broker,
+        groups[1],
+        list(update_topics),
+        consumer_handler(registry, UPDATE_TYPES),
+        max_attempts=attempts,
+        seal=seal,
+    )
 
     relay = OutboxRelay(
         engine.sessions, Outbox, broker.producer(), poll_seconds=engine.settings.relay_poll_seconds
     )
     return {
-        "decisions": loop(groups[0], request_topics, DECISION_TYPES),
-        "updates": loop(groups[1], update_topics, UPDATE_TYPES),
+        "decisions": decisions.run,
+        "updates": updates.run,
         "outbox_relay": relay.run,
+        # Campaign drops: asks a decision for each eligible follower (drops/runner.py).
+        "drops": DropRunner(engine.sessions, features=lambda: engine.features).run,
     }
 
 
@@ -90,7 +104,7 @@ def prepare(engine: Engine, broker: Broker) -> None:
 
 def run(settings: Settings, stop: threading.Event) -> int:
     """Run until `stop` is set (SIGTERM); returns the process exit code."""
-    engine = bootstrap(settings)
+    engine = bootstrap(settings, pre_ping=False)
     engine.on_redis()  # no Redis, no worker: budgets live there (RuntimeError without REDIS_URL)
     broker = broker_from_settings(engine.settings)
     prepare(engine, broker)

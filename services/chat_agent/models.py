@@ -164,3 +164,37 @@ class Campaign(Base):
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DropSchedule(Base):
+    """chat_agent's copy of a campaign drop's sending rules, from `drop.queued` /
+    `drop.cancelled` (docs/interfaces.md § Campaign drops).
+
+    `queued` counts the pushes enqueued for it, so `max_messages` caps them; a row created
+    by a decision that arrived before its `drop.queued` has `known` false and holds its
+    pushes until the rules arrive.
+    """
+
+    __tablename__ = "drop_schedules"
+    __table_args__ = {"schema": SCHEMA}
+
+    drop_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    known: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_messages: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    send_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    queued: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DropPush(Base):
+    """The one push a drop may send a customer: the primary key makes a second impossible."""
+
+    __tablename__ = "drop_pushes"
+    __table_args__ = {"schema": SCHEMA}
+
+    drop_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    request_id: Mapped[str] = mapped_column(String(64))

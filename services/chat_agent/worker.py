@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
+from typing import Any
 
 import structlog
 
-from services.chat_agent.bootstrap import Dependencies, bootstrap
+from services.chat_agent.bootstrap import WORKER_POOL_SIZE, Dependencies, bootstrap
 from services.chat_agent.delivery.loop import DeliveryLoop, RetryPolicy
-from services.chat_agent.handlers import handlers, messaging
+from services.chat_agent.delivery.rate import PushRate
+from services.chat_agent.handlers import handlers, messaging, offer_batches
 from services.chat_agent.line.ordering import TimestampOrderedBroker
 from services.chat_agent.models import Outbox
 from services.chat_agent.offers.held_greetings import release_held_greetings
 from shared.bus import Broker
 from shared.config import Settings
-from shared.consumer import ConsumerLoop, route_by_type
-from shared.db import utcnow
+from shared.consumer import BatchConsumerLoop, ConsumerLoop, route_by_type
+from shared.db import make_engine, make_session_factory, utcnow
 from shared.dead_letters import DeadLetterSeal
 from shared.events import (
     CAMPAIGN_EVENTS,
@@ -33,6 +36,10 @@ from shared.runtime import Component, run_components
 log = structlog.get_logger(__name__)
 
 HOUSEKEEPING_SECONDS = 1.0
+# Delivery attempts in flight at once, and rows claimed per round (docs/interfaces.md
+# § Campaign drops: a drop's pushes go out at the channel's rate, not one at a time).
+DELIVERY_SENDERS = 8
+DELIVERY_BATCH = 128
 # One consumer group per input topic, each with its own DLQ: "<prefix>.<name>" reads topic.
 GROUPS = (
     ("inbound", CHAT_INBOUND),
@@ -49,17 +56,26 @@ def consumer_loops(
 ) -> dict[str, ConsumerLoop[Envelope]]:
     """One consumer group per input topic; chat.inbound is read in LINE timestamp order."""
     handle = route_by_type(handlers(deps))
-    return {
+    options: dict[str, Any] = {
+        "max_attempts": deps.settings.consumer_max_attempts,
+        "seal": DeadLetterSeal.for_settings(deps.settings),
+    }
+    loops: dict[str, ConsumerLoop[Envelope]] = {
         name: ConsumerLoop(
             TimestampOrderedBroker(broker) if topic == CHAT_INBOUND else broker,
             f"{group_prefix}.{name}",
             [topic],
             handle,
-            max_attempts=deps.settings.consumer_max_attempts,
-            seal=DeadLetterSeal.for_settings(deps.settings),
+            **options,
         )
         for name, topic in GROUPS
+        if name != "offers"
     }
+    # Decisions in batches: a drop's coupons are queued a poll at a time (drops/pushes.py).
+    loops["offers"] = BatchConsumerLoop(
+        broker, f"{group_prefix}.offers", [OFFER_DECISIONS], offer_batches(deps, handle), **options
+    )
+    return loops
 
 
 def housekeeping(deps: Dependencies) -> Component:
@@ -86,7 +102,14 @@ def components(
 ) -> dict[str, Component]:
     """Every worker thread by name: consumers, outbox relay, delivery loop, housekeeping."""
     deliveries = DeliveryLoop(
-        deps.sessions, deps.line_client(), policy=delivery_policy, wake=deps.deliveries_due
+        deps.sessions,
+        deps.line_client(),
+        policy=delivery_policy,
+        wake=deps.deliveries_due,
+        # Drop pushes: the channel's rate across workers, attempted a few at a time.
+        push_rate=PushRate(deps.limiter, deps.settings.line_push_rate_per_s),
+        senders=DELIVERY_SENDERS,
+        batch_size=DELIVERY_BATCH,
     )
     relay = OutboxRelay(
         deps.sessions, Outbox, broker.producer(), poll_seconds=deps.settings.relay_poll_seconds
@@ -101,6 +124,15 @@ def components(
     return parts
 
 
+def worker_dependencies(settings: Settings, broker: Broker | None = None) -> Dependencies:
+    """`bootstrap`'s dependencies on an engine without a ping per checkout (loops retry)."""
+    deps = bootstrap(settings, broker=broker)
+    engine = make_engine(
+        settings.effective_database_url, pool_size=WORKER_POOL_SIZE, pre_ping=False
+    )
+    return replace(deps, engine=engine, sessions=make_session_factory(engine))
+
+
 def run(
     settings: Settings,
     stop: threading.Event,
@@ -111,7 +143,7 @@ def run(
     group_prefix: str = "chat_agent",
 ) -> int:
     """Run every chat_agent worker component until `stop`; returns the exit code."""
-    deps = deps or bootstrap(settings, broker=broker)
+    deps = deps or worker_dependencies(settings, broker)
     broker = broker or deps.broker()
     broker.ensure_topics([*CONSUMED, *PRODUCED, *(dlq_topic(t) for t in CONSUMED)])
     parts = components(deps, broker, delivery_policy=delivery_policy, group_prefix=group_prefix)

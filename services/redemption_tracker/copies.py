@@ -81,6 +81,8 @@ def apply_campaign_snapshot(s: Session, envelope: Envelope) -> None:
         "share_basis": basis,
         "share_bp": bp,
         "per_call_fee": c.per_call_fee,
+        "message_cost": c.message_cost,
+        "pacing": c.pacing,
         "snapshot_at": envelope.occurred_at,
     }
     created = bulk(

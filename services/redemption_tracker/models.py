@@ -76,6 +76,8 @@ class Campaign(TrackerTable):
     share_basis: Mapped[str] = mapped_column(String(16))
     share_bp: Mapped[int] = mapped_column(Integer)  # revenue share in basis points
     per_call_fee: Mapped[int] = mapped_column(BigInteger)
+    message_cost: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    pacing: Mapped[str] = mapped_column(String(8), default="asap", server_default="asap")
     snapshot_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -14,6 +14,7 @@ from services.redemption_tracker.reports.periods import close_all
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
 from shared.consumer import ConsumerLoop
+from shared.db import make_engine
 from shared.dead_letters import DeadLetterSeal
 from shared.events import (
     CAMPAIGN_EVENTS,
@@ -90,7 +91,11 @@ def components(
 
 def run(settings: Settings, stop: threading.Event) -> int:
     """Run until `stop` is set (SIGTERM); returns the exit code."""
-    tracker = bootstrap(settings)
+    # No ping per checkout: the loops retry on a dropped connection (shared.db.make_engine).
+    tracker = bootstrap(
+        settings,
+        engine=make_engine(settings.effective_database_url, pool_size=10, pre_ping=False),
+    )
     broker = broker_from_settings(tracker.settings)
     sources = [*COPY_GROUPS.values(), POS_TRANSACTIONS]
     broker.ensure_topics([*sources, SALES_EVENTS, *(dlq_topic(t) for t in sources)])

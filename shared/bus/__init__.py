@@ -47,4 +47,5 @@ def broker_from_settings(settings: Settings) -> Broker:
         profile,
         client_id=settings.service,
         namespace=settings.topic_namespace,
+        topic_partitions=settings.topic_partitions,
     )

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shared.bus.port import Consumer, Message, Producer, next_offsets
+from shared.events.topics import partitions_of
 
 
 @dataclass
@@ -27,8 +28,11 @@ class InMemoryBroker:
 
     name = "memory"
 
-    def __init__(self, partitions: int = 3) -> None:
+    def __init__(self, partitions: int = 3, topic_partitions: int | None = None) -> None:
+        # `partitions`: a topic first used without ensure_topics; `topic_partitions`: the
+        # customer-keyed topics' count for ensure_topics (None: `partitions`, as before).
         self._partitions = partitions
+        self._topic_partitions = topic_partitions
         self._lock = threading.RLock()
         self._logs: dict[str, list[list[Message]]] = {}
         self._groups: dict[str, _Group] = defaultdict(_Group)
@@ -62,10 +66,28 @@ class InMemoryBroker:
             self._rebalance(group_id)
             return member
 
-    def ensure_topics(self, topics: Iterable[str], partitions: int = 3) -> None:
+    def ensure_topics(self, topics: Iterable[str], partitions: int | None = None) -> None:
         with self._lock:
+            grown = False
             for topic in topics:
-                self._log(topic)
+                wanted = partitions or (
+                    partitions_of(topic, self._topic_partitions)
+                    if self._topic_partitions
+                    else self._partitions
+                )
+                log = self._logs.setdefault(topic, [])
+                grown = grown or (bool(log) and wanted > len(log))
+                # Like Kafka's create_partitions: new partitions start empty, and keys
+                # hash over the new count from now on.
+                log.extend([] for _ in range(wanted - len(log)))
+            # New partitions are assigned at the groups' next rebalance, as in Kafka.
+            for group_id, group in self._groups.items():
+                if grown and group.members:
+                    self._rebalance(group_id)
+
+    def partition_count(self, topic: str) -> int:
+        with self._lock:
+            return len(self._logs.get(topic, ()))
 
     def _rebalance(self, group_id: str) -> None:
         group = self._groups[group_id]

@@ -7,8 +7,13 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import structlog
+
 from shared.bus.port import Consumer, Message, Producer, next_offsets
 from shared.bus.profiles import BrokerProfile
+from shared.events.topics import CUSTOMER_KEYED_PARTITIONS, partitions_of
+
+log = structlog.get_logger(__name__)
 
 # Metadata requests of this version are served by Kafka 2.8+ and by Tansu.
 PROBE_API_VERSION = (2, 8, 0)
@@ -132,8 +137,10 @@ class KafkaBroker:
         profile: BrokerProfile,
         client_id: str = "tenin",
         namespace: str = "",
+        topic_partitions: int = CUSTOMER_KEYED_PARTITIONS,
     ) -> None:
         self.bootstrap = bootstrap
+        self.topic_partitions = topic_partitions
         self.profile = profile
         self.name = profile.name
         self.namespace = namespace
@@ -147,24 +154,74 @@ class KafkaBroker:
     def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer:
         return KafkaConsumerAdapter(self.bootstrap, self.profile, group_id, topics, self.namespace)
 
-    def ensure_topics(self, topics: Iterable[str], partitions: int = 3) -> None:
-        """Create missing topics (replication 1: single-node brokers here)."""
+    def ensure_topics(self, topics: Iterable[str], partitions: int | None = None) -> None:
+        """Create missing topics (replication 1: single-node brokers here) and grow those
+        with fewer partitions than wanted (docs/architecture.md § Partitions).
+
+        A broker that cannot add partitions (Tansu may not) keeps the topic as it is,
+        with a warning: the topic works, only fewer processes can share it.
+        """
         from kafka.admin import KafkaAdminClient, NewTopic
         from kafka.errors import TopicAlreadyExistsError
 
+        wanted = {
+            self.namespace + t: partitions or partitions_of(t, self.topic_partitions)
+            for t in dict.fromkeys(topics)
+        }
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="tenin-admin")
         try:
             existing = set(admin.list_topics())
-            wanted = [self.namespace + t for t in dict.fromkeys(topics)]
-            missing = [t for t in wanted if t not in existing]
-            for topic in missing:
+            for topic, count in wanted.items():
+                if topic in existing:
+                    continue
                 # Another process may create it between our listing and our request.
                 with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics(
-                        [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+                        [NewTopic(topic, num_partitions=count, replication_factor=1)]
                     )
+            self._grow(admin, {t: n for t, n in wanted.items() if t in existing})
         finally:
             admin.close()
+
+    def _grow(self, admin: Any, wanted: dict[str, int]) -> None:
+        from kafka.admin import NewPartitions
+        from kafka.errors import InvalidPartitionsError, KafkaError
+
+        if not wanted:
+            return
+        try:
+            described = admin.describe_topics(list(wanted))
+        except KafkaError as exc:
+            log.warning("topic_partitions_not_read", error=type(exc).__name__)
+            return
+        have = {d["name"]: len(d["partitions"] or ()) for d in described}
+        short = {t: n for t, n in wanted.items() if 0 < have.get(t, 0) < n}
+        for topic, count in short.items():
+            try:
+                admin.create_partitions({topic: NewPartitions(total_count=count)})
+                log.warning("topic_partitions_grown", topic=topic, before=have[topic], after=count)
+            except InvalidPartitionsError:
+                pass  # another process grew it first (to at least this count)
+            except KafkaError as exc:
+                log.warning(
+                    "topic_partitions_not_grown",
+                    topic=topic,
+                    partitions=have[topic],
+                    wanted=count,
+                    error=type(exc).__name__,
+                )
+
+    def partition_count(self, topic: str) -> int:
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="tenin-admin")
+        try:
+            described = admin.describe_topics([self.namespace + topic])
+        except Exception:
+            return 0
+        finally:
+            admin.close()
+        return sum(len(d.get("partitions") or ()) for d in described if not d.get("error_code"))
 
     def ping(self) -> bool:
         """True when the broker answers a metadata request; False when it refuses one.

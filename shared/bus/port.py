@@ -44,7 +44,17 @@ class Broker(Protocol):
 
     def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer: ...
 
-    def ensure_topics(self, topics: Iterable[str], partitions: int = 3) -> None: ...
+    def ensure_topics(self, topics: Iterable[str], partitions: int | None = None) -> None:
+        """Create missing topics and grow those with fewer partitions than wanted.
+
+        `partitions=None`: each topic's own count (`shared.events.topics.partitions_of`).
+        Adding partitions moves keys to other partitions: docs/architecture.md § Partitions.
+        """
+        ...
+
+    def partition_count(self, topic: str) -> int:
+        """How many partitions the topic has now (0 when it does not exist)."""
+        ...
 
 
 def next_offsets(messages: Sequence[Message]) -> dict[tuple[str, int], int]:

@@ -60,6 +60,9 @@ class OfferRequested(Strict):
     request_id: str
     customer_id: str
     context: OfferContext
+    # Set when a campaign drop asked (docs/interfaces.md § Campaign drops): the coupon, if
+    # any, goes out as a push, so the campaign's message_cost enters the policy.
+    drop_id: str | None = None
 
 
 class Discount(Strict):
@@ -87,6 +90,7 @@ class OfferDecided(Strict):
     score: float | None
     model_version: str
     reason: str | None = None
+    drop_id: str | None = None
 
 
 class CouponDelivered(Strict):
@@ -97,6 +101,18 @@ class CouponDelivered(Strict):
     campaign_id: str
     request_id: str
     channel: Literal["reply", "push"]
+    drop_id: str | None = None
+
+
+class CouponDeliveryFailed(Strict):
+    """chat_agent gave up delivering a coupon message (the platform refused it for good)."""
+
+    code: str
+    customer_id: str
+    campaign_id: str
+    request_id: str
+    drop_id: str | None = None
+    reason: str = ""
 
 
 class CouponSettled(Strict):
@@ -155,6 +171,9 @@ class CampaignSnapshot(Strict):
     holdout_pct: float
     revenue_share: dict[str, Any]
     per_call_fee: int
+    # docs/interfaces.md § Marketer campaign API; a snapshot from before pacing was asap.
+    message_cost: int = Field(default=0, ge=0)
+    pacing: Literal["even", "asap"] = "asap"
 
 
 class CampaignStatusChanged(Strict):
@@ -165,3 +184,28 @@ class CampaignStatusChanged(Strict):
 class CampaignBudgetExhausted(Strict):
     campaign_id: str
     budget: Literal["max_coupons", "max_redemptions", "max_discount_total"]
+
+
+class QuietHours(Strict):
+    """No drop pushes from `start` to `end` (HH:MM, may span midnight) in `timezone`."""
+
+    start: str
+    end: str
+    timezone: str
+
+
+class DropQueued(Strict):
+    """A campaign drop was queued: the sending rules chat_agent keeps for its pushes."""
+
+    drop_id: str
+    campaign_id: str
+    max_messages: int | None = Field(default=None, ge=1)
+    send_after: AwareDatetime | None = None
+    quiet_hours: QuietHours | None = None
+
+
+class DropCancelled(Strict):
+    """A campaign drop was cancelled: its pushes not yet sent are not sent."""
+
+    drop_id: str
+    campaign_id: str

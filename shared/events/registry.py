@@ -7,6 +7,7 @@ from shared.events.payloads import (
     CampaignBudgetExhausted,
     CampaignStatusChanged,
     CouponDelivered,
+    CouponDeliveryFailed,
     CouponRedeemed,
     CouponRedemptionRejected,
     CouponVoided,
@@ -16,6 +17,8 @@ from shared.events.payloads import (
     CustomerOptedOut,
     CustomerUnfollowed,
     CustomerUnlinked,
+    DropCancelled,
+    DropQueued,
     LineWebhookEventReceived,
     OfferDecided,
     OfferRequested,
@@ -42,6 +45,7 @@ SCHEMAS: dict[tuple[str, int], type[Strict]] = {
     ("offer.requested", 1): OfferRequested,
     ("offer.decided", 1): OfferDecided,
     ("coupon.delivered", 1): CouponDelivered,
+    ("coupon.delivery_failed", 1): CouponDeliveryFailed,
     ("coupon.redeemed", 1): CouponRedeemed,
     ("coupon.redemption_rejected", 1): CouponRedemptionRejected,
     ("coupon.voided", 1): CouponVoided,
@@ -50,6 +54,8 @@ SCHEMAS: dict[tuple[str, int], type[Strict]] = {
     ("campaign.paused", 1): CampaignStatusChanged,
     ("campaign.ended", 1): CampaignStatusChanged,
     ("campaign.budget_exhausted", 1): CampaignBudgetExhausted,
+    ("drop.queued", 1): DropQueued,
+    ("drop.cancelled", 1): DropCancelled,
 }
 
 TOPIC_OF_TYPE: dict[str, str] = {
@@ -63,6 +69,7 @@ TOPIC_OF_TYPE: dict[str, str] = {
     "offer.requested": OFFER_REQUESTS,
     "offer.decided": OFFER_DECISIONS,
     "coupon.delivered": COUPON_EVENTS,
+    "coupon.delivery_failed": COUPON_EVENTS,
     "coupon.redeemed": COUPON_EVENTS,
     "coupon.redemption_rejected": COUPON_EVENTS,
     "coupon.voided": COUPON_EVENTS,
@@ -71,4 +78,6 @@ TOPIC_OF_TYPE: dict[str, str] = {
     "campaign.paused": CAMPAIGN_EVENTS,
     "campaign.ended": CAMPAIGN_EVENTS,
     "campaign.budget_exhausted": CAMPAIGN_EVENTS,
+    "drop.queued": CAMPAIGN_EVENTS,
+    "drop.cancelled": CAMPAIGN_EVENTS,
 }

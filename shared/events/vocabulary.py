@@ -30,10 +30,12 @@ NO_COUPON_REASONS = (
     "opted_out",
     "cap_reached",
     "budget_exhausted",
+    "paced",  # an evenly paced campaign is ahead of its budget's share for now
     "policy_chose_none",
     "redis_unavailable",
     "model_error",
     "rate_limited",
+    "drop_cancelled",  # the campaign drop that asked was cancelled before its decision
 )
 
 # What a product category tells about the customer's need, in the intent words an

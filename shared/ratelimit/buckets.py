@@ -146,6 +146,33 @@ class RateLimiter:
         """Take one token from `bucket` for `key`."""
         return self.take_all([(bucket, key)])
 
+    def take_each(self, bucket: Bucket, keys: Sequence[str]) -> list[Verdict]:
+        """take() for each key (a decision batch's customers; a key may repeat): the keys
+        this process holds no lease for are asked in one pipelined round trip."""
+        now, mono, verdicts = self._clock(), self._monotonic, [ALLOWED] * len(keys)
+        if self._script is None or self._redis is None:
+            return [self._local.take_all([(bucket, key)], now) for key in keys]
+        ask = [i for i, k in enumerate(keys) if not self._leases.spend_all([(bucket, k)], mono())]
+        if ask and mono() >= self._redis_down_until:
+            pipe = self._redis.pipeline(transaction=False)
+            args: list[str | int] = [repr(now), str(bucket.rate_per_s), bucket.burst]
+            args += [bucket.ttl_ms, bucket.lease]
+            for i in ask:
+                self._script([f"{self._namespace}:rl:{bucket.name}:{keys[i]}"], args, pipe)
+            try:
+                for i, (allowed, wait, *granted) in zip(ask, pipe.execute(), strict=True):
+                    self._leases.add([(bucket, keys[i])], [int(n) for n in granted], mono())
+                    if int(allowed):
+                        self._leases.spend_all([(bucket, keys[i])], mono(), force=True)
+                    verdicts[i] = ALLOWED if int(allowed) else Verdict(False, float(wait))
+                return verdicts
+            except (RedisError, OSError) as exc:
+                self._redis_down_until = mono() + RETRY_REDIS_AFTER_S
+                log.warning("rate_limit_store_unavailable", error=type(exc).__name__)
+        for i in ask:  # Redis is down: the bucket decides
+            verdicts[i] = _when_down([(bucket, keys[i])])
+        return verdicts
+
     def take_all(self, takes: Sequence[tuple[Bucket, str]]) -> Verdict:
         """Take one token from each (bucket, key), in order, in one round trip; refused at
         the first empty bucket. With Redis down: allowed only if every bucket fails open.

@@ -22,7 +22,7 @@ from tenin.demo.observer import DecisionObserver
 from tenin.demo.simulation import WeekDriver, WeekRecord
 from tenin.demo.stack import create_key, demo_environment, ports_of, tenin
 from tenin.line_recorder import LineRecorder
-from tenin.processes import ServiceSet
+from tenin.processes import CONSOLE, SERVICES, ServiceSet
 
 # The campaign the demo's marketer runs: four offers a convenience store would make.
 OFFERS: list[dict[str, Any]] = [
@@ -96,7 +96,18 @@ def campaign_body(holdout_pct: float) -> dict[str, Any]:
         "holdout_pct": holdout_pct,
         "revenue_share": {"pct": 10.0, "basis": "attributed"},
         "per_call_fee": 2,
+        # Pacing follows the real clock too: a simulated month in minutes would be held back.
+        "pacing": "asap",
     }
+
+
+def print_console_url(url: str, marketer_key: str, state_dir: Path) -> None:
+    """Where the marketer console runs while the demo does; its key goes to a private file,
+    never to the terminal or a log (docs/console.md)."""
+    key_file = state_dir / "console-marketer-key.txt"
+    key_file.touch(mode=0o600)
+    key_file.write_text(marketer_key + "\n")
+    print(f"console: {url}/  (sign in with the marketer key in {key_file})")
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -120,10 +131,11 @@ def run_demo(options: DemoOptions) -> int:
         store_keys = {store: create_key(env, "pos", store) for store in STORES}
         services = ServiceSet(env, state_dir / "logs", ports_of(env))
         try:
-            services.start()
+            services.start((*SERVICES, CONSOLE))
             print(
                 f"services up after {time.perf_counter() - started:.1f}s (logs in {state_dir / 'logs'})"
             )
+            print_console_url(services.url(CONSOLE), marketer_key, state_dir)
             keys = (marketer_key, members_key)
             result = _run_week(options, env, services, line, keys, store_keys, out_dir)
         finally:

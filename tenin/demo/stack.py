@@ -14,6 +14,8 @@ from shared.embedded import EmbeddedStack, free_port
 from shared.secret_keys import embedded_secrets
 
 REAL_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+# The three services and the marketer console each get a port.
+HTTP_PROCESSES = ("campaign_engine", "chat_agent", "redemption_tracker", "console")
 DEMO_RATE = "10000/100000"  # requests per second / burst, for the demo's shared keys
 
 
@@ -23,7 +25,7 @@ def demo_environment(
 ) -> Iterator[dict[str, str]]:
     """The environment the three services run with (embedded servers started and stopped here)."""
     base = dict(os.environ)
-    ports = {name: free_port() for name in ("campaign_engine", "chat_agent", "redemption_tracker")}
+    ports = {name: free_port() for name in HTTP_PROCESSES}
     common = {
         "TENIN_DATA_DIR": str(state_dir),
         # Random per state directory and kept in it: every process of the run shares
@@ -60,10 +62,11 @@ def demo_environment(
 
 
 def ports_of(env: dict[str, str]) -> dict[str, int]:
-    """The HTTP ports chosen for the three services."""
+    """The HTTP ports chosen for the three services and the console."""
     return {
         name: int(env[f"TENIN_DEMO_PORT_{name.upper()}"])
-        for name in ("campaign_engine", "chat_agent", "redemption_tracker")
+        for name in HTTP_PROCESSES
+        if f"TENIN_DEMO_PORT_{name.upper()}" in env
     }
 
 

@@ -244,7 +244,9 @@ class LiveWeeks:
             margins={k: promotion_margin({}, k) for k in ("propensity", "uplift")},
             schema=_engine_schema(db),
             spend_window=timedelta(seconds=WINDOW_DAYS * per_day),
-            now=datetime.now(UTC) + EXPIRY + timedelta(minutes=1),  # past every coupon's expiry
+            # Past every coupon's expiry, which rounds up to the hour (decisions/record.py):
+            # the join waits that long for every decision, coupon or not (modeling/outcomes.py).
+            now=datetime.now(UTC) + EXPIRY + timedelta(hours=1, minutes=1),
         )
         return retrain_kind(
             db,

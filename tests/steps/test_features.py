@@ -12,6 +12,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 
 from shared.coupons import CouponClaims, coupon_key, issue_code, round_up_to_hour
 from tests.steps.account_link_steps import *  # noqa: F403 - its step fixtures, bound here
+from tests.steps.drop_steps import *  # noqa: F403 - its step fixtures, bound here
 from tests.steps.till_time_steps import *  # noqa: F403 - its step fixtures, bound here
 from tests.steps.world import World
 from tests.support.waiting import holds_for, wait_for
@@ -24,6 +25,7 @@ scenarios(
     "till_rules.feature",
     "budget_and_recovery.feature",
     "account_link.feature",
+    "drop.feature",
 )
 
 PERSONA = yaml.safe_load(

@@ -73,6 +73,8 @@ class World:
             "holdout_pct": holdout_pct,
             "revenue_share": {"pct": 10.0, "basis": "attributed"},
             "per_call_fee": 3,
+            # "a budget of 2 coupons" means those 2 go at once: no even pacing over the week.
+            "pacing": "asap",
         }
         created = self.stack.marketer.create_campaign(body)
         assert created.status_code == 201, created.text

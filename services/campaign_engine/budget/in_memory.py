@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 from services.campaign_engine.budget.limits import Limits, Usage
 from services.campaign_engine.budget.reservations import (
@@ -15,6 +16,7 @@ from services.campaign_engine.budget.reservations import (
     Reservation,
     ReservationsUnavailable,
     Seed,
+    Wanted,
 )
 
 
@@ -45,9 +47,6 @@ class InMemoryReservations:
                 self.counters.get((campaign_id, day, customer_id), 0),
                 self.counters.get((campaign_id, customer_id), 0),
             )
-
-    def usages(self, campaigns: Sequence[tuple[str, str]], customer_id: str) -> list[Usage | None]:
-        return [self.usage(cid, customer_id, day) for cid, day in campaigns]
 
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool:
         with self._lock:
@@ -121,6 +120,30 @@ class InMemoryReservations:
             for key in ((r.campaign_id, r.day, r.customer_id), (r.campaign_id, r.customer_id)):
                 if key in self.counters:
                     self.counters[key] -= 1
+
+    def usages_of(
+        self, campaigns: Sequence[tuple[str, str]], customers: Sequence[str]
+    ) -> dict[tuple[str, str], Usage | None]:
+        return {(cid, c): self.usage(cid, c, day) for cid, day in campaigns for c in customers}
+
+    def reserve_many(self, wanted: Sequence[Wanted]) -> list[Reservation | Refused]:
+        with self._lock:
+            self._check()  # all or nothing on "Redis down", as one script call is
+        taken = [
+            self.reserve(w.campaign_id, w.customer_id, w.day, w.face, w.limits, w.ttl_s)
+            for w in wanted
+        ]
+        # The twin keeps no feature hashes: a counter key is carried, not counted.
+        return [
+            replace(t, counter_key=w.counter_key) if isinstance(t, Reservation) else t
+            for t, w in zip(taken, wanted, strict=True)
+        ]
+
+    def release_many(self, reservations: Sequence[Reservation]) -> None:
+        with self._lock:
+            self._check()
+        for r in reservations:
+            self.release(r)
 
     def apply_usage(
         self, campaign_id: str, event_id: str, redeemed: int, money: int

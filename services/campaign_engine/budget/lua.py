@@ -8,44 +8,94 @@ means none.
 
 from __future__ import annotations
 
-RESERVE = """
-local b = KEYS[1]
-if redis.call('HEXISTS', b, 'seeded') == 0 then return {0, 'unseeded'} end
-local issued = tonumber(redis.call('HGET', b, 'issued') or '0')
-local money = tonumber(redis.call('HGET', b, 'money') or '0')
-local redeemed = tonumber(redis.call('HGET', b, 'redeemed') or '0')
-local day = tonumber(redis.call('GET', KEYS[2]) or '0')
-local total = tonumber(redis.call('GET', KEYS[3]) or '0')
-local face = tonumber(ARGV[1])
+# One reservation, shared by RESERVE and RESERVE_MANY so the limit logic exists once.
+# counter: a customer-feature hash whose `issued` field counts the coupon too ('' for none).
+_RESERVE_ONE = """
 local function over(limit, after)
   limit = tonumber(limit)
   return limit >= 0 and after > limit
 end
-if over(ARGV[2], issued + 1) then return {0, 'max_coupons'} end
-if over(ARGV[3], money + face) then return {0, 'max_discount_total'} end
-if over(ARGV[4], redeemed + 1) then return {0, 'max_redemptions'} end
-if over(ARGV[5], day + 1) then return {0, 'per_customer_per_day'} end
-if over(ARGV[6], total + 1) then return {0, 'per_customer_total'} end
-issued = redis.call('HINCRBY', b, 'issued', 1)
-money = redis.call('HINCRBY', b, 'money', face)
-local serial = redis.call('HINCRBY', b, 'serial', 1)
-redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[7])
-redis.call('INCR', KEYS[3])
-redis.call('EXPIRE', KEYS[3], ARGV[8])
-return {1, 'ok', serial, issued, money, redeemed}
+local function reserve_one(b, dk, tk, counter, face, l_coupons, l_money, l_redeemed,
+                           l_day, l_total, day_ttl, total_ttl)
+  if redis.call('HEXISTS', b, 'seeded') == 0 then return {0, 'unseeded'} end
+  local issued = tonumber(redis.call('HGET', b, 'issued') or '0')
+  local money = tonumber(redis.call('HGET', b, 'money') or '0')
+  local redeemed = tonumber(redis.call('HGET', b, 'redeemed') or '0')
+  local day = tonumber(redis.call('GET', dk) or '0')
+  local total = tonumber(redis.call('GET', tk) or '0')
+  face = tonumber(face)
+  if over(l_coupons, issued + 1) then return {0, 'max_coupons'} end
+  if over(l_money, money + face) then return {0, 'max_discount_total'} end
+  if over(l_redeemed, redeemed + 1) then return {0, 'max_redemptions'} end
+  if over(l_day, day + 1) then return {0, 'per_customer_per_day'} end
+  if over(l_total, total + 1) then return {0, 'per_customer_total'} end
+  issued = redis.call('HINCRBY', b, 'issued', 1)
+  money = redis.call('HINCRBY', b, 'money', face)
+  local serial = redis.call('HINCRBY', b, 'serial', 1)
+  redis.call('INCR', dk)
+  redis.call('EXPIRE', dk, day_ttl)
+  redis.call('INCR', tk)
+  redis.call('EXPIRE', tk, total_ttl)
+  if counter ~= '' then redis.call('HINCRBY', counter, 'issued', 1) end
+  return {1, 'ok', serial, issued, money, redeemed}
+end
 """
 
+RESERVE = (
+    _RESERVE_ONE
+    + """
+return reserve_one(KEYS[1], KEYS[2], KEYS[3], '', ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5],
+                   ARGV[6], ARGV[7], ARGV[8])
+"""
+)
+
+# Every chosen offer of a decision batch in one atomic call, in order (a later item sees
+# what an earlier one took, so two requests of one customer in a batch respect the caps).
+# KEYS: 4 per item (budget, day, total, counter: the counter repeats the budget key when
+# there is none). ARGV: day_ttl, then 8 per item: face, 5 limits, total_ttl, has_counter.
+RESERVE_MANY = (
+    _RESERVE_ONE
+    + """
+local out = {}
+for i = 0, (#KEYS / 4) - 1 do
+  local k, a = i * 4, 1 + i * 8
+  local counter = ''
+  if ARGV[a + 8] == '1' then counter = KEYS[k + 4] end
+  out[i + 1] = reserve_one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], counter, ARGV[a + 1],
+                           ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6],
+                           ARGV[1], ARGV[a + 7])
+end
+return out
+"""
+)
+
 # Gives back what one reservation took; the serial is not reused (codes stay unique).
-RELEASE = """
-local b = KEYS[1]
-if redis.call('HEXISTS', b, 'seeded') == 0 then return 0 end
-redis.call('HINCRBY', b, 'issued', -1)
-redis.call('HINCRBY', b, 'money', -tonumber(ARGV[1]))
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('DECR', KEYS[2]) end
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('DECR', KEYS[3]) end
+_RELEASE_ONE = """
+local function release_one(b, dk, tk, counter, face)
+  if redis.call('HEXISTS', b, 'seeded') == 0 then return 0 end
+  redis.call('HINCRBY', b, 'issued', -1)
+  redis.call('HINCRBY', b, 'money', -tonumber(face))
+  if redis.call('EXISTS', dk) == 1 then redis.call('DECR', dk) end
+  if redis.call('EXISTS', tk) == 1 then redis.call('DECR', tk) end
+  if counter ~= '' then redis.call('HINCRBY', counter, 'issued', -1) end
+  return 1
+end
+"""
+
+RELEASE = _RELEASE_ONE + "return release_one(KEYS[1], KEYS[2], KEYS[3], '', ARGV[1])\n"
+
+# KEYS: 4 per reservation as in RESERVE_MANY; ARGV: 2 per reservation (face, has_counter).
+RELEASE_MANY = (
+    _RELEASE_ONE
+    + """
+for i = 0, (#KEYS / 4) - 1 do
+  local counter = ''
+  if ARGV[i * 2 + 2] == '1' then counter = KEYS[i * 4 + 4] end
+  release_one(KEYS[i * 4 + 1], KEYS[i * 4 + 2], KEYS[i * 4 + 3], counter, ARGV[i * 2 + 1])
+end
 return 1
 """
+)
 
 # KEYS: budget, then n day keys, then n total keys.
 # ARGV: issued, money, redeemed, serial, n, day_ttl, total_ttl, n day counts, n total counts.

@@ -10,6 +10,10 @@ issue past a budget or cap. A reservation whose decision fails to commit is rele
 Redis is a cache of the database's truth: a campaign whose hash is missing (first use,
 or Redis lost its data) is "unseeded", is refused until `seed` rebuilds it from the
 issued coupons and redemptions in the database, and so never restarts from zero.
+
+A decision batch reads every customer's usage in one round trip (`usages_of`) and takes
+all its chosen offers in one script call (`reserve_many`). The module is longer than 300
+lines because the key layout and every call on it (single and batched) belong together.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class Reservation:
     issued: int
     money: int
     redeemed: int = 0
+    # The customer-feature hash whose `issued` count the reservation also took (None: none).
+    counter_key: str | None = None
 
     @property
     def usage(self) -> Usage:
@@ -56,6 +62,19 @@ class Refused:
     """Nothing was taken: `limit` is the budget or cap that is used up (or "unseeded")."""
 
     limit: str
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One coupon a decision batch wants to reserve (RESERVE_MANY takes them in order)."""
+
+    campaign_id: str
+    customer_id: str
+    day: str
+    face: int
+    limits: Limits
+    ttl_s: int
+    counter_key: str | None = None
 
 
 @dataclass
@@ -76,10 +95,6 @@ class ReservationStore(Protocol):
 
     def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None: ...
 
-    def usages(
-        self, campaigns: Sequence[tuple[str, str]], customer_id: str
-    ) -> list[Usage | None]: ...
-
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool: ...
 
     def reserve(
@@ -87,6 +102,14 @@ class ReservationStore(Protocol):
     ) -> Reservation | Refused: ...
 
     def release(self, reservation: Reservation) -> None: ...
+
+    def usages_of(
+        self, campaigns: Sequence[tuple[str, str]], customers: Sequence[str]
+    ) -> dict[tuple[str, str], Usage | None]: ...
+
+    def reserve_many(self, wanted: Sequence[Wanted]) -> list[Reservation | Refused]: ...
+
+    def release_many(self, reservations: Sequence[Reservation]) -> None: ...
 
     def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None: ...
 
@@ -108,8 +131,26 @@ def _total_key(cid: str, customer: str) -> str:
     return f"ce:{{{cid}}}:total:{customer}"
 
 
+def _batch_keys(cid: str, day: str, customer: str, counter: str | None) -> list[str]:
+    """The 4 keys of one item of RESERVE_MANY / RELEASE_MANY (the counter key repeats the
+    budget's when there is none)."""
+    budget = _budget_key(cid)
+    return [budget, _day_key(cid, day, customer), _total_key(cid, customer), counter or budget]
+
+
 def _limit(value: int | None) -> int:
     return NO_LIMIT if value is None else int(value)
+
+
+def _limits(limits: Limits) -> list[int]:
+    """The five limits in the order the reserve script takes them."""
+    return [
+        _limit(limits.max_coupons),
+        _limit(limits.max_discount_total),
+        _limit(limits.max_redemptions),
+        _limit(limits.per_customer_per_day),
+        _limit(limits.per_customer_total),
+    ]
 
 
 class RedisReservations:
@@ -119,39 +160,57 @@ class RedisReservations:
         self._redis = client
         self._reserve = client.register_script(lua.RESERVE)
         self._release = client.register_script(lua.RELEASE)
+        self._reserve_many = client.register_script(lua.RESERVE_MANY)
+        self._release_many = client.register_script(lua.RELEASE_MANY)
         self._seed = client.register_script(lua.SEED)
         self._apply = client.register_script(lua.APPLY_USAGE)
         self._floor = client.register_script(lua.FLOOR)
 
     def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None:
         """Current usage (a plain read, for picking candidates), or None if unseeded."""
-        return self.usages([(campaign_id, day)], customer_id)[0]
+        return self.usages_of([(campaign_id, day)], [customer_id])[(campaign_id, customer_id)]
 
-    def usages(self, campaigns: Sequence[tuple[str, str]], customer_id: str) -> list[Usage | None]:
-        """usage() for several (campaign, day) pairs in one round trip."""
+    def usages_of(
+        self, campaigns: Sequence[tuple[str, str]], customers: Sequence[str]
+    ) -> dict[tuple[str, str], Usage | None]:
+        """Usage of every (campaign, customer) pair, keyed so; one round trip for a batch.
+
+        One HMGET per campaign and one MGET of every customer counter; None where the
+        campaign is unseeded.
+        """
+        if not campaigns or not customers:
+            return {}
+        counters = [
+            key
+            for cid, day in campaigns
+            for c in customers
+            for key in (_day_key(cid, day, c), _total_key(cid, c))
+        ]
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for cid, day in campaigns:
+            for cid, _ in campaigns:
                 pipe.hmget(_budget_key(cid), "seeded", "issued", "money", "redeemed")
-                pipe.get(_day_key(cid, day, customer_id))
-                pipe.get(_total_key(cid, customer_id))
-            replies = pipe.execute()
+            pipe.mget(counters)
+            *budgets, counts = pipe.execute()
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
-        out: list[Usage | None] = []
-        for i in range(0, len(replies), 3):
-            (seeded, issued, money, redeemed), today, total = replies[i : i + 3]
-            out.append(
-                None
-                if seeded is None
-                else Usage(
-                    int(issued or 0),
-                    int(money or 0),
-                    int(redeemed or 0),
-                    int(today or 0),
-                    int(total or 0),
+        out: dict[tuple[str, str], Usage | None] = {}
+        at = 0
+        for (cid, _), (seeded, issued, money, redeemed) in zip(campaigns, budgets, strict=True):
+            for c in customers:
+                today, total = counts[at], counts[at + 1]
+                at += 2
+                out[(cid, c)] = (
+                    None
+                    if seeded is None
+                    else Usage(
+                        int(issued or 0),
+                        int(money or 0),
+                        int(redeemed or 0),
+                        int(today or 0),
+                        int(total or 0),
+                    )
                 )
-            )
         return out
 
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool:
@@ -199,16 +258,7 @@ class RedisReservations:
             _day_key(campaign_id, day, customer_id),
             _total_key(campaign_id, customer_id),
         ]
-        args = [
-            face,
-            _limit(limits.max_coupons),
-            _limit(limits.max_discount_total),
-            _limit(limits.max_redemptions),
-            _limit(limits.per_customer_per_day),
-            _limit(limits.per_customer_total),
-            DAY_TTL_S,
-            max(1, ttl_s),
-        ]
+        args = [face, *_limits(limits), DAY_TTL_S, max(1, ttl_s)]
         try:
             result = self._reserve(keys=keys, args=args)
         except redis.RedisError as exc:
@@ -217,6 +267,54 @@ class RedisReservations:
             return Refused(str(result[1]))
         serial, issued, money, redeemed = (int(v) for v in result[2:6])
         return Reservation(campaign_id, customer_id, day, face, serial, issued, money, redeemed)
+
+    def reserve_many(self, wanted: Sequence[Wanted]) -> list[Reservation | Refused]:
+        """reserve() for each of `wanted`, in order, in one atomic script call."""
+        if not wanted:
+            return []
+        keys: list[str] = []
+        args: list[Any] = [DAY_TTL_S]
+        for w in wanted:
+            keys += _batch_keys(w.campaign_id, w.day, w.customer_id, w.counter_key)
+            args += [w.face, *_limits(w.limits), max(1, w.ttl_s), 1 if w.counter_key else 0]
+        try:
+            results = self._reserve_many(keys=keys, args=args)
+        except redis.RedisError as exc:
+            raise ReservationsUnavailable(str(exc)) from exc
+        out: list[Reservation | Refused] = []
+        for w, result in zip(wanted, results, strict=True):
+            if int(result[0]) != 1:
+                out.append(Refused(str(result[1])))
+                continue
+            serial, issued, money, redeemed = (int(v) for v in result[2:6])
+            out.append(
+                Reservation(
+                    w.campaign_id,
+                    w.customer_id,
+                    w.day,
+                    w.face,
+                    serial,
+                    issued,
+                    money,
+                    redeemed,
+                    counter_key=w.counter_key,
+                )
+            )
+        return out
+
+    def release_many(self, reservations: Sequence[Reservation]) -> None:
+        """release() for each reservation, in one script call."""
+        if not reservations:
+            return
+        keys: list[str] = []
+        args: list[Any] = []
+        for r in reservations:
+            keys += _batch_keys(r.campaign_id, r.day, r.customer_id, r.counter_key)
+            args += [r.face, 1 if r.counter_key else 0]
+        try:
+            self._release_many(keys=keys, args=args)
+        except redis.RedisError as exc:
+            raise ReservationsUnavailable(str(exc)) from exc
 
     def release(self, reservation: Reservation) -> None:
         """Give back what a reservation took (its decision did not commit)."""

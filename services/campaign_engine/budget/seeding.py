@@ -20,6 +20,7 @@ from services.campaign_engine.budget.reservations import (
     Reservation,
     ReservationStore,
     Seed,
+    Wanted,
 )
 from services.campaign_engine.models import Campaign, Coupon, RedemptionSeen
 
@@ -92,25 +93,6 @@ def current_usage(
     return usage or Usage(0, 0, 0)
 
 
-def current_usages(
-    session: Session,
-    reservations: ReservationStore,
-    campaigns: Sequence[Campaign],
-    customer_id: str,
-    now: datetime,
-) -> list[Usage]:
-    """current_usage for several campaigns, read in one Redis round trip."""
-    if not campaigns:
-        return []
-    found = reservations.usages(
-        [(c.campaign_id, campaign_day(now, c.utc_offset_minutes)) for c in campaigns], customer_id
-    )
-    return [
-        u if u is not None else current_usage(session, reservations, c, customer_id, now)
-        for c, u in zip(campaigns, found, strict=True)
-    ]
-
-
 def reserve(
     session: Session,
     reservations: ReservationStore,
@@ -128,6 +110,54 @@ def reserve(
     if isinstance(taken, Refused) and taken.limit == "unseeded":
         current_usage(session, reservations, campaign, customer_id, now)
         taken = reservations.reserve(campaign.campaign_id, customer_id, day, face, limits, ttl)
+    return taken
+
+
+def read_usages(
+    session: Session,
+    reservations: ReservationStore,
+    campaigns: Sequence[Campaign],
+    customers: Sequence[str],
+    now: datetime,
+) -> dict[tuple[str, str], Usage]:
+    """Usage of every (campaign, customer) pair of a decision batch: one round trip, plus
+    one seeding and re-read per campaign Redis does not have."""
+    days = {c.campaign_id: campaign_day(now, c.utc_offset_minutes) for c in campaigns}
+    found = reservations.usages_of(list(days.items()), customers)
+    unseeded = [
+        c for c in campaigns if any(found.get((c.campaign_id, k)) is None for k in customers)
+    ]
+    for campaign in unseeded:
+        current_usage(session, reservations, campaign, customers[0], now)  # seeds it
+    if unseeded:
+        again = [(c.campaign_id, days[c.campaign_id]) for c in unseeded]
+        found.update(reservations.usages_of(again, customers))
+    return {pair: usage or Usage(0, 0, 0) for pair, usage in found.items()}
+
+
+def reserve_all(
+    session: Session,
+    reservations: ReservationStore,
+    wanted: Sequence[Wanted],
+    now: datetime,
+    campaigns: dict[str, Campaign],
+) -> list[Reservation | Refused]:
+    """reserve() for a whole batch in one call; campaigns Redis lost meanwhile are re-seeded
+    and their requests tried once more, in one more call."""
+    taken = reservations.reserve_many(wanted)
+    lost = [i for i, t in enumerate(taken) if isinstance(t, Refused) and t.limit == "unseeded"]
+    if not lost:
+        return taken
+    try:
+        for cid in {wanted[i].campaign_id for i in lost}:
+            current_usage(session, reservations, campaigns[cid], wanted[lost[0]].customer_id, now)
+        again = reservations.reserve_many([wanted[i] for i in lost])
+    except Exception:
+        # The first call's reservations would never be stored: give them back.
+        reservations.release_many([t for t in taken if isinstance(t, Reservation)])
+        raise
+    for i, retried in zip(lost, again, strict=True):
+        taken[i] = retried
     return taken
 
 

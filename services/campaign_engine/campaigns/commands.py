@@ -29,6 +29,7 @@ from services.campaign_engine.campaigns.schemas import (
     CampaignOut,
     CampaignPatch,
     ListQuery,
+    Pacing,
     Status,
 )
 from services.campaign_engine.models import PRODUCER, Campaign, Outbox
@@ -89,6 +90,8 @@ def _columns(data: dict[str, Any]) -> dict[str, Any]:
         "audience": data["audience"],
         "revenue_share": data["revenue_share"],
         "per_call_fee": data["per_call_fee"],
+        "message_cost": data["message_cost"],
+        "pacing": data["pacing"],
     }
 
 
@@ -144,6 +147,8 @@ def campaign_spec(campaign: Campaign) -> dict[str, Any]:
         "audience": campaign.audience,
         "revenue_share": campaign.revenue_share,
         "per_call_fee": campaign.per_call_fee,
+        "message_cost": campaign.message_cost,
+        "pacing": campaign.pacing,
     }
 
 
@@ -228,6 +233,8 @@ def snapshot(campaign: Campaign) -> CampaignSnapshot:
         holdout_pct=campaign.holdout_pct,
         revenue_share=dict(campaign.revenue_share),
         per_call_fee=campaign.per_call_fee,
+        message_cost=campaign.message_cost,
+        pacing=cast(Pacing, campaign.pacing),  # the column holds only what the API accepts
     )
 
 

@@ -4,7 +4,9 @@
 Lifecycle: draft → active ⇄ paused → ended (terminal); an active campaign may also end.
 Once a campaign has been live, its offers, budget and caps may only be tightened, and
 the terms its results are measured and paid by (start, holdout, revenue share, per-call
-fee) are fixed.
+fee) are fixed. `pacing` and `message_cost` may change at any time before the end: pacing
+only sets how fast the budget may go (never how much), and the message cost follows the
+retailer's messaging plan.
 """
 
 from __future__ import annotations

@@ -35,6 +35,10 @@ VisitsPerWeek = Annotated[FiniteFloat, Field(ge=0, le=1000)]
 Label = Annotated[PlainText, Field(max_length=64)]
 Title = Annotated[PlainText, Field(max_length=200)]
 Status = Literal["draft", "active", "paused", "ended"]
+# docs/architecture.md § Budget pacing (budget/pacing.py PACINGS says the same two words).
+Pacing = Literal["even", "asap"]
+MESSAGE_COST_DOC = "yen per push message; a pushed coupon must also earn this back"
+PACING_DOC = "even: spread the budget over the window (default); asap: no pacing"
 
 
 class Model(BaseModel):
@@ -138,6 +142,8 @@ class CampaignIn(Model):
     audience: Audience | None = None
     revenue_share: RevenueShare
     per_call_fee: Money = 0
+    message_cost: Money = Field(default=0, description=MESSAGE_COST_DOC)
+    pacing: Pacing = Field(default="even", description=PACING_DOC)
 
     @field_validator("ends_at")
     @classmethod
@@ -161,6 +167,8 @@ class CampaignPatch(Model):
     audience: Audience | None = None
     revenue_share: RevenueShare | None = None
     per_call_fee: Money | None = None
+    message_cost: Money | None = Field(default=None, description=MESSAGE_COST_DOC)
+    pacing: Pacing | None = Field(default=None, description=PACING_DOC)
 
 
 class OfferOut(Model):
@@ -188,6 +196,8 @@ class CampaignOut(Model):
     audience: Audience | None
     revenue_share: RevenueShare
     per_call_fee: int
+    message_cost: int
+    pacing: Pacing
     created_at: datetime
     updated_at: datetime
 

@@ -1,5 +1,5 @@
-"""What a decision reads from the database, in one round trip: whether the request was
-decided before, the customer's consent, and which campaigns are live now.
+"""What a decision batch reads from the database, in one round trip: which requests were
+decided before, each customer's consent, and which campaigns are live now.
 
 Live campaigns come back as (campaign_id, revision) pairs; the full campaigns (offers,
 budgets, audience: JSON) are loaded only when a revision changed, and otherwise served
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, literal, select
+from sqlalchemy import CompoundSelect, Integer, bindparam, cast, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.models import Campaign, Customer, Decision
+from services.campaign_engine.models import Campaign, Customer, Decision, Drop, DropMember
+from shared.db import UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,27 @@ class CustomerState:
 
 @dataclass(frozen=True)
 class DecisionInputs:
-    """What a decision reads from the database."""
+    """What a decision batch reads from the database."""
 
-    decided: bool
-    customer: CustomerState
+    decided: set[str]  # request ids already decided
+    customers: dict[str, CustomerState]  # by customer id; a customer never seen is absent
     campaigns: list[Campaign]
+    # A drop's request → its drop's campaign, or None when the drop was cancelled (or
+    # failed) since it asked (docs/interfaces.md § Campaign drops).
+    drop_campaigns: dict[str, str | None] = field(default_factory=dict)
+
+    def customer(self, customer_id: str) -> CustomerState:
+        return self.customers.get(customer_id, CustomerState())
+
+    def campaigns_for(self, request_id: str, drop_id: str | None) -> list[Campaign] | None:
+        """The live campaigns this request may be offered: all of them, or only its drop's
+        campaign for a drop's request; None when its drop was cancelled."""
+        if drop_id is None or request_id not in self.drop_campaigns:
+            return self.campaigns  # not a drop's, or a drop member this database never had
+        campaign_id = self.drop_campaigns[request_id]
+        if campaign_id is None:
+            return None
+        return [c for c in self.campaigns if c.campaign_id == campaign_id]
 
 
 class ActiveCampaigns:
@@ -64,32 +81,75 @@ class ActiveCampaigns:
         return sorted((cache[cid] for cid in ids if cid in cache), key=lambda c: c.number)
 
 
+# Built once (docs/architecture.md § Decisions): one statement for a whole batch, the IN
+# lists expanded at execution, the compiled form cached by SQLAlchemy.
+_KIND, _ID, _A, _B = "kind", "id", "a", "b"
+_INPUTS: CompoundSelect = union_all(
+    select(
+        literal_column("'d'").label(_KIND),
+        Decision.request_id.label(_ID),
+        literal_column("0").label(_A),
+        literal_column("0").label(_B),
+    ).where(Decision.request_id.in_(bindparam("request_ids", expanding=True))),
+    select(
+        literal_column("'c'"),
+        Customer.customer_id,
+        cast(Customer.opted_out, Integer),
+        cast(Customer.linked, Integer),
+    ).where(Customer.customer_id.in_(bindparam("customer_ids", expanding=True))),
+    select(
+        literal_column("'k'"), Campaign.campaign_id, Campaign.revision, literal_column("0")
+    ).where(
+        Campaign.status == "active",
+        Campaign.starts_at <= bindparam("now", type_=UTCDateTime()),
+        Campaign.ends_at > bindparam("now", type_=UTCDateTime()),
+    ),
+)
+
+
+_DROPS_ASKING = (
+    select(DropMember.request_id, Drop.campaign_id, Drop.status)
+    .join(Drop, Drop.drop_id == DropMember.drop_id)
+    .where(DropMember.request_id.in_(bindparam("request_ids", expanding=True)))
+)
+_DROP_STOPPED = ("cancelled", "failed")
+
+
 def read_inputs(
-    session: Session, request_id: str, customer_id: str, now: datetime, campaigns: ActiveCampaigns
+    session: Session,
+    request_ids: Sequence[str],
+    customer_ids: Sequence[str],
+    now: datetime,
+    campaigns: ActiveCampaigns,
+    drop_request_ids: Sequence[str] = (),
 ) -> DecisionInputs:
-    """Read everything a decision needs from the database in one statement."""
-    decided = select(Decision.decision_id).where(Decision.request_id == request_id)
-    opted_out = select(Customer.opted_out).where(Customer.customer_id == customer_id)
-    linked = select(Customer.linked).where(Customer.customer_id == customer_id)
-    one = select(literal(1).label("one")).subquery()
+    """Read everything a decision batch needs from the database in one statement: which
+    requests are decided, each customer's consent and card link, the live campaigns; and,
+    for a batch with drop requests, one more for their drops' campaigns."""
     rows = session.execute(
-        select(
-            decided.scalar_subquery(),
-            opted_out.scalar_subquery(),
-            linked.scalar_subquery(),
-            Campaign.campaign_id,
-            Campaign.revision,
-        )
-        .select_from(one)
-        .outerjoin(
-            Campaign,
-            and_(Campaign.status == "active", Campaign.starts_at <= now, Campaign.ends_at > now),
-        )
+        _INPUTS,
+        {"request_ids": list(request_ids), "customer_ids": list(customer_ids), "now": now},
     ).all()
-    first = rows[0]
-    live = [(r[3], int(r[4])) for r in rows if r[3] is not None]
+    decided: set[str] = set()
+    customers: dict[str, CustomerState] = {}
+    live: list[tuple[str, int]] = []
+    for kind, key, a, b in rows:
+        if kind == "d":
+            decided.add(key)
+        elif kind == "c":
+            customers[key] = CustomerState(bool(a), bool(b))
+        else:
+            live.append((key, int(a)))
+    drop_campaigns: dict[str, str | None] = {}
+    if drop_request_ids:
+        asked = session.execute(_DROPS_ASKING, {"request_ids": list(drop_request_ids)})
+        drop_campaigns = {
+            request_id: None if status in _DROP_STOPPED else campaign_id
+            for request_id, campaign_id, status in asked
+        }
     return DecisionInputs(
-        decided=first[0] is not None,
-        customer=CustomerState(bool(first[1]), bool(first[2])),
+        decided=decided,
+        customers=customers,
         campaigns=campaigns.resolve(session, live) if live else [],
+        drop_campaigns=drop_campaigns,
     )

@@ -6,6 +6,9 @@ Retailer value of one redemption (yen), kept deliberately small:
     EV(offer)= P(redeem) * value;  EV(no coupon) = 0
 The uplift variant counts only the spend the coupon causes (T-learner of window spend):
     EV(offer)= margin_rate * (spend | sent - spend | not sent) - P(redeem) * discount
+A coupon that goes out as a push (a campaign drop) also costs its message, whether or not
+it is redeemed, so either EV less the campaign's `message_cost` (docs/architecture.md §
+Decisions): the clerk pushes only where the expected gain covers coupon and message.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from services.campaign_engine.budget.pacing import DEFAULT_PACING_SLACK
 from shared.model.features import (
     DEFAULT_TYPICAL_BASKET,
     FEATURE_NAMES,
@@ -67,6 +71,8 @@ class PolicyConfig:
     temperature: float = 10.0  # yen of EV per e-fold of preference (softmax)
     margin_rate: float = 0.30  # gross margin on the redeeming basket
     uplift: bool = False  # rank by incremental profit (needs an UpliftScorer)
+    # Share of a paced budget that may run ahead of the even line (budget/pacing.py).
+    pacing_slack: float = DEFAULT_PACING_SLACK
 
     def __post_init__(self) -> None:
         if self.mode not in ("greedy", "epsilon_greedy", "softmax"):
@@ -75,6 +81,8 @@ class PolicyConfig:
             raise ValueError("epsilon must be within [0, 1]")
         if self.temperature <= 0.0:
             raise ValueError("temperature must be positive")
+        if not 0.0 <= self.pacing_slack <= 1.0:
+            raise ValueError("pacing_slack must be within [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ class Choice:
     values: tuple[float, ...] = ()
     probabilities: tuple[float, ...] = ()
     matrix: np.ndarray | None = field(default=None, compare=False)
+    model_version: str | None = None  # the uplift version when uplift ranked (else the scorer's)
 
 
 def holdout_bucket(customer_id: str, campaign_id: str, secret: bytes | str) -> float:
@@ -211,26 +220,76 @@ def decide(
     config: PolicyConfig,
     rng: np.random.Generator,
     uplift_scorer: UpliftScoring | None = None,
+    *,
+    message_costs: Sequence[float] | None = None,
 ) -> Choice:
-    """Features -> one batched scoring -> choice. Bad features never raise: they mean no coupon."""
+    """Features -> one batched scoring -> choice. Bad features never raise: they mean no coupon.
+
+    `message_costs`: yen per candidate when it would be pushed (candidates.message_costs).
+    """
     if not offers:
         return Choice(None, 1.0, None, 0.0, "none")
     try:
         matrix = feature_matrix(customer, context, offers)
-        p = scorer.score(matrix)
-        # Uplift ranking needs both models; without an uplift scorer the propensity EV decides.
-        if config.uplift and uplift_scorer is not None:
-            treated, control = uplift_scorer.score(matrix)
-            ev = uplift_expected_values(p, treated, control, offers, config.margin_rate)
-            choice = choose_action(
-                offers, p, np.zeros(len(offers)), config, rng, expected_values=ev
-            )
-        else:
-            choice = choose_action(offers, p, offer_values(offers, config.margin_rate), config, rng)
-        return replace(choice, matrix=matrix)
+        p, treated, control = score_rows(scorer, matrix, config, uplift_scorer)
+        choice = choose_scored(
+            matrix, p, treated, control, offers, config, rng, message_costs=message_costs
+        )
+        if treated is not None and uplift_scorer is not None:
+            return replace(choice, model_version=uplift_scorer.model_version)
+        return choice
     except InvalidFeatures as exc:
         log.error("invalid features, sending no coupon: %s (model %s)", exc, scorer.model_version)
         return no_coupon(f"invalid_features: {exc}")
     except Exception as exc:  # a scoring failure must cost one coupon, not the engine
         log.exception("scoring failed, sending no coupon (model %s)", scorer.model_version)
         return no_coupon(f"scoring_error: {type(exc).__name__}: {exc}")
+
+
+def ranks_by_uplift(config: PolicyConfig, uplift_scorer: UpliftScoring | None) -> bool:
+    """Uplift ranking needs both models; without an uplift scorer the propensity EV decides."""
+    return config.uplift and uplift_scorer is not None
+
+
+def score_rows(
+    scorer: Scorer,
+    matrix: np.ndarray,
+    config: PolicyConfig,
+    uplift_scorer: UpliftScoring | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """P(redeem) per row and, when uplift ranks, the spend if sent and if not: one call per
+    model (a decision batch stacks the rows of all its requests, decisions/scoring.py)."""
+    p = scorer.score(matrix)
+    if uplift_scorer is not None and ranks_by_uplift(config, uplift_scorer):
+        treated, control = uplift_scorer.score(matrix)
+        return p, treated, control
+    return p, None, None
+
+
+def choose_scored(
+    matrix: np.ndarray,
+    p: np.ndarray,
+    treated: np.ndarray | None,
+    control: np.ndarray | None,
+    offers: Sequence[OfferFeatures],
+    config: PolicyConfig,
+    rng: np.random.Generator,
+    *,
+    message_costs: Sequence[float] | None = None,
+) -> Choice:
+    """The choice among one request's scored candidates (score_rows' output for its rows).
+
+    With `message_costs` (a push), each candidate's EV is less its message cost.
+    """
+    values = offer_values(offers, config.margin_rate)
+    if treated is not None and control is not None:
+        ev = uplift_expected_values(p, treated, control, offers, config.margin_rate)
+    elif message_costs is not None:
+        ev = values * np.asarray(p, dtype=np.float64)
+    else:
+        choice = choose_action(offers, p, values, config, rng)
+        return replace(choice, matrix=matrix)
+    if message_costs is not None:
+        ev = ev - np.asarray(message_costs, dtype=np.float64)
+    choice = choose_action(offers, p, np.zeros(len(offers)), config, rng, expected_values=ev)
+    return replace(choice, matrix=matrix)

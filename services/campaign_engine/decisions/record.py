@@ -1,5 +1,6 @@
-"""What a decision turns into: the decision log row, the issued coupon, the offer.decided
-event (and any budget it exhausted), written in the caller's transaction.
+"""What a decision batch turns into: the decision log rows, the issued coupons, the
+offer.decided events (and any budget exhausted), written in the caller's transaction with
+one multi-row statement per table.
 
 The decision log is what the model is trained and evaluated on (modeling/outcomes.py): every
 answer, coupon or not, with the propensity of its action, the model version, the reason, and
@@ -10,14 +11,14 @@ value and probability (docs/architecture.md § Measurement, "Decision log").
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
 import orjson
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.budget.exhaustion import announce_exhausted
@@ -25,6 +26,7 @@ from services.campaign_engine.budget.limits import BudgetName
 from services.campaign_engine.budget.reservations import Reservation
 from services.campaign_engine.decisions.candidates import Candidate
 from services.campaign_engine.decisions.policy import Choice
+from services.campaign_engine.decisions.rows import RowWriter
 from services.campaign_engine.models import (
     DECISIONS_CONSUMER,
     PRODUCER,
@@ -35,19 +37,58 @@ from services.campaign_engine.models import (
 )
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
 from shared.events import (
+    TOPIC_OF_TYPE,
     Arm,
     Discount,
     Envelope,
     IssuedCoupon,
     OfferDecided,
     OfferRequested,
+    encode,
+    make_event,
 )
-from shared.outbox import add_event
 
 # Plain tables for Core inserts (typed once here).
 PROCESSED_TABLE = cast(Table, ProcessedEvent.__table__)
 DECISION_TABLE = cast(Table, Decision.__table__)
 COUPON_TABLE = cast(Table, Coupon.__table__)
+OUTBOX_TABLE = cast(Table, Outbox.__table__)
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    """A decision as stored: its `decisions` row (the columns a batch writes), returned to
+    the caller without an ORM object per decision."""
+
+    decision_id: str
+    request_id: str
+    customer_id: str
+    campaign_id: str | None
+    offer_id: str | None
+    arm: str
+    propensity: float
+    score: float | None
+    model_version: str
+    features: str | None
+    reason: str | None
+    candidates: list[dict[str, Any]] | None
+    coupon_code: str | None
+    expires_at: datetime | None
+    decided_at: datetime
+
+
+DECISION_COLUMNS = tuple(f.name for f in fields(StoredDecision))
+COUPON_COLUMNS = (
+    "code",
+    "decision_id",
+    "campaign_id",
+    "offer_id",
+    "customer_id",
+    "serial",
+    "face_value",
+    "issued_at",
+    "expires_at",
+)
 
 
 @dataclass
@@ -65,6 +106,8 @@ class Outcome:
     reservation: Reservation | None = None
     coupon: IssuedCoupon | None = None
     exhausted: dict[str, list[BudgetName]] = field(default_factory=dict)
+    # The version of the model whose values ranked the candidates (None: not scored).
+    model_version: str | None = None
 
 
 def coupon_expiry(now: datetime, valid_hours: int, campaign_ends_at: datetime) -> datetime:
@@ -91,92 +134,132 @@ def issue_coupon(
     )
 
 
-def store_decision(
-    session: Session,
-    envelope: Envelope,
-    request: OfferRequested,
-    outcome: Outcome,
-    now: datetime,
-    *,
-    model_version: str,
-) -> Decision:
-    """Add the decision (and coupon) with its event to the transaction and flush it.
+@dataclass
+class Decided:
+    """One request of a batch with its outcome, ready to store."""
 
-    The event id is recorded without a prior read: the caller's read of its inputs
-    (decisions/inputs.py) already looked for the request, and a concurrent twin collides
-    on the primary key instead.
+    envelope: Envelope
+    request: OfferRequested
+    outcome: Outcome
+
+
+# Built once (docs/architecture.md § Decisions): a twin decided concurrently by another
+# worker loses on the unique request id instead of failing the batch.
+_PROCESSED = RowWriter(
+    PROCESSED_TABLE, ("consumer", "event_id", "processed_at"), conflict=("consumer", "event_id")
+)
+_DECISIONS = RowWriter(
+    DECISION_TABLE, DECISION_COLUMNS, conflict=("request_id",), returning="request_id"
+)
+_COUPONS = RowWriter(COUPON_TABLE, COUPON_COLUMNS)
+_OUTBOX = RowWriter(OUTBOX_TABLE, ("event_id", "topic", "key", "body", "created_at"))
+
+
+def store_decisions(
+    session: Session, batch: Sequence[Decided], now: datetime, *, model_version: str
+) -> dict[str, StoredDecision]:
+    """Write a batch's decisions, coupons, processed event ids and offer.decided outbox rows
+    in the caller's transaction, one multi-row statement each; returns the stored decisions
+    by request id. A request absent from the result was decided concurrently elsewhere:
+    none of its rows is written, and the caller gives back its reservation.
     """
-    with_offer = outcome.arm in ("treatment", "explore") and outcome.candidate is not None
-    campaign_id = (
-        outcome.candidate.campaign.campaign_id
-        if outcome.candidate and outcome.arm != "none"
-        else None
-    )
-    coupon = outcome.coupon
-    decision = Decision(
-        decision_id=str(uuid.uuid4()),
-        request_id=request.request_id,
-        customer_id=request.customer_id,
-        campaign_id=campaign_id,
-        offer_id=outcome.candidate.offer["offer_id"] if with_offer and outcome.candidate else None,
-        arm=outcome.arm,
-        propensity=outcome.propensity,
-        score=outcome.score,
-        model_version=model_version,
-        features=logged_features(outcome.choice),
-        reason=logged_reason(outcome),
-        candidates=logged_candidates(outcome.choice, outcome.scored),
-        coupon_code=coupon.code if coupon else None,
-        expires_at=coupon.expires_at if coupon else None,
-        decided_at=now,
-    )
-    # Core inserts on the session's connection: the ORM costs more CPU than the round trips.
+    if not batch:
+        return {}
     conn = session.connection()
-    conn.execute(
-        insert(PROCESSED_TABLE),
-        [{"consumer": DECISIONS_CONSUMER, "event_id": envelope.event_id, "processed_at": now}],
+    processed = [
+        {"consumer": DECISIONS_CONSUMER, "event_id": d.envelope.event_id, "processed_at": now}
+        for d in batch
+    ]
+    _PROCESSED.write(conn, processed)
+    rows = [decision_row(d, now, model_version) for d in batch]
+    won = set(_DECISIONS.write(conn, rows))
+    winners = [(d, row) for d, row in zip(batch, rows, strict=True) if d.request.request_id in won]
+    _COUPONS.write(
+        conn, [_coupon_row(d, row, now) for d, row in winners if d.outcome.coupon is not None]
     )
-    conn.execute(insert(DECISION_TABLE), [_row(decision)])
-    if coupon is not None and outcome.candidate and outcome.reservation:
-        conn.execute(
-            insert(COUPON_TABLE),
-            [
-                {
-                    "code": coupon.code,
-                    "decision_id": decision.decision_id,
-                    "campaign_id": campaign_id,
-                    "offer_id": decision.offer_id,
-                    "customer_id": request.customer_id,
-                    "serial": outcome.reservation.serial,
-                    "face_value": outcome.candidate.face,
-                    "issued_at": now,
-                    "expires_at": coupon.expires_at,
-                }
-            ],
-        )
-    add_event(
-        session,
-        Outbox,
+    _OUTBOX.write(conn, [_outbox_row(d, row) for d, row in winners])
+    exhausted: dict[str, set[BudgetName]] = {}
+    for d, _ in winners:
+        for cid, budgets in d.outcome.exhausted.items():
+            exhausted.setdefault(cid, set()).update(budgets)
+    for cid, names in exhausted.items():
+        announce_exhausted(session, cid, sorted(names))
+    return {d.request.request_id: StoredDecision(**row) for d, row in winners}
+
+
+def decision_row(d: Decided, now: datetime, model_version: str) -> dict[str, Any]:
+    """The decision log row (every column the explanations and the learning log read)."""
+    outcome, request = d.outcome, d.request
+    with_offer = outcome.arm in ("treatment", "explore") and outcome.candidate is not None
+    coupon = outcome.coupon
+    return {
+        "decision_id": str(uuid.uuid4()),
+        "request_id": request.request_id,
+        "customer_id": request.customer_id,
+        "campaign_id": outcome.candidate.campaign.campaign_id
+        if outcome.candidate and outcome.arm != "none"
+        else None,
+        "offer_id": outcome.candidate.offer["offer_id"]
+        if with_offer and outcome.candidate
+        else None,
+        "arm": outcome.arm,
+        "propensity": outcome.propensity,
+        "score": outcome.score,
+        # The version of the model that ranked (uplift or propensity), else the default.
+        "model_version": outcome.model_version or model_version,
+        "features": logged_features(outcome.choice),
+        "reason": logged_reason(outcome),
+        "candidates": logged_candidates(outcome.choice, outcome.scored),
+        "coupon_code": coupon.code if coupon else None,
+        "expires_at": coupon.expires_at if coupon else None,
+        "decided_at": now,
+    }
+
+
+def _coupon_row(d: Decided, row: dict[str, Any], now: datetime) -> dict[str, Any]:
+    outcome = d.outcome
+    assert outcome.coupon is not None and outcome.candidate and outcome.reservation
+    return {
+        "code": outcome.coupon.code,
+        "decision_id": row["decision_id"],
+        "campaign_id": row["campaign_id"],
+        "offer_id": row["offer_id"],
+        "customer_id": row["customer_id"],
+        "serial": outcome.reservation.serial,
+        "face_value": outcome.candidate.face,
+        "issued_at": now,
+        "expires_at": outcome.coupon.expires_at,
+    }
+
+
+def _outbox_row(d: Decided, row: dict[str, Any]) -> dict[str, Any]:
+    """The offer.decided event as an outbox row (shared/outbox.py's columns)."""
+    outcome = d.outcome
+    event = make_event(
         "offer.decided",
         OfferDecided(
-            request_id=request.request_id,
-            customer_id=request.customer_id,
-            campaign_id=campaign_id,
-            offer_id=decision.offer_id,
+            request_id=row["request_id"],
+            customer_id=row["customer_id"],
+            campaign_id=row["campaign_id"],
+            offer_id=row["offer_id"],
             arm=outcome.arm,
-            coupon=coupon,
+            coupon=outcome.coupon,
             propensity=min(1.0, max(0.0, outcome.propensity)),
             score=outcome.score,
-            model_version=model_version,
+            model_version=row["model_version"],
             reason=outcome.reason,
+            drop_id=d.request.drop_id,  # a drop's coupon goes out as a push (chat_agent)
         ),
-        key=request.customer_id,
+        key=row["customer_id"],
         producer=PRODUCER,
     )
-    session.flush()
-    for cid, budgets in outcome.exhausted.items():
-        announce_exhausted(session, cid, budgets)
-    return decision
+    return {
+        "event_id": event.event_id,
+        "topic": TOPIC_OF_TYPE["offer.decided"],
+        "key": event.key,
+        "body": encode(event).decode("utf-8"),
+        "created_at": row["decided_at"],
+    }
 
 
 def logged_features(choice: Choice | None) -> str | None:
@@ -222,16 +305,3 @@ def logged_candidates(
             scored, choice.scores, choice.values, choice.probabilities, strict=False
         )
     ]
-
-
-def _row(decision: Decision) -> dict[str, Any]:
-    return {c.key: getattr(decision, c.key) for c in DECISION_TABLE.columns}
-
-
-def already_decided(sessions: Callable[[], Session], request_id: str) -> bool:
-    """Whether a decision for this request is committed."""
-    with sessions() as session:
-        return (
-            session.scalar(select(Decision.decision_id).where(Decision.request_id == request_id))
-            is not None
-        )

@@ -8,7 +8,7 @@ into the model's CustomerFeatures (shared.model.features.features_from_aggregate
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -41,6 +41,12 @@ return 1
 # HGETALL packed into one JSON string: redis-py parses a 40-element array reply in Python,
 # which costs more CPU per decision than the model; a single bulk string is parsed in C.
 _READ = "return cjson.encode(redis.call('HGETALL', KEYS[1]))"
+# The same for a whole decision batch: one call, one JSON array of flat hashes.
+_READ_MANY = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGETALL', key) end
+return cjson.encode(out)
+"""
 # Set ARGV[1] to ARGV[2] unless it holds an earlier time already (one atomic step).
 _KEEP_EARLIEST = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
@@ -55,6 +61,15 @@ class FeatureSource(Protocol):
     """What a decision reads and counts of a customer."""
 
     def get(self, customer_id: str, now: datetime | float) -> CustomerFeatures: ...
+
+    def get_many(
+        self, customer_ids: Sequence[str], now: datetime | float
+    ) -> list[CustomerFeatures]: ...
+
+    def counter_key(self, customer_id: str) -> str | None:
+        """The Redis hash the reservation script counts an issued coupon in (None: call
+        record_coupon_issued after the commit instead)."""
+        ...
 
     def record_coupon_issued(self, customer_id: str) -> None: ...
 
@@ -89,10 +104,15 @@ class CustomerFeatureStore:
         self._prefix = prefix
         self._record_sale = client.register_script(_RECORD_SALE)
         self._read = client.register_script(_READ)
+        self._read_many = client.register_script(_READ_MANY)
         self._keep_earliest = client.register_script(_KEEP_EARLIEST)
 
     def _key(self, customer_id: str) -> str:
         return f"{self._prefix}{customer_id}"
+
+    def counter_key(self, customer_id: str) -> str | None:
+        """The customer's hash: budget/lua.py RESERVE_MANY counts `issued` there."""
+        return self._key(customer_id)
 
     def record_sale(
         self, customer_id: str, total: float, occurred_at: datetime, categories: Iterable[str] = ()
@@ -147,5 +167,24 @@ class CustomerFeatureStore:
 
     def get(self, customer_id: str, now: datetime | float) -> CustomerFeatures:
         """The customer's features at `now`; an unknown customer gets the defaults."""
-        ts = now.timestamp() if isinstance(now, datetime) else float(now)
-        return features_from_aggregates(self.aggregates(customer_id), ts)
+        return features_from_aggregates(self.aggregates(customer_id), _seconds(now))
+
+    def get_many(
+        self, customer_ids: Sequence[str], now: datetime | float
+    ) -> list[CustomerFeatures]:
+        """get() for a decision batch in one round trip."""
+        if not customer_ids:
+            return []
+        flats = json.loads(self._read_many(keys=[self._key(c) for c in customer_ids]))
+        ts = _seconds(now)
+        # cjson writes an empty hash as {} and a filled one as a flat [field, value, ...] list.
+        return [
+            features_from_aggregates(
+                dict(zip(f[::2], f[1::2], strict=True)) if isinstance(f, list) else {}, ts
+            )
+            for f in flats
+        ]
+
+
+def _seconds(now: datetime | float) -> float:
+    return now.timestamp() if isinstance(now, datetime) else float(now)

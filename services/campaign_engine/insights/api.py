@@ -20,10 +20,10 @@ from services.campaign_engine.campaigns.commands import find_campaign
 from services.campaign_engine.decisions.policy import PolicyConfig, Scorer
 from services.campaign_engine.insights import schemas as out
 from services.campaign_engine.insights.explain import (
-    ExplanationCache,
     explain_contributions,
     logged_decision,
 )
+from services.campaign_engine.insights.explain_cache import SharedExplanationCache
 from services.campaign_engine.insights.forecast import UpliftModel, forecast
 from services.campaign_engine.insights.forecast_data import (
     EffectCache,
@@ -67,7 +67,10 @@ class InsightDeps:
     policy: PolicyConfig
     uplift: Callable[[], UpliftModel | None] = lambda: None
     clock: Callable[[], datetime] = utcnow
-    cache: ExplanationCache = field(default_factory=ExplanationCache)
+    uplift_dir: Path | None = None  # where an uplift-ranked decision's version is read from
+    cache: SharedExplanationCache = field(
+        default_factory=lambda: SharedExplanationCache(lambda: None)
+    )
     effects: EffectCache = field(default_factory=EffectCache)
 
 
@@ -111,11 +114,17 @@ def insights_blueprint(deps: InsightDeps) -> Blueprint:
                     message="no such decision",
                 )
             decision = logged_decision(row)
-            found = deps.cache.get(decision_id)
+            found = deps.cache.get(decision_id, decision.model_version)
             if found is None:
-                found = explain_contributions(session, decision, deps.model_dir)
+                found = explain_contributions(
+                    session,
+                    decision,
+                    deps.model_dir,
+                    deps.uplift_dir,
+                    deps.policy.margin_rate,
+                )
                 if not any(n.startswith("model_unavailable") for n in found.notes):
-                    deps.cache.put(decision_id, found)
+                    deps.cache.put(decision_id, decision.model_version, found)
         return _json(explanation_out(decision, found, lang))
 
     @bp.get("/v1/decisions")
@@ -202,10 +211,12 @@ def insight_deps(engine: Engine) -> InsightDeps:
         sessions=engine.sessions,
         secret=engine.settings.secret_keys,
         model_dir=Path(engine.settings.model_dir),
+        uplift_dir=Path(engine.settings.uplift_dir),
         scorer=lambda: engine.scorer,
         policy=engine.policy,
         uplift=uplift_model,
         clock=engine.clock,
+        cache=SharedExplanationCache(lambda: engine.redis if engine.settings.redis_url else None),
     )
 
 

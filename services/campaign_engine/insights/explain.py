@@ -149,6 +149,7 @@ class Contributions:
     reference_rows: int = 0
     notes: list[str] = field(default_factory=list)
     category_code: float = 0.0
+    unit: str = "log_odds"  # of P(redeem); "yen" of incremental margin for an uplift version
 
 
 @lru_cache(maxsize=8)
@@ -158,6 +159,49 @@ def model_leaves(model_dir: Path, version: str) -> TreeLeaves:
     if card.get("kind", "propensity") != "propensity":
         raise UnsupportedModel(f"model {version} is a {card.get('kind')} model")
     return _read_leaves(model_dir / version / card["files"]["model"], N_FEATURES)
+
+
+@lru_cache(maxsize=8)
+def uplift_leaves(uplift_dir: Path, version: str) -> tuple[TreeLeaves, TreeLeaves]:
+    """The trees of one uplift version: spend if sent, spend if not (yen regressors)."""
+    card = read_card(uplift_dir, version)
+    if card.get("kind") != "uplift":
+        raise UnsupportedModel(f"model {version} is a {card.get('kind')} model")
+    files = card["files"]
+    return (
+        _read_leaves(uplift_dir / version / files["treated"], N_FEATURES),
+        _read_leaves(uplift_dir / version / files["control"], N_FEATURES),
+    )
+
+
+class _UpliftTrees:
+    """margin x (spend if sent - spend if not): what the uplift policy ranks by, in yen.
+
+    Tree contributions add, so the two regressors' contributions to this are their
+    difference times the margin rate."""
+
+    def __init__(self, pair: tuple[TreeLeaves, TreeLeaves], margin_rate: float) -> None:
+        self.pair, self.margin_rate = pair, margin_rate
+
+    def output(self, rows: np.ndarray) -> np.ndarray:
+        treated, control = self.pair
+        return self.margin_rate * (treated.output(rows) - control.output(rows))
+
+    def contributions(self, x: np.ndarray, refs: np.ndarray) -> np.ndarray:
+        treated, control = self.pair
+        return self.margin_rate * (
+            contributions(treated, x, refs) - contributions(control, x, refs)
+        )
+
+
+def _trees(
+    decision: LoggedDecision, model_dir: Path, uplift_dir: Path | None, margin_rate: float
+) -> tuple[TreeLeaves | _UpliftTrees, str]:
+    """The trees of the version the decision logged, propensity or uplift, and their unit."""
+    if uplift_dir is not None and (Path(uplift_dir) / decision.model_version).is_dir():
+        pair = uplift_leaves(Path(uplift_dir), decision.model_version)
+        return _UpliftTrees(pair, margin_rate), "yen"
+    return model_leaves(Path(model_dir), decision.model_version), "log_odds"
 
 
 def reference_rows(session: Session, decision: LoggedDecision) -> np.ndarray:
@@ -191,14 +235,22 @@ def new_customer_reference(row: np.ndarray) -> np.ndarray:
 
 
 def explain_contributions(
-    session: Session, decision: LoggedDecision, model_dir: Path
+    session: Session,
+    decision: LoggedDecision,
+    model_dir: Path,
+    uplift_dir: Path | None = None,
+    margin_rate: float = 0.30,
 ) -> Contributions:
-    """Each feature's contribution to the explained offer's score, largest first."""
+    """Each feature's contribution to the explained offer's score, largest first.
+
+    The model is the version the decision logged: a propensity version (contributions to
+    the log-odds of P(redeem)) or, when the uplift model ranked, an uplift version
+    (contributions in yen to margin x (spend if sent - spend if not))."""
     row = explained_row(decision)
     if row is None or decision.matrix is None:
         return Contributions(None, notes=["no_features_logged"])
     try:
-        leaves = model_leaves(Path(model_dir), decision.model_version)
+        leaves, unit = _trees(decision, model_dir, uplift_dir, margin_rate)
     except (ModelLoadError, UnsupportedModel, KeyError, OSError) as exc:
         return Contributions(row, notes=[f"model_unavailable: {exc}"])
     x = decision.matrix[row]
@@ -206,7 +258,11 @@ def explain_contributions(
     kind: Literal["logged_decisions", "new_customer"] = "logged_decisions"
     if len(refs) < MIN_REFERENCE_ROWS:
         refs, kind = new_customer_reference(x), "new_customer"
-    phi = contributions(leaves, x, refs)
+    phi = (
+        leaves.contributions(x, refs)
+        if isinstance(leaves, _UpliftTrees)
+        else contributions(leaves, x, refs)
+    )
     order = np.argsort(-np.abs(phi), kind="stable")
     effects = [
         FeatureEffect(FEATURE_NAMES[j], float(x[j]), round(float(phi[j]), 4))
@@ -221,6 +277,7 @@ def explain_contributions(
         reference=kind,
         reference_rows=len(refs),
         category_code=float(x[_COL["category"]]),
+        unit=unit,
     )
 
 

@@ -58,6 +58,8 @@ def explanation_out(
         for i, c in enumerate(decision.candidates)
     ]
     notes = list(found.notes)
+    if found.unit == "yen":  # an uplift version ranked: contributions are yen, not log-odds
+        notes.append("uplift_model: contributions in yen of incremental margin")
     if not decision.candidates:
         notes.append("candidates_not_logged")
     # An explored offer was drawn at random: its features explain its score, not the choice.

@@ -147,6 +147,7 @@ REASONS: dict[Lang, dict[str, str]] = {
         "redis_unavailable": "No coupon: the budget store was unreachable (fail safe).",
         "model_error": "No coupon: the model could not score the offers (fail safe).",
         "rate_limited": "No coupon: this customer was issued coupons too fast (rate limit).",
+        "drop_cancelled": "No coupon: the campaign drop that asked was cancelled.",
     },
     "ja": {
         "exploit": "期待値が最も高いクーポンを送りました。",
@@ -162,6 +163,7 @@ REASONS: dict[Lang, dict[str, str]] = {
         "redis_unavailable": "予算の記録先に接続できなかったため、安全のため送っていません。",
         "model_error": "モデルが採点できなかったため、安全のため送っていません。",
         "rate_limited": "短時間に発行が集中したため、今回は送っていません（発行数の制限）。",
+        "drop_cancelled": "依頼元の一斉配信が取り消されたため、クーポンはありません。",
     },
 }
 _UNKNOWN_REASON = {

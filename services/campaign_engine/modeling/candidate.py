@@ -70,7 +70,32 @@ def spend_log(logged: LoggedDecisions, typical_basket: float = DEFAULT_TYPICAL_B
         logged.propensity,
         logged.spend_after,
         logged.redeemed.astype(bool),
+        known=known_rewards(logged),
+        given=logged.discount,
     )
+
+
+def known_rewards(logged: LoggedDecisions) -> list[np.ndarray | None]:
+    """Per decision, the actions (no coupon last) that would have earned what the logged one did.
+
+    A held-out customer gets no coupon of that campaign whatever the policy picks: every offer
+    of the held-out campaign, and sending nothing, earn the same. A decision refused by the
+    issuance limit would have sent nothing whatever was picked. Elsewhere: unknown (None).
+    """
+    out: list[np.ndarray | None] = []
+    reasons = logged.reason.astype(str)
+    for i, (a, b) in enumerate(zip(logged.offsets[:-1], logged.offsets[1:], strict=True)):
+        pick = int(logged.intended[i])
+        if reasons[i] == "rate_limited":
+            out.append(np.ones(b - a + 1, dtype=bool))
+        elif reasons[i] == "holdout" and pick >= 0:
+            campaigns = logged.candidate_campaigns[a:b]
+            held = campaigns[pick]
+            same = campaigns == held if held is not None else np.arange(b - a) == pick
+            out.append(np.append(same, True))
+        else:
+            out.append(None)
+    return out
 
 
 def load(model_dir: Path | str, kind: str, version: str) -> LoadedModel:

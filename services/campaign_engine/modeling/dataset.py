@@ -103,6 +103,8 @@ class UpliftRows:
     treated: np.ndarray  # bool
     spend: np.ndarray  # yen spent within the validity window (before discounts)
     redeemed: np.ndarray  # int8 (always 0 for holdout)
+    # Per row, for a policy-corrected fit (modeling/from_logs.py); None: every row counts once.
+    weights: np.ndarray | None = None
 
 
 def simulated_uplift_rows(n_rows: int, seed: int, treat_share: float = 0.5) -> UpliftRows:

@@ -88,6 +88,19 @@ class Target:
     probs: list[np.ndarray]
     q_hat: list[np.ndarray]
 
+    def with_known(self, known: list[np.ndarray | None], reward: np.ndarray) -> Target:
+        """The same policy whose direct model is the logged reward wherever it is known.
+
+        known[i] marks the actions (no coupon last) that would have earned decision i exactly
+        what its logged action earned, e.g. every offer of the campaign a customer is held
+        out of: no policy can send those customers that campaign's coupon. There the
+        direct estimate is exact and the residual of the logged action is 0.
+        """
+        q_hat = []
+        for q, mask, r in zip(self.q_hat, known, reward, strict=True):
+            q_hat.append(q if mask is None else np.where(mask, r, q))
+        return Target(self.probs, q_hat)
+
     def dr_terms(
         self, chosen: np.ndarray, propensity: np.ndarray, reward: np.ndarray
     ) -> np.ndarray:

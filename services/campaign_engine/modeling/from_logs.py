@@ -49,6 +49,8 @@ Kind = Literal["propensity", "uplift"]
 MAX_IPW = 20.0  # clip 1/propensity here: one lucky explored row must not outweigh twenty
 MIN_ROWS = 50
 CONTROL_REASONS = ("holdout", "policy_chose_none")
+# Off: measured worse on the simulator (docs/learning.md § Weeks demo, "Policy-corrected uplift").
+UPLIFT_IPW = False
 
 
 @dataclass(frozen=True)
@@ -204,15 +206,29 @@ def _propensity(logged: LoggedDecisions, run: _Run) -> tuple[str, dict[str, byte
     return "prop", {"model.onnx": export.onnx}, body
 
 
-def uplift_rows(logged: LoggedDecisions) -> UpliftRows:
-    """Treated: a coupon went out; control: holdout and the policy's no-coupon; others left out."""
+def uplift_rows(logged: LoggedDecisions, weighted: bool | None = None) -> UpliftRows:
+    """Treated: a coupon went out; control: holdout and the policy's no-coupon; others left out.
+
+    Weighted (UPLIFT_IPW): each row by 1 / the logged probability of its action (clipped,
+    mean 1 within treated and within control), as the propensity fit is: the offers and the
+    no-coupon picks the policy favoured do not dominate each spend model.
+    """
     control = np.isin(logged.reason.astype(str), CONTROL_REASONS) & ~logged.treated
     keep = logged.treated | control
+    treated = logged.treated[keep]
+    weights = None
+    if UPLIFT_IPW if weighted is None else weighted:
+        weights = np.ones(int(keep.sum()))
+        propensity = logged.propensity[keep]
+        for group in (treated, ~treated):
+            if group.any():
+                weights[group] = ipw_weights(propensity[group])
     return UpliftRows(
         X=logged.X[keep],
-        treated=logged.treated[keep],
+        treated=treated,
         spend=logged.spend_after[keep],
         redeemed=logged.redeemed[keep],
+        weights=weights,
     )
 
 
@@ -228,7 +244,8 @@ def _uplift(logged: LoggedDecisions, run: _Run) -> tuple[str, dict[str, bytes], 
     body = {
         "target": "yen spent in the window after the decision, treated vs control",
         "outcome": "spend_yen",
-        "algorithm": "T-learner of two lightgbm.LGBMRegressor",
+        "algorithm": "T-learner of two lightgbm.LGBMRegressor"
+        + (", inverse-propensity weighted" if rows.weights is not None else ""),
         "rows": int(len(rows.X)),
         "training_rows": metrics["treated_rows"] + metrics["control_rows"],
         "class_balance": {"treated": n_treated, "control": int(len(rows.X) - n_treated)},

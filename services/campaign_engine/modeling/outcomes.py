@@ -12,8 +12,18 @@
 Features are the logged matrix, exactly as the policy scored it at decision time; nothing
 is recomputed from today's aggregates, so nothing after the decision can leak into a row.
 Only decisions that got as far as scoring candidates are rows (opted-out customers or no
-active campaign carry no features). A decision is left out until its outcome window has
-closed: `now` must be past both its spend window and its coupon's expiry.
+active campaign carry no features).
+
+**When an outcome is final** (docs/learning.md § Rewards): a decision is left out until
+`now` is past its decision time plus the *outcome horizon*, the longer of the spend window and
+the longest coupon validity among the decisions read: the same for every decision, whatever
+it did. Waiting for each sent coupon's expiry but keeping a decision that sent nothing once
+its spend window closed chose the judged decisions by their action and biased every estimate
+on them (issue 13: the live run's last judged week was 79% holdout, with no exploited coupon).
+
+**Propensity**: the logged probability of the policy's pick. Rows refused after the pick
+(cap, budget, issuance limit) carry 1.0 in the `propensity` column; each candidate's
+probability is also logged (`candidates[].p`) and is used whenever it is there.
 """
 
 from __future__ import annotations
@@ -27,8 +37,11 @@ import numpy as np
 import orjson
 from sqlalchemy import bindparam, text
 
+from services.campaign_engine.modeling.spend import spend_in_windows
 from shared.db import UTCDateTime
 from shared.model.features import N_FEATURES
+
+__all__ = ["LoggedDecisions", "logged_outcomes", "spend_in_windows"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Typed binds: SQLite stores timestamps as text, and compares them as text.
@@ -65,10 +78,23 @@ class LoggedDecisions:
     offsets: np.ndarray  # int64 (n + 1,)
     candidate_scores: np.ndarray  # float64 (m,): P(redeem) the logging model gave; nan unknown
     candidate_values: np.ndarray  # float64 (m,): expected value (yen) the policy computed
+    candidate_campaigns: np.ndarray  # object (m,): each candidate's campaign id (None unknown)
     skipped: int = 0  # rows whose features do not fit this build's N_FEATURES
+    horizon: timedelta = timedelta(0)  # the outcome horizon the rows were closed by
 
     def __len__(self) -> int:
         return len(self.decision_id)
+
+    def select(self, keep: np.ndarray) -> LoggedDecisions:
+        """The decisions where `keep` (bool, one per decision) is true, with their candidates."""
+        sizes = np.diff(self.offsets)
+        rows = np.repeat(keep, sizes)
+        fields = {name: getattr(self, name)[keep] for name in _PER_DECISION}
+        fields |= {name: getattr(self, name)[rows] for name in _PER_CANDIDATE}
+        offsets = np.concatenate([[0], np.cumsum(sizes[keep])]).astype(np.int64)
+        return LoggedDecisions(
+            **fields, offsets=offsets, skipped=self.skipped, horizon=self.horizon
+        )
 
     @property
     def treated(self) -> np.ndarray:
@@ -132,39 +158,6 @@ def _sales(
     return ids, np.array(at, dtype=np.int64), np.array(amount, dtype=np.float64)
 
 
-def spend_in_windows(
-    sale_customers: list[str],
-    sale_ms: np.ndarray,
-    sale_amount: np.ndarray,
-    customers: list[str],
-    start_ms: np.ndarray,
-    window_ms: int,
-) -> np.ndarray:
-    """For each (customer, start): total of that customer's sales in (start, start + window].
-
-    One sort and two binary searches over (customer, time) keys: O((s + n) log s).
-    """
-    codes: dict[str, int] = {}
-    s_code = np.array([codes.setdefault(c, len(codes)) for c in sale_customers], dtype=np.int64)
-    d_code = np.array([codes.get(c, -1) for c in customers], dtype=np.int64)
-    if not len(s_code):
-        return np.zeros(len(customers))
-    base = int(min(sale_ms.min(), start_ms.min() if len(start_ms) else sale_ms.min())) - 1
-    span = int(max(sale_ms.max(), (start_ms.max() if len(start_ms) else 0) + window_ms)) - base + 1
-    if span * (len(codes) + 1) >= 2**62:
-        raise OverflowError("too many customers over too long a span for one join; split it")
-    s_key = s_code * span + (sale_ms - base)
-    order = np.argsort(s_key, kind="stable")
-    s_key = s_key[order]
-    cum = np.concatenate([[0.0], np.cumsum(sale_amount[order])])
-    lo_key = d_code * span + (start_ms - base)
-    lo = np.searchsorted(s_key, lo_key, side="right")
-    hi = np.searchsorted(s_key, lo_key + window_ms, side="right")
-    spend = cum[hi] - cum[lo]
-    spend[d_code < 0] = 0.0
-    return spend
-
-
 def _best(values: list[float]) -> int:
     """The candidate with the highest logged expected value (the first when none is known)."""
     known = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf)
@@ -191,25 +184,31 @@ def logged_outcomes(
     cand_x: list[np.ndarray] = []
     cand_scores: list[float] = []
     cand_values: list[float] = []
-    offsets, skipped = [0], 0
+    cand_campaigns: list[str | None] = []
+    offsets, skipped, validity = [0], 0, timedelta(0)
     for row in _decision_rows(conn, since, until, schema):
         decided = _as_datetime(row.decided_at)
         expires = _as_datetime(row.expires_at) if row.expires_at is not None else decided
-        if max(decided + spend_window, expires) > now:
-            continue  # the outcome is not final yet
+        validity = max(validity, expires - decided)
+        if decided + spend_window > now:
+            continue  # not final for anyone yet (the horizon below may leave out more)
         logged = orjson.loads(row.features)
         matrix = np.asarray(logged.get("candidates") or [], dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[1] != N_FEATURES or not len(matrix):
             skipped += 1  # an older feature layout, or damaged
             continue
         cands = orjson.loads(row.candidates) if row.candidates is not None else None
+        chosen = logged.get("chosen")
+        intended = -1 if chosen is None else int(chosen)
+        propensity = float(row.propensity)
         if cands and len(cands) == len(matrix):
             scores = [float(c.get("score", np.nan)) for c in cands]
             values = [float(c.get("ev", np.nan)) for c in cands]
+            campaigns = [c.get("campaign_id") for c in cands]
+            propensity = _pick_probability(cands, intended, propensity)
         else:
             scores, values = [np.nan] * len(matrix), [np.nan] * len(matrix)
-        chosen = logged.get("chosen")
-        intended = -1 if chosen is None else int(chosen)
+            campaigns = [None] * len(matrix)
         shown = intended if intended >= 0 else _best(values)
         redeemed_at = row.redeemed_at
         redeemed = (
@@ -224,7 +223,7 @@ def logged_outcomes(
             ("action", intended if row.coupon_code is not None else -1),
             ("intended", intended),
             ("offer_id", row.offer_id),
-            ("propensity", float(row.propensity)),
+            ("propensity", propensity),
             ("arm", row.arm),
             ("reason", row.reason),
             ("redeemed", redeemed),
@@ -236,11 +235,12 @@ def logged_outcomes(
         cand_x.append(matrix)
         cand_scores.extend(scores)
         cand_values.extend(values)
+        cand_campaigns.extend(campaigns)
         offsets.append(offsets[-1] + len(matrix))
     decided_ms = np.array(acc["decided_ms"], dtype=np.int64)
     ids, sale_ms, amount = _sales(conn, since, until + spend_window, schema)
     spend = spend_in_windows(ids, sale_ms, amount, acc["customer_id"], decided_ms, window_ms)
-    return LoggedDecisions(
+    every = LoggedDecisions(
         decision_id=np.array(acc["decision_id"], dtype=object),
         customer_id=np.array(acc["customer_id"], dtype=object),
         X=np.stack(acc["X"]) if acc["X"] else np.zeros((0, N_FEATURES), dtype=np.float32),
@@ -261,10 +261,26 @@ def logged_outcomes(
         offsets=np.array(offsets, dtype=np.int64),
         candidate_scores=np.array(cand_scores, dtype=np.float64),
         candidate_values=np.array(cand_values, dtype=np.float64),
+        candidate_campaigns=np.array(cand_campaigns, dtype=object),
         skipped=skipped,
+        horizon=max(spend_window, validity),
     )
+    # One horizon for every decision, whatever its action (the module's docstring says why).
+    return every.select(decided_ms + _ms(_EPOCH + every.horizon) <= _ms(now))
 
 
+def _pick_probability(cands: list[dict[str, Any]], intended: int, logged: float) -> float:
+    """The logged probability of the policy's pick (the last action: no coupon)."""
+    raw = [c.get("p") for c in cands]
+    if any(p is None for p in raw):
+        return logged
+    probs = [float(p) for p in raw if p is not None]
+    if intended >= 0:
+        return probs[intended]
+    return max(0.0, 1.0 - sum(probs))
+
+
+_PER_CANDIDATE = ("candidates_X", "candidate_scores", "candidate_values", "candidate_campaigns")
 _COLUMNS = (
     "decision_id",
     "customer_id",
@@ -280,3 +296,5 @@ _COLUMNS = (
     "decided_ms",
     "model_version",
 )
+# LoggedDecisions' fields of one entry per decision: the accumulated ones, the joined spend, time.
+_PER_DECISION = (*(c for c in _COLUMNS if c != "decided_ms"), "spend_after", "decided_at")

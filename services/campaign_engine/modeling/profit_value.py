@@ -26,12 +26,18 @@ class SpendLog:
     propensity: np.ndarray  # (n,) logged probability of the chosen action
     spend: np.ndarray  # (n,) yen spent in the window after the decision
     redeemed: np.ndarray  # (n,) bool
+    # Per decision, the actions (no coupon last) whose reward is the logged one: see
+    # Target.with_known. None where only the logged action's reward is known.
+    known: list[np.ndarray | None] | None = None
+    given: np.ndarray | None = None  # (n,) yen the redemptions really took off, when joined
 
     def __len__(self) -> int:
         return len(self.chosen)
 
     def profit(self, margin_rate: float) -> np.ndarray:
         """Reward per decision: margin on the window's spend less the discount redeemed."""
+        if self.given is not None:
+            return margin_rate * self.spend - np.where(self.redeemed, self.given, 0.0)
         given = np.zeros(len(self))
         sent = self.chosen >= 0
         given[sent] = self.discounts[self.offsets[:-1][sent] + self.chosen[sent]]
@@ -50,6 +56,9 @@ def profit_target(
     The direct model: sending offer a earns margin x spend_treated(a) - P(redeem a) x discount(a);
     sending nothing earns margin x spend_control (averaged over the request's candidates). The
     policy ranks offers by the difference, as decisions/policy.py uplift_expected_values does.
+    Where the log knows an action's reward without taking it (`SpendLog.known`: a held-out
+    customer gets no coupon of that campaign whatever the policy picks), that reward is the
+    direct model: exact, and the paired difference of two policies there is 0, not noise.
     """
     m = config.margin_rate
     q_sent = m * spend_treated - p_hat * log.discounts
@@ -58,4 +67,5 @@ def profit_target(
         q_none = float(np.mean(c))
         q_hat.append(np.append(q, q_none))
         probs.append(action_probabilities(q - q_none, config))
-    return Target(probs, q_hat)
+    target = Target(probs, q_hat)
+    return target if log.known is None else target.with_known(log.known, log.profit(m))

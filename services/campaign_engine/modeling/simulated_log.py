@@ -53,8 +53,15 @@ def simulated_log(
     model_version: str = "sim-logging",
     world: SimWorld | None = None,
     candidates: tuple[int, int] = (2, 4),
+    outcomes_within: timedelta | None = None,
 ) -> SimulatedLog:
-    """`n` decisions spread evenly over [start, start + span), with their outcomes."""
+    """`n` decisions spread evenly over [start, start + span), with their outcomes.
+
+    The outcomes (sales and redemptions) are drawn for a window as long as the coupon's
+    validity and placed in it; `outcomes_within` squeezes them into a shorter span after the
+    decision, as the live demo's compressed days do while coupons expire in wall-clock hours.
+    """
+    placed_in = min(validity, outcomes_within or validity)
     world = world or SimWorld.create(max(2000, n // 10), seed)
     rng = np.random.default_rng([seed, 61])
     out = SimulatedLog()
@@ -89,11 +96,15 @@ def simulated_log(
                 "reason": _reason(held, choice.arm),
                 "candidates": [
                     {
+                        "campaign_id": "sim-campaign",
                         "offer_id": f"offer-{j}",
+                        "p": round(float(pr), 6),
                         "score": round(float(s), 6),
                         "ev": round(float(v), 3),
                     }
-                    for j, (s, v) in enumerate(zip(choice.scores, choice.values, strict=True))
+                    for j, (s, v, pr) in enumerate(
+                        zip(choice.scores, choice.values, choice.probabilities, strict=False)
+                    )
                 ],
                 "coupon_code": code,
                 "expires_at": decided + validity if sent else None,
@@ -105,7 +116,7 @@ def simulated_log(
                 {
                     "coupon_code": code,
                     "transaction_id": f"rtx-{seed}-{i}",
-                    "redeemed_at": decided + validity * float(rng.random()),
+                    "redeemed_at": decided + placed_in * float(rng.random()),
                     "voided": False,
                     "discount": int(offer.discount_yen),
                 }
@@ -116,7 +127,7 @@ def simulated_log(
                     "transaction_id": f"stx-{seed}-{i}",
                     "customer_id": customer_id,
                     "amount": int(round(outcome.spend)),
-                    "occurred_at": decided + validity * (0.001 + 0.998 * float(rng.random())),
+                    "occurred_at": decided + placed_in * (0.001 + 0.998 * float(rng.random())),
                 }
             )
     return out

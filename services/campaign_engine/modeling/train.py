@@ -51,13 +51,17 @@ def fit_lightgbm(
 
 
 def fit_lightgbm_regressor(
-    X: np.ndarray, y: np.ndarray, params: TrainParams, seed: int
+    X: np.ndarray,
+    y: np.ndarray,
+    params: TrainParams,
+    seed: int,
+    sample_weight: np.ndarray | None = None,
 ) -> lgb.LGBMRegressor:
-    """A gradient-boosted regressor of E[y | x] (squared error)."""
+    """A gradient-boosted regressor of E[y | x] (squared error), optionally weighted."""
     model = lgb.LGBMRegressor(
         **asdict(params), subsample_freq=1, random_state=seed, n_jobs=1, verbose=-1
     )
-    model.fit(X, y)
+    model.fit(X, y, sample_weight=sample_weight)
     return model
 
 

@@ -59,7 +59,8 @@ def fit_pair(
             raise ValueError(f"need at least 50 {role} rows, have {len(y)}")
         train_idx, test_idx = holdout_split(len(y), seed)
         log.info("fitting the %s spend model on %d rows", role, len(train_idx))
-        model = fit_lightgbm_regressor(X[train_idx], y[train_idx], params, seed)
+        w = rows.weights[mask][train_idx] if rows.weights is not None else None
+        model = fit_lightgbm_regressor(X[train_idx], y[train_idx], params, seed, w)
         export = artifacts.checked_export(model, X[test_idx], f"{role}: ")
         gaps.append(export.gap)
         files[f"{role}.onnx"] = export.onnx

@@ -11,11 +11,21 @@ transaction, and records the outcome:
 * 5xx, 429 and no answer are retried with exponential back-off, never sooner than
   Retry-After (a 429 pauses the whole loop: the limit is per channel); other 4xx fail
   the row at once;
+* pushes wait for a token of the channel's push bucket (`delivery.rate`, the channel's
+  `LINE_PUSH_RATE_PER_S`), and a drop's pushes are checked against its schedule when
+  claimed: cancelled ones are not sent, and none goes out inside quiet hours
+  (docs/interfaces.md § Campaign drops);
+* with `senders` above 1 a claimed batch is attempted by that many threads at once (the
+  worker uses it for throughput: each attempt is still its own claim and record);
+* a coupon the loop gives up on is announced with `coupon.delivery_failed`;
 * a reply whose outcome is unknown (5xx, timeout, crash mid-call) is retried as a reply
   while the token lasts: if the first one did land, LINE rejects the token and the row
   counts as delivered, not pushed a second time. Once the token has lapsed the row is
   pushed: a rare duplicate (LINE took the reply but its answer was lost) is preferred
   to a lost coupon.
+
+The module is longer than about 300 lines because claiming, sending and recording share
+one lease-and-retry state machine, which reads best whole.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,10 +44,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.chat_agent import metrics
+from services.chat_agent.delivery.drop_rules import DROP_KIND, defer_drop_pushes, drops_of
+from services.chat_agent.delivery.rate import PushRate
 from services.chat_agent.line.client import LineClient, LineResponse
 from services.chat_agent.models import PRODUCER, Delivery, Outbox
 from shared.db import unit_of_work, utcnow
-from shared.events import CouponDelivered
+from shared.events import CouponDelivered, CouponDeliveryFailed
 from shared.outbox import add_event
 
 log = structlog.get_logger(__name__)
@@ -83,6 +96,8 @@ class DeliveryLoop:
         poll_seconds: float = 0.05,
         clock: Callable[[], datetime] = utcnow,
         wake: threading.Event | None = None,
+        push_rate: PushRate | None = None,
+        senders: int = 1,
     ) -> None:
         self._sessions = session_factory
         self._client = client
@@ -93,6 +108,10 @@ class DeliveryLoop:
         # Set by `kick`, or by whoever holds the same event (the worker's handlers).
         self._wake = wake or threading.Event()
         self._paused_until = 0.0
+        self._push_rate = push_rate
+        self._senders = max(1, senders)
+        self._pool = ThreadPoolExecutor(self._senders) if self._senders > 1 else None
+        self._stop: threading.Event | None = None
 
     def kick(self) -> None:
         """Wake the loop now: a handler just committed a delivery."""
@@ -103,6 +122,11 @@ class DeliveryLoop:
         if time.monotonic() < self._paused_until:
             return 0
         claims = self._claim()
+        if self._pool is not None:
+            # Sent in parallel, recorded together in one transaction.
+            answers = list(self._pool.map(self._send_unless_paused, claims))
+            self._record_all([(c, a) for c, a in zip(claims, answers, strict=True) if a])
+            return len(claims)
         for i, claim in enumerate(claims):
             if time.monotonic() < self._paused_until:
                 # Rate limited mid-batch: hand the rest back untouched for after the pause.
@@ -112,8 +136,21 @@ class DeliveryLoop:
             self._record(claim, response)
         return len(claims)
 
+    def _send_unless_paused(self, claim: Claim) -> LineResponse | None:
+        """A sender thread's attempt: None when a 429 paused the channel (the row goes back
+        untouched for after the pause)."""
+        if time.monotonic() < self._paused_until:
+            self._release([claim])
+            return None
+        try:
+            return self._send(claim)
+        except Exception:
+            log.exception("delivery_attempt_failed", delivery_id=str(claim.delivery_id))
+            return LineResponse(status=0, message="send failed")
+
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; errors are logged and retried."""
+        self._stop = stop
         while not stop.is_set():
             try:
                 attempted = self.deliver_once()
@@ -123,6 +160,8 @@ class DeliveryLoop:
             if not attempted:
                 self._wake.wait(self._poll_seconds)
                 self._wake.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self._client.close()
 
     # --- steps ----------------------------------------------------------------------
@@ -142,7 +181,11 @@ class DeliveryLoop:
                 .scalars()
                 .all()
             )
+            drop_rows = [r for r in rows if r.kind == DROP_KIND]
+            deferred = defer_drop_pushes(session, drop_rows, now) if drop_rows else set()
             for row in rows:
+                if row.delivery_id in deferred:
+                    continue
                 fresh = bool(row.reply_token and row.reply_deadline and now < row.reply_deadline)
                 channel = "reply" if fresh and row.channel != "push" else "push"
                 prior_uncertain = row.reply_uncertain
@@ -184,70 +227,119 @@ class DeliveryLoop:
             assert claim.reply_token is not None
             response = self._client.reply(claim.reply_token, claim.messages)
         else:
+            if self._push_rate is not None and not self._push_rate.acquire(self._stop):
+                return LineResponse(status=0, message="stopping")  # retried after restart
             response = self._client.push(claim.line_user_id, claim.messages, claim.retry_key)
         metrics.LINE_API_SECONDS.labels(claim.channel).observe(time.perf_counter() - started)
         return response
 
     def _record(self, claim: Claim, response: LineResponse) -> None:
-        outcome = "sent"
+        self._record_all([(claim, response)])
+
+    def _record_all(self, attempts: list[tuple[Claim, LineResponse]]) -> None:
+        """Record the outcomes of some attempts in one transaction, then count and log them."""
+        if not attempts:
+            return
+        outcomes: list[tuple[Claim, LineResponse, str]] = []
         with unit_of_work(self._sessions) as session:
-            row = session.get(Delivery, claim.delivery_id, with_for_update=True)
-            if row is None or row.status != "pending" or row.attempts != claim.attempt:
-                return  # cancelled meanwhile, or our lease lapsed and another took it
-            now = self._clock()
-            if response.ok or (claim.channel == "push" and response.status == 409):
-                self._mark_sent(session, row, claim.channel, response)
-            elif claim.channel == "reply" and response.invalid_reply_token:
-                if claim.prior_uncertain:
-                    # An earlier reply may have used the token: it landed, don't push again.
-                    self._mark_sent(session, row, "reply", response)
-                    outcome = "sent_assumed"
-                else:
-                    row.channel, row.reply_uncertain, row.next_attempt_at = "push", False, now
-                    outcome = "fallback_push"
-            elif response.retryable and row.attempts < self.policy.max_attempts:
-                wait = self.policy.backoff(row.attempts, response.retry_after_s)
-                row.next_attempt_at = now + timedelta(seconds=wait)
-                row.last_error = f"{response.status} {response.message}"[:500]
-                if response.status == 429:
-                    row.reply_uncertain = claim.prior_uncertain  # 429: nothing was processed
-                    self._paused_until = time.monotonic() + (response.retry_after_s or wait)
-                outcome = "retry"
-            else:
-                row.status = "failed"
-                row.last_error = f"{response.status} {response.message}"[:500]
-                outcome = "failed"
-        metrics.DELIVERIES.labels(claim.kind, outcome).inc()
-        log_fn = log.warning if outcome in ("retry", "failed") else log.info
-        log_fn(
-            "delivery_attempt",
-            delivery_id=str(claim.delivery_id),
-            kind=claim.kind,
-            channel=claim.channel,
-            attempt=claim.attempt,
-            status=response.status,
-            outcome=outcome,
-            error=response.message[:200] if not response.ok else None,
-        )
+            ids = [claim.delivery_id for claim, _ in attempts]
+            rows = {
+                r.delivery_id: r
+                for r in session.scalars(
+                    select(Delivery).where(Delivery.delivery_id.in_(ids)).with_for_update()
+                )
+            }
+            drops = drops_of(session, [c.delivery_id for c, _ in attempts if c.kind == DROP_KIND])
+            for claim, response in attempts:
+                row = rows.get(claim.delivery_id)
+                if row is None or row.status != "pending" or row.attempts != claim.attempt:
+                    continue  # cancelled meanwhile, or our lease lapsed and another took it
+                outcome = self._apply(session, row, claim, response, drops.get(row.delivery_id))
+                outcomes.append((claim, response, outcome))
+        for claim, response, outcome in outcomes:
+            metrics.DELIVERIES.labels(claim.kind, outcome).inc()
+            log_fn = log.warning if outcome in ("retry", "failed") else log.info
+            log_fn(
+                "delivery_attempt",
+                delivery_id=str(claim.delivery_id),
+                kind=claim.kind,
+                channel=claim.channel,
+                attempt=claim.attempt,
+                status=response.status,
+                outcome=outcome,
+                error=response.message[:200] if not response.ok else None,
+            )
+
+    def _apply(
+        self,
+        session: Session,
+        row: Delivery,
+        claim: Claim,
+        response: LineResponse,
+        drop_id: str | None,
+    ) -> str:
+        """One attempt's outcome on its row; returns the outcome's name."""
+        now = self._clock()
+        if response.ok or (claim.channel == "push" and response.status == 409):
+            self._mark_sent(session, row, claim.channel, response, drop_id)
+            return "sent"
+        if claim.channel == "reply" and response.invalid_reply_token:
+            if claim.prior_uncertain:
+                # An earlier reply may have used the token: it landed, don't push again.
+                self._mark_sent(session, row, "reply", response, drop_id)
+                return "sent_assumed"
+            row.channel, row.reply_uncertain, row.next_attempt_at = "push", False, now
+            return "fallback_push"
+        row.last_error = f"{response.status} {response.message}"[:500]
+        if response.retryable and row.attempts < self.policy.max_attempts:
+            wait = self.policy.backoff(row.attempts, response.retry_after_s)
+            row.next_attempt_at = now + timedelta(seconds=wait)
+            if response.status == 429:
+                row.reply_uncertain = claim.prior_uncertain  # 429: nothing was processed
+                self._paused_until = time.monotonic() + (response.retry_after_s or wait)
+            return "retry"
+        row.status = "failed"
+        fields = _coupon_fields(row, drop_id)
+        if fields is not None:
+            event = CouponDeliveryFailed(reason=row.last_error[:200], **fields)
+            add_event(
+                session,
+                Outbox,
+                "coupon.delivery_failed",
+                event,
+                key=row.customer_id,
+                producer=PRODUCER,
+            )
+        return "failed"
 
     def _mark_sent(
-        self, session: Session, row: Delivery, channel: str, response: LineResponse
+        self,
+        session: Session,
+        row: Delivery,
+        channel: str,
+        response: LineResponse,
+        drop_id: str | None,
     ) -> None:
         row.status, row.channel, row.sent_at = "sent", channel, self._clock()
         row.line_request_id = response.accepted_request_id or response.request_id
         row.last_error = None
-        if row.coupon_code and row.campaign_id and row.request_id:
+        fields = _coupon_fields(row, drop_id)
+        if fields is not None:
+            event = CouponDelivered(channel="reply" if channel == "reply" else "push", **fields)
             add_event(
-                session,
-                Outbox,
-                "coupon.delivered",
-                CouponDelivered(
-                    code=row.coupon_code,
-                    customer_id=row.customer_id,
-                    campaign_id=row.campaign_id,
-                    request_id=row.request_id,
-                    channel="reply" if channel == "reply" else "push",
-                ),
-                key=row.customer_id,
-                producer=PRODUCER,
+                session, Outbox, "coupon.delivered", event, key=row.customer_id, producer=PRODUCER
             )
+
+
+def _coupon_fields(row: Delivery, drop_id: str | None) -> dict[str, Any] | None:
+    """What coupon.delivered and coupon.delivery_failed say of a coupon's delivery (None:
+    the row carried no coupon)."""
+    if not (row.coupon_code and row.campaign_id and row.request_id):
+        return None
+    return {
+        "code": row.coupon_code,
+        "customer_id": row.customer_id,
+        "campaign_id": row.campaign_id,
+        "request_id": row.request_id,
+        "drop_id": drop_id,
+    }

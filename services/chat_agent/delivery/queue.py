@@ -31,8 +31,16 @@ def enqueue(
     campaign_id: str | None = None,
     coupon_code: str | None = None,
     now: datetime | None = None,
+    retry_key: uuid.UUID | None = None,
+    not_before: datetime | None = None,
+    status: str = "pending",
 ) -> Delivery:
-    """Add a delivery to the caller's transaction (the outbox of chat messages)."""
+    """Add a delivery to the caller's transaction (the outbox of chat messages).
+
+    A drop push passes its own `retry_key` (derived from its request, so any retry of it
+    is the same push to LINE), `not_before` (quiet hours, send_after) and may start
+    "held" until its drop's rules are known (docs/interfaces.md § Campaign drops).
+    """
     row = Delivery(
         delivery_id=uuid.uuid4(),
         customer_id=customer_id,
@@ -41,11 +49,11 @@ def enqueue(
         messages=messages[:5],  # LINE takes at most five messages per call
         reply_token=reply_token,
         reply_deadline=reply_deadline if reply_token else None,
-        retry_key=uuid.uuid4(),
-        status="pending",
+        retry_key=retry_key or uuid.uuid4(),
+        status=status,
         attempts=0,
         reply_uncertain=False,
-        next_attempt_at=now or utcnow(),
+        next_attempt_at=not_before or now or utcnow(),
         created_at=now or utcnow(),
         request_id=request_id,
         campaign_id=campaign_id,

@@ -51,5 +51,8 @@ class TimestampOrderedBroker:
     def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer:
         return _TimestampOrderedConsumer(self._broker.consumer(group_id, topics))
 
-    def ensure_topics(self, topics: Iterable[str], partitions: int = 3) -> None:
+    def ensure_topics(self, topics: Iterable[str], partitions: int | None = None) -> None:
         self._broker.ensure_topics(topics, partitions)
+
+    def partition_count(self, topic: str) -> int:
+        return self._broker.partition_count(topic)

@@ -148,6 +148,49 @@ def calibration_chart(bins: CalibrationBins) -> str:
     return _png(fig)
 
 
+def pacing_svg(pacing: dict[str, Any] | None) -> str | None:
+    """The pacing curve as inline SVG: committed so far (teal) against the even line (dashed).
+
+    Drawn in coupons when the campaign caps coupons, else in yen committed.
+    """
+    points = (pacing or {}).get("points") or []
+    if len(points) < 2:
+        return None
+    unit, ideal_key = ("coupons", "ideal_coupons")
+    if points[-1]["ideal_coupons"] is None and points[-1]["ideal_committed"] is not None:
+        unit, ideal_key = ("committed", "ideal_committed")
+    total = (pacing or {}).get("max_coupons" if unit == "coupons" else "max_discount_total")
+    top = max([float(total or 0), *(float(p[unit]) for p in points), 1.0])
+    w, h, pad = 640.0, 240.0, 36.0
+
+    def xy(elapsed: float, value: float) -> str:
+        return f"{pad + elapsed * (w - 2 * pad):.1f},{h - pad - value / top * (h - 2 * pad):.1f}"
+
+    actual = " ".join(xy(p["elapsed"], p[unit]) for p in points)
+    ideal = (
+        f"<line class='ideal' x1='{pad}' y1='{h - pad}' "
+        f"x2='{w - pad}' y2='{h - pad - float(total) / top * (h - 2 * pad):.1f}' "
+        f"stroke='{GREY}' stroke-dasharray='6 4'/>"
+        if total is not None and points[-1][ideal_key] is not None
+        else ""
+    )
+    label = "coupons issued" if unit == "coupons" else "yen committed"
+    mode = html.escape(str((pacing or {}).get("mode", "")))
+    return (
+        f"<svg viewBox='0 0 {w:.0f} {h:.0f}' role='img' "
+        f"aria-label='Pacing: {label} against the even line'>"
+        f"<text x='{pad}' y='20' font-size='14'>Pacing ({mode}): {label} against the even "
+        f"line</text><line x1='{pad}' y1='{h - pad}' x2='{w - pad}' y2='{h - pad}' stroke='#333'/>"
+        f"<line x1='{pad}' y1='{pad}' x2='{pad}' y2='{h - pad}' stroke='#333'/>{ideal}"
+        f"<polyline class='actual' fill='none' stroke='{TEAL}' stroke-width='2' "
+        f"points='{actual}'/><text x='{pad}' y='{h - 12}' font-size='11'>window start</text>"
+        f"<text x='{w - pad}' y='{h - 12}' font-size='11' text-anchor='end'>window end</text>"
+        f"<text x='{pad - 4}' y='{pad}' font-size='11' text-anchor='end'>{top:,.0f}</text>"
+        f"<text x='{w - pad}' y='20' font-size='11' text-anchor='end'><tspan fill='{TEAL}'>"
+        f"━ {label}</tspan>  <tspan fill='{GREY}'>╌ even line</tspan></text></svg>"
+    )
+
+
 def _table(rows: Sequence[tuple[str, str, str]]) -> str:
     body = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td><td class='why'>{html.escape(w)}</td></tr>"
@@ -245,6 +288,9 @@ def render_report_html(report: dict[str, Any], extras: ReportExtras | None = Non
     images = "".join(
         f"<figure><img alt='{html.escape(t)}' src='{src}'></figure>" for t, src in charts
     )
+    pacing = pacing_svg(report.get("pacing"))
+    if pacing:
+        images = f"<figure class='pacing'>{pacing}</figure>" + images
     notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in extras.notes)
     title = html.escape(report.get("name", "campaign"))
     return (

@@ -16,7 +16,9 @@ that month are the same sum. Definitions:
 - revenue share: on `attributed`, the sum of the ledger's per-redemption shares
   (floor(pct × basket) each, negated on void); on `incremental`, the monthly closes plus
   the provisional amount of months not closed yet, which add up to
-  pct × max(incremental revenue, 0).
+  pct × max(incremental revenue, 0);
+- pacing: the campaign's pacing mode and its committed coupons and money over the window
+  against the even line (pacing.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from services.redemption_tracker.models import (
     Redemption,
 )
 from services.redemption_tracker.reports.lift import incremental_share, share_of
+from services.redemption_tracker.reports.pacing import pacing_report
 from services.redemption_tracker.reports.periods import incremental_periods, measure, window_end
 from shared.spreadsheet import csv_text
 
@@ -163,6 +166,7 @@ def build_report(s: Session, campaign: Campaign, now: datetime) -> dict[str, Any
             "would_have_earned": campaign.per_call_fee * c["decisions"],
         },
         "periods": periods,
+        "pacing": pacing_report(s, campaign, now),
     }
 
 
@@ -176,8 +180,10 @@ def report_csv(report: dict[str, Any]) -> str:
                 walk(f"{prefix}.{k}" if prefix else str(k), v)
         elif isinstance(value, list):
             for item in value:
-                key = item.get("period") if isinstance(item, dict) else None
-                walk(f"{prefix}.{key}", {k: v for k, v in item.items() if k != "period"})
+                key = (item.get("period") or item.get("at")) if isinstance(item, dict) else None
+                walk(
+                    f"{prefix}.{key}", {k: v for k, v in item.items() if k not in ("period", "at")}
+                )
         else:
             rows.append((prefix, value))
 

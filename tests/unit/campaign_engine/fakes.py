@@ -37,6 +37,12 @@ class FakeFeatures:
         self._touch("get", customer_id)
         return self.known.get(customer_id, CustomerFeatures())
 
+    def get_many(self, customer_ids: list[str], now: datetime | float) -> list[CustomerFeatures]:
+        return [self.get(c, now) for c in customer_ids]
+
+    def counter_key(self, customer_id: str) -> str | None:
+        return None  # no hash to fold the count into: record_coupon_issued counts it
+
     def record_coupon_issued(self, customer_id: str) -> None:
         self._touch("issued", customer_id)
 
@@ -122,6 +128,8 @@ def campaign_body(now: datetime = NOW, **over: Any) -> dict[str, Any]:
         "caps": {"per_customer_per_day": None, "per_customer_total": None},
         "holdout_pct": 0,
         "revenue_share": {"pct": 5, "basis": "attributed"},
+        # Tests of budgets and caps run unpaced; pacing has its own tests (test_pacing*.py).
+        "pacing": "asap",
     }
     body.update(over)
     return body

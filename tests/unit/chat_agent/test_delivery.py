@@ -178,6 +178,7 @@ def test_a_sent_coupon_announces_coupon_delivered(harness: Harness, line: LineRe
         "campaign_id": "cmp-1",
         "request_id": request.payload["request_id"],
         "channel": "reply",
+        "drop_id": None,  # not a drop's push
     }
 
 

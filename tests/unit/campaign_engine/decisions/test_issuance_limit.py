@@ -35,7 +35,7 @@ def test_a_customer_past_the_issuance_burst_gets_no_coupon(
     active_campaign(sessions, caps={"per_customer_per_day": 10, "per_customer_total": 10})
     limiter = RateLimiter(None, "t")
     bucket = Bucket("issuance", rate_per_s=0.001, burst=2, fail_open=False)
-    decide = decider(sessions, lambda customer: limiter.take(bucket, customer).allowed)
+    decide = decider(sessions, lambda cs: [v.allowed for v in limiter.take_each(bucket, cs)])
     customer = "c_fast"
     first, second, third = (decide(offer_request(customer)) for _ in range(3))
     assert first.coupon_code and second.coupon_code
@@ -48,6 +48,6 @@ def test_redis_down_means_no_coupon(sessions: Callable[[], Session]) -> None:
     active_campaign(sessions)
     dead = RateLimiter(make_redis(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2), "t")
     issuance = Limits.from_env({})["issuance"]
-    decide = decider(sessions, lambda customer: dead.take(issuance, customer).allowed)
+    decide = decider(sessions, lambda cs: [v.allowed for v in dead.take_each(issuance, cs)])
     decision = decide(offer_request())
     assert (decision.arm, decision.reason, decision.coupon_code) == ("none", "rate_limited", None)

@@ -1,0 +1,126 @@
+"""A campaign drop to N simulated followers on the real services (docs/interfaces.md
+§ Campaign drops): decisions/s, pushes/s, wall time and peak memory of each process.
+
+One `tenin worker campaign_engine` and one `tenin worker chat_agent` (subprocesses, a
+database and a topic namespace of their own), the recording LINE server limiting pushes
+at --line-rate (2,000/s, the channel's rate; tenin is told the same through
+LINE_PUSH_RATE_PER_S). The anchor is that rate: pushes/s is printed as a ratio of it
+(1.0 = limited only by the channel). Decisions are timed from the drop's creation to the
+last decision; pushes from the first push to the last, and (`drain_pushes_per_s`, the
+chat side alone) over the pushes after the last decision. Goal (issue 12): 100,000 decided in
+≤ 60 s with one worker process.
+
+Run: eval "$(scripts/services up)"; python bench/drop.py [--followers 100000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.drop_stack import drop_stack  # noqa: E402
+
+
+def _services() -> dict[str, str]:
+    names = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        sys.exit(f'set {", ".join(missing)} (eval "$(scripts/services up)")')
+    return {n: os.environ[n] for n in names}
+
+
+def _get(client: Any, headers: dict[str, str], path: str) -> dict[str, Any]:
+    answer: dict[str, Any] = client.get(path, headers=headers).get_json()
+    return answer
+
+
+def run_drop(followers: int, line_rate: float, timeout_s: float) -> dict[str, float]:
+    """One drop; returns its figures."""
+    with drop_stack(_services(), push_rate_per_s=line_rate, line_rate=line_rate) as stack:
+        seeded = time.perf_counter()
+        stack.seed_followers(followers)
+        seed_s = time.perf_counter() - seeded
+        campaign_id = stack.active_campaign()
+        client, headers = stack.marketer()
+        stack.start("campaign_engine")
+        stack.start("chat_agent")
+        time.sleep(8)  # both workers up (model loaded, consumers joined) before the clock
+        started = time.perf_counter()
+        answer = client.post(
+            f"/v1/campaigns/{campaign_id}/drops", json={"quiet_hours": None}, headers=headers
+        )
+        path = f"/v1/campaigns/{campaign_id}/drops/{answer.get_json()['drop_id']}"
+        decided_at = None
+        progress: dict[str, Any] = {}
+        while time.perf_counter() - started < timeout_s:
+            time.sleep(0.5)
+            stack.sample_peaks()
+            progress = _get(client, headers, path)
+            if decided_at is None and progress["decided"] >= followers:
+                decided_at = time.perf_counter()
+            if progress["status"] == "done":
+                break
+        wall = time.perf_counter() - started
+        pushes = stack.push_times()
+        push_span = (pushes[-1] - pushes[0]) if len(pushes) > 1 else float("nan")
+        # The chat side alone: pushes after the last decision, over the time they took.
+        offset = time.time() - time.perf_counter()
+        after = [t for t in pushes if decided_at is not None and t >= decided_at + offset]
+        drain_span = (after[-1] - after[0]) if len(after) > 1 else float("nan")
+        stack.sample_peaks()
+        return {
+            "followers": followers,
+            "seed_s": seed_s,
+            "decided": progress.get("decided", 0),
+            "pushed": progress.get("pushed", 0),
+            "decide_s": (decided_at or time.perf_counter()) - started,
+            "wall_s": wall,
+            "pushes_per_s": (len(pushes) - 1) / push_span if len(pushes) > 1 else 0.0,
+            "drain_pushes_per_s": (len(after) - 1) / drain_span if len(after) > 1 else 0.0,
+            "rate_limited": stack.line.rate_limited,
+            "duplicates": sum(n - 1 for n in stack.pushes_per_user().values()),
+            "done": progress.get("status") == "done",
+            **{f"peak_mb_{k}": v / 1024 for k, v in stack.peak_kb.items()},
+            "peak_mb_bench": _own_peak_mb(),
+        }
+
+
+def _own_peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--followers", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="5,000 followers, one run")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--line-rate", type=float, default=2000.0)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    followers = 5_000 if args.quick else args.followers
+    runs = [run_drop(followers, args.line_rate, args.timeout) for _ in range(args.runs)]
+    print(f"drop to {followers:,} followers, channel limited at {args.line_rate:,.0f} pushes/s")
+    for key in runs[0]:
+        values = [float(r[key]) for r in runs]
+        print(f"  {key:>22}: {statistics.median(values):,.2f}")
+    decisions_per_s = statistics.median(float(r["decided"]) / r["decide_s"] for r in runs)
+    pushes_per_s = statistics.median(float(r["pushes_per_s"]) for r in runs)
+    print(f"  decisions/s (median)  : {decisions_per_s:,.0f}")
+    print(
+        f"  pushes/s (median)     : {pushes_per_s:,.0f}  = "
+        f"{pushes_per_s / args.line_rate:.2f} x the channel's rate (the anchor)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Scale-out: decisions/s of 1 and of 2 campaign_engine worker processes in one consumer group.
+
+Each run takes a fresh migrated database (two active campaigns, customers with a purchase
+history in Redis) and its own topic namespace, where the worker creates `offer.requests`
+with `TENIN_TOPIC_PARTITIONS` (12) partitions. N `tenin worker campaign_engine` processes
+start; a warm-up of requests is decided (every process has joined the group and loaded
+the model); then a backlog of requests from many customers is produced at once, and the
+rate is read from the decision log between 10% and 90% of the backlog decided. The
+anchor is the one-process run of the same bench: target 2 processes >= 1.7x it
+(issue 12; docs/scaling.md says what to expect on more cores).
+
+Run (after `eval "$(scripts/services up)"`):
+    python bench/scale_out.py [--requests 6000] [--customers 5000] [--processes 1 2] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from bench.decision_latency import requests, setup  # noqa: E402
+from services.campaign_engine.models import Decision  # noqa: E402
+from shared.bus import broker_from_settings  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.events import OFFER_REQUESTS, encode  # noqa: E402
+from shared.secret_keys import fresh_secrets  # noqa: E402
+from tests.support.databases import drop_database  # noqa: E402
+
+WARMUP = 240  # 20 per partition
+
+
+def _decided(engine: object) -> int:
+    with engine.sessions() as session:  # type: ignore[attr-defined]  # the campaign Engine
+        return int(session.execute(select(func.count()).select_from(Decision)).scalar_one())
+
+
+def _wait_for(engine: object, count: int, limit_s: float) -> list[tuple[float, int]]:
+    """Poll the decision log until `count` decisions; the (time, count) samples seen."""
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        n = _decided(engine)
+        samples.append((time.monotonic(), n))
+        if n >= count:
+            return samples
+        time.sleep(0.05)
+    raise RuntimeError(f"only {samples[-1][1]} of {count} decisions within {limit_s:.0f} s")
+
+
+def _crossing(samples: list[tuple[float, int]], count: int) -> float:
+    return next(t for t, n in samples if n >= count)
+
+
+def run(settings: Settings, processes: int, n: int, customers: int, seed: int) -> float:
+    """Decisions/s of `processes` worker processes draining a backlog of `n` requests."""
+    url, engine, people = setup(settings, customers, seed)
+    namespace = f"scale.{uuid.uuid4().hex[:8]}."
+    env = {
+        **os.environ,
+        **fresh_secrets(),
+        "DATABASE_URL": url,
+        "TENIN_TOPIC_NAMESPACE": namespace,
+        "TENIN_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "TENIN_LOG_LEVEL": "WARNING",
+        "TENIN_SECRET_KEY": settings.secret_key,
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tenin.cli", "worker", "campaign_engine"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(processes)
+    ]
+    broker = broker_from_settings(replace(settings, topic_namespace=namespace))
+    producer = broker.producer()
+    try:
+        broker.ensure_topics([OFFER_REQUESTS])
+        for envelope in requests(WARMUP, people, seed + 500):
+            producer.send(OFFER_REQUESTS, envelope.key, encode(envelope))
+        producer.flush(timeout=60)
+        _wait_for(engine, WARMUP, 300)
+        time.sleep(2.0)  # a late joiner's rebalance settles
+        base = _decided(engine)
+        for envelope in requests(n, people, seed):
+            producer.send(OFFER_REQUESTS, envelope.key, encode(envelope))
+        producer.flush(timeout=120)
+        samples = _wait_for(engine, base + n, 600)
+        low, high = base + n // 10, base + n * 9 // 10
+        return (high - low) / (_crossing(samples, high) - _crossing(samples, low))
+    finally:
+        producer.close()
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        engine.db.dispose()
+        drop_database(str(settings.database_url), url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--customers", type=int, default=5000)
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="1 run of 2,000 requests each")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.requests = 1, 2000
+    missing = [
+        v for v in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS") if not os.environ.get(v)
+    ]
+    if missing:
+        sys.exit(f'set {", ".join(missing)}: eval "$(scripts/services up)"')
+    from shared.logging import configure_logging
+
+    configure_logging("bench", "WARNING", json_output=False)
+    settings = Settings.from_env(service="campaign_engine")
+    rates: dict[int, list[float]] = {p: [] for p in args.processes}
+    for i in range(args.runs):
+        for p in args.processes:
+            rate = run(settings, p, args.requests, args.customers, seed=i)
+            rates[p].append(rate)
+            print(f"run {i + 1}: {p} worker process(es): {rate:,.0f} decisions/s", flush=True)
+    anchor = statistics.median(rates[args.processes[0]])
+    print(
+        f"{settings.topic_partitions} partitions, load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs; medians of {args.runs} run(s):"
+    )
+    for p in args.processes:
+        median = statistics.median(rates[p])
+        print(
+            f"  {p} process(es): {median:,.0f} decisions/s = {median / anchor:.2f}x "
+            f"{args.processes[0]} process(es)" + ("  (target >= 1.7x)" if p == 2 else "")
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The drop runner: turns a queued drop into one `offer.requested` per eligible follower
+(docs/interfaces.md § Campaign drops; a component of the campaign_engine worker).
+
+Each step takes one drop row with `SELECT … FOR UPDATE SKIP LOCKED` (so two runners never
+page one drop at once; a runner keeps the drop it holds a lease on), reads the next page
+of eligible followers after the drop's cursor and, in that same transaction, records them
+as drop members under a request id derived from (drop, customer), adds their
+`offer.requested` events to the outbox and advances the cursor. A runner killed mid-page
+commits nothing of that page; the next one resumes from the committed cursor, and the
+derived request id means a customer is never asked twice for one drop.
+
+The decision worker then decides the requests through the normal path (holdout, caps,
+budget, pacing, policy). With `max_messages` the runner pages only as many members as
+coupons may still go out, and waits for their decisions before the next page, so the
+drop never issues more coupons than it may push.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import Table, insert, or_, select
+from sqlalchemy.orm import Session
+
+from services.campaign_engine.drops.eligible import Follower, eligible_page
+from services.campaign_engine.drops.progress import counts, members_without_decision
+from services.campaign_engine.features.store import FeatureSource
+from services.campaign_engine.models import PRODUCER, Campaign, Drop, DropMember, Outbox
+from shared.db import unit_of_work, utcnow
+from shared.events import OfferContext, OfferRequested
+from shared.outbox import add_event
+from shared.quiet_hours import DEFAULT_QUIET_HOURS, zone
+
+log = structlog.get_logger(__name__)
+
+MEMBER_TABLE = cast(Table, DropMember.__table__)
+# A drop asks with no expressed need (the model's neutral intent).
+DROP_INTENT = "other"
+
+
+def drop_request_id(drop_id: str, customer_id: str) -> str:
+    """The request id of a drop member: the same for the same (drop, customer), always."""
+    return str(uuid.uuid5(uuid.UUID(drop_id), customer_id))
+
+
+@dataclass
+class DropRunner:
+    """Pages queued and running drops, one transaction per page."""
+
+    sessions: Callable[[], Session]
+    features: Callable[[], FeatureSource] | None = None
+    page_size: int = 1000
+    lease_s: float = 10.0
+    poll_s: float = 0.5
+    clock: Callable[[], datetime] = utcnow
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def run(self, stop: threading.Event) -> None:
+        """Page drops until `stop` is set; a failed step is logged and tried again."""
+        while not stop.is_set():
+            try:
+                worked = self.step()
+            except Exception:
+                log.exception("drop_step_failed")
+                worked = False
+            if not worked:
+                stop.wait(self.poll_s)
+
+    def step(self) -> bool:
+        """Page one drop once; True when it recorded members or finished paging."""
+        now = self.clock()
+        with unit_of_work(self.sessions) as session:
+            drop = self._claim(session, now)
+            if drop is None:
+                return False
+            campaign = session.execute(
+                select(Campaign).where(Campaign.campaign_id == drop.campaign_id)
+            ).scalar_one()
+            if campaign.status == "ended":
+                drop.status, drop.error, drop.updated_at = "failed", "campaign ended", now
+                log.warning("drop_failed_campaign_ended", drop_id=drop.drop_id)
+                return True
+            if campaign.status != "active":
+                return False  # paused: resume when it is active again
+            limit = self._page_limit(session, drop)
+            if limit == 0:
+                return False
+            page = eligible_page(
+                session,
+                [campaign.audience, drop.audience],
+                after=drop.cursor,
+                limit=limit,
+                features=self.features() if self.features else None,
+                now=now,
+            )
+            if page.last_id is None:
+                drop.status, drop.paged_at, drop.updated_at = "paged", now, now
+                log.info("drop_paged", drop_id=drop.drop_id, members=drop.members)
+                return True
+            followers = page.followers
+            self._ask(session, drop, followers, now)
+            drop.cursor, drop.status, drop.updated_at = page.last_id, "running", now
+            drop.members += len(followers)
+            return True
+
+    def _claim(self, session: Session, now: datetime) -> Drop | None:
+        """The next drop to page (locked), leased to this runner."""
+        query = (
+            select(Drop)
+            .where(
+                Drop.status.in_(("queued", "running")),
+                or_(Drop.send_after.is_(None), Drop.send_after <= now),
+                or_(
+                    Drop.lease_owner == self.owner,
+                    Drop.lease_until.is_(None),
+                    Drop.lease_until < now,
+                ),
+            )
+            .order_by(Drop.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        drop = session.execute(query).scalar_one_or_none()
+        if drop is not None:
+            drop.lease_owner = self.owner
+            drop.lease_until = now + timedelta(seconds=self.lease_s)
+        return drop
+
+    def _page_limit(self, session: Session, drop: Drop) -> int:
+        """Followers to read this step: a page, or what `max_messages` still allows once
+        every member asked so far has its decision (0: wait)."""
+        if drop.max_messages is None:
+            return self.page_size
+        if members_without_decision(session, drop.drop_id):
+            return 0
+        left = drop.max_messages - counts(session, drop.drop_id).coupons
+        if left <= 0:
+            drop.status, drop.paged_at = "paged", self.clock()
+            return 0
+        return min(self.page_size, left)
+
+    def _ask(self, session: Session, drop: Drop, followers: list[Follower], now: datetime) -> None:
+        """Record the members and add their offer requests, in the caller's transaction."""
+        if not followers:
+            return
+        rows: list[dict[str, Any]] = [
+            {
+                "drop_id": drop.drop_id,
+                "customer_id": f.customer_id,
+                "request_id": drop_request_id(drop.drop_id, f.customer_id),
+            }
+            for f in followers
+        ]
+        session.execute(insert(MEMBER_TABLE), rows)
+        local = now.astimezone(zone((drop.quiet_hours or DEFAULT_QUIET_HOURS)["timezone"]))
+        for follower, row in zip(followers, rows, strict=True):
+            add_event(
+                session,
+                Outbox,
+                "offer.requested",
+                OfferRequested(
+                    request_id=row["request_id"],
+                    customer_id=follower.customer_id,
+                    context=OfferContext(
+                        intent=DROP_INTENT,
+                        sentiment=0.0,
+                        language=follower.language,
+                        local_hour=local.hour,
+                        weekday=local.weekday(),
+                    ),
+                    drop_id=drop.drop_id,
+                ),
+                key=follower.customer_id,
+                producer=PRODUCER,
+            )

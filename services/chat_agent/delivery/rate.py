@@ -1,0 +1,41 @@
+"""The channel's push rate: a token bucket at `LINE_PUSH_RATE_PER_S` (docs/interfaces.md
+§ Campaign drops).
+
+The bucket lives in Redis (shared.ratelimit, one key per channel), so every chat_agent
+worker process together stays under the channel's rate; without Redis each process has
+its own in-process bucket. Its burst is a tenth of a second's pushes, so the platform
+never sees more than the rate in any window of its own. When Redis cannot be reached the
+bucket lets pushes through (fail open): a 429 from the platform is still honoured by the
+delivery loop's Retry-After pause.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from shared.ratelimit import Bucket, RateLimiter
+
+BUCKET = "line_push"
+CHANNEL_KEY = "channel"  # one channel per deployment (LINE_CHANNEL_ACCESS_TOKEN)
+MAX_WAIT_S = 0.25  # re-check the stop signal at least this often while waiting
+
+
+class PushRate:
+    """Waits for a push token before each push."""
+
+    def __init__(self, limiter: RateLimiter, rate_per_s: float) -> None:
+        self.bucket = Bucket(BUCKET, rate_per_s, max(1, int(rate_per_s / 10)), fail_open=True)
+        self._limiter = limiter
+
+    def acquire(self, stop: threading.Event | None = None) -> bool:
+        """Take one push token, waiting for it; False if `stop` was set meanwhile."""
+        while True:
+            verdict = self._limiter.take(self.bucket, CHANNEL_KEY)
+            if verdict.allowed:
+                return True
+            wait = min(MAX_WAIT_S, max(0.001, verdict.retry_after_s))
+            if stop is not None:
+                if stop.wait(wait):
+                    return False
+            else:
+                threading.Event().wait(wait)

@@ -1,0 +1,219 @@
+"""A drop's decided coupon goes out as one push (docs/interfaces.md § Campaign drops).
+
+Holdout and no-coupon decisions send nothing. A coupon is queued in the deliveries
+outbox with a retry key derived from its request, so whatever crashes, LINE delivers it
+once; `drop_pushes` (one row per drop and customer) makes a second push to the same
+customer impossible. Coupons not pushed on purpose (unfollowed, opted out, cancelled,
+over `max_messages`) are reported with `coupon.delivery_failed`, so the drop's counts add up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.chat_agent.delivery import queue
+from services.chat_agent.delivery.drop_rules import DROP_KIND
+from services.chat_agent.drops.schedules import schedule_for_update
+from services.chat_agent.line import messages
+from services.chat_agent.models import (
+    PRODUCER,
+    Customer,
+    DropPush,
+    DropSchedule,
+    Outbox,
+    ProcessedEvent,
+)
+from services.chat_agent.offers.decisions import OFFERS_CONSUMER
+from services.chat_agent.persona import Persona
+from shared.db import unit_of_work
+from shared.events import CouponDeliveryFailed, Envelope, IssuedCoupon, OfferDecided, payload_as
+from shared.outbox import add_event
+from shared.quiet_hours import next_allowed
+
+log = structlog.get_logger(__name__)
+
+# X-Line-Retry-Key of a drop push: uuid5 of its request id under this namespace.
+RETRY_KEY_NAMESPACE = uuid.UUID("5d1f3c9e-8f4b-4c1e-9a57-2f0d6b1e7c42")
+
+
+def push_retry_key(request_id: str) -> uuid.UUID:
+    """The push's retry key: the same for the same request, in any process, after any crash."""
+    return uuid.uuid5(RETRY_KEY_NAMESPACE, request_id)
+
+
+def deliver_drop_decision(envelope: Envelope, **deps: Any) -> None:
+    """Queue the push of one drop's coupon (a batch of one)."""
+    deliver_drop_decisions([envelope], **deps)
+
+
+def deliver_drop_decisions(
+    envelopes: Sequence[Envelope],
+    *,
+    sessions: Callable[[], Session],
+    persona: Persona,
+    public_base_url: str,
+    clock: Callable[[], datetime],
+    kick: Callable[[], None],
+) -> None:
+    """Queue the pushes of drops' coupons (or report why not), all in one transaction,
+    with a handful of statements for the whole batch."""
+    now = clock()
+    with unit_of_work(sessions) as session:
+        decisions = _first_time(session, envelopes)
+        batch = _Batch.load(session, decisions)
+        queued = [_queue_push(session, batch, d, persona, public_base_url, now) for d in decisions]
+    if any(queued):
+        kick()
+
+
+def _first_time(session: Session, envelopes: Sequence[Envelope]) -> list[OfferDecided]:
+    """The decisions of the events not applied before, each now recorded as applied."""
+    ids = [e.event_id for e in envelopes]
+    seen = set(
+        session.scalars(
+            select(ProcessedEvent.event_id).where(
+                ProcessedEvent.consumer == OFFERS_CONSUMER, ProcessedEvent.event_id.in_(ids)
+            )
+        )
+    )
+    fresh = []
+    for envelope in envelopes:
+        if envelope.event_id in seen:
+            continue
+        seen.add(envelope.event_id)
+        session.add(ProcessedEvent(consumer=OFFERS_CONSUMER, event_id=envelope.event_id))
+        fresh.append(payload_as(envelope, OfferDecided))
+    return fresh
+
+
+@dataclass
+class _Batch:
+    """What a batch of drop decisions reads once: schedules (locked), customers, pushes."""
+
+    schedules: dict[str, DropSchedule]
+    customers: dict[str, Customer]
+    pushed: set[tuple[str, str]]
+
+    @classmethod
+    def load(cls, session: Session, decisions: list[OfferDecided]) -> _Batch:
+        with_coupon = [d for d in decisions if d.coupon is not None and d.drop_id is not None]
+        drops = sorted({d.drop_id for d in with_coupon if d.drop_id})
+        ids = list({d.customer_id for d in with_coupon})
+        if not ids:
+            return cls({}, {}, set())
+        customers = session.scalars(select(Customer).where(Customer.customer_id.in_(ids)))
+        pushed = session.execute(
+            select(DropPush.drop_id, DropPush.customer_id).where(
+                DropPush.drop_id.in_(drops), DropPush.customer_id.in_(ids)
+            )
+        )
+        return cls(
+            {drop_id: schedule_for_update(session, drop_id) for drop_id in drops},
+            {c.customer_id: c for c in customers},
+            {(drop_id, customer_id) for drop_id, customer_id in pushed},
+        )
+
+
+def _queue_push(
+    session: Session,
+    batch: _Batch,
+    decision: OfferDecided,
+    persona: Persona,
+    public_base_url: str,
+    now: datetime,
+) -> bool:
+    """Queue one decision's push in the caller's transaction; True if it may go now."""
+    coupon, drop_id = decision.coupon, decision.drop_id
+    if coupon is None or drop_id is None or decision.campaign_id is None:
+        return False  # holdout or no coupon: a drop sends no message
+    schedule = batch.schedules[drop_id]
+    if (drop_id, decision.customer_id) in batch.pushed:
+        return False  # this drop already has the customer's push
+    customer = batch.customers.get(decision.customer_id)
+    reason = _not_pushed(schedule.cancelled, customer, schedule.max_messages, schedule.queued)
+    if reason is not None or customer is None:
+        _report_not_pushed(session, decision, coupon, reason or "unfollowed")
+        return False
+    language = customer.language
+    pitch = persona.line(
+        "offer_pitch",
+        language,
+        "neutral",
+        decision.request_id,
+        title=coupon.title,
+        expires=messages.format_expiry(coupon.expires_at, language),
+        code=coupon.code,
+    )
+    quick = messages.quick_reply_items(persona.quick_replies(language), opted_out=False)
+    delivery = queue.enqueue(
+        session,
+        customer_id=customer.customer_id,
+        line_user_id=customer.line_user_id,
+        kind=DROP_KIND,
+        messages=messages.with_quick_replies(
+            messages.coupon_messages(pitch, coupon, language, public_base_url), quick
+        ),
+        request_id=decision.request_id,
+        campaign_id=decision.campaign_id,
+        coupon_code=coupon.code,
+        now=now,
+        retry_key=push_retry_key(decision.request_id),
+        not_before=next_allowed(schedule.quiet_hours, now, schedule.send_after),
+        status="pending" if schedule.known else "held",
+    )
+    session.add(
+        DropPush(
+            drop_id=drop_id,
+            customer_id=customer.customer_id,
+            delivery_id=delivery.delivery_id,
+            request_id=decision.request_id,
+        )
+    )
+    schedule.queued += 1
+    batch.pushed.add((drop_id, customer.customer_id))
+    return schedule.known
+
+
+def _not_pushed(
+    cancelled: bool, customer: Customer | None, max_messages: int | None, queued: int
+) -> str | None:
+    """Why this coupon is not pushed (None: push it)."""
+    if cancelled:
+        return "cancelled"
+    if customer is None or not customer.followed:
+        return "unfollowed"
+    if customer.opted_out:
+        return "opted_out"
+    if max_messages is not None and queued >= max_messages:
+        return "max_messages"
+    return None
+
+
+def _report_not_pushed(
+    session: Session, decision: OfferDecided, coupon: IssuedCoupon, reason: str
+) -> None:
+    assert decision.campaign_id is not None and decision.drop_id is not None
+    log.info("drop_push_skipped", customer_id=decision.customer_id, reason=reason)
+    add_event(
+        session,
+        Outbox,
+        "coupon.delivery_failed",
+        CouponDeliveryFailed(
+            code=coupon.code,
+            customer_id=decision.customer_id,
+            campaign_id=decision.campaign_id,
+            request_id=decision.request_id,
+            drop_id=decision.drop_id,
+            reason=reason,
+        ),
+        key=decision.customer_id,
+        producer=PRODUCER,
+    )

@@ -1,0 +1,54 @@
+"""Quiet hours: a daily window, in a time zone, in which no drop push goes out
+(docs/interfaces.md § Campaign drops).
+
+Pure functions over aware datetimes: campaign_engine reports a drop as
+`waiting_quiet_hours` while `next_allowed(now) > now`, and chat_agent schedules each drop
+push at `next_allowed`. A window may span midnight ("22:00" to "08:00"); start == end
+means no window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_QUIET_HOURS = {"start": "22:00", "end": "08:00", "timezone": "Asia/Tokyo"}
+
+
+def parse_hhmm(text: str) -> time:
+    """ "HH:MM" (00:00-23:59) as a time; ValueError otherwise."""
+    hours, sep, minutes = text.partition(":")
+    if not sep or len(hours) != 2 or len(minutes) != 2 or not (hours + minutes).isdigit():
+        raise ValueError("must be HH:MM, e.g. 22:00")
+    return time(int(hours), int(minutes))  # ValueError past 23:59
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone of that name; ValueError for an unknown one."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "America", too long
+        raise ValueError("must be an IANA time zone name, e.g. Asia/Tokyo") from exc
+
+
+def next_allowed(
+    quiet: dict[str, str] | None, now: datetime, not_before: datetime | None = None
+) -> datetime:
+    """The first instant at or after `now` (and `not_before`) outside the quiet window."""
+    at = max(now, not_before) if not_before is not None else now
+    if not quiet:
+        return at
+    start, end = parse_hhmm(quiet["start"]), parse_hhmm(quiet["end"])
+    if start == end:
+        return at
+    tz = zone(quiet["timezone"])
+    local = at.astimezone(tz)
+    # The window that may hold `local` began today or yesterday (it spans midnight).
+    for days_back in (0, 1):
+        day = local.date() - timedelta(days=days_back)
+        begins = datetime.combine(day, start, tzinfo=tz)
+        ends_day = day if end > start else day + timedelta(days=1)
+        ends = datetime.combine(ends_day, end, tzinfo=tz)
+        if begins <= local < ends:
+            return ends.astimezone(at.tzinfo)
+    return at
