@@ -25,6 +25,8 @@ class Operation:
     parameters: list[dict[str, Any]] = field(default_factory=list)
     content_type: str = "application/json"
     body_required: bool = True  # False: the request body may be left out entirely
+    # Other success answers of the same route, e.g. a dry run's 200 beside a 202.
+    other_successes: dict[int, type[BaseModel]] = field(default_factory=dict)
 
 
 def path_parameter(name: str) -> dict[str, Any]:
@@ -92,6 +94,13 @@ def openapi_document(title: str, version: str, operations: Sequence[Operation]) 
         problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         entry["responses"] = {
             str(op.status): ok,
+            **{
+                str(status): {
+                    "description": "success",
+                    "content": {op.content_type: {"schema": ref(model)}},
+                }
+                for status, model in op.other_successes.items()
+            },
             "default": {"description": "an RFC 9457 problem", "content": problem},
         }
         if op.secured:  # every keyed call takes a token (docs/interfaces.md § Rate limits)

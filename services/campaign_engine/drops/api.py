@@ -20,7 +20,7 @@ from services.campaign_engine.drops.commands import (
 )
 from services.campaign_engine.drops.eligible import needs_features
 from services.campaign_engine.drops.progress import drop_out
-from services.campaign_engine.drops.schemas import DropIn, DropList, DropOut
+from services.campaign_engine.drops.schemas import DropEstimate, DropIn, DropList, DropOut
 from services.campaign_engine.features.store import FeatureSource
 from services.campaign_engine.models import Campaign, Drop
 from shared.auth import require_role
@@ -169,6 +169,7 @@ DROP_OPERATIONS = [
         DropOut,
         202,
         parameters=_ID,
+        other_successes={200: DropEstimate},
     ),
     Operation(
         "GET",

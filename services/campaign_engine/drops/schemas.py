@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,6 +16,7 @@ from services.campaign_engine.campaigns.schemas import Audience
 from shared.fields import MAX_MONEY, BoundedDatetime
 from shared.quiet_hours import DEFAULT_QUIET_HOURS, parse_hhmm, zone
 
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 Messages = Annotated[int, Field(strict=True, ge=1, le=MAX_MONEY)]
 DropStatus = Literal["queued", "running", "waiting_quiet_hours", "done", "cancelled", "failed"]
 
@@ -26,10 +28,15 @@ class Model(BaseModel):
 class QuietHoursIn(Model):
     """No pushes from `start` to `end` (HH:MM; may span midnight) in `timezone` (IANA)."""
 
-    start: str = Field(default=DEFAULT_QUIET_HOURS["start"], examples=["22:00"])
-    end: str = Field(default=DEFAULT_QUIET_HOURS["end"], examples=["08:00"])
+    start: str = Field(default=DEFAULT_QUIET_HOURS["start"], pattern=_HHMM, examples=["22:00"])
+    end: str = Field(default=DEFAULT_QUIET_HOURS["end"], pattern=_HHMM, examples=["08:00"])
+    # The schema lists the zones this machine knows, so a client (or the fuzzer) can tell a
+    # valid name from the schema alone; the validator below is what decides.
     timezone: str = Field(
-        default=DEFAULT_QUIET_HOURS["timezone"], max_length=64, examples=["Asia/Tokyo"]
+        default=DEFAULT_QUIET_HOURS["timezone"],
+        max_length=64,
+        examples=["Asia/Tokyo"],
+        json_schema_extra={"enum": sorted(available_timezones())},
     )
 
     @field_validator("start", "end")
