@@ -35,6 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
 from sqlalchemy import insert, select
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from services.campaign_engine.campaigns.commands import snapshot  # noqa: E402
 from services.campaign_engine.models import Campaign as EngineCampaign  # noqa: E402
+from services.console.api_client import STALE_CONNECTION_RETRY  # noqa: E402
 from services.redemption_tracker.copies import apply_campaign_snapshot  # noqa: E402
 from services.redemption_tracker.models import Decision as TrackerDecision  # noqa: E402
 from shared.auth import create_key  # noqa: E402
@@ -226,6 +228,7 @@ def main() -> int:
 def measure(urls: dict[str, str], key: str, ids: list[str], rounds: int) -> None:
     console = signed_in(urls["console"], key)
     api = requests.Session()
+    api.mount("http://", HTTPAdapter(max_retries=STALE_CONNECTION_RETRY))  # as the console does
     api.headers["Authorization"] = f"Bearer {key}"
     api.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
     fan = ThreadPoolExecutor(max_workers=8)

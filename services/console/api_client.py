@@ -15,6 +15,7 @@ from typing import Any
 import requests
 import structlog
 from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +47,13 @@ class ApiUnavailable(Exception):
         self.service = service
 
 
+# A pooled keep-alive connection the server has just closed (gunicorn drops idle ones after
+# a few seconds) fails the next request with a reset; a GET is safe to send again, once.
+STALE_CONNECTION_RETRY = Retry(
+    total=1, connect=1, read=1, status=0, other=0, allowed_methods=frozenset({"GET", "HEAD"})
+)
+
+
 class ApiClient:
     """Typed calls to the campaign engine and the redemption tracker for one marketer key."""
 
@@ -53,7 +61,9 @@ class ApiClient:
         self._bases = {"campaign_engine": engine_url, "redemption_tracker": tracker_url}
         self._timeout = timeout_s
         self._http = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        adapter = HTTPAdapter(
+            pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=STALE_CONNECTION_RETRY
+        )
         self._http.mount("http://", adapter)
         self._http.mount("https://", adapter)
         self._fanout = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-api")
