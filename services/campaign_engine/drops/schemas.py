@@ -10,12 +10,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from services.campaign_engine.campaigns.schemas import Audience
 from shared.fields import MAX_MONEY, BoundedDatetime
 from shared.quiet_hours import DEFAULT_QUIET_HOURS, parse_hhmm, zone
 
+_ZONES: list[JsonValue] = [*sorted(available_timezones())]
 _HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 Messages = Annotated[int, Field(strict=True, ge=1, le=MAX_MONEY)]
 DropStatus = Literal["queued", "running", "waiting_quiet_hours", "done", "cancelled", "failed"]
@@ -36,7 +37,7 @@ class QuietHoursIn(Model):
         default=DEFAULT_QUIET_HOURS["timezone"],
         max_length=64,
         examples=["Asia/Tokyo"],
-        json_schema_extra={"enum": sorted(available_timezones())},
+        json_schema_extra={"enum": _ZONES},
     )
 
     @field_validator("start", "end")
