@@ -127,16 +127,3 @@ def members_without_decision(session: Session, drop_id: str) -> int:
         .where(and_(DropMember.drop_id == drop_id, Decision.decision_id.is_(None)))
     )
     return int(session.scalar(query) or 0)
-
-
-def drop_campaigns(session: Session, request_ids: list[str]) -> dict[str, str]:
-    """request_id → the campaign of the drop that asked, for the drop requests among them:
-    a drop's member is offered only that campaign (docs/interfaces.md § Campaign drops)."""
-    if not request_ids:
-        return {}
-    rows = session.execute(
-        select(DropMember.request_id, Drop.campaign_id)
-        .join(Drop, Drop.drop_id == DropMember.drop_id)
-        .where(DropMember.request_id.in_(request_ids))
-    )
-    return {request_id: campaign_id for request_id, campaign_id in rows}
