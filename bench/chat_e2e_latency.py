@@ -7,21 +7,26 @@ LINE server receives the coupon message (text + QR image). In between: Kafka
 `offer.requests` → decider → Kafka `offer.decisions` → chat worker → delivery loop →
 LINE reply API.
 
-The decider is either `engine` (the real campaign_engine worker components in this
-process, on the same Kafka, PostgreSQL and Redis, with one active campaign and a
-propensity model: --model-dir, or a small one trained here first) or `scripted` (this
-script answers each request at once with a signed coupon).
+The decider is either `engine` (the real campaign_engine worker, on the same Kafka,
+PostgreSQL and Redis, with one active campaign and a propensity model: --model-dir, or a
+small one trained here first) or `scripted` (this script answers each request at once
+with a signed coupon). The chat and engine workers run as `tenin worker` processes, as
+deployed (`--workers threads` runs them as threads of this process instead: one GIL for
+two services, the LINE recorder and the driver). The run has a topic namespace of its
+own. After the figures it prints where the time went, leg by leg (bench/chat_legs.py).
 
 The anchor, measured in the same run on the same Kafka: one record through three
 produce -> consume hops (the path crosses the bus three times). Target: p50 <= 4x it.
 
 Run: eval "$(scripts/services up)"; python bench/chat_e2e_latency.py [--rounds 200]
      [--decider engine|scripted] [--model-dir models/propensity] [--quick]
+     [--workers processes|threads]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -38,8 +43,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.chat_stack import gunicorn_chat_agent, summary  # noqa: E402
+from bench.chat_legs import leg_table  # noqa: E402
+from bench.chat_stack import gunicorn_chat_agent, summary, worker_process  # noqa: E402
 from services.chat_agent.delivery.loop import RetryPolicy  # noqa: E402
+from services.chat_agent.line.events import customer_id_for  # noqa: E402
 from services.chat_agent.worker import CONSUMED, PRODUCED  # noqa: E402
 from services.chat_agent.worker import run as run_worker  # noqa: E402
 from shared.bus import broker_from_settings  # noqa: E402
@@ -50,7 +57,7 @@ from shared.logging import configure_logging  # noqa: E402
 from shared.secret_keys import fresh_secrets  # noqa: E402
 from tenin.line_recorder import LineRecorder  # noqa: E402
 from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
-from tests.support.kafka_tools import TopicTail, start_groups_at_end  # noqa: E402
+from tests.support.kafka_tools import TopicTail  # noqa: E402
 from tests.support.line_payloads import signed_webhook, text_event, user_id  # noqa: E402
 
 SECRETS = fresh_secrets()  # strong, or `tenin serve` refuses to start
@@ -61,7 +68,7 @@ TOKEN = SECRETS["LINE_CHANNEL_ACCESS_TOKEN"]
 def scripted_decider(settings: Settings, stop: threading.Event) -> None:
     """Answer every offer.requested at once with a signed coupon (a stand-in engine)."""
     servers = settings.kafka_bootstrap_servers or ""
-    tail = TopicTail(servers, OFFER_REQUESTS)
+    tail = TopicTail(servers, settings.topic_namespace + OFFER_REQUESTS)
     producer = broker_from_settings(settings).producer()
     key = coupon_key("bench" * 8)
     serial = 0
@@ -118,10 +125,11 @@ def three_bus_hops(settings: Settings, rounds: int) -> list[float]:
     """
     from kafka import KafkaConsumer, TopicPartition
 
-    broker = broker_from_settings(settings)
+    # The topics are named in full here (the run's namespace, then hops.N), so the raw
+    # consumers below and the broker's producers agree on them.
+    broker = broker_from_settings(replace(settings, topic_namespace=""))
     servers = settings.kafka_bootstrap_servers or ""
-    run_id = uuid.uuid4().hex[:8]
-    topics = [f"bench.hops.{run_id}.{i}" for i in range(3)]
+    topics = [f"{settings.topic_namespace}hops.{i}" for i in range(3)]
     broker.ensure_topics(topics, partitions=1)
     stop = threading.Event()
 
@@ -172,6 +180,19 @@ def three_bus_hops(settings: Settings, rounds: int) -> list[float]:
     return seconds
 
 
+def delete_topics(servers: str, namespace: str) -> None:
+    """Remove this run's topics (their names start with its namespace)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="bench-cleanup")
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(namespace)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
 def relay_lag(database: str) -> str:
     """Commit-to-published of the outbox rows of the run (sent_at - created_at), per service."""
     from sqlalchemy import create_engine, text
@@ -198,9 +219,15 @@ def relay_lag(database: str) -> str:
 
 
 def start_engine(
-    settings: Settings, stop: threading.Event, model_dir: Path | None, scratch: Path
-) -> None:
-    """The campaign_engine's worker components, with one active campaign (holdout 0)."""
+    settings: Settings,
+    stop: threading.Event,
+    model_dir: Path | None,
+    scratch: Path,
+    *,
+    threads: bool,
+) -> Path:
+    """One active campaign (holdout 0) and a model; the campaign_engine's worker components
+    in threads of this process with `threads`. Returns the model's directory."""
     from services.campaign_engine.bootstrap import bootstrap as engine_bootstrap
     from services.campaign_engine.campaigns.commands import change_status, create_campaign
     from services.campaign_engine.campaigns.schemas import CampaignIn
@@ -215,12 +242,6 @@ def start_engine(
         modeling_cli.train_main(["--rows", "20000", "--trees", "50", "--model-dir", str(model_dir)])
     engine = engine_bootstrap(replace(settings, model_dir=model_dir))
     broker = broker_from_settings(engine.settings)
-    groups = (f"ce-bench-d-{uuid.uuid4().hex[:8]}", f"ce-bench-u-{uuid.uuid4().hex[:8]}")
-    start_groups_at_end(
-        settings.kafka_bootstrap_servers or "",
-        list(groups),
-        ["offer.requests", "customer.events", "sales.events", "coupon.events"],
-    )
     prepare(engine, broker)
     now = utcnow()
     body = CampaignIn.model_validate(
@@ -250,8 +271,10 @@ def start_engine(
     )
     with unit_of_work(engine.sessions) as session:
         change_status(session, create_campaign(session, body), "activate", utcnow())
-    parts = components(engine, broker, groups=groups)
-    threading.Thread(target=run_components, args=(parts, stop), daemon=True).start()
+    if threads:
+        parts = components(engine, broker)
+        threading.Thread(target=run_components, args=(parts, stop), daemon=True).start()
+    return model_dir
 
 
 def main() -> None:
@@ -261,6 +284,13 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=None)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--quick", action="store_true", help="40 rounds")
+    parser.add_argument(
+        "--workers",
+        choices=["processes", "threads"],
+        default="processes",
+        help="the chat and engine workers as `tenin worker` processes, as deployed (default), "
+        "or as threads of this process (one GIL for both services, the recorder and driver)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds = 40
@@ -270,9 +300,10 @@ def main() -> None:
     database = create_database(server, prefix="tenin_bench")
     migrate(database)
     secret_key = "bench-" + uuid.uuid4().hex
+    namespace = f"bench-chat-{uuid.uuid4().hex[:8]}."
     stop = threading.Event()
     try:
-        with LineRecorder(token=TOKEN) as line:
+        with LineRecorder(token=TOKEN) as line, contextlib.ExitStack() as workers:
             env = {
                 "DATABASE_URL": database,
                 "LINE_CHANNEL_SECRET": SECRET,
@@ -280,36 +311,41 @@ def main() -> None:
                 "MESSAGING_API_BASE": line.base_url,
                 "TENIN_SECRET_KEY": secret_key,
                 "TENIN_LOG_LEVEL": "WARNING",
+                # Topics and groups of this run alone: other runs' traffic on a shared
+                # Kafka (a drop's decisions, say) never reaches this stack.
+                "TENIN_TOPIC_NAMESPACE": namespace,
             }
             settings = replace(Settings.from_env({**os.environ, **env}, service="chat_agent"))
             configure_logging("bench", "WARNING", True)
             broker_from_settings(settings).ensure_topics([*CONSUMED, *PRODUCED])
             # The anchor first, on the same Kafka, before the stack adds its own load.
             hops = three_bus_hops(settings, args.rounds)
-            prefix = f"chat_agent-bench-{uuid.uuid4().hex[:8]}"
-            start_groups_at_end(
-                settings.kafka_bootstrap_servers or "",
-                [f"{prefix}.{n}" for n in ("inbound", "offers", "coupons", "campaigns")],
-                list(CONSUMED),
-            )
-            worker = threading.Thread(
-                target=run_worker,
-                args=(settings, stop),
-                kwargs={"group_prefix": prefix, "delivery_policy": RetryPolicy(base_backoff_s=0.2)},
-                daemon=True,
-            )
-            worker.start()
+            threads = args.workers == "threads"
+            if threads:
+                threading.Thread(
+                    target=run_worker,
+                    args=(settings, stop),
+                    kwargs={"delivery_policy": RetryPolicy(base_backoff_s=0.2)},
+                    daemon=True,
+                ).start()
+            else:
+                workers.enter_context(worker_process("chat_agent", env))
             if args.decider == "scripted":
                 threading.Thread(
                     target=scripted_decider, args=(settings, stop), daemon=True
                 ).start()
             else:
-                start_engine(settings, stop, args.model_dir, Path(tempfile.mkdtemp()))
+                scratch = Path(tempfile.mkdtemp())
+                model = start_engine(settings, stop, args.model_dir, scratch, threads=threads)
+                if not threads:
+                    engine_env = {**env, "TENIN_MODEL_DIR": str(model)}
+                    workers.enter_context(worker_process("campaign_engine", engine_env))
             with gunicorn_chat_agent(env) as base:
                 http = requests.Session()
                 e2e: list[float] = []
                 acks: list[float] = []
                 without: list[float] = []
+                stamped: list[tuple[str, float, float]] = []
                 for round_no in range(args.rounds + 5):
                     user = user_id()
                     event = text_event(user, "クーポンある？")
@@ -322,14 +358,18 @@ def main() -> None:
                     deadline = time.monotonic() + args.timeout
                     got: list[Any] = []
                     while not got and time.monotonic() < deadline:
+                        # The recorder stamps the arrival itself, so looking every 10 ms
+                        # does not change the figure, and leaves the GIL to the stack.
+                        time.sleep(0.01)
                         got = line.delivered_to(user)
-                        time.sleep(0.002)
                     if not got:
                         raise SystemExit(f"round {round_no}: no answer within {args.timeout}s")
                     coupon = any(m["type"] == "image" for m in got[0].messages)
                     if round_no >= 5:  # the first rounds warm up consumers and the model
                         (e2e if coupon else without).append(got[0].at - started)
                         acks.append(acked - started)
+                        customer = customer_id_for(settings.pseudonym_key, user)
+                        stamped.append((customer, started, got[0].at))
                 print(
                     f"decider: {args.decider}; channel of the coupon messages: "
                     f"{sorted({d.channel for d in line.delivered})}"
@@ -342,10 +382,13 @@ def main() -> None:
                 ratio = statistics.median(e2e) / statistics.median(hops) if e2e else float("nan")
                 print(f"p50 webhook -> coupon = {ratio:.1f}x three bus hops (target <= 4x)")
                 print(relay_lag(database))
+                if args.decider == "engine":
+                    print(leg_table(database, stamped))
     finally:
         stop.set()
         time.sleep(1)
         drop_database(server, database)
+        delete_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"], namespace)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,26 @@ def gunicorn_chat_agent(
             process.kill()
 
 
+@contextmanager
+def worker_process(service: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`tenin worker <service>` as a subprocess (stopped with SIGTERM at the end)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tenin.cli", "worker", service],
+        env={**os.environ, **env},
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     """The pct-th percentile (nearest rank) of values."""
     ordered = sorted(values)

@@ -6,7 +6,8 @@ the update loop and the outbox relay publishing every offer.decided to Kafka) on
 PostgreSQL, Redis and Kafka, with the shipped ONNX model scoring every candidate; a backlog
 of offer requests is drained from Kafka. Latency is per request, from the moment the loop
 decodes it (right after the poll) to the commit of its decision. The anchor does the same
-decisions with no framework, 100 per transaction, from requests already in memory.
+decisions with no framework, 100 per transaction, from requests already in memory, on as
+many threads as the worker has decision loops (TENIN_DECISION_THREADS, 1).
 Targets (issue 12): >= 2,000 decisions/s per worker process, >= 25% of the anchor, p99 <= 100 ms.
 
 Run (after `eval "$(scripts/services up)"`):
@@ -39,7 +40,11 @@ from services.campaign_engine.campaigns.commands import change_status, create_ca
 from services.campaign_engine.campaigns.schemas import CampaignIn  # noqa: E402
 from services.campaign_engine.handlers import decision_batches  # noqa: E402
 from services.campaign_engine.models import Campaign  # noqa: E402
-from services.campaign_engine.worker import components, prepare  # noqa: E402
+from services.campaign_engine.worker import (  # noqa: E402
+    DECISION_LOOP,
+    components,
+    prepare,
+)  # noqa: E402
 from shared.bus import KAFKA_PROFILE, KafkaBroker, Message  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.consumer import BatchConsumerLoop, decode_envelope  # noqa: E402
@@ -143,7 +148,9 @@ def run_worker(engine: Engine, settings: Settings, envelopes: list[Envelope]) ->
     stop = threading.Event()
     broker = KafkaBroker(str(settings.kafka_bootstrap_servers), KAFKA_PROFILE)
     topic = f"bench.offer.requests.{uuid.uuid4().hex[:8]}"
-    broker.ensure_topics([topic, f"{topic}.updates"], partitions=3)
+    # As many partitions as offer.requests has (TENIN_TOPIC_PARTITIONS), so the decision
+    # loops share them evenly.
+    broker.ensure_topics([topic, f"{topic}.updates"], partitions=engine.settings.topic_partitions)
     producer = broker.producer()
     for envelope in envelopes:
         producer.send(topic, envelope.key, encode(envelope))
@@ -155,9 +162,13 @@ def run_worker(engine: Engine, settings: Settings, envelopes: list[Envelope]) ->
     marks: list[float] = []
     decide = decision_batches(engine)
 
+    first_decoded: list[float] = []
+
     def timed_decoder(message: Message) -> Envelope:
         envelope = decode_envelope(message)
-        started[id(envelope)] = time.perf_counter()
+        started[id(envelope)] = now = time.perf_counter()
+        if not first_decoded:
+            first_decoded.append(now)
         return envelope
 
     def timed_handler(batch: list[Envelope]) -> None:
@@ -172,27 +183,100 @@ def run_worker(engine: Engine, settings: Settings, envelopes: list[Envelope]) ->
     parts = components(
         engine, broker, groups=groups, request_topics=[topic], update_topics=[f"{topic}.updates"]
     )
-    # The worker's own decision loop, with the timing decoder and handler around it.
-    loop: BatchConsumerLoop[Envelope] = BatchConsumerLoop(
-        broker, groups[0], [topic], timed_handler, decoder=timed_decoder
+    # The worker's own decision loops (as many as it runs), with the timing decoder and
+    # handler around them.
+    threads = engine.settings.decision_threads
+    for name in [p for p in parts if p.startswith("decisions")]:
+        del parts[name]
+    for member in range(threads):
+        loop: BatchConsumerLoop[Envelope] = BatchConsumerLoop(
+            broker, groups[0], [topic], timed_handler, decoder=timed_decoder, **DECISION_LOOP
+        )
+        parts[f"decisions-{member}"] = loop.run
+    print(
+        f"  decision threads {threads}, batches of {DECISION_LOOP['batch_size']}", file=sys.stderr
     )
-    parts["decisions"] = loop.run
     # As `tenin worker` starts: topics, the model, budgets reconciled with the database.
     prepare(engine, broker)
     print(f"  model {engine.scorer.model_version}", file=sys.stderr)
     thread = threading.Thread(target=run_components, args=(parts, stop), daemon=True)
+    sampler = ThreadCpu()
     cpu0 = time.process_time()
     thread.start()
-    thread.join(timeout=600)
+    sampler.follow(thread)
     cpu = time.process_time() - cpu0
     if len(latencies) < n:
         raise RuntimeError(f"only {len(latencies)} of {n} decisions within the time limit")
-    first = min(started.values(), default=None)
+    try:
+        broker_admin_delete([topic, f"{topic}.updates"], str(settings.kafka_bootstrap_servers))
+    except Exception as exc:  # a bench topic left behind costs nothing but metadata
+        print(f"  bench topics not deleted: {exc}", file=sys.stderr)
     return {
         "latencies": latencies,
-        "seconds": marks[-1] - (first if first is not None else marks[0] - latencies[0]),
+        "seconds": max(marks) - first_decoded[0],
         "cpu_ms": cpu * 1000 / n,
+        "thread_cpu_ms": {k: v * 1000 / n for k, v in sampler.by_kind().items()},
     }
+
+
+class ThreadCpu:
+    """CPU seconds of this process's threads while a run lasts, by kind (decision loops,
+    the relay, Kafka client threads, the rest), read from /proc (Linux)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, int], float] = {}
+        self._base: dict[int, float] = {
+            t.native_id: v
+            for t in threading.enumerate()
+            if t.native_id is not None and (v := _thread_seconds(t.native_id)) is not None
+        }
+
+    def follow(self, thread: threading.Thread, timeout: float = 600.0) -> None:
+        """Sample every 0.2 s until `thread` ends (each thread's last reading counts)."""
+        deadline = time.monotonic() + timeout
+        while thread.is_alive() and time.monotonic() < deadline:
+            for t in threading.enumerate():
+                if t.native_id is None or (v := _thread_seconds(t.native_id)) is None:
+                    continue
+                self._seen[(t.name, t.native_id)] = v - self._base.get(t.native_id, 0.0)
+            thread.join(timeout=0.2)
+
+    def by_kind(self) -> dict[str, float]:
+        kinds: dict[str, float] = {}
+        for (name, _), seconds in self._seen.items():
+            if name == "MainThread":
+                continue  # the bench itself (sampling)
+            kind = (
+                "decision loops"
+                if name.startswith("decisions")
+                else "outbox relay"
+                if name.startswith("outbox")
+                else "kafka client"
+                if name.startswith(("kafka", "tenin-network"))
+                else "other"
+            )
+            kinds[kind] = kinds.get(kind, 0.0) + seconds
+        return kinds
+
+
+def _thread_seconds(tid: int) -> float | None:
+    try:
+        with open(f"/proc/self/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_admin_delete(topics: list[str], bootstrap: str) -> None:
+    """Delete the bench's own topics (every run makes new ones)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-cleanup")
+    try:
+        admin.delete_topics(topics)
+    finally:
+        admin.close()
 
 
 def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str, Any]:
@@ -204,18 +288,12 @@ def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str,
             live = list(session.execute(select(Campaign)).scalars())
             for c in live:
                 session.expunge(c)
-        bare = BareDecider(
-            url, str(settings.redis_url), settings.model_dir, live, engine.coupon_key
+        anchor_requests = [
+            {**e.payload, "event_id": e.event_id} for e in requests(n, people, seed + 1000)
+        ]
+        anchor_latencies, anchor_seconds, anchor_cpu = run_anchor(
+            url, settings, live, engine, anchor_requests, engine.settings.decision_threads
         )
-        try:
-            anchor_requests = [
-                {**e.payload, "event_id": e.event_id} for e in requests(n, people, seed + 1000)
-            ]
-            cpu0 = time.process_time()
-            anchor_latencies, anchor_seconds = bare.run(anchor_requests)
-            anchor_cpu = (time.process_time() - cpu0) * 1000 / n
-        finally:
-            bare.close()
         return {
             **worker,
             "anchor_latencies": anchor_latencies,
@@ -225,6 +303,43 @@ def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str,
     finally:
         engine.db.dispose()
         drop_database(str(settings.database_url), url)
+
+
+def run_anchor(
+    url: str,
+    settings: Settings,
+    live: list[Campaign],
+    engine: Engine,
+    anchor_requests: list[dict[str, Any]],
+    threads: int,
+) -> tuple[list[float], float, float]:
+    """The bare anchor with as many threads as the worker has decision loops (each its own
+    connections, every thread taking every `threads`-th chunk of 100): latencies, wall
+    seconds and CPU ms per decision."""
+    deciders = [
+        BareDecider(url, str(settings.redis_url), settings.model_dir, live, engine.coupon_key)
+        for _ in range(threads)
+    ]
+    chunks = [anchor_requests[at : at + 100] for at in range(0, len(anchor_requests), 100)]
+    shares = [[r for chunk in chunks[k::threads] for r in chunk] for k in range(threads)]
+    results: list[tuple[list[float], float]] = [([], 0.0)] * threads
+
+    def one(k: int) -> None:
+        results[k] = deciders[k].run(shares[k])
+
+    cpu0 = time.process_time()
+    try:
+        workers = [threading.Thread(target=one, args=(k,)) for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        for d in deciders:
+            d.close()
+    cpu = (time.process_time() - cpu0) * 1000 / len(anchor_requests)
+    latencies = [x for lat, _ in results for x in lat]
+    return latencies, max(seconds for _, seconds in results), cpu
 
 
 def pct(values: list[float], q: float) -> float:
@@ -257,6 +372,8 @@ def main() -> None:
         bare = [x * 1000 for x in r["anchor_latencies"]]
         rate, anchor = len(lat) / r["seconds"], len(bare) / r["anchor_seconds"]
         rows.append((rate, anchor, statistics.median(lat), pct(lat, 0.99)))
+        split = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["thread_cpu_ms"].items()))
+        print(f"  CPU ms per decision by thread: {split}")
         print(
             f"run {i + 1}: worker {rate:,.0f} decisions/s  p50 {statistics.median(lat):.1f} ms  "
             f"p99 {pct(lat, 0.99):.1f} ms  CPU {r['cpu_ms']:.2f} ms/decision | anchor "

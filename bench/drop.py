@@ -1,5 +1,7 @@
 """A campaign drop to N simulated followers on the real services (docs/interfaces.md
-§ Campaign drops): decisions/s, pushes/s, wall time and peak memory of each process.
+§ Campaign drops): decisions/s, pushes/s, wall time, peak memory and CPU per unit of work
+of each process (CPU seconds from /proc over the drop: per follower for campaign_engine,
+per push for the chat_agent workers; less noisy than wall time on a shared machine).
 
 One `tenin worker campaign_engine` and one `tenin worker chat_agent` (subprocesses, a
 database and a topic namespace of their own), the recording LINE server limiting pushes
@@ -11,6 +13,7 @@ chat side alone) over the pushes after the last decision. Goal (issue 12): 100,0
 ≤ 60 s with one worker process.
 
 Run: eval "$(scripts/services up)"; python bench/drop.py [--followers 100000] [--quick]
+[--chat-workers N] (N chat_agent processes share the channel's bucket through Redis).
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ def _get(client: Any, headers: dict[str, str], path: str) -> dict[str, Any]:
     return answer
 
 
-def run_drop(followers: int, line_rate: float, timeout_s: float) -> dict[str, float]:
+def run_drop(
+    followers: int, line_rate: float, timeout_s: float, chat_workers: int = 1
+) -> dict[str, float]:
     """One drop; returns its figures."""
     with drop_stack(_services(), push_rate_per_s=line_rate, line_rate=line_rate) as stack:
         seeded = time.perf_counter()
@@ -50,8 +55,11 @@ def run_drop(followers: int, line_rate: float, timeout_s: float) -> dict[str, fl
         campaign_id = stack.active_campaign()
         client, headers = stack.marketer()
         stack.start("campaign_engine")
-        stack.start("chat_agent")
+        for n in range(chat_workers):
+            stack.start("chat_agent", "chat_agent" if n == 0 else f"chat_agent_{n + 1}")
         time.sleep(8)  # both workers up (model loaded, consumers joined) before the clock
+        stack.sample_peaks()
+        cpu_at_start = stack.cpu_s()
         started = time.perf_counter()
         answer = client.post(
             f"/v1/campaigns/{campaign_id}/drops", json={"quiet_hours": None}, headers=headers
@@ -75,6 +83,9 @@ def run_drop(followers: int, line_rate: float, timeout_s: float) -> dict[str, fl
         after = [t for t in pushes if decided_at is not None and t >= decided_at + offset]
         drain_span = (after[-1] - after[0]) if len(after) > 1 else float("nan")
         stack.sample_peaks()
+        cpu = {k: v - cpu_at_start.get(k, 0.0) for k, v in stack.cpu_s().items()}
+        chat_cpu = sum(v for k, v in cpu.items() if k.startswith("chat_agent"))
+        pushed = max(1, len(pushes))
         return {
             "followers": followers,
             "seed_s": seed_s,
@@ -89,6 +100,11 @@ def run_drop(followers: int, line_rate: float, timeout_s: float) -> dict[str, fl
             "done": progress.get("status") == "done",
             **{f"peak_mb_{k}": v / 1024 for k, v in stack.peak_kb.items()},
             "peak_mb_bench": _own_peak_mb(),
+            # CPU per unit of work (from /proc; the machine's load does not inflate it much).
+            "cpu_ms_per_follower_campaign_engine": cpu.get("campaign_engine", 0.0)
+            / max(1, progress.get("decided", 0))
+            * 1e3,
+            "cpu_ms_per_push_chat_agent": chat_cpu / pushed * 1e3,
         }
 
 
@@ -106,9 +122,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--line-rate", type=float, default=2000.0)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--chat-workers", type=int, default=1, help="chat_agent worker processes (one bucket)"
+    )
     args = parser.parse_args()
     followers = 5_000 if args.quick else args.followers
-    runs = [run_drop(followers, args.line_rate, args.timeout) for _ in range(args.runs)]
+    runs = [
+        run_drop(followers, args.line_rate, args.timeout, args.chat_workers)
+        for _ in range(args.runs)
+    ]
     print(f"drop to {followers:,} followers, channel limited at {args.line_rate:,.0f} pushes/s")
     for key in runs[0]:
         values = [float(r[key]) for r in runs]

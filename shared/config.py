@@ -63,6 +63,9 @@ class Settings:
     # Partitions of the customer-keyed topics: at most this many processes of one
     # consumer group share a topic (docs/scaling.md).
     topic_partitions: int = 12
+    # campaign_engine: decision consumers (threads) per worker process. More than one
+    # pays only when the database or Redis is far away (docs/architecture.md § Decisions).
+    decision_threads: int = 1
     # chat_agent: pushes per second the messaging channel takes (campaign drops).
     line_push_rate_per_s: float = 2000.0
     # campaign_engine: share of offer decisions spent exploring (0 = always the best action).
@@ -157,6 +160,10 @@ class Settings:
             relay_poll_seconds=number("TENIN_RELAY_POLL_SECONDS", defaults.relay_poll_seconds),
             topic_partitions=_positive_int(
                 "TENIN_TOPIC_PARTITIONS", number("TENIN_TOPIC_PARTITIONS", 12)
+            ),
+            decision_threads=_positive_int(
+                "TENIN_DECISION_THREADS",
+                number("TENIN_DECISION_THREADS", defaults.decision_threads),
             ),
             line_push_rate_per_s=number("LINE_PUSH_RATE_PER_S", defaults.line_push_rate_per_s),
             policy_epsilon=number("TENIN_POLICY_EPSILON", defaults.policy_epsilon),

@@ -136,6 +136,7 @@ class ConsumerLoop(Generic[T]):
         retry_backoff_s: float = 0.2,
         batch_size: int = 100,
         seal: DeadLetterSeal | None = None,
+        wait_for_commits: bool = True,
     ) -> None:
         self._broker = broker
         self.group_id = group_id
@@ -146,6 +147,9 @@ class ConsumerLoop(Generic[T]):
         self._retry_backoff_s = retry_backoff_s
         self._batch_size = batch_size
         self._seal = seal
+        # False: each batch's offsets are committed without waiting for the broker (see
+        # the Consumer port); the next batch starts a round trip sooner.
+        self._wait_for_commits = wait_for_commits
         self.stats = ConsumerStats()
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
@@ -210,7 +214,7 @@ class ConsumerLoop(Generic[T]):
             # Stopping before starting the batch: nothing is in hand yet.
             return 0
         self._process(batch, stop)
-        self._consumer.commit(batch)
+        self._consumer.commit(batch, wait=self._wait_for_commits)
         self.stats.last_batch_at = time.time()
         return len(batch)
 

@@ -54,6 +54,7 @@ __all__ = [
     "issue_code",
     "normalize_code",
     "round_up_to_hour",
+    "verify_canonical",
     "verify_code",
 ]
 
@@ -161,12 +162,30 @@ def verify_code(key: bytes | Sequence[bytes], code: str) -> CouponClaims:
 
     `key` is one key or the keys of a rotation (`coupon_keys`): any of them may have signed.
     """
+    keys = _keys(key)
+    return _verified(keys, _parse(code))
+
+
+def verify_canonical(key: bytes | Sequence[bytes], code: str) -> tuple[str, CouponClaims]:
+    """`(normalize_code(code), verify_code(key, code))`, reading the code once."""
+    keys = _keys(key)
+    symbols = _parse(code)
+    return _format(symbols), _verified(keys, symbols)
+
+
+def _keys(key: bytes | Sequence[bytes]) -> list[bytes]:
+    """The keys a code may be signed with, each checked (ValueError when none or unfit)."""
     keys = [key] if isinstance(key, bytes) else list(key)
     if not keys:
         raise ValueError("no coupon key given")
     for k in keys:
         _check_key(k)
-    payload, tag = _split(_parse(code))
+    return keys
+
+
+def _verified(keys: list[bytes], symbols: list[int]) -> CouponClaims:
+    """The claims of parsed symbols whose tag one of the keys made; ForgedCode otherwise."""
+    payload, tag = _split(symbols)
     for k in keys:
         if hmac.compare_digest(tag.to_bytes(6, "big"), _tag(k, payload).to_bytes(6, "big")):
             return _unpack(payload)

@@ -157,7 +157,9 @@ class OutboxRelay:
                     )
                     sent = 0
                     backoff = min(backoff * 2 if backoff else 0.1, 5.0)
-                if not sent:
+                # A full batch may leave rows behind: look again at once. Otherwise sleep:
+                # a commit since `clear` (one the claim may have missed) has set the signal.
+                if sent < self._batch_size:
                     wake.wait(backoff, stop)
         finally:
             wake.close()

@@ -4,9 +4,11 @@ Every transaction that inserts into a service's `outbox` table (through `add_eve
 bulk insert or any other statement) is noticed by a connection hook, without the writer
 doing anything:
 
-- on PostgreSQL the hook sends `NOTIFY tenin_outbox_<schema>` inside that transaction,
-  just before its COMMIT; the server delivers it only if the transaction commits, to
-  every process LISTENing (the relays of every worker of that service);
+- on PostgreSQL the hook sends `NOTIFY tenin_outbox_<schema>, '<pid>'` inside that
+  transaction, just before its COMMIT; the server delivers it only if the transaction
+  commits, to every process LISTENing (the relays of every worker of that service). A
+  listener skips the notifications of its own process: the signal below has already
+  woken its relay, and a second wake-up would be a claim transaction that finds nothing;
 - in every database, the committing thread signals the relays of its own process after
   the commit (the only signal on SQLite, where writers in other processes are found by
   the relay's slow fallback poll).
@@ -18,6 +20,7 @@ correct.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Any
@@ -91,7 +94,8 @@ def _notify_before_commit(conn: Connection) -> None:
         # In the committing transaction: delivered on commit, dropped on rollback.
         dbapi: Any = conn.connection.dbapi_connection  # psycopg's, on PostgreSQL
         with dbapi.cursor() as cursor:
-            cursor.execute("; ".join(f"NOTIFY {channel(s)}" for s in sorted(schemas)))
+            sender = os.getpid()  # read now: gunicorn forks its workers after import
+            cursor.execute("; ".join(f"NOTIFY {channel(s)}, '{sender}'" for s in sorted(schemas)))
     pending: set[str] = getattr(_committed, "schemas", set())
     _committed.schemas = pending | schemas
 
@@ -170,8 +174,10 @@ class Wakeup:
                     self._event.set()  # anything committed while we were not listening
                     backoff = 0.5
                     while not self._closed.is_set():
-                        for _ in conn.notifies(timeout=0.5):
-                            self._event.set()
+                        for note in conn.notifies(timeout=0.5):
+                            # This process's own commits woke the relay already (SIGNALS).
+                            if note.payload != str(os.getpid()):
+                                self._event.set()
             except Exception as exc:
                 ready.set()
                 log.warning("outbox_listen_failed", schema=self.schema, error=type(exc).__name__)

@@ -6,7 +6,7 @@
 | sale.recorded | modeling/spend.py `keep_sale`, then features/updates.py `record_sale` | campaign_engine.updates |
 | customer.followed, .unfollowed, .linked, .unlinked, .opted_out, .opted_in | features/updates.py `record_customer_event` | campaign_engine.updates |
 | coupon.redeemed, coupon.voided | budget/settle.py `settle` (+1, -1) | campaign_engine.updates |
-| coupon.delivered, coupon.delivery_failed | drops/deliveries.py `record_drop_delivery` | campaign_engine.updates |
+| coupon.delivered, coupon.delivery_failed | drops/deliveries.py `record_drop_deliveries` (a whole poll's at once: `update_batches`) | campaign_engine.updates |
 
 Any other type reaching a group (its topics carry types other services care about) is
 counted in metrics.UPDATES as "ignored". Handlers are plain functions whose parameters
@@ -24,7 +24,10 @@ from services.campaign_engine import metrics
 from services.campaign_engine.bootstrap import Engine
 from services.campaign_engine.budget.reservations import ReservationStore
 from services.campaign_engine.budget.settle import REDEEMED, VOIDED, settle
-from services.campaign_engine.drops.deliveries import record_drop_delivery
+from services.campaign_engine.drops.deliveries import (
+    record_drop_deliveries,
+    record_drop_delivery,
+)
 from services.campaign_engine.features.markers import Markers
 from services.campaign_engine.features.store import FeatureUpdates
 from services.campaign_engine.features.updates import record_customer_event, record_sale
@@ -79,6 +82,28 @@ def decision_batches(engine: Engine) -> Callable[[list[Envelope]], None]:
                 count_ignored(other)
         if requests:
             engine.decide_batch(requests)
+
+    return handle
+
+
+def update_batches(
+    registry: Mapping[str, Handler], sessions: Callable[[], Session]
+) -> Callable[[list[Envelope]], None]:
+    """The updates group's batch handler: a poll's drop delivery reports recorded at once
+    (one transaction, drops/deliveries.py), every other event by its own handler, in
+    order. Reports touch only drop members, so recording them after the rest of the poll
+    changes no other handler's outcome."""
+    one_by_one = consumer_handler(registry, UPDATE_TYPES)
+
+    def handle(envelopes: list[Envelope]) -> None:
+        reports = [e for e in envelopes if e.type in DROP_DELIVERY_TYPES]
+        for envelope in envelopes:
+            if envelope.type not in DROP_DELIVERY_TYPES:
+                one_by_one(envelope)
+        if reports:
+            record_drop_deliveries(reports, sessions=sessions)
+            for report in reports:
+                metrics.UPDATES.labels(report.type, "applied").inc()
 
     return handle
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -85,6 +86,9 @@ class Customer(Base):
     linked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The UTC offset of the customer's latest till sale (sale.recorded): a drop's quiet
+    # hours in their own time (docs/interfaces.md § Campaign drops); None: not known.
+    utc_offset_minutes: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
 
 
 class Decision(Base):

@@ -10,7 +10,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, UTCDateTime, utcnow
@@ -126,6 +136,14 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        # The delivery loop claims conversation messages first, past any drop backlog.
+        Index(
+            "ix_deliveries_conversation_due",
+            "status",
+            "next_attempt_at",
+            postgresql_where=text("kind <> 'drop_coupon'"),
+            sqlite_where=text("kind <> 'drop_coupon'"),
+        ),
         {"schema": SCHEMA},
     )
 
@@ -198,3 +216,5 @@ class DropPush(Base):
     customer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
     request_id: Mapped[str] = mapped_column(String(64))
+    # The customer's UTC offset, when campaign_engine knows it: quiet hours in their time.
+    utc_offset_minutes: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)

@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from services.chat_agent.bootstrap import WORKER_POOL_SIZE, Dependencies, bootstrap
+from services.chat_agent.delivery.http import delivery_client
 from services.chat_agent.delivery.loop import DeliveryLoop, RetryPolicy
 from services.chat_agent.delivery.rate import PushRate
 from services.chat_agent.handlers import handlers, messaging, offer_batches
@@ -37,9 +38,17 @@ log = structlog.get_logger(__name__)
 
 HOUSEKEEPING_SECONDS = 1.0
 # Delivery attempts in flight at once, and rows claimed per round (docs/interfaces.md
-# § Campaign drops: a drop's pushes go out at the channel's rate, not one at a time).
-DELIVERY_SENDERS = 8
-DELIVERY_BATCH = 128
+# § Campaign drops: a drop's pushes go out at the channel's rate, not one at a time). In
+# flight = rate x round trip: 16 senders keep 2,000 pushes/s going at an 8 ms round trip.
+# More threads cost CPU per push when the platform answers fast (32: ~40% more, GIL
+# contention, bench/drop_pushes.py); more chat workers add senders and CPU together.
+DELIVERY_SENDERS = 16
+DELIVERY_BATCH = 256
+# The delivery loop is kicked by every handler that queues a message in this process; its
+# idle poll only finds retries and leases coming due, and drop pushes released by
+# `drop.queued`. A claim every 50 ms (the loop's default) was a transaction 20 times a
+# second for nothing, taking the GIL from the chat path (bench/chat_e2e_latency.py).
+DELIVERY_IDLE_POLL_S = 0.25
 # One consumer group per input topic, each with its own DLQ: "<prefix>.<name>" reads topic.
 GROUPS = (
     ("inbound", CHAT_INBOUND),
@@ -103,13 +112,14 @@ def components(
     """Every worker thread by name: consumers, outbox relay, delivery loop, housekeeping."""
     deliveries = DeliveryLoop(
         deps.sessions,
-        deps.line_client(),
+        delivery_client(deps.settings, DELIVERY_SENDERS),
         policy=delivery_policy,
         wake=deps.deliveries_due,
         # Drop pushes: the channel's rate across workers, attempted a few at a time.
         push_rate=PushRate(deps.limiter, deps.settings.line_push_rate_per_s),
         senders=DELIVERY_SENDERS,
         batch_size=DELIVERY_BATCH,
+        poll_seconds=DELIVERY_IDLE_POLL_S,
     )
     relay = OutboxRelay(
         deps.sessions, Outbox, broker.producer(), poll_seconds=deps.settings.relay_poll_seconds

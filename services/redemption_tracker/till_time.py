@@ -66,7 +66,11 @@ class TillTime:
 
     def ahead(self, occurred_at: datetime, now: datetime) -> bool:
         """Dated further in the future than the clocks can disagree."""
-        return occurred_at > now + self.clock_skew
+        return occurred_at > self.latest(now)
+
+    def latest(self, now: datetime) -> datetime:
+        """The latest `occurred_at` not `ahead` of `now` (a batch compares against it once)."""
+        return now + self.clock_skew
 
     def too_late(self, occurred_at: datetime, now: datetime) -> bool:
         """Reported after the allowed lateness: its coupons are `late_report`."""

@@ -154,7 +154,7 @@ class InMemoryConsumer:
             threading.Event().wait(min(timeout_ms, 20) / 1000)
         return batch
 
-    def commit(self, messages: Sequence[Message]) -> None:
+    def commit(self, messages: Sequence[Message], *, wait: bool = True) -> None:
         self._broker._commit(self.group_id, next_offsets(messages))
 
     def close(self) -> None:

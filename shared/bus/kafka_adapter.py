@@ -87,6 +87,8 @@ class KafkaConsumerAdapter:
             auto_offset_reset="earliest",
             **profile.consumer,
         )
+        # Offsets sent by `commit(wait=False)`, by partition, committed again by `close`.
+        self._unconfirmed: dict[Any, Any] = {}
 
     def poll(self, timeout_ms: int = 500, max_records: int = 100) -> list[Message]:
         """Fetch records in partition order."""
@@ -106,8 +108,9 @@ class KafkaConsumerAdapter:
                 )
         return out
 
-    def commit(self, messages: Sequence[Message]) -> None:
-        """Commit one past each partition's last handled message, synchronously."""
+    def commit(self, messages: Sequence[Message], *, wait: bool = True) -> None:
+        """Commit one past each partition's last handled message; without `wait`, send the
+        commit and go on (its failure is logged; `close` commits the last offsets again)."""
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata
 
@@ -115,12 +118,29 @@ class KafkaConsumerAdapter:
             TopicPartition(self._namespace + t, p): OffsetAndMetadata(o, "", -1)
             for (t, p), o in next_offsets(messages).items()
         }
-        if offsets:
+        if not offsets:
+            return
+        if wait:
             self._consumer.commit(offsets=offsets)
+            return
+        self._unconfirmed.update(offsets)
+        self._consumer.commit_async(offsets=offsets, callback=_log_failed_commit)
 
     def close(self) -> None:
-        """Leave the group without committing anything more."""
+        """Commit what was committed without waiting (once more, waiting), then leave the
+        group without committing anything more."""
+        if self._unconfirmed:
+            try:
+                self._consumer.commit(offsets=dict(self._unconfirmed), timeout_ms=5_000)
+            except Exception as exc:  # leaving anyway: the rest is re-delivered and deduplicated
+                log.warning("final_offset_commit_failed", error=str(exc))
+            self._unconfirmed.clear()
         self._consumer.close(autocommit=False)
+
+
+def _log_failed_commit(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.warning("async_offset_commit_failed", partitions=len(offsets), error=str(response))
 
 
 class KafkaBroker:

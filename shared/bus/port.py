@@ -32,7 +32,12 @@ class Producer(Protocol):
 class Consumer(Protocol):
     def poll(self, timeout_ms: int = 500, max_records: int = 100) -> list[Message]: ...
 
-    def commit(self, messages: Sequence[Message]) -> None: ...
+    def commit(self, messages: Sequence[Message], *, wait: bool = True) -> None:
+        """Move the group's offsets one past each partition's last message. `wait=False`
+        sends the commit without waiting for the broker's answer (a lost one re-delivers
+        messages the idempotent handlers already recorded); `close` then commits the
+        last offsets and waits."""
+        ...
 
     def close(self) -> None: ...
 

@@ -6,7 +6,6 @@ checked against the schema registered for its (type, version) on both sides.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -38,11 +37,14 @@ def make_event(
 ) -> Envelope:
     """Build a validated envelope; raises EventSchemaError if the payload is wrong."""
     schema = _schema_for(event_type, version)
-    raw = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
-    try:
-        checked = schema.model_validate(raw)
-    except ValidationError as exc:
-        raise EventSchemaError(f"invalid {event_type} payload: {exc}") from exc
+    if type(payload) is schema:
+        checked: BaseModel = payload  # validated when built, and frozen (Strict)
+    else:
+        raw = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+        try:
+            checked = schema.model_validate(raw)
+        except ValidationError as exc:
+            raise EventSchemaError(f"invalid {event_type} payload: {exc}") from exc
     return Envelope(
         event_id=event_id or uuid.uuid4(),
         type=event_type,
@@ -62,8 +64,8 @@ def encode(envelope: Envelope) -> bytes:
 def decode(raw: bytes) -> Envelope:
     """Parse and validate wire bytes (envelope and payload); raises EventSchemaError."""
     try:
-        data = json.loads(raw)
-        envelope = Envelope.model_validate(data)
+        # pydantic's own JSON parser: one pass from bytes to the validated envelope.
+        envelope = Envelope.model_validate_json(raw)
     except (ValueError, ValidationError) as exc:
         raise EventSchemaError(f"not a valid envelope: {exc}") from exc
     parse_payload(envelope)

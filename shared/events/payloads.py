@@ -9,6 +9,9 @@ from pydantic import AwareDatetime, Field
 from shared.events.base import Strict
 from shared.events.vocabulary import DEFAULT_LANGUAGE, Arm, Language
 
+# A UTC offset a customer's zone may have, in minutes (real ones are -12:00 to +14:00).
+MAX_OFFSET_MINUTES = 18 * 60
+
 
 class LineWebhookEventReceived(Strict):
     """A LINE webhook event as received, after the signature check (chat_agent only)."""
@@ -63,6 +66,11 @@ class OfferRequested(Strict):
     # Set when a campaign drop asked (docs/interfaces.md § Campaign drops): the coupon, if
     # any, goes out as a push, so the campaign's message_cost enters the policy.
     drop_id: str | None = None
+    # A drop's: the customer's UTC offset where known (their till sales), so the push
+    # keeps quiet hours in their own time; passed on in offer.decided.
+    utc_offset_minutes: int | None = Field(
+        default=None, ge=-MAX_OFFSET_MINUTES, le=MAX_OFFSET_MINUTES
+    )
 
 
 class Discount(Strict):
@@ -91,6 +99,9 @@ class OfferDecided(Strict):
     model_version: str
     reason: str | None = None
     drop_id: str | None = None
+    utc_offset_minutes: int | None = Field(
+        default=None, ge=-MAX_OFFSET_MINUTES, le=MAX_OFFSET_MINUTES
+    )
 
 
 class CouponDelivered(Strict):

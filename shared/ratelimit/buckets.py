@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import structlog
 from redis import Redis, RedisError
 
+from shared.ratelimit.scripts import TAKE_EACH_SCRIPT, TAKE_SCRIPT
+
 log = structlog.get_logger(__name__)
 
 RETRY_REDIS_AFTER_S = 5.0
@@ -40,43 +42,6 @@ IN_PROCESS_MAX_KEYS = 100_000
 # A process holds tokens it took in advance (Bucket.lease) at most this long; what it has
 # not spent by then is dropped, which only ever makes the limit stricter.
 LEASE_S = 1.0
-
-# Tokens from each bucket, in order, in one round trip. KEYS[i] is bucket i's key; ARGV[1]
-# is now (seconds), then rate per second, burst, TTL (ms) and tokens wanted for each bucket.
-# A bucket grants what it has up to the wanted number; the first empty bucket stops the walk
-# (later ones keep their tokens). Returns {allowed (0/1), seconds until that bucket has a
-# token as a string (Lua numbers come back as integers), tokens granted per bucket...}.
-TAKE_SCRIPT = """
-local now = tonumber(ARGV[1])
-local granted = {}
-for i, key in ipairs(KEYS) do
-  local rate = tonumber(ARGV[4 * i - 2])
-  local burst = tonumber(ARGV[4 * i - 1])
-  local want = tonumber(ARGV[4 * i + 1])
-  local state = redis.call('HMGET', key, 't', 'ts')
-  local tokens = tonumber(state[1])
-  local ts = tonumber(state[2])
-  if tokens == nil or ts == nil then
-    tokens = burst
-    ts = now
-  end
-  if now > ts then
-    tokens = math.min(burst, tokens + (now - ts) * rate)
-    ts = now
-  end
-  local n = math.min(want, math.floor(tokens))
-  if n >= 1 then
-    tokens = tokens - n
-  end
-  redis.call('HSET', key, 't', tostring(tokens), 'ts', tostring(ts))
-  redis.call('PEXPIRE', key, ARGV[4 * i])
-  if n < 1 then
-    return {0, tostring((1 - tokens) / rate), unpack(granted)}
-  end
-  granted[i] = n
-end
-return {1, '0', unpack(granted)}
-"""
 
 
 @dataclass(frozen=True)
@@ -137,6 +102,7 @@ class RateLimiter:
         self._clock = clock
         self._monotonic = monotonic
         self._script = redis.register_script(TAKE_SCRIPT) if redis is not None else None
+        self._each = redis.register_script(TAKE_EACH_SCRIPT) if redis is not None else None
         self._redis_down_until = 0.0
         self._local = _InProcessBuckets()
         self._leases = _Leases()
@@ -148,27 +114,34 @@ class RateLimiter:
 
     def take_each(self, bucket: Bucket, keys: Sequence[str]) -> list[Verdict]:
         """take() for each key (a decision batch's customers; a key may repeat): the keys
-        this process holds no lease for are asked in one pipelined round trip."""
+        this process holds no lease for are asked in one script call (TAKE_EACH_SCRIPT)."""
         now, mono, verdicts = self._clock(), self._monotonic, [ALLOWED] * len(keys)
-        if self._script is None or self._redis is None:
+        if self._each is None:
             return [self._local.take_all([(bucket, key)], now) for key in keys]
         ask = [i for i, k in enumerate(keys) if not self._leases.spend_all([(bucket, k)], mono())]
         if ask and mono() >= self._redis_down_until:
-            pipe = self._redis.pipeline(transaction=False)
-            args: list[str | int] = [repr(now), str(bucket.rate_per_s), bucket.burst]
-            args += [bucket.ttl_ms, bucket.lease]
-            for i in ask:
-                self._script([f"{self._namespace}:rl:{bucket.name}:{keys[i]}"], args, pipe)
+            prefix = f"{self._namespace}:rl:{bucket.name}:"
+            args: list[str | int] = [
+                repr(now),
+                str(bucket.rate_per_s),
+                bucket.burst,
+                bucket.ttl_ms,
+                bucket.lease,
+            ]
             try:
-                for i, (allowed, wait, *granted) in zip(ask, pipe.execute(), strict=True):
-                    self._leases.add([(bucket, keys[i])], [int(n) for n in granted], mono())
-                    if int(allowed):
-                        self._leases.spend_all([(bucket, keys[i])], mono(), force=True)
-                    verdicts[i] = ALLOWED if int(allowed) else Verdict(False, float(wait))
-                return verdicts
+                answer = self._each(keys=[prefix + keys[i] for i in ask], args=args)
             except (RedisError, OSError) as exc:
                 self._redis_down_until = mono() + RETRY_REDIS_AFTER_S
                 log.warning("rate_limit_store_unavailable", error=type(exc).__name__)
+            else:
+                for n, i in enumerate(ask):
+                    allowed, wait, granted = answer[3 * n : 3 * n + 3]
+                    if not int(allowed):
+                        verdicts[i] = Verdict(False, float(wait))
+                        continue
+                    self._leases.add([(bucket, keys[i])], [int(granted)], mono())
+                    self._leases.spend_all([(bucket, keys[i])], mono(), force=True)
+                return verdicts
         for i in ask:  # Redis is down: the bucket decides
             verdicts[i] = _when_down([(bucket, keys[i])])
         return verdicts

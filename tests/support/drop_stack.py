@@ -57,6 +57,7 @@ class DropStack:
     db: SqlEngine
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     peak_kb: dict[str, int] = field(default_factory=dict)
+    cpu_by_pid: dict[int, tuple[str, float]] = field(default_factory=dict)  # name, CPU s
     followers: list[tuple[str, str]] = field(default_factory=list)  # (customer_id, user id)
 
     @property
@@ -105,8 +106,9 @@ class DropStack:
 
     # --- processes ----------------------------------------------------------------
 
-    def start(self, service: str) -> None:
-        self.processes[service] = subprocess.Popen(
+    def start(self, service: str, name: str | None = None) -> None:
+        """Start a worker of `service`, known as `name` (default: the service's name)."""
+        self.processes[name or service] = subprocess.Popen(
             [sys.executable, "-m", "tenin.cli", "worker", service],
             env={**os.environ, **self.env},
             cwd=REPO,
@@ -125,11 +127,22 @@ class DropStack:
         for service, process in self.processes.items():
             self._remember_peak(service, process.pid)
 
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds (user + system) each named worker used, over all its processes."""
+        total: dict[str, float] = {}
+        for name, seconds in self.cpu_by_pid.values():
+            total[name] = total.get(name, 0.0) + seconds
+        return total
+
     def _remember_peak(self, service: str, pid: int) -> None:
         try:
             status = Path(f"/proc/{pid}/status").read_text()
+            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             return
+        ticks = os.sysconf("SC_CLK_TCK")
+        utime, stime = stat.rsplit(")", 1)[1].split()[11:13]  # fields 14 and 15
+        self.cpu_by_pid[pid] = (service, (int(utime) + int(stime)) / ticks)
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 kb = int(line.split()[1])

@@ -10,7 +10,7 @@ candidates; a candidate that would go out as a push carries its campaign's messa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,16 +37,24 @@ from services.campaign_engine.models import Campaign
 from shared.model.features import CustomerFeatures, OfferFeatures
 
 
-@dataclass
+@dataclass(frozen=True)
 class Candidate:
-    """One offer the customer may get: its campaign, face value, campaign day, and the yen
-    its message costs when it goes out as a push (0 for a reply: replies are free)."""
+    """One offer the customer may get: its campaign, face value, campaign day, the yen its
+    message costs when it goes out as a push (0 for a reply: replies are free), and the
+    offer as the model sees it. Nothing in it depends on the customer, so a batch builds
+    each once (CampaignTerms) and every request eligible for it shares it."""
 
     campaign: Campaign
     offer: dict[str, Any]
     face: int
     day: str
     message_cost: int = 0
+    features: OfferFeatures | None = None
+
+    @property
+    def model_features(self) -> OfferFeatures:
+        """The offer as the propensity model sees it."""
+        return self.features if self.features is not None else offer_features(self.offer)
 
 
 def eligible_candidates(
@@ -80,20 +88,20 @@ def eligible_candidates(
     terms = terms or CampaignTerms(now, pacing_slack)
     for campaign in admitted:
         usage = usages[(campaign.campaign_id, customer_id)]
-        limits, day, used_up, offers = terms.of(campaign, usage)
+        limits, used_up, offers = terms.of(campaign, usage)
         if used_up:
             exhausted[campaign.campaign_id] = used_up
-        for offer, face, paced in offers:
-            refusal = usage.refusal(limits, face) or paced
+        for reply, pushed, paced in offers:
+            refusal = usage.refusal(limits, reply.face) or paced
             if refusal:
                 refusals.append(refusal)
             else:
-                cost = campaign.message_cost if push else 0
-                out.append(Candidate(campaign, offer, face, day, message_cost=cost))
+                out.append(pushed if push else reply)
     return out, refusals
 
 
-_Terms = tuple[Limits, str, list[BudgetName], list[tuple[dict[str, Any], int, str | None]]]
+# (limits, used-up budgets, [(candidate as a reply, candidate as a push, pacing refusal)])
+_Terms = tuple[Limits, list[BudgetName], list[tuple[Candidate, Candidate, str | None]]]
 
 
 class CampaignTerms:
@@ -108,13 +116,16 @@ class CampaignTerms:
         self._known: dict[tuple[str, int, int, int, int], _Terms] = {}
 
     def of(self, campaign: Campaign, usage: Usage) -> _Terms:
-        """(limits, campaign day, used-up budgets, [(offer, face, pacing refusal)])."""
+        """(limits, used-up budgets, [(candidate as a reply, as a push, pacing refusal)])."""
         key = (campaign.campaign_id, campaign.revision, usage.issued, usage.money, usage.redeemed)
         if key not in self._known:
             limits = Limits.of(campaign.budget, campaign.caps)
+            day = campaign_day(self._now, campaign.utc_offset_minutes)
             offers = []
             for offer in live_offers(campaign):
                 face = face_value(offer)
+                reply = Candidate(campaign, offer, face, day, 0, offer_features(offer))
+                pushed = replace(reply, message_cost=campaign.message_cost)
                 paced = pacing_refusal(
                     campaign.pacing,
                     limits,
@@ -125,9 +136,8 @@ class CampaignTerms:
                     now=self._now,
                     slack=self._slack,
                 )
-                offers.append((offer, face, paced))
-            day = campaign_day(self._now, campaign.utc_offset_minutes)
-            self._known[key] = (limits, day, exhausted_budgets(campaign, usage), offers)
+                offers.append((reply, pushed, paced))
+            self._known[key] = (limits, exhausted_budgets(campaign, usage), offers)
         return self._known[key]
 
 

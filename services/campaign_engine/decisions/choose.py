@@ -40,7 +40,6 @@ from services.campaign_engine.decisions.candidates import (
     eligible_candidates,
     message_costs,
     no_candidate_reason,
-    offer_features,
     refused_reason,
     reservation_limits,
 )
@@ -165,7 +164,7 @@ def _candidates_to_coupons(
             sentiment=ctx.sentiment,
             language=ctx.language,
         )
-        offers = [offer_features(c.offer) for c in candidates]
+        offers = [c.model_features for c in candidates]
         to_score.append(
             ToScore(known[request.customer_id], context, offers, message_costs(candidates))
         )

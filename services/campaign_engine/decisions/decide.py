@@ -11,7 +11,9 @@ never a coupon past a cap. A single request is a batch of one: there is one path
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -131,26 +133,43 @@ def _fresh(
 def _after_commit(
     batch: list[Decided], stored: dict[str, StoredDecision], features: FeatureSource, seconds: float
 ) -> None:
+    """Metrics and one log line for the batch (each decision is in the decision log;
+    per decision at debug level)."""
+    arms: Counter[tuple[str, str]] = Counter()
+    coupons = duplicates = 0
+    debug = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
     for d in batch:
         decision = stored.get(d.request.request_id)
         if decision is None:
-            log.info("offer_request_duplicate", customer_id=d.request.customer_id)
+            duplicates += 1
             continue
         outcome = d.outcome
         if outcome.coupon is not None:
-            metrics.COUPONS_ISSUED.inc()
+            coupons += 1
             if outcome.reservation is not None and outcome.reservation.counter_key is None:
                 _count_issued(features, d.request.customer_id)
-        metrics.DECISIONS.labels(outcome.arm, outcome.reason or "").inc()
+        arms[(outcome.arm, outcome.reason or "")] += 1
         metrics.DECISION_SECONDS.observe(seconds)
-        log.info(
-            "offer_decided",
-            customer_id=d.request.customer_id,
-            arm=outcome.arm,
-            reason=outcome.reason,
-            campaign_id=decision.campaign_id,
-            offer_id=decision.offer_id,
-        )
+        if debug:
+            log.debug(
+                "offer_decided",
+                customer_id=d.request.customer_id,
+                arm=outcome.arm,
+                reason=outcome.reason,
+                campaign_id=decision.campaign_id,
+                offer_id=decision.offer_id,
+            )
+    metrics.COUPONS_ISSUED.inc(coupons)
+    for (arm, reason), n in arms.items():
+        metrics.DECISIONS.labels(arm, reason).inc(n)
+    log.info(
+        "offer_batch_decided",
+        decided=sum(arms.values()),
+        coupons=coupons,
+        duplicates=duplicates,
+        arms={f"{arm}/{reason}" if reason else arm: n for (arm, reason), n in arms.items()},
+        seconds=round(seconds, 4),
+    )
 
 
 def _count_issued(features: FeatureSource, customer_id: str) -> None:

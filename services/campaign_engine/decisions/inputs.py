@@ -13,8 +13,22 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CompoundSelect, Integer, bindparam, cast, literal_column, select, union_all
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    any_,
+    bindparam,
+    cast,
+    literal_column,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.models import Campaign, Customer, Decision, Drop, DropMember
@@ -81,37 +95,53 @@ class ActiveCampaigns:
         return sorted((cache[cid] for cid in ids if cid in cache), key=lambda c: c.number)
 
 
-# Built once (docs/architecture.md § Decisions): one statement for a whole batch, the IN
-# lists expanded at execution, the compiled form cached by SQLAlchemy.
+def _member_of(column: Any, name: str, postgresql: bool) -> ColumnElement[bool]:
+    """`column = ANY(:name)` with one array parameter on PostgreSQL: the statement's text
+    never changes with the batch size, so psycopg converts and PostgreSQL plans it once;
+    elsewhere an IN list expanded at execution."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _inputs_statement(postgresql: bool) -> CompoundSelect:
+    """Decided request ids, customers' consent and link, and the live campaigns."""
+    return union_all(
+        select(
+            literal_column("'d'").label(_KIND),
+            Decision.request_id.label(_ID),
+            literal_column("0").label(_A),
+            literal_column("0").label(_B),
+        ).where(_member_of(Decision.request_id, "request_ids", postgresql)),
+        select(
+            literal_column("'c'"),
+            Customer.customer_id,
+            cast(Customer.opted_out, Integer),
+            cast(Customer.linked, Integer),
+        ).where(_member_of(Customer.customer_id, "customer_ids", postgresql)),
+        select(
+            literal_column("'k'"), Campaign.campaign_id, Campaign.revision, literal_column("0")
+        ).where(
+            Campaign.status == "active",
+            Campaign.starts_at <= bindparam("now", type_=UTCDateTime()),
+            Campaign.ends_at > bindparam("now", type_=UTCDateTime()),
+        ),
+    )
+
+
+def _drops_asking_statement(postgresql: bool) -> Select[str, str, str]:
+    return (
+        select(DropMember.request_id, Drop.campaign_id, Drop.status)
+        .join(Drop, Drop.drop_id == DropMember.drop_id)
+        .where(_member_of(DropMember.request_id, "request_ids", postgresql))
+    )
+
+
+# Built once per dialect (docs/architecture.md § Decisions): one statement for a whole
+# batch, its compiled form cached by SQLAlchemy.
 _KIND, _ID, _A, _B = "kind", "id", "a", "b"
-_INPUTS: CompoundSelect = union_all(
-    select(
-        literal_column("'d'").label(_KIND),
-        Decision.request_id.label(_ID),
-        literal_column("0").label(_A),
-        literal_column("0").label(_B),
-    ).where(Decision.request_id.in_(bindparam("request_ids", expanding=True))),
-    select(
-        literal_column("'c'"),
-        Customer.customer_id,
-        cast(Customer.opted_out, Integer),
-        cast(Customer.linked, Integer),
-    ).where(Customer.customer_id.in_(bindparam("customer_ids", expanding=True))),
-    select(
-        literal_column("'k'"), Campaign.campaign_id, Campaign.revision, literal_column("0")
-    ).where(
-        Campaign.status == "active",
-        Campaign.starts_at <= bindparam("now", type_=UTCDateTime()),
-        Campaign.ends_at > bindparam("now", type_=UTCDateTime()),
-    ),
-)
-
-
-_DROPS_ASKING = (
-    select(DropMember.request_id, Drop.campaign_id, Drop.status)
-    .join(Drop, Drop.drop_id == DropMember.drop_id)
-    .where(DropMember.request_id.in_(bindparam("request_ids", expanding=True)))
-)
+_INPUTS = {pg: _inputs_statement(pg) for pg in (True, False)}
+_DROPS_ASKING = {pg: _drops_asking_statement(pg) for pg in (True, False)}
 _DROP_STOPPED = ("cancelled", "failed")
 
 
@@ -126,8 +156,9 @@ def read_inputs(
     """Read everything a decision batch needs from the database in one statement: which
     requests are decided, each customer's consent and card link, the live campaigns; and,
     for a batch with drop requests, one more for their drops' campaigns."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
     rows = session.execute(
-        _INPUTS,
+        _INPUTS[postgresql],
         {"request_ids": list(request_ids), "customer_ids": list(customer_ids), "now": now},
     ).all()
     decided: set[str] = set()
@@ -142,7 +173,7 @@ def read_inputs(
             live.append((key, int(a)))
     drop_campaigns: dict[str, str | None] = {}
     if drop_request_ids:
-        asked = session.execute(_DROPS_ASKING, {"request_ids": list(drop_request_ids)})
+        asked = session.execute(_DROPS_ASKING[postgresql], {"request_ids": list(drop_request_ids)})
         drop_campaigns = {
             request_id: None if status in _DROP_STOPPED else campaign_id
             for request_id, campaign_id, status in asked

@@ -178,8 +178,10 @@ def choose_action(
     rng: np.random.Generator,
     *,
     expected_values: np.ndarray | None = None,
+    matrix: np.ndarray | None = None,
 ) -> Choice:
-    """Pick one candidate or none by EV = P(redeem) x value, exploring as configured."""
+    """Pick one candidate or none by EV = P(redeem) x value, exploring as configured.
+    `matrix`: the scored features, kept with the choice for the decision log."""
     n = len(candidates)
     p = np.asarray(probabilities, dtype=np.float64).tolist()
     ev = (
@@ -199,12 +201,24 @@ def choose_action(
             cumulative += pr
             if u < cumulative:
                 break
+    logged_p, logged_ev, logged_probs = tuple(p), tuple(ev), tuple(probs)
     if action == n:
-        choice = Choice(None, probs[n], None, 0.0, "none")
-    else:
-        arm: Literal["treatment", "explore"] = "treatment" if action == greedy else "explore"
-        choice = Choice(action, probs[action], p[action], ev[action], arm)
-    return replace(choice, scores=tuple(p), values=tuple(ev), probabilities=tuple(probs))
+        return Choice(
+            None, probs[n], None, 0.0, "none", None, logged_p, logged_ev, logged_probs, matrix
+        )
+    arm: Literal["treatment", "explore"] = "treatment" if action == greedy else "explore"
+    return Choice(
+        action,
+        probs[action],
+        p[action],
+        ev[action],
+        arm,
+        None,
+        logged_p,
+        logged_ev,
+        logged_probs,
+        matrix,
+    )
 
 
 def no_coupon(reason: str) -> Choice:
@@ -287,9 +301,8 @@ def choose_scored(
     elif message_costs is not None:
         ev = values * np.asarray(p, dtype=np.float64)
     else:
-        choice = choose_action(offers, p, values, config, rng)
-        return replace(choice, matrix=matrix)
+        return choose_action(offers, p, values, config, rng, matrix=matrix)
     if message_costs is not None:
         ev = ev - np.asarray(message_costs, dtype=np.float64)
-    choice = choose_action(offers, p, np.zeros(len(offers)), config, rng, expected_values=ev)
-    return replace(choice, matrix=matrix)
+    zeros = np.zeros(len(offers))
+    return choose_action(offers, p, zeros, config, rng, expected_values=ev, matrix=matrix)

@@ -249,6 +249,7 @@ def _outbox_row(d: Decided, row: dict[str, Any]) -> dict[str, Any]:
             model_version=row["model_version"],
             reason=outcome.reason,
             drop_id=d.request.drop_id,  # a drop's coupon goes out as a push (chat_agent)
+            utc_offset_minutes=d.request.utc_offset_minutes,  # its quiet hours, their time
         ),
         key=row["customer_id"],
         producer=PRODUCER,
@@ -293,15 +294,17 @@ def logged_candidates(
     """Each scored candidate's campaign, offer, P(redeem), expected value (yen) and probability."""
     if choice is None or not choice.scores or len(choice.scores) != len(scored):
         return None
+    n = len(scored)  # probabilities has one more: no coupon
+    scores = np.round(np.asarray(choice.scores, dtype=np.float64), 6).tolist()
+    values = np.round(np.asarray(choice.values, dtype=np.float64), 3).tolist()
+    probabilities = np.round(np.asarray(choice.probabilities[:n], dtype=np.float64), 6).tolist()
     return [
         {
             "campaign_id": c.campaign.campaign_id,
             "offer_id": c.offer["offer_id"],
-            "score": round(float(score), 6),
-            "ev": round(float(ev), 3),
-            "p": round(float(pr), 6),
+            "score": score,
+            "ev": ev,
+            "p": pr,
         }
-        for c, score, ev, pr in zip(
-            scored, choice.scores, choice.values, choice.probabilities, strict=False
-        )
+        for c, score, ev, pr in zip(scored, scores, values, probabilities, strict=False)
     ]

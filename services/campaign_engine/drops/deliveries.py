@@ -2,28 +2,48 @@
 `coupon.delivery_failed` (failed, or skipped: unfollowed, opted out, over
 `max_messages`, cancelled), kept on the drop member (docs/interfaces.md § Campaign drops).
 
-Applied once per event (its id recorded in the same transaction); the member keeps one
-state, so a report about a customer the drop did not ask changes nothing.
+The updates group hands over a whole poll of them at once (handlers.py): one transaction
+records the event ids not applied before (`ON CONFLICT DO NOTHING … RETURNING`, so a
+redelivered event changes nothing) and sets the members' state with one UPDATE per
+(drop, state), not one transaction per event: a drop reports as fast as it pushes. The
+member keeps one state, so a report about a customer the drop did not ask changes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
+from services.campaign_engine.decisions.rows import RowWriter
 from services.campaign_engine.models import UPDATES_CONSUMER, DropMember, ProcessedEvent
-from shared.db import unit_of_work
+from shared.db import unit_of_work, utcnow
 from shared.events import CouponDelivered, CouponDeliveryFailed, Envelope, payload_as
-from shared.idempotency import first_time
 
 # coupon.delivery_failed reasons that mean "not sent on purpose", not a platform failure.
 SKIP_REASONS = frozenset({"unfollowed", "opted_out", "max_messages", "cancelled"})
+_PROCESSED = RowWriter(
+    cast(Table, ProcessedEvent.__table__),
+    ("consumer", "event_id", "processed_at"),
+    conflict=("consumer", "event_id"),
+    returning="event_id",
+)
 
 
-def record_drop_delivery(envelope: Envelope, *, sessions: Callable[[], Session]) -> None:
-    """Mark the drop member pushed, failed or skipped; other deliveries are ignored."""
+@dataclass(frozen=True)
+class Report:
+    """What one event says of one drop member."""
+
+    drop_id: str
+    customer_id: str
+    state: str  # pushed | failed | skipped
+
+
+def report_of(envelope: Envelope) -> Report | None:
+    """The member state an event reports (None: not about a drop's coupon)."""
     if envelope.type == "coupon.delivered":
         delivered = payload_as(envelope, CouponDelivered)
         drop_id, customer_id, state = delivered.drop_id, delivered.customer_id, "pushed"
@@ -31,13 +51,41 @@ def record_drop_delivery(envelope: Envelope, *, sessions: Callable[[], Session])
         failed = payload_as(envelope, CouponDeliveryFailed)
         drop_id, customer_id = failed.drop_id, failed.customer_id
         state = "skipped" if failed.reason in SKIP_REASONS else "failed"
-    if drop_id is None:
+    return None if drop_id is None else Report(drop_id, customer_id, state)
+
+
+def record_drop_delivery(envelope: Envelope, *, sessions: Callable[[], Session]) -> None:
+    """One event's report (a batch of one)."""
+    record_drop_deliveries([envelope], sessions=sessions)
+
+
+def record_drop_deliveries(
+    envelopes: Sequence[Envelope], *, sessions: Callable[[], Session]
+) -> None:
+    """Mark the drop members pushed, failed or skipped, for a poll's events at once; other
+    deliveries are ignored. Events are applied in order (a later one about the same
+    member wins)."""
+    reports = [(e, r) for e in envelopes if (r := report_of(e)) is not None]
+    if not reports:
         return
+    now = utcnow()
     with unit_of_work(sessions) as session:
-        if not first_time(session, ProcessedEvent, UPDATES_CONSUMER, envelope.event_id):
-            return
-        session.execute(
-            update(DropMember)
-            .where(DropMember.drop_id == drop_id, DropMember.customer_id == customer_id)
-            .values(delivery=state)
-        )
+        conn = session.connection()
+        rows = [
+            {"consumer": UPDATES_CONSUMER, "event_id": e.event_id, "processed_at": now}
+            for e, _ in reports
+        ]
+        fresh = {str(i) for i in _PROCESSED.write(conn, rows)}
+        states: dict[tuple[str, str], str] = {}
+        for envelope, report in reports:
+            if str(envelope.event_id) in fresh:
+                states[(report.drop_id, report.customer_id)] = report.state
+        by_update: dict[tuple[str, str], list[str]] = {}
+        for (drop_id, customer_id), state in states.items():
+            by_update.setdefault((drop_id, state), []).append(customer_id)
+        for (drop_id, state), customers in by_update.items():
+            session.execute(
+                update(DropMember)
+                .where(DropMember.drop_id == drop_id, DropMember.customer_id.in_(customers))
+                .values(delivery=state)
+            )

@@ -25,7 +25,7 @@ from shared.model.features import CustomerFeatures
 # Audience rules answered from the customers table alone.
 _TABLE_RULES = frozenset({"languages", "linked_only"})
 _PAGE = (
-    select(Customer.customer_id, Customer.language, Customer.linked)
+    select(Customer.customer_id, Customer.language, Customer.linked, Customer.utc_offset_minutes)
     .where(Customer.following.is_(True), Customer.opted_out.is_(False))
     .order_by(Customer.customer_id)
 )
@@ -35,6 +35,7 @@ _PAGE = (
 class Follower:
     customer_id: str
     language: Language
+    utc_offset_minutes: int | None = None  # from their till sales; None: not known
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def eligible_page(
         return Page([], None)
     read_features = features is not None and needs_features(audiences)
     kept = []
-    for customer_id, language, linked in rows:
+    for customer_id, language, linked, utc_offset in rows:
         lang = supported_language(language)
         known = (
             features.get(customer_id, now)
@@ -79,7 +80,7 @@ def eligible_page(
             else CustomerFeatures(linked=linked)
         )
         if all(audience_admits(a, known, lang, linked) for a in audiences):
-            kept.append(Follower(customer_id, lang))
+            kept.append(Follower(customer_id, lang, utc_offset))
     return Page(kept, rows[-1][0])
 
 

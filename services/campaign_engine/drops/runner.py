@@ -19,27 +19,34 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import orjson
 import structlog
-from sqlalchemy import Table, insert, or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
+from services.campaign_engine.decisions.rows import RowWriter
 from services.campaign_engine.drops.eligible import Follower, eligible_page
 from services.campaign_engine.drops.progress import counts, members_without_decision
 from services.campaign_engine.features.store import FeatureSource
 from services.campaign_engine.models import PRODUCER, Campaign, Drop, DropMember, Outbox
 from shared.db import unit_of_work, utcnow
-from shared.events import OfferContext, OfferRequested
-from shared.outbox import add_event
-from shared.quiet_hours import DEFAULT_QUIET_HOURS, zone
+from shared.events import TOPIC_OF_TYPE, OfferContext, OfferRequested, make_event
+from shared.quiet_hours import DEFAULT_QUIET_HOURS, customer_zone
 
 log = structlog.get_logger(__name__)
 
 MEMBER_TABLE = cast(Table, DropMember.__table__)
+REQUESTS_TOPIC = TOPIC_OF_TYPE["offer.requested"]
+# One multi-row statement per table and page (decisions/rows.py), built once.
+_MEMBERS = RowWriter(MEMBER_TABLE, ("drop_id", "customer_id", "request_id"))
+_OUTBOX = RowWriter(
+    cast(Table, Outbox.__table__), ("event_id", "topic", "key", "body", "created_at")
+)
 # A drop asks with no expressed need (the model's neutral intent).
 DROP_INTENT = "other"
 
@@ -146,36 +153,83 @@ class DropRunner:
         return min(self.page_size, left)
 
     def _ask(self, session: Session, drop: Drop, followers: list[Follower], now: datetime) -> None:
-        """Record the members and add their offer requests, in the caller's transaction."""
+        """Record the members and add their offer requests, in the caller's transaction:
+        one statement for the members and one for the outbox rows, whatever the page size."""
         if not followers:
             return
-        rows: list[dict[str, Any]] = [
+        members, events = request_rows(drop, followers, now)
+        conn = session.connection()
+        _MEMBERS.write(conn, members)
+        _OUTBOX.write(conn, events)
+
+
+def request_rows(
+    drop: Drop, followers: Sequence[Follower], now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The drop_members rows and the `offer.requested` outbox rows of a page of followers.
+
+    A page's requests differ only in the customer (their language and UTC offset): each
+    (language, offset)'s request is validated once as a whole event
+    (shared.events.make_event), and every follower's event is that one with its own
+    request id, customer id and event id (plain strings in the schema), serialised by
+    orjson instead of a model per follower. The hour in the request is the customer's
+    own where their offset is known, else the drop's zone's.
+    """
+    fallback = (drop.quiet_hours or DEFAULT_QUIET_HOURS)["timezone"]
+    templates: dict[tuple[str, int | None], dict[str, Any]] = {}
+    members: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for follower in followers:
+        request_id = drop_request_id(drop.drop_id, follower.customer_id)
+        kind = (follower.language, follower.utc_offset_minutes)
+        template = templates.get(kind)
+        if template is None:
+            local = now.astimezone(customer_zone(follower.utc_offset_minutes, fallback))
+            template = templates[kind] = _template(drop, follower, local)
+        event_id = uuid.uuid4()
+        body = {
+            **template,
+            "event_id": event_id,
+            "key": follower.customer_id,
+            "payload": {
+                **template["payload"],
+                "request_id": request_id,
+                "customer_id": follower.customer_id,
+            },
+        }
+        members.append(
+            {"drop_id": drop.drop_id, "customer_id": follower.customer_id, "request_id": request_id}
+        )
+        events.append(
             {
-                "drop_id": drop.drop_id,
-                "customer_id": f.customer_id,
-                "request_id": drop_request_id(drop.drop_id, f.customer_id),
+                "event_id": event_id,
+                "topic": REQUESTS_TOPIC,
+                "key": follower.customer_id,
+                "body": orjson.dumps(body).decode(),
+                "created_at": now,
             }
-            for f in followers
-        ]
-        session.execute(insert(MEMBER_TABLE), rows)
-        local = now.astimezone(zone((drop.quiet_hours or DEFAULT_QUIET_HOURS)["timezone"]))
-        for follower, row in zip(followers, rows, strict=True):
-            add_event(
-                session,
-                Outbox,
-                "offer.requested",
-                OfferRequested(
-                    request_id=row["request_id"],
-                    customer_id=follower.customer_id,
-                    context=OfferContext(
-                        intent=DROP_INTENT,
-                        sentiment=0.0,
-                        language=follower.language,
-                        local_hour=local.hour,
-                        weekday=local.weekday(),
-                    ),
-                    drop_id=drop.drop_id,
-                ),
-                key=follower.customer_id,
-                producer=PRODUCER,
-            )
+        )
+    return members, events
+
+
+def _template(drop: Drop, follower: Follower, local: datetime) -> dict[str, Any]:
+    """One follower's `offer.requested`, validated, as the JSON-ready envelope of a page."""
+    envelope = make_event(
+        "offer.requested",
+        OfferRequested(
+            request_id=drop_request_id(drop.drop_id, follower.customer_id),
+            customer_id=follower.customer_id,
+            context=OfferContext(
+                intent=DROP_INTENT,
+                sentiment=0.0,
+                language=follower.language,
+                local_hour=local.hour,
+                weekday=local.weekday(),
+            ),
+            drop_id=drop.drop_id,
+            utc_offset_minutes=follower.utc_offset_minutes,
+        ),
+        key=follower.customer_id,
+        producer=PRODUCER,
+    )
+    return envelope.model_dump(mode="json")

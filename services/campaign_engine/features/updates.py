@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.features.markers import Markers, effect_key, once
@@ -35,6 +36,7 @@ from shared.events import (
     payload_as,
 )
 from shared.idempotency import first_time
+from shared.quiet_hours import offset_minutes
 
 CUSTOMER_PAYLOADS = (
     CustomerFollowed,
@@ -53,11 +55,18 @@ def record_sale(
     features: FeatureUpdates,
     markers: Markers,
 ) -> None:
-    """Count a linked customer's sale in their features."""
+    """Count a linked customer's sale in their features, and keep the UTC offset its till
+    wrote: the customer's own time for a drop's quiet hours (docs/interfaces.md § Campaign
+    drops; the latest sale applied wins)."""
     sale = payload_as(envelope, SaleRecorded)
     with unit_of_work(sessions) as session:
         if not first_time(session, ProcessedEvent, UPDATES_CONSUMER, envelope.event_id):
             return
+        session.execute(
+            update(Customer)
+            .where(Customer.customer_id == sale.customer_id)
+            .values(utc_offset_minutes=offset_minutes(sale.occurred_at))
+        )
         once(
             markers,
             effect_key(envelope.event_id),

@@ -3,7 +3,8 @@ push belongs to (docs/interfaces.md § Campaign drops).
 
 The drop's rules live in chat_agent's `drop_schedules` (kept by drops/schedules.py); the
 loop only reads them: a cancelled drop's pushes are cancelled, and a push due inside the
-drop's quiet hours (or before its send_after) is moved to the first instant it may go.
+drop's quiet hours (in the customer's own time where their UTC offset is known, else the
+drop's zone) or before its send_after is moved to the first instant it may go.
 """
 
 from __future__ import annotations
@@ -26,21 +27,24 @@ def defer_drop_pushes(session: Session, rows: Sequence[Delivery], now: datetime)
     Returns their delivery ids (the loop does not attempt them)."""
     ids = [r.delivery_id for r in rows]
     found = session.execute(
-        select(DropPush.delivery_id, DropSchedule)
+        select(DropPush.delivery_id, DropPush.utc_offset_minutes, DropSchedule)
         .join(DropSchedule, DropSchedule.drop_id == DropPush.drop_id)
         .where(DropPush.delivery_id.in_(ids))
     )
-    schedules = {delivery_id: schedule for delivery_id, schedule in found}
+    schedules = {delivery_id: (offset, schedule) for delivery_id, offset, schedule in found}
     deferred: set[object] = set()
     for row in rows:
-        schedule = schedules.get(row.delivery_id)
-        if schedule is None:
+        found_one = schedules.get(row.delivery_id)
+        if found_one is None:
             continue
+        offset, schedule = found_one
         if schedule.cancelled:
             row.status, row.last_error = "cancelled", "drop cancelled"
             deferred.add(row.delivery_id)
             continue
-        due = next_allowed(schedule.quiet_hours, now, schedule.send_after)
+        due = next_allowed(
+            schedule.quiet_hours, now, schedule.send_after, utc_offset_minutes=offset
+        )
         if due > now:
             row.next_attempt_at = due
             deferred.add(row.delivery_id)

@@ -1,8 +1,8 @@
 """The delivery loop: sends committed `deliveries` rows through the LINE API.
 
 Rows are queued by `delivery.queue` in the transaction that wants them sent. The loop
-claims due rows briefly (FOR UPDATE SKIP LOCKED, then a lease), calls LINE outside any
-transaction, and records the outcome:
+claims due rows briefly (FOR UPDATE SKIP LOCKED, then a lease), conversation messages
+before a drop's pushes, calls LINE outside any transaction, and records the outcome:
 
 * reply API while the reply token is fresh, push otherwise; "Invalid reply token" on a
   first reply falls back to push;
@@ -16,7 +16,8 @@ transaction, and records the outcome:
   claimed: cancelled ones are not sent, and none goes out inside quiet hours
   (docs/interfaces.md § Campaign drops);
 * with `senders` above 1 a claimed batch is attempted by that many threads at once (the
-  worker uses it for throughput: each attempt is still its own claim and record);
+  worker uses it for throughput), and the batch's outcomes are recorded in one
+  transaction, their coupon.delivered / coupon.delivery_failed events in one INSERT;
 * a coupon the loop gives up on is announced with `coupon.delivery_failed`;
 * a reply whose outcome is unknown (5xx, timeout, crash mid-call) is retried as a reply
   while the token lasts: if the first one did land, LINE rejects the token and the row
@@ -37,11 +38,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, insert, literal_column, select
+from sqlalchemy.orm import Session, defer
 
 from services.chat_agent import metrics
 from services.chat_agent.delivery.drop_rules import DROP_KIND, defer_drop_pushes, drops_of
@@ -49,10 +50,18 @@ from services.chat_agent.delivery.rate import PushRate
 from services.chat_agent.line.client import LineClient, LineResponse
 from services.chat_agent.models import PRODUCER, Delivery, Outbox
 from shared.db import unit_of_work, utcnow
-from shared.events import CouponDelivered, CouponDeliveryFailed
-from shared.outbox import add_event
+from shared.events import (
+    TOPIC_OF_TYPE,
+    CouponDelivered,
+    CouponDeliveryFailed,
+    Strict,
+    encode,
+    make_event,
+)
 
 log = structlog.get_logger(__name__)
+
+OUTBOX_TABLE = cast(Table, Outbox.__table__)
 
 
 @dataclass(frozen=True)
@@ -166,21 +175,36 @@ class DeliveryLoop:
 
     # --- steps ----------------------------------------------------------------------
 
+    def _due(self, session: Session, now: datetime, *, drops: bool, limit: int) -> list[Delivery]:
+        """Up to `limit` pending deliveries due now, oldest due first: a drop's pushes or
+        everything else (each through its own index), locked, skipping rows another
+        sender holds."""
+        if limit <= 0:
+            return []
+        # A literal, not a parameter: so PostgreSQL matches the partial index
+        # ix_deliveries_conversation_due (kind <> 'drop_coupon') in any plan.
+        drop_kind: ColumnElement[str] = literal_column(f"'{DROP_KIND}'")
+        kind = Delivery.kind == drop_kind if drops else Delivery.kind != drop_kind
+        return list(
+            session.execute(
+                select(Delivery)
+                .where(Delivery.status == "pending", Delivery.next_attempt_at <= now, kind)
+                .order_by(Delivery.next_attempt_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
+
     def _claim(self) -> list[Claim]:
         now = self._clock()
         claims: list[Claim] = []
         with unit_of_work(self._sessions) as session:
-            rows = (
-                session.execute(
-                    select(Delivery)
-                    .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-                    .order_by(Delivery.next_attempt_at)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-                .scalars()
-                .all()
-            )
+            # Conversation first (replies whose token is running out, greetings, thanks),
+            # then a drop's pushes: a reply must never wait behind a backlog of pushes.
+            rows = self._due(session, now, drops=False, limit=self._batch_size)
+            rows += self._due(session, now, drops=True, limit=self._batch_size - len(rows))
             drop_rows = [r for r in rows if r.kind == DROP_KIND]
             deferred = defer_drop_pushes(session, drop_rows, now) if drop_rows else set()
             for row in rows:
@@ -241,12 +265,16 @@ class DeliveryLoop:
         if not attempts:
             return
         outcomes: list[tuple[Claim, LineResponse, str]] = []
+        events: list[dict[str, Any]] = []  # coupon.delivered / .delivery_failed outbox rows
         with unit_of_work(self._sessions) as session:
             ids = [claim.delivery_id for claim, _ in attempts]
             rows = {
                 r.delivery_id: r
                 for r in session.scalars(
-                    select(Delivery).where(Delivery.delivery_id.in_(ids)).with_for_update()
+                    select(Delivery)
+                    .where(Delivery.delivery_id.in_(ids))
+                    .options(defer(Delivery.messages))  # sent already: not read again
+                    .with_for_update()
                 )
             }
             drops = drops_of(session, [c.delivery_id for c, _ in attempts if c.kind == DROP_KIND])
@@ -254,8 +282,10 @@ class DeliveryLoop:
                 row = rows.get(claim.delivery_id)
                 if row is None or row.status != "pending" or row.attempts != claim.attempt:
                     continue  # cancelled meanwhile, or our lease lapsed and another took it
-                outcome = self._apply(session, row, claim, response, drops.get(row.delivery_id))
+                outcome = self._apply(row, claim, response, drops.get(row.delivery_id), events)
                 outcomes.append((claim, response, outcome))
+            if events:
+                session.execute(insert(OUTBOX_TABLE), events)  # one statement for the batch
         for claim, response, outcome in outcomes:
             metrics.DELIVERIES.labels(claim.kind, outcome).inc()
             log_fn = log.warning if outcome in ("retry", "failed") else log.info
@@ -272,21 +302,22 @@ class DeliveryLoop:
 
     def _apply(
         self,
-        session: Session,
         row: Delivery,
         claim: Claim,
         response: LineResponse,
         drop_id: str | None,
+        events: list[dict[str, Any]],
     ) -> str:
-        """One attempt's outcome on its row; returns the outcome's name."""
+        """One attempt's outcome on its row (and its event in `events`); returns the
+        outcome's name."""
         now = self._clock()
         if response.ok or (claim.channel == "push" and response.status == 409):
-            self._mark_sent(session, row, claim.channel, response, drop_id)
+            self._mark_sent(row, claim.channel, response, drop_id, events)
             return "sent"
         if claim.channel == "reply" and response.invalid_reply_token:
             if claim.prior_uncertain:
                 # An earlier reply may have used the token: it landed, don't push again.
-                self._mark_sent(session, row, "reply", response, drop_id)
+                self._mark_sent(row, "reply", response, drop_id, events)
                 return "sent_assumed"
             row.channel, row.reply_uncertain, row.next_attempt_at = "push", False, now
             return "fallback_push"
@@ -302,23 +333,16 @@ class DeliveryLoop:
         fields = _coupon_fields(row, drop_id)
         if fields is not None:
             event = CouponDeliveryFailed(reason=row.last_error[:200], **fields)
-            add_event(
-                session,
-                Outbox,
-                "coupon.delivery_failed",
-                event,
-                key=row.customer_id,
-                producer=PRODUCER,
-            )
+            events.append(_outbox_row("coupon.delivery_failed", event, row.customer_id))
         return "failed"
 
     def _mark_sent(
         self,
-        session: Session,
         row: Delivery,
         channel: str,
         response: LineResponse,
         drop_id: str | None,
+        events: list[dict[str, Any]],
     ) -> None:
         row.status, row.channel, row.sent_at = "sent", channel, self._clock()
         row.line_request_id = response.accepted_request_id or response.request_id
@@ -326,9 +350,18 @@ class DeliveryLoop:
         fields = _coupon_fields(row, drop_id)
         if fields is not None:
             event = CouponDelivered(channel="reply" if channel == "reply" else "push", **fields)
-            add_event(
-                session, Outbox, "coupon.delivered", event, key=row.customer_id, producer=PRODUCER
-            )
+            events.append(_outbox_row("coupon.delivered", event, row.customer_id))
+
+
+def _outbox_row(event_type: str, payload: Strict, key: str) -> dict[str, Any]:
+    """An event as an outbox row (shared/outbox.py's columns), for one multi-row INSERT."""
+    envelope = make_event(event_type, payload, key=key, producer=PRODUCER)
+    return {
+        "event_id": envelope.event_id,
+        "topic": TOPIC_OF_TYPE[event_type],
+        "key": key,
+        "body": encode(envelope).decode("utf-8"),
+    }
 
 
 def _coupon_fields(row: Delivery, drop_id: str | None) -> dict[str, Any] | None:

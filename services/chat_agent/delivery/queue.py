@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Required, TypedDict, Unpack, cast
 
 from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
@@ -18,49 +18,57 @@ from services.chat_agent.models import Delivery
 from shared.db import utcnow
 
 
-def enqueue(
-    session: Session,
-    *,
-    customer_id: str,
-    line_user_id: str,
-    kind: str,
-    messages: list[dict[str, Any]],
-    reply_token: str | None = None,
-    reply_deadline: datetime | None = None,
-    request_id: str | None = None,
-    campaign_id: str | None = None,
-    coupon_code: str | None = None,
-    now: datetime | None = None,
-    retry_key: uuid.UUID | None = None,
-    not_before: datetime | None = None,
-    status: str = "pending",
-) -> Delivery:
-    """Add a delivery to the caller's transaction (the outbox of chat messages).
+class DeliveryFields(TypedDict, total=False):
+    """What a caller says of a delivery (the rest is the queue's)."""
+
+    customer_id: Required[str]
+    line_user_id: Required[str]
+    kind: Required[str]
+    messages: Required[list[dict[str, Any]]]
+    reply_token: str | None
+    reply_deadline: datetime | None
+    request_id: str | None
+    campaign_id: str | None
+    coupon_code: str | None
+    now: datetime | None
+    retry_key: uuid.UUID | None
+    not_before: datetime | None
+    status: str
+
+
+def enqueue(session: Session, **fields: Unpack[DeliveryFields]) -> Delivery:
+    """Add a delivery to the caller's transaction (the outbox of chat messages)."""
+    row = Delivery(**delivery_row(**fields))
+    session.add(row)
+    return row
+
+
+def delivery_row(**fields: Unpack[DeliveryFields]) -> dict[str, Any]:
+    """A delivery's columns (for `enqueue`, or for one multi-row INSERT of many).
 
     A drop push passes its own `retry_key` (derived from its request, so any retry of it
     is the same push to LINE), `not_before` (quiet hours, send_after) and may start
     "held" until its drop's rules are known (docs/interfaces.md § Campaign drops).
     """
-    row = Delivery(
-        delivery_id=uuid.uuid4(),
-        customer_id=customer_id,
-        line_user_id=line_user_id,
-        kind=kind,
-        messages=messages[:5],  # LINE takes at most five messages per call
-        reply_token=reply_token,
-        reply_deadline=reply_deadline if reply_token else None,
-        retry_key=retry_key or uuid.uuid4(),
-        status=status,
-        attempts=0,
-        reply_uncertain=False,
-        next_attempt_at=not_before or now or utcnow(),
-        created_at=now or utcnow(),
-        request_id=request_id,
-        campaign_id=campaign_id,
-        coupon_code=coupon_code,
-    )
-    session.add(row)
-    return row
+    now, reply_token = fields.get("now") or utcnow(), fields.get("reply_token")
+    return {
+        "delivery_id": uuid.uuid4(),
+        "customer_id": fields["customer_id"],
+        "line_user_id": fields["line_user_id"],
+        "kind": fields["kind"],
+        "messages": fields["messages"][:5],  # LINE takes at most five messages per call
+        "reply_token": reply_token,
+        "reply_deadline": fields.get("reply_deadline") if reply_token else None,
+        "retry_key": fields.get("retry_key") or uuid.uuid4(),
+        "status": fields.get("status", "pending"),
+        "attempts": 0,
+        "reply_uncertain": False,
+        "next_attempt_at": fields.get("not_before") or now,
+        "created_at": now,
+        "request_id": fields.get("request_id"),
+        "campaign_id": fields.get("campaign_id"),
+        "coupon_code": fields.get("coupon_code"),
+    }
 
 
 def cancel_pending(session: Session, customer_id: str) -> int:

@@ -53,18 +53,20 @@ def record_drop_queued(
         row.max_messages = queued.max_messages
         row.send_after = queued.send_after
         row.quiet_hours = queued.quiet_hours.model_dump() if queued.quiet_hours else None
-        held = session.scalars(
-            select(Delivery)
+        held = session.execute(
+            select(Delivery, DropPush.utc_offset_minutes)
             .join(DropPush, DropPush.delivery_id == Delivery.delivery_id)
             .where(DropPush.drop_id == queued.drop_id, Delivery.status == "held")
             .order_by(Delivery.created_at)
             .with_for_update()
         ).all()
-        due = next_allowed(row.quiet_hours, clock(), row.send_after)
-        for i, delivery in enumerate(held):
+        now = clock()
+        for i, (delivery, offset) in enumerate(held):
             over = row.max_messages is not None and row.queued - len(held) + i >= row.max_messages
             delivery.status = "cancelled" if over else "pending"
-            delivery.next_attempt_at = due
+            delivery.next_attempt_at = next_allowed(
+                row.quiet_hours, now, row.send_after, utc_offset_minutes=offset
+            )
             if over:
                 delivery.last_error = "over the drop's max_messages"
 

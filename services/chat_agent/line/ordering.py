@@ -31,8 +31,8 @@ class _TimestampOrderedConsumer:
         # Stable: equal timestamps keep their offset order.
         return sorted(batch, key=lambda m: (m.topic, m.partition, _line_timestamp(m)))
 
-    def commit(self, messages: Sequence[Message]) -> None:
-        self._consumer.commit(messages)
+    def commit(self, messages: Sequence[Message], *, wait: bool = True) -> None:
+        self._consumer.commit(messages, wait=wait)
 
     def close(self) -> None:
         self._consumer.close()

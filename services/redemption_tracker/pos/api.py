@@ -6,6 +6,7 @@ docs/interfaces.md § POS feed. A POS key posts only for its own store; admin ke
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
+from pydantic import ValidationError
 from pydantic_core import to_json
 
 from services.redemption_tracker.bootstrap import Tracker
@@ -16,7 +17,9 @@ from services.redemption_tracker.pos.schemas import (
     BatchResult,
     PosBatch,
     PosBatchDoc,
+    PosTransaction,
     PrecheckResult,
+    Rejected,
     VoidRequest,
     VoidResult,
     validate_transactions,
@@ -64,6 +67,25 @@ def _own_store(body_store: str) -> None:
         )
 
 
+def _read_batch() -> tuple[str, list[PosTransaction | Rejected]]:
+    """The batch's store and transactions, each validated or rejected by field.
+
+    A batch that is valid throughout (the usual case) is validated from its JSON bytes in
+    one call; anything else takes the general path, which parses the JSON, names a
+    malformed body or store, and validates transaction by transaction so that one bad
+    transaction is rejected while the others are processed. Both give the same values.
+    """
+    if request.is_json:
+        try:
+            whole = PosBatchDoc.model_validate_json(request.get_data(cache=True))
+        except ValidationError:
+            pass  # the general path says what is wrong, and where
+        else:
+            return whole.store_id, [*whole.transactions]
+    batch = parse_json_body(PosBatch)
+    return batch.store_id, validate_transactions(batch.transactions)
+
+
 def pos_blueprint(tracker: Tracker) -> Blueprint:
     """POST /v1/pos/transactions, POST /v1/pos/voids, GET /v1/coupons/{code}."""
     bp = Blueprint("pos", __name__)
@@ -72,9 +94,9 @@ def pos_blueprint(tracker: Tracker) -> Blueprint:
     @bp.post("/v1/pos/transactions")
     @pos_only
     def post_transactions() -> Response:
-        batch = parse_json_body(PosBatch)
-        _own_store(batch.store_id)
-        results = ingest(tracker, batch.store_id, validate_transactions(batch.transactions))
+        store_id, transactions = _read_batch()
+        _own_store(store_id)
+        results = ingest(tracker, store_id, transactions)
         # Serialised in Rust: a 1,000-result answer is the largest thing the tracker sends.
         return Response(to_json({"results": results}), mimetype="application/json")
 

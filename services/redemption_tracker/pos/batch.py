@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker.models import Campaign, CustomerLink, Decision
@@ -22,10 +24,10 @@ from services.redemption_tracker.pos.checks import (
     campaign_terms,
 )
 from services.redemption_tracker.pos.schemas import PosTransaction
-from services.redemption_tracker.sql import RawJSON, any_of
+from services.redemption_tracker.sql import any_param, table_of
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """One presented coupon: rejected until the checks, the claim and the budget pass."""
 
@@ -49,7 +51,7 @@ class Outcome:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchTx:
     """One transaction of a batch, prepared (member hashed, codes read) for writing."""
 
@@ -58,7 +60,7 @@ class BatchTx:
     member_hash: str | None
     fingerprint: str
     presented: list[Presented]
-    items: RawJSON
+    items: str  # the items as JSON text, stored as is
     row_id: int | None = None
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -72,7 +74,7 @@ class BatchCopies:
     links: dict[str, str] = field(default_factory=dict)  # member hash → customer_id
 
 
-def terms_of(row: Campaign) -> CampaignTerms:
+def terms_of(row: Campaign | Row[Any]) -> CampaignTerms:
     """A campaign copy as typed terms."""
     return campaign_terms(
         campaign_id=row.campaign_id,
@@ -87,7 +89,7 @@ def terms_of(row: Campaign) -> CampaignTerms:
     )
 
 
-def decision_terms(row: Decision) -> DecisionTerms:
+def decision_terms(row: Decision | Row[Any]) -> DecisionTerms:
     """A decision copy as the terms its coupon was issued on."""
     discount: dict[str, Any] = row.discount or {}
     return DecisionTerms(
@@ -99,11 +101,25 @@ def decision_terms(row: Decision) -> DecisionTerms:
     )
 
 
+@lru_cache(maxsize=4)
+def _statements(dialect: Dialect) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """The three reads of `load_copies`, built once per dialect (values are parameters)."""
+    campaigns, decisions, links = (table_of(m) for m in (Campaign, Decision, CustomerLink))
+    return (
+        select(campaigns).where(campaigns.c.number.in_(bindparam("numbers", expanding=True))),
+        select(decisions).where(any_param(dialect, decisions.c.code, "codes")),
+        select(links.c.member_hash, links.c.customer_id).where(
+            any_param(dialect, links.c.member_hash, "hashes")
+        ),
+    )
+
+
 def load_campaign_by_number(s: Session, numbers: set[int]) -> dict[int, CampaignTerms]:
     """Campaign terms by the number coupon codes carry."""
     if not numbers:
         return {}
-    rows = s.execute(select(Campaign).where(Campaign.number.in_(sorted(numbers)))).scalars()
+    stmt = _statements(s.get_bind().dialect)[0]
+    rows = s.connection().execute(stmt, {"numbers": sorted(numbers)})
     return {row.number: terms_of(row) for row in rows}
 
 
@@ -111,22 +127,25 @@ def load_decisions(s: Session, codes: set[str]) -> dict[str, DecisionTerms]:
     """Decision terms by coupon code (absent when the decision has not arrived yet)."""
     if not codes:
         return {}
-    rows = s.execute(select(Decision).where(any_of(s, Decision.code, sorted(codes)))).scalars()
+    stmt = _statements(s.get_bind().dialect)[1]
+    rows = s.connection().execute(stmt, {"codes": sorted(codes)})
     return {row.code: decision_terms(row) for row in rows if row.code}
 
 
 def load_copies(s: Session, txs: Sequence[BatchTx]) -> BatchCopies:
-    """Three queries for the whole batch, never one per transaction."""
+    """Three queries for the whole batch, never one per transaction.
+
+    Core statements, built once, on the session's connection: the ORM's per-statement
+    work (entity loading, identity map) bought nothing here, for a read-only copy.
+    """
     numbers = {p.claims.campaign_no for t in txs for p in t.presented if p.claims}
     codes = {p.code for t in txs for p in t.presented if p.claims and p.code}
     hashes = sorted({t.member_hash for t in txs if t.member_hash})
     links: dict[str, str] = {}
     if hashes:
-        links = dict(
-            s.execute(
-                select(CustomerLink.member_hash, CustomerLink.customer_id).where(
-                    any_of(s, CustomerLink.member_hash, hashes)
-                )
-            ).all()
-        )
+        stmt = _statements(s.get_bind().dialect)[2]
+        links = {
+            member: customer
+            for member, customer in s.connection().execute(stmt, {"hashes": hashes})
+        }
     return BatchCopies(load_campaign_by_number(s, numbers), load_decisions(s, codes), links)

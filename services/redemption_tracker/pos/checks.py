@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.coupons import CodeRejected, CouponClaims, normalize_code, verify_code
+from shared.coupons import CodeRejected, CouponClaims, verify_canonical
 
 REASONS = (
     "unknown_code",
@@ -141,10 +141,10 @@ class Verdict:
 def read_code(key: bytes | Sequence[bytes], raw: str) -> Presented:
     """Check a presented code's form and signature, offline (any key of a rotation may have signed)."""
     try:
-        claims = verify_code(key, raw)
+        code, claims = verify_canonical(key, raw)
     except CodeRejected as exc:
         return Presented(raw, None, None, exc.reason)
-    return Presented(raw, normalize_code(raw), claims, None)
+    return Presented(raw, code, claims, None)
 
 
 def _opt_set(values: Any) -> frozenset[str] | None:

@@ -18,15 +18,12 @@ cannot deadlock one another and exactly-once holds by constraint, not by luck:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
+from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any, TypeVar
 
 import structlog
-from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -35,58 +32,28 @@ from services.redemption_tracker import metrics
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.models import CouponCheck, Transaction
 from services.redemption_tracker.pos.batch import BatchTx, load_copies
-from services.redemption_tracker.pos.checks import read_code
+from services.redemption_tracker.pos.prepare import prepare
 from services.redemption_tracker.pos.redeem import settle_coupons, write_outcomes
-from services.redemption_tracker.pos.schemas import Item, PosTransaction, Rejected
-from services.redemption_tracker.sql import RawJSON, insert_rows
-from shared.crypto import derive_key
+from services.redemption_tracker.pos.schemas import PosTransaction, Rejected
+from services.redemption_tracker.sql import insert_tuples, table_of
 from shared.db import unit_of_work
 
 log = structlog.get_logger(__name__)
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
-_ITEMS = TypeAdapter(list[Item])
-_ITEMS_JSON = _ITEMS.serializer.to_json  # `_ITEMS.dump_json` without its per-call wrapper
 T = TypeVar("T")
-
-
-@lru_cache(maxsize=8)
-def _member_key(secret: str) -> bytes:
-    """The key `shared.crypto.member_hash` derives for `secret`, derived once."""
-    return derive_key(secret, "tenin/keyed-hash/member-id/v1")
-
-
-def _member_hash(secret: str, member_id: str) -> str:
-    """`shared.crypto.member_hash`, byte for byte, in one C call per member id."""
-    key = _member_key(secret)
-    return hmac.digest(key, member_id.strip().upper().encode("utf-8"), "sha256").hex()
-
-
-def _prepare(tracker: Tracker, index: int, tx: PosTransaction) -> BatchTx:
-    mhash = _member_hash(tracker.pseudonym_secret, tx.member_id) if tx.member_id else None
-    items = RawJSON(_ITEMS_JSON(tx.items).decode())
-    # What a re-send is compared on: the transaction without the member id in clear.
-    content = "|".join(
-        (
-            tx.transaction_id,
-            tx.occurred_at.isoformat(),
-            tx.currency,
-            str(tx.total),
-            mhash or "",
-            "\x1f".join(tx.coupon_codes),
-            items,
-        )
-    )
-    return BatchTx(
-        index=index,
-        tx=tx,
-        member_hash=mhash,
-        items=items,
-        fingerprint=hashlib.sha256(content.encode()).hexdigest(),
-        presented=[read_code(tracker.coupon_keys, c) for c in tx.coupon_codes]
-        if tx.coupon_codes
-        else [],
-    )
+_TX_COLUMNS = (
+    "store_id",
+    "transaction_id",
+    "occurred_at",
+    "member_hash",
+    "currency",
+    "total",
+    "items",
+    "fingerprint",
+    "source",
+    "received_at",
+)
 
 
 def _result(
@@ -111,11 +78,12 @@ def ingest(
     fresh: list[BatchTx] = []
     first_seen: dict[str, BatchTx] = {}
     repeats: list[tuple[int, BatchTx, str]] = []  # (index, first occurrence, fingerprint)
-    now = tracker.clock()
+    latest = tracker.till_time.latest(tracker.clock())
+    ready: list[tuple[int, PosTransaction]] = []
     for i, item in enumerate(items):
         if isinstance(item, Rejected):
             results[i] = _result(item.transaction_id, "rejected", [], item.errors)
-        elif tracker.till_time.ahead(item.occurred_at, now):
+        elif item.occurred_at > latest:
             skew = int(tracker.till_time.clock_skew.total_seconds())
             results[i] = _refused(
                 item.transaction_id,
@@ -129,20 +97,21 @@ def ingest(
                 f"does not match the batch's store {store_id!r}",
             )
         else:
-            t = _prepare(tracker, i, item)
-            if item.transaction_id in first_seen:
-                repeats.append((i, first_seen[item.transaction_id], t.fingerprint))
-            else:
-                first_seen[item.transaction_id] = t
-                fresh.append(t)
+            ready.append((i, item))
+    for t in prepare(tracker.pseudonym_secret, tracker.coupon_keys, ready):
+        tx_id = t.tx.transaction_id
+        if tx_id in first_seen:
+            repeats.append((t.index, first_seen[tx_id], t.fingerprint))
+        else:
+            first_seen[tx_id] = t
+            fresh.append(t)
     stored: dict[str, tuple[str, list[dict[str, Any]]]] = {}
     if fresh:
         stored = _with_retries(lambda: _write_batch(tracker, store_id, fresh, source))
     for t in fresh:
         if t.row_id is not None:
-            results[t.index] = _result(
-                t.tx.transaction_id, "accepted", [o.public() for o in t.outcomes]
-            )
+            coupons = [o.public() for o in t.outcomes] if t.outcomes else []
+            results[t.index] = _result(t.tx.transaction_id, "accepted", coupons)
         else:
             fingerprint, coupons = stored[t.tx.transaction_id]
             results[t.index] = _duplicate(
@@ -195,24 +164,26 @@ def _write_batch(
         t.row_id, t.outcomes = None, []
     with unit_of_work(tracker.sessions) as s:
         rows = [
-            {
-                "store_id": store_id,
-                "transaction_id": t.tx.transaction_id,
-                "occurred_at": t.tx.occurred_at,
-                "member_hash": t.member_hash,
-                "currency": t.tx.currency,
-                "total": t.tx.total,
-                "items": t.items,
-                "fingerprint": t.fingerprint,
-                "source": source,
-                "received_at": now,
-            }
+            (
+                store_id,
+                tx.transaction_id,
+                tx.occurred_at,
+                t.member_hash,
+                tx.currency,
+                tx.total,
+                t.items,
+                t.fingerprint,
+                source,
+                now,
+            )
             for t in sorted(fresh, key=lambda t: t.tx.transaction_id)
+            for tx in (t.tx,)
         ]
         inserted = dict(
-            insert_rows(
+            insert_tuples(
                 s,
-                Transaction,
+                table_of(Transaction),
+                _TX_COLUMNS,
                 rows,
                 conflict=("store_id", "transaction_id"),
                 returning=("transaction_id", "id"),
@@ -258,18 +229,19 @@ def _observe(
     results: list[dict[str, Any] | None], source: str, seconds: float, store_id: str
 ) -> None:
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
-    redeemed = 0
+    coupons: Counter[tuple[str, str]] = Counter()
     for r in results:
         if r is None:
             continue
         counts[r["status"]] += 1
-        if r["status"] == "accepted":
-            for c in r["coupons"]:
-                metrics.COUPONS.labels(c["status"], c["reason"] or "").inc()
-                redeemed += c["status"] == "redeemed"
+        if r["status"] == "accepted" and r["coupons"]:
+            coupons.update((c["status"], c["reason"] or "") for c in r["coupons"])
     for outcome, n in counts.items():
         if n:
             metrics.TRANSACTIONS.labels(outcome, source).inc(n)
+    for (status, reason), n in coupons.items():  # one label lookup per kind, not per coupon
+        metrics.COUPONS.labels(status, reason).inc(n)
+    redeemed = coupons[("redeemed", "")]
     metrics.REDEMPTIONS.inc(redeemed)
     metrics.INGEST_SECONDS.labels(source).observe(seconds)
     log.info(

@@ -10,8 +10,9 @@ the outbox events in bulk (rejections aggregated per batch, pos/events.py).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker.bootstrap import Tracker
@@ -27,13 +28,15 @@ from services.redemption_tracker.pos.backdating import refuse_backdated, remembe
 from services.redemption_tracker.pos.batch import BatchCopies, BatchTx, Outcome
 from services.redemption_tracker.pos.checks import Basket, Line, check_coupon
 from services.redemption_tracker.pos.events import (
+    Draft,
     RejectionKey,
     coupon_redeemed,
     coupon_rejections,
+    outbox_rows,
     rejection_key,
     sale_recorded,
 )
-from services.redemption_tracker.sql import insert_rows, lock_rows
+from services.redemption_tracker.sql import insert_rows, table_of
 from services.redemption_tracker.till_time import TillTime
 
 
@@ -134,20 +137,32 @@ def settle_coupons(
     apply_budgets(s, held)
 
 
+def _lock_usage(s: Session, ids: list[str]) -> dict[str, list[int]]:
+    """The campaigns' counters [redemptions, discount total], locked in campaign id order.
+
+    Core, not `lock_rows`' ORM entities: the counters are only read and written back here.
+    """
+    t = table_of(CampaignUsage)
+    stmt = (
+        select(t.c.campaign_id, t.c.redemptions, t.c.discount_total)
+        .where(t.c.campaign_id.in_(ids))
+        .order_by(t.c.campaign_id)
+        .with_for_update()
+    )
+    return {cid: [n, spent] for cid, n, spent in s.connection().execute(stmt)}
+
+
 def apply_budgets(s: Session, held: list[tuple[BatchTx, Outcome]]) -> None:
     """Admit claims within each campaign's redemption budget, under the counter's row lock."""
     if not held:
         return
     ids = sorted({o.campaign.campaign_id for _, o in held if o.campaign is not None})
-    usage = {u.campaign_id: u for u in lock_rows(s, CampaignUsage, CampaignUsage.campaign_id, ids)}
-    if len(usage) < len(ids):
+    counts = _lock_usage(s, ids)
+    if len(counts) < len(ids):
         # Counter rows come with the campaign copy; create a missing one race-free.
         missing = [{"campaign_id": c, "redemptions": 0, "discount_total": 0} for c in ids]
         insert_rows(s, CampaignUsage, missing, conflict=("campaign_id",))
-        usage = {
-            u.campaign_id: u for u in lock_rows(s, CampaignUsage, CampaignUsage.campaign_id, ids)
-        }
-    counts = {cid: [u.redemptions, u.discount_total] for cid, u in usage.items()}
+        counts = _lock_usage(s, ids)
     over: list[int] = []
     for _, o in held:
         assert o.campaign is not None and o.redemption_id is not None
@@ -163,12 +178,13 @@ def apply_budgets(s: Session, held: list[tuple[BatchTx, Outcome]]) -> None:
         o.status = "redeemed"
     if over:
         s.execute(delete(Redemption).where(Redemption.id.in_(over)))
-    for cid, (n, spent) in counts.items():
-        s.execute(
-            update(CampaignUsage)
-            .where(CampaignUsage.campaign_id == cid)
-            .values(redemptions=n, discount_total=spent)
-        )
+    t = table_of(CampaignUsage)
+    s.connection().execute(
+        update(t)
+        .where(t.c.campaign_id == bindparam("cid"))
+        .values(redemptions=bindparam("n"), discount_total=bindparam("spent")),
+        [{"cid": cid, "n": n, "spent": spent} for cid, (n, spent) in counts.items()],
+    )
 
 
 def write_outcomes(
@@ -180,11 +196,13 @@ def write_outcomes(
     now: datetime,
 ) -> None:
     """Coupon checks, ledger entries and outbox events of the new transactions."""
-    checks, entries, events = [], [], []
+    checks: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    drafts: list[Draft] = []
     rejected: dict[RejectionKey, list[tuple[BatchTx, Outcome]]] = {}
+    links = copies.links
     for t in new:
         attributed: set[str] = set()
-        tx_id = t.tx.transaction_id
         for position, o in enumerate(t.outcomes):
             checks.append(
                 {
@@ -200,7 +218,7 @@ def write_outcomes(
             if o.status != "redeemed":
                 rejected.setdefault(rejection_key(o), []).append((t, o))
             else:
-                events.append(coupon_redeemed(t, o, store_id, tracker.producer))
+                drafts.append(coupon_redeemed(t, o, store_id))
                 assert o.campaign is not None and o.redemption_id is not None
                 revenue = 0 if o.campaign.campaign_id in attributed else t.tx.total
                 attributed.add(o.campaign.campaign_id)
@@ -211,16 +229,16 @@ def write_outcomes(
                         basis=o.campaign.share_basis,
                         share_bp=o.campaign.share_bp,
                         store_id=store_id,
-                        transaction_id=tx_id,
+                        transaction_id=t.tx.transaction_id,
                         revenue=revenue,
                         discount=o.discount,
                         now=now,
                     )
                 )
-        customer = copies.links.get(t.member_hash or "")
+        customer = links.get(t.member_hash) if t.member_hash is not None else None
         if customer is not None:
-            events.append(sale_recorded(t, customer, store_id, tracker.producer))
-    events += coupon_rejections(rejected.values(), store_id, tracker.producer)
+            drafts.append(sale_recorded(t, customer, store_id))
+    drafts += coupon_rejections(rejected.values(), store_id)
     insert_rows(s, CouponCheck, checks)
     insert_rows(s, LedgerEntry, entries)
-    insert_rows(s, Outbox, events)
+    insert_rows(s, Outbox, outbox_rows(drafts, tracker.producer))

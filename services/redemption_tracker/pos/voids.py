@@ -29,7 +29,7 @@ from services.redemption_tracker.models import (
     Transaction,
     Void,
 )
-from services.redemption_tracker.pos.events import coupon_voided
+from services.redemption_tracker.pos.events import Draft, coupon_voided, outbox_rows
 from services.redemption_tracker.pos.schemas import VoidRequest
 from services.redemption_tracker.pos.void_window import check_open_periods, check_void_time
 from services.redemption_tracker.sql import bulk, insert_ignore, insert_rows, lock_rows
@@ -120,7 +120,8 @@ def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_R
         ).scalars()
     }
     check_open_periods((e.period for e in originals.values()), now)
-    entries, events = [], []
+    entries: list[dict[str, Any]] = []
+    events: list[Draft] = []
     by_campaign: dict[str, list[int]] = {}
     for r in live:
         orig = originals.get(r.id)
@@ -144,7 +145,7 @@ def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_R
         counts = by_campaign.setdefault(r.campaign_id, [0, 0])
         counts[0] += 1
         counts[1] += r.discount
-        events.append(coupon_voided(r, tracker.producer))
+        events.append(coupon_voided(r))
     lock_rows(s, CampaignUsage, CampaignUsage.campaign_id, sorted(by_campaign))
     for campaign_id, (n, discount) in by_campaign.items():
         s.execute(
@@ -156,7 +157,7 @@ def _reverse(s: Session, tracker: Tracker, tx_id: int, now: datetime) -> list[_R
             )
         )
     insert_rows(s, LedgerEntry, entries)
-    insert_rows(s, Outbox, events)
+    insert_rows(s, Outbox, outbox_rows(events, tracker.producer))
     return [_Reversed(r.code, r.discount, _expiry(r.code)) for r in live]
 
 

@@ -21,11 +21,12 @@ from tests.unit.campaign_engine.fakes import active_campaign
 
 
 def _drop_requests(
-    engine: Engine, followers: int, campaign: Campaign
+    engine: Engine, followers: int, campaign: Campaign, offset: int | None = None
 ) -> tuple[str, list[Envelope]]:
     with unit_of_work(engine.sessions) as session:
         for _ in range(followers):
-            session.add(Customer(customer_id=f"c_{uuid.uuid4().hex[:16]}", language="ja"))
+            cid = f"c_{uuid.uuid4().hex[:16]}"
+            session.add(Customer(customer_id=cid, language="ja", utc_offset_minutes=offset))
     with unit_of_work(engine.sessions) as session:
         row = session.get(Campaign, campaign.number)
         assert row is not None
@@ -86,3 +87,15 @@ def test_a_request_of_a_cancelled_drop_gets_no_coupon(engine: Engine) -> None:
         sorted((d.coupon_code is not None, d.reason or "") for d in decided)
         == [(False, "drop_cancelled")] * 4 + [(True, "exploit")] * 2
     )
+
+
+def test_a_drop_decision_passes_on_the_customers_utc_offset(engine: Engine) -> None:
+    campaign = active_campaign(engine.sessions, utcnow())
+    _, asked = _drop_requests(engine, 3, campaign, offset=-300)  # their till: New York
+    assert {e.payload["utc_offset_minutes"] for e in asked} == {-300}
+    engine.decide_batch(asked)
+    with engine.sessions() as session:
+        bodies = session.scalars(select(Outbox.body)).all()
+    decided = [e for e in (decode(b.encode()) for b in bodies) if e.type == "offer.decided"]
+    assert len(decided) == 3
+    assert {e.payload["utc_offset_minutes"] for e in decided} == {-300}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from services.campaign_engine.bootstrap import Engine
 from services.campaign_engine.decisions.policy import in_holdout
 from services.campaign_engine.drops.deliveries import record_drop_delivery
 from services.campaign_engine.drops.runner import DropRunner, drop_request_id
+from services.campaign_engine.handlers import UPDATE_TYPES, consumer_handler, handlers
 from services.campaign_engine.models import (
     Campaign,
     Customer,
@@ -304,3 +305,33 @@ def _report(
         make_event(kind, payload, key=member.customer_id, producer="chat_agent"),
         sessions=sessions,
     )
+
+
+def test_a_customers_till_offset_goes_with_their_drop_request(
+    marketer: Marketer, engine: Engine, sessions: Callable[[], Session]
+) -> None:
+    campaign = active_campaign(sessions, utcnow())
+    in_delhi, unknown = _followers(sessions, 2)
+    sale = {
+        "customer_id": in_delhi,
+        "transaction_id": f"t-{uuid.uuid4().hex[:8]}",
+        "store_id": "S001",
+        "total": 500,
+        "categories": [],
+        "occurred_at": "2026-11-29T10:15:00+05:30",  # as the till wrote it
+    }
+    consumer_handler(handlers(engine), UPDATE_TYPES)(
+        make_event("sale.recorded", sale, key=in_delhi, producer="redemption_tracker")
+    )
+    now = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # 09:30 in Delhi, 13:00 in Tokyo
+    drop_id = marketer.drop(campaign.campaign_id, {}).get_json()["drop_id"]
+    _page_all(DropRunner(sessions, clock=lambda: now))
+    asked = {
+        e.payload["customer_id"]: e.payload
+        for e in _events(sessions, "offer.requested")
+        if e.payload["drop_id"] == drop_id
+    }
+    assert asked[in_delhi]["utc_offset_minutes"] == 330
+    assert asked[in_delhi]["context"]["local_hour"] == 9
+    assert asked[unknown]["utc_offset_minutes"] is None
+    assert asked[unknown]["context"]["local_hour"] == 13  # the drop's zone (Asia/Tokyo)

@@ -1,25 +1,41 @@
-"""POS ingest writes its plain inserts by COPY: the same rows as the INSERT path it replaced.
+"""POS ingest writes by COPY: the same rows as a plain SQLAlchemy INSERT of the same values.
 
 A mixed batch (redemptions, a code presented twice, forged and junk codes, a linked
 member's sale, an in-batch repeat, an invalid transaction), then its re-send and a void,
-goes through the app with every plain insert recorded. The recorded rows are then written
-once by COPY and once by the earlier `unnest` INSERT into twin tables, and the stored rows
-must be identical (JSON, NULLs, UUIDs and timestamps included).
+goes through the app with every COPY recorded: plain inserts (`copy_rows`) and inserts
+through a staging table (`staged_insert`, for transactions and redemptions, which resolve
+conflicts and return ids). The recorded rows are then written once by that path and once
+by SQLAlchemy's executemany INSERT (`ON CONFLICT … DO NOTHING` alike) into twin tables, and
+the stored rows must be identical (JSON, NULLs, UUIDs and timestamps included).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from services.redemption_tracker import sql
 from services.redemption_tracker.bootstrap import Tracker
-from services.redemption_tracker.models import CouponCheck, LedgerEntry, Outbox
-from services.redemption_tracker.sql import copy_rows, unnest_rows
+from services.redemption_tracker.models import (
+    CouponCheck,
+    LedgerEntry,
+    Outbox,
+    Redemption,
+    Transaction,
+)
+from services.redemption_tracker.sql import (
+    Upsert,
+    bulk,
+    copy_rows,
+    insert_ignore,
+    staged_insert,
+)
 from shared.db import unit_of_work
 from tests.integration.redemption_tracker.support import post, void
 from tests.support.redemption_tracker.builders import (
@@ -51,17 +67,44 @@ def _mixed_batch(tracker: Tracker, c: CampaignSpec) -> list[dict[str, Any]]:
     return batch
 
 
+Written = tuple[str, Table, list[str], list[tuple[Any, ...]], dict[str, Any]]
+
+
 @pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Table, list[dict[str, Any]]]]:
-    calls: list[tuple[Table, list[dict[str, Any]]]] = []
-    real = sql.copy_rows
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Written]:
+    """Every COPY the ingest makes: (path, table, columns, rows, conflict options)."""
+    calls: list[Written] = []
+    real_copy, real_staged = sql.copy_rows, sql.staged_insert
 
-    def record(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-        calls.append((table, [dict(r) for r in rows]))
-        real(session, table, rows)
+    def copy(session: Session, table: Table, names: Sequence[str], rows: list[Any]) -> None:
+        calls.append(("copy", table, list(names), list(rows), {}))
+        real_copy(session, table, names, rows)
 
-    monkeypatch.setattr(sql, "copy_rows", record)
+    def staged(
+        session: Session, table: Table, names: Sequence[str], rows: list[Any], on: Upsert
+    ) -> list[tuple[Any, ...]]:
+        calls.append(("staged", table, list(names), list(rows), on._asdict()))
+        return real_staged(session, table, names, rows, on)
+
+    monkeypatch.setattr(sql, "copy_rows", copy)
+    monkeypatch.setattr(sql, "staged_insert", staged)
     return calls
+
+
+def _reference(s: Session, twin: Table, names: list[str], rows: list[Any], **kw: Any) -> None:
+    """The same rows through SQLAlchemy's executemany (its JSON type serialises JSON)."""
+    dicts = [dict(zip(names, row, strict=True)) for row in rows]
+    for d in dicts:
+        for name in names:
+            if name == "items" and d[name] is not None:
+                d[name] = json.loads(d[name])
+    conflict = kw.get("conflict")
+    stmt = (
+        insert_ignore(s, twin, conflict, text(kw["where"]) if kw.get("where") else None)
+        if conflict
+        else insert(twin)
+    )
+    bulk(s, stmt, dicts)
 
 
 def test_a_mixed_batch_writes_by_copy_exactly_the_rows_of_the_insert_path(
@@ -69,7 +112,7 @@ def test_a_mixed_batch_writes_by_copy_exactly_the_rows_of_the_insert_path(
     tracker: Tracker,
     auth: dict[str, str],
     store: str,
-    recorded: list[tuple[Table, list[dict[str, Any]]]],
+    recorded: list[Written],
 ) -> None:
     c = CampaignSpec(tracker)
     batch = _mixed_batch(tracker, c)
@@ -88,27 +131,42 @@ def test_a_mixed_batch_writes_by_copy_exactly_the_rows_of_the_insert_path(
     assert void(client, auth["pos"], store, batch[0]).status_code == 200
 
     recorded = list(recorded)  # what the ingest copied; nothing below adds to it
-    copied = {table.name for table, _ in recorded}
-    assert copied >= {"coupon_checks", "ledger_entries", "outbox"}, copied
+    paths = {(path, table.name) for path, table, *_ in recorded}
+    assert paths >= {
+        ("copy", "coupon_checks"),
+        ("copy", "ledger_entries"),
+        ("copy", "outbox"),
+        ("staged", "transactions"),
+        ("staged", "redemptions"),
+    }, paths
 
     twins = f"copy_eq_{uid()}".replace("-", "_")
     with unit_of_work(tracker.sessions) as s:
         s.execute(text(f"CREATE SCHEMA {twins}"))
-        for table, rows in recorded:
-            for suffix, write in (("copy", copy_rows), ("insert", unnest_rows)):
+        for path, table, names, rows, kw in recorded:
+            for suffix in ("copy", "insert"):
                 twin = Table(f"{table.name}_{suffix}", table.metadata.__class__(), schema=twins)
                 for column in table.columns:
                     twin.append_column(column._copy())
                 s.execute(
                     text(
                         f"CREATE TABLE IF NOT EXISTS {twins}.{twin.name} "
-                        f"(LIKE {table.schema}.{table.name} INCLUDING DEFAULTS)"
+                        f"(LIKE {table.schema}.{table.name} INCLUDING ALL)"
                     )
                 )
-                write(s, twin, rows)
+                if suffix == "insert":
+                    _reference(s, twin, names, rows, **kw)
+                elif path == "copy":
+                    copy_rows(s, twin, names, rows)
+                else:
+                    staged_insert(s, twin, names, rows, Upsert(**kw))
     with tracker.sessions() as s:
-        for table, _ in recorded:
-            cols = ", ".join(c.name for c in table.columns if c.name != "id")
+        for _, table, *_ in recorded:
+            cols = ", ".join(
+                f"{c.name}::jsonb" if c.name == "items" else c.name
+                for c in table.columns
+                if c.name != "id"
+            )
             for a, b in (("copy", "insert"), ("insert", "copy")):
                 extra = s.execute(
                     text(
@@ -118,7 +176,10 @@ def test_a_mixed_batch_writes_by_copy_exactly_the_rows_of_the_insert_path(
                 ).scalar_one()
                 assert extra == 0, f"{table.name}: {extra} rows only in the {a} twin"
         assert s.execute(select(func.count()).select_from(CouponCheck)).scalar_one() > 0
-        for model in (CouponCheck, LedgerEntry, Outbox):
+        for model in (CouponCheck, LedgerEntry, Outbox, Transaction, Redemption):
             name = model.__tablename__
-            n = sum(len(rows) for table, rows in recorded if table.name == name)
-            assert s.execute(text(f"SELECT count(*) FROM {twins}.{name}_copy")).scalar_one() == n
+            n = sum(len(rows) for _, table, _, rows, _ in recorded if table.name == name)
+            stored = s.execute(text(f"SELECT count(*) FROM {twins}.{name}_copy")).scalar_one()
+            # Plain copies keep every row; staged ones drop the re-send's conflicts.
+            assert 0 < stored <= n
+            assert stored == n or model in (Transaction, Redemption)

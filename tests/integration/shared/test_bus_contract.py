@@ -60,6 +60,32 @@ def test_a_group_resumes_after_its_committed_offset(broker: Broker, unique: str)
         producer.close()
 
 
+def test_commits_sent_without_waiting_hold_once_the_consumer_leaves(
+    broker: Broker, unique: str
+) -> None:
+    """`commit(wait=False)` (the decision loop's): whatever the broker made of the commits
+    on the way, leaving the group commits the last offsets, so the next member resumes
+    right after them."""
+    topic = f"contract.nowait.{unique}"
+    broker.ensure_topics([topic])
+    producer = broker.producer()
+    for i in range(30):
+        producer.send(topic, "one-key", str(i).encode())
+    producer.flush()
+    first = broker.consumer(f"g.{unique}", [topic])
+    got = drain(first, 30)
+    for at in range(0, 20, 5):
+        first.commit(got[at : at + 5], wait=False)
+    first.close()
+    second = broker.consumer(f"g.{unique}", [topic])
+    try:
+        rest = drain(second, 10)
+        assert [int(m.value) for m in rest] == list(range(20, 30))
+    finally:
+        second.close()
+        producer.close()
+
+
 def test_uncommitted_messages_are_delivered_again(broker: Broker, unique: str) -> None:
     topic = f"contract.redeliver.{unique}"
     broker.ensure_topics([topic])

@@ -103,3 +103,19 @@ def test_concurrent_callers_within_the_burst_are_all_allowed(redis_url: str, uni
             with ThreadPoolExecutor(50) as pool:
                 verdicts = list(pool.map(limiter.take, [bucket] * 50, [f"k{round_}"] * 50))
             assert all(v.allowed for v in verdicts), (bucket.name, round_)
+
+
+def test_take_each_asks_every_key_in_one_call_and_a_repeated_key_spends_twice(
+    redis_url: str, unique: str
+) -> None:
+    clock = Clock()
+    limiter = RateLimiter(make_redis(redis_url), unique, clock=clock)
+    bucket = Bucket("issuance", rate_per_s=0.5, burst=2, fail_open=False)  # lease 1: exact
+    verdicts = limiter.take_each(bucket, ["a", "b", "a", "a", "c"])
+    assert [v.allowed for v in verdicts] == [True, True, True, False, True]
+    assert verdicts[3].retry_after_s == pytest.approx(2.0)  # one token at 0.5/s
+    # The same state as take(): "a" is empty, "b" has one token left.
+    assert not limiter.take(bucket, "a").allowed
+    assert [v.allowed for v in limiter.take_each(bucket, ["b", "b"])] == [True, False]
+    clock.now += 2.0
+    assert [v.allowed for v in limiter.take_each(bucket, ["a"])] == [True]

@@ -43,7 +43,14 @@ def _queued(harness: Harness, drop_id: str, **rules: Any) -> None:
     harness.publish(make_event("drop.queued", payload, key="cmp-1", producer="campaign_engine"))
 
 
-def _decided(drop_id: str, user: str, *, coupon: bool = True, serial: int = 7) -> Envelope:
+def _decided(
+    drop_id: str,
+    user: str,
+    *,
+    coupon: bool = True,
+    serial: int = 7,
+    utc_offset_minutes: int | None = None,
+) -> Envelope:
     now = datetime.now(UTC)
     request_id = str(uuid.uuid5(uuid.UUID(drop_id), customer_of(user)))
     payload = {
@@ -67,6 +74,7 @@ def _decided(drop_id: str, user: str, *, coupon: bool = True, serial: int = 7) -
         "model_version": "test",
         "reason": None if coupon else "holdout",
         "drop_id": drop_id,
+        "utc_offset_minutes": utc_offset_minutes,
     }
     return make_event("offer.decided", payload, key=customer_of(user), producer="campaign_engine")
 
@@ -128,6 +136,35 @@ def test_no_push_inside_quiet_hours(harness: Harness, line: LineRecorder) -> Non
     assert loop.deliver_once() == 0 and line.delivered_to(user) == []
     harness.clock.now = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
     assert loop.deliver_once() == 1 and len(line.delivered_to(user)) == 1
+
+
+def test_quiet_hours_are_kept_in_the_customers_own_time_where_known(
+    harness: Harness, line: LineRecorder
+) -> None:
+    drop, in_new_york, unknown = _drop(), _follower(harness), _follower(harness)
+    harness.clock.now = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # 13:00 Tokyo, 23:00 New York
+    _queued(harness, drop, quiet_hours={"start": "22:00", "end": "08:00", "timezone": "Asia/Tokyo"})
+    harness.publish(_decided(drop, in_new_york, serial=1, utc_offset_minutes=-300))
+    harness.publish(_decided(drop, unknown, serial=2))  # no offset: the drop's zone
+    loop = harness.delivery_loop(line)
+    assert loop.deliver_once() == 1
+    assert line.delivered_to(in_new_york) == [] and len(line.delivered_to(unknown)) == 1
+    [row] = harness.deliveries(customer_of(in_new_york))
+    assert row.next_attempt_at == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # 08:00 New York
+    harness.clock.now = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # 22:00 Tokyo: quiet there
+    assert loop.deliver_once() == 1 and len(line.delivered_to(in_new_york)) == 1
+
+
+def test_a_held_push_released_by_its_rules_keeps_the_customers_time(
+    harness: Harness, line: LineRecorder
+) -> None:
+    drop, user = _drop(), _follower(harness)
+    harness.clock.now = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # 23:00 New York
+    harness.publish(_decided(drop, user, utc_offset_minutes=-300))  # before drop.queued
+    _queued(harness, drop, quiet_hours={"start": "22:00", "end": "08:00", "timezone": "Asia/Tokyo"})
+    [row] = harness.deliveries(customer_of(user))
+    assert row.status == "pending"
+    assert row.next_attempt_at == datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
 
 
 def test_cancel_stops_what_is_not_yet_sent(harness: Harness, line: LineRecorder) -> None:
@@ -209,3 +246,41 @@ def test_the_push_bucket_keeps_to_the_rate() -> None:
     elapsed = time.monotonic() - started
     # A burst of 5, then 50 a second: the other 55 take at least 1.1 s.
     assert elapsed >= 1.0
+
+
+def test_a_reply_is_claimed_before_a_backlog_of_drop_pushes(
+    harness: Harness, line: LineRecorder
+) -> None:
+    """A drop's pushes that fell due earlier never hold back a chat reply: its token would
+    lapse behind them and the reply would go out as a push."""
+    from services.chat_agent.delivery.drop_rules import DROP_KIND
+    from services.chat_agent.delivery.queue import enqueue
+
+    now = harness.clock()
+    with unit_of_work(harness.deps.sessions) as session:
+        for _ in range(12):
+            user = _follower(harness)
+            enqueue(
+                session,
+                customer_id=customer_of(user),
+                line_user_id=user,
+                kind=DROP_KIND,
+                messages=[{"type": "text", "text": "a drop coupon"}],
+                now=now - timedelta(minutes=5),
+            )
+        asker = user_id()
+        enqueue(
+            session,
+            customer_id=customer_of(asker),
+            line_user_id=asker,
+            kind="reply",
+            messages=[{"type": "text", "text": "here is your coupon"}],
+            reply_token="token-1",
+            reply_deadline=now + timedelta(seconds=50),
+            now=now,
+        )
+    loop = harness.delivery_loop(line)
+    loop._batch_size = 4
+    claimed = loop._claim()
+    assert [c.channel for c in claimed if c.line_user_id == asker] == ["reply"]
+    assert len(claimed) == 4  # the rest of the batch is filled with drop pushes

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.quiet_hours import next_allowed, parse_hhmm, zone
+from shared.quiet_hours import next_allowed, offset_minutes, parse_hhmm, zone
 
 TOKYO_NIGHT = {"start": "22:00", "end": "08:00", "timezone": "Asia/Tokyo"}
 
@@ -49,3 +49,19 @@ def test_bad_times_and_zones_are_refused(bad: str) -> None:
     for name in ("Mars/Olympus", "America", "x" * 5000, "Asia/Tokyo\x00"):
         with pytest.raises(ValueError):
             zone(name)
+
+
+def test_a_customer_with_a_known_offset_gets_the_window_in_their_own_time() -> None:
+    # 13:00 UTC: 22:00 in Tokyo (the drop's zone, quiet) but 08:00 in New York (-05:00).
+    assert next_allowed(TOKYO_NIGHT, _utc(13, 0), utc_offset_minutes=-300) == _utc(13, 0)
+    # 04:00 UTC: 13:00 in Tokyo (allowed) but 23:00 in New York: wait until 08:00 there.
+    assert next_allowed(TOKYO_NIGHT, _utc(4, 0), utc_offset_minutes=-300) == _utc(13, 0)
+    # Unknown (or implausible) offsets fall back to the drop's zone.
+    assert next_allowed(TOKYO_NIGHT, _utc(13, 0), utc_offset_minutes=None) == _utc(23, 0)
+    assert next_allowed(TOKYO_NIGHT, _utc(13, 0), utc_offset_minutes=24 * 60) == _utc(23, 0)
+
+
+def test_the_offset_a_till_wrote() -> None:
+    assert offset_minutes(datetime.fromisoformat("2026-11-29T10:15:00+09:00")) == 540
+    assert offset_minutes(datetime.fromisoformat("2026-11-29T10:15:00-03:30")) == -210
+    assert offset_minutes(datetime(2026, 11, 29, 10, 15)) is None
