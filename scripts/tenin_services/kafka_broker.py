@@ -190,10 +190,12 @@ class Kafka(PidfileServer):
         log(f"starting kafka {kafka_jars.version()} on {self.url} (log {self.log_file})")
         with open(self.stdout_file, "ab") as out:
             # Own session and no inherited stdout/stderr: the broker must outlive us
-            # and must not keep `$(scripts/services up)` or a log pipe open.
+            # and must not keep `$(scripts/services up)` or a log pipe open. A 1 GiB heap:
+            # every test run makes its own namespaced topics (12 partitions for the
+            # customer-keyed ones), and 512 MiB ran out of heap at ~13,600 partitions.
             self.proc = subprocess.Popen(
                 self._java_cmd(
-                    java, libs, ["kafka.Kafka", str(self.props)], ["-Xmx512m", "-Xms256m"]
+                    java, libs, ["kafka.Kafka", str(self.props)], ["-Xmx1g", "-Xms256m"]
                 ),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
