@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import String, Uuid, select
+from sqlalchemy import String, Table, Uuid
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.db import UTCDateTime, utcnow
@@ -30,15 +32,16 @@ def first_time(
 ) -> bool:
     """Record the event as applied; False if this consumer already applied it.
 
-    The primary key makes the record race-free: two transactions applying the same event
-    at once collide on insert and one of them rolls back.
+    One round trip: `INSERT … ON CONFLICT DO NOTHING RETURNING`. The primary key makes it
+    race-free: a transaction applying the same event at the same time waits on the first
+    one's row and, once that commits, finds it (False); if that rolls back, it records it.
     """
-    existing = session.execute(
-        select(model.event_id).where(model.consumer == consumer, model.event_id == event_id)
-    ).first()
-    if existing is not None:
-        return False
-    # A mixin has no constructor of its own; the mapped subclass takes columns as keywords.
-    session.add(model(consumer=consumer, event_id=event_id))  # type: ignore[call-arg]
-    session.flush()
-    return True
+    table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # a mapped subclass's
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(table.c.event_id)
+    )
+    return session.execute(statement).first() is not None
