@@ -48,13 +48,8 @@ class Candidate:
     offer: dict[str, Any]
     face: int
     day: str
-    message_cost: int = 0
-    features: OfferFeatures | None = None
-
-    @property
-    def model_features(self) -> OfferFeatures:
-        """The offer as the propensity model sees it."""
-        return self.features if self.features is not None else offer_features(self.offer)
+    message_cost: int
+    features: OfferFeatures
 
 
 def eligible_candidates(

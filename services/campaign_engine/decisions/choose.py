@@ -164,7 +164,7 @@ def _candidates_to_coupons(
             sentiment=ctx.sentiment,
             language=ctx.language,
         )
-        offers = [c.model_features for c in candidates]
+        offers = [c.features for c in candidates]
         to_score.append(
             ToScore(known[request.customer_id], context, offers, message_costs(candidates))
         )
