@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import select  # noqa: E402
 
 from bench.decision_anchor import BareDecider  # noqa: E402
+from bench.server_cpu import server_cpu_seconds, used_since  # noqa: E402
 from services.campaign_engine.bootstrap import Engine, bootstrap  # noqa: E402
 from services.campaign_engine.campaigns.commands import change_status, create_campaign  # noqa: E402
 from services.campaign_engine.campaigns.schemas import CampaignIn  # noqa: E402
@@ -202,10 +203,12 @@ def run_worker(engine: Engine, settings: Settings, envelopes: list[Envelope]) ->
     print(f"  model {engine.scorer.model_version}", file=sys.stderr)
     thread = threading.Thread(target=run_components, args=(parts, stop), daemon=True)
     sampler = ThreadCpu()
+    servers0 = server_cpu_seconds()
     cpu0 = time.process_time()
     thread.start()
     sampler.follow(thread)
     cpu = time.process_time() - cpu0
+    servers = used_since(servers0)
     if len(latencies) < n:
         raise RuntimeError(f"only {len(latencies)} of {n} decisions within the time limit")
     try:
@@ -217,6 +220,7 @@ def run_worker(engine: Engine, settings: Settings, envelopes: list[Envelope]) ->
         "seconds": max(marks) - first_decoded[0],
         "cpu_ms": cpu * 1000 / n,
         "thread_cpu_ms": {k: v * 1000 / n for k, v in sampler.by_kind().items()},
+        "server_cpu_ms": {k: v * 1000 / n for k, v in servers.items()},
     }
 
 
@@ -384,6 +388,14 @@ def main() -> None:
         rows.append((rate, anchor, statistics.median(lat), pct(lat, 0.99)))
         split = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["thread_cpu_ms"].items()))
         print(f"  CPU ms per decision by thread: {split}")
+        served = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["server_cpu_ms"].items()))
+        whole = r["cpu_ms"] + sum(r["server_cpu_ms"].values())
+        cores = os.cpu_count() or 1
+        print(
+            f"  CPU ms per decision by server: {served}; worker + servers {whole:.2f} ms, so "
+            f"this machine's {cores} cores carry at most {cores * 1000 / whole:,.0f} "
+            "decisions/s however many worker processes run"
+        )
         print(
             f"run {i + 1}: worker {rate:,.0f} decisions/s  p50 {statistics.median(lat):.1f} ms  "
             f"p99 {pct(lat, 0.99):.1f} ms  CPU {r['cpu_ms']:.2f} ms/decision | anchor "

@@ -33,7 +33,7 @@ from sqlalchemy import Table, func, insert, select  # noqa: E402
 
 from bench.fresh_db import on_fresh_databases, print_medians  # noqa: E402
 from services.chat_agent.bootstrap import bootstrap  # noqa: E402
-from services.chat_agent.delivery.http import delivery_client  # noqa: E402
+from services.chat_agent.delivery.curl import delivery_sender  # noqa: E402
 from services.chat_agent.delivery.loop import DeliveryLoop  # noqa: E402
 from services.chat_agent.delivery.rate import PushRate  # noqa: E402
 from services.chat_agent.drops.pushes import deliver_drop_decisions  # noqa: E402
@@ -141,9 +141,9 @@ def run_pushes(url: str, redis_url: str | None, pushes: int, line_rate: float) -
         queue_cpu, queue_wall = time.process_time() - cpu, time.perf_counter() - wall
         loop = DeliveryLoop(
             deps.sessions,
-            delivery_client(deps.settings, DELIVERY_SENDERS),
+            None,
+            sender=delivery_sender(deps.settings, DELIVERY_SENDERS),
             push_rate=PushRate(deps.limiter, line_rate),
-            senders=DELIVERY_SENDERS,
             batch_size=DELIVERY_BATCH,
         )
         stop = threading.Event()

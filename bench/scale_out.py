@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import func, select  # noqa: E402
 
 from bench.decision_latency import requests, setup  # noqa: E402
+from bench.server_cpu import server_cpu_seconds, used_since  # noqa: E402
 from services.campaign_engine.models import Decision  # noqa: E402
 from shared.bus import broker_from_settings  # noqa: E402
 from shared.config import Settings  # noqa: E402
@@ -63,8 +64,17 @@ def _crossing(samples: list[tuple[float, int]], count: int) -> float:
     return next(t for t, n in samples if n >= count)
 
 
-def run(settings: Settings, processes: int, n: int, customers: int, seed: int) -> float:
-    """Decisions/s of `processes` worker processes draining a backlog of `n` requests."""
+def _process_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of one process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(
+    settings: Settings, processes: int, n: int, customers: int, seed: int
+) -> tuple[float, float, float]:
+    """Decisions/s of `processes` worker processes draining a backlog of `n` requests, and
+    the CPU ms per decision of the workers and of the servers while they drained it."""
     url, engine, people = setup(settings, customers, seed)
     namespace = f"scale.{uuid.uuid4().hex[:8]}."
     env = {
@@ -96,12 +106,17 @@ def run(settings: Settings, processes: int, n: int, customers: int, seed: int) -
         _wait_for(engine, WARMUP, 300)
         time.sleep(2.0)  # a late joiner's rebalance settles
         base = _decided(engine)
+        workers0 = sum(_process_seconds(w.pid) for w in workers)
+        servers0 = server_cpu_seconds()
         for envelope in requests(n, people, seed):
             producer.send(OFFER_REQUESTS, envelope.key, encode(envelope))
         producer.flush(timeout=120)
         samples = _wait_for(engine, base + n, 600)
+        worker_ms = (sum(_process_seconds(w.pid) for w in workers) - workers0) * 1000 / n
+        server_ms = sum(used_since(servers0).values()) * 1000 / n
         low, high = base + n // 10, base + n * 9 // 10
-        return (high - low) / (_crossing(samples, high) - _crossing(samples, low))
+        rate = (high - low) / (_crossing(samples, high) - _crossing(samples, low))
+        return rate, worker_ms, server_ms
     finally:
         producer.close()
         for w in workers:
@@ -135,11 +150,18 @@ def main() -> None:
     configure_logging("bench", "WARNING", json_output=False)
     settings = Settings.from_env(service="campaign_engine")
     rates: dict[int, list[float]] = {p: [] for p in args.processes}
+    cores = os.cpu_count() or 1
     for i in range(args.runs):
         for p in args.processes:
-            rate = run(settings, p, args.requests, args.customers, seed=i)
+            rate, worker_ms, server_ms = run(settings, p, args.requests, args.customers, seed=i)
             rates[p].append(rate)
-            print(f"run {i + 1}: {p} worker process(es): {rate:,.0f} decisions/s", flush=True)
+            print(
+                f"run {i + 1}: {p} worker process(es): {rate:,.0f} decisions/s; CPU ms per "
+                f"decision: workers {worker_ms:.2f}, servers {server_ms:.2f} (PostgreSQL, "
+                f"Redis, Kafka), so {cores} cores carry at most "
+                f"{cores * 1000 / (worker_ms + server_ms):,.0f} decisions/s",
+                flush=True,
+            )
     anchor = statistics.median(rates[args.processes[0]])
     print(
         f"{settings.topic_partitions} partitions, load average {os.getloadavg()[0]:.1f} "

@@ -7,6 +7,9 @@ much of the secret matched.
 `require_role` guards a view: `Authorization: Bearer <key>` (scheme case-insensitive; a
 401 carries `WWW-Authenticate: Bearer`), then the key's rate-limit buckets when the app
 has `install_rate_limits` (429, docs/interfaces.md § Rate limits), then the role (403).
+A POS key found valid is remembered for `POS_KEY_MEMORY_S` seconds (`VerifiedKeys`), so
+a till's stream of requests does not read the key table for each one; a revocation
+therefore takes up to that long to reach a process (docs/interfaces.md § Conventions).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,6 +131,46 @@ def authenticate(
     return Principal(key_id=row.key_id, role=row.role, store_id=row.store_id)
 
 
+# How long a valid POS key is taken on trust (docs/interfaces.md § Conventions).
+POS_KEY_MEMORY_S = 5.0
+REMEMBERED_ROLES = frozenset({"pos"})  # the keys that call at a till's rate
+
+
+class VerifiedKeys:
+    """Principals of keys found valid in the last `ttl_s` seconds, by a hash of the key.
+
+    Only what `authenticate` accepted is remembered (an unknown or revoked key is looked up
+    each time, so a key made a moment ago works at once), only for `REMEMBERED_ROLES`, and
+    at most `max_keys` of them (beyond that the memory starts over). The key is kept as its
+    SHA-256, never in clear.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float = POS_KEY_MEMORY_S,
+        max_keys: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s, self.max_keys, self.clock = ttl_s, max_keys, clock
+        self._known: dict[bytes, tuple[float, Principal]] = {}
+
+    def get(self, presented: str) -> Principal | None:
+        """The principal of a key verified less than `ttl_s` ago, else None."""
+        hit = self._known.get(hashlib.sha256(presented.encode()).digest())
+        if hit is None or hit[0] <= self.clock():
+            return None
+        return hit[1]
+
+    def remember(self, presented: str, principal: Principal) -> None:
+        """Take a key `authenticate` just accepted on trust for `ttl_s` seconds."""
+        if self.ttl_s <= 0 or principal.role not in REMEMBERED_ROLES:
+            return
+        if len(self._known) >= self.max_keys:
+            self._known = {}  # a new dict: a concurrent `get` still reads the old one
+        digest = hashlib.sha256(presented.encode()).digest()
+        self._known[digest] = (self.clock() + self.ttl_s, principal)
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 # A 401 says which scheme it wants (RFC 9110 § 11.6.1).
@@ -167,10 +211,18 @@ def bearer_token(header: str) -> str | None:
 
 
 def require_role(
-    *roles: str, sessions: Callable[[], Session], secret: str | Sequence[str]
+    *roles: str,
+    sessions: Callable[[], Session],
+    secret: str | Sequence[str],
+    verified: VerifiedKeys | None = None,
 ) -> Callable[[F], F]:
     """Decorator: 401 without a valid key, 403 when its role is not allowed (admin always is),
-    429 when the key's rate limit is spent (docs/interfaces.md § Rate limits)."""
+    429 when the key's rate limit is spent (docs/interfaces.md § Rate limits).
+
+    `verified` remembers valid POS keys for a few seconds (a `VerifiedKeys` of its own when
+    not given; `VerifiedKeys(ttl_s=0)` looks every key up).
+    """
+    known = verified if verified is not None else VerifiedKeys()
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -183,8 +235,12 @@ def require_role(
                     "an API key is required (Authorization: Bearer <key>)",
                     headers=BEARER_CHALLENGE,
                 )
-            with sessions() as session:
-                principal = authenticate(session, secret, token)
+            principal = known.get(token)
+            if principal is None:
+                with sessions() as session:
+                    principal = authenticate(session, secret, token)
+                if principal is not None:
+                    known.remember(token, principal)
             if principal is None:
                 raise ProblemError(
                     401, "Unauthorized", "the API key is not valid", headers=BEARER_CHALLENGE

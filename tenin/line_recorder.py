@@ -121,6 +121,10 @@ class _PushBucket:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # A sender opens up to 16 connections at once; the default backlog of 5 left some
+    # waiting for a SYN retry (~1 s) at the start of every run.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that vanished (a killed worker) is not an error worth a traceback."""
         return None

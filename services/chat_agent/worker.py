@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 
 from services.chat_agent.bootstrap import WORKER_POOL_SIZE, Dependencies, bootstrap
-from services.chat_agent.delivery.http import delivery_client
+from services.chat_agent.delivery.curl import delivery_sender
 from services.chat_agent.delivery.loop import DeliveryLoop, RetryPolicy
 from services.chat_agent.delivery.rate import PushRate
 from services.chat_agent.handlers import handlers, messaging, offer_batches
@@ -39,9 +39,10 @@ log = structlog.get_logger(__name__)
 HOUSEKEEPING_SECONDS = 1.0
 # Delivery attempts in flight at once, and rows claimed per round (docs/interfaces.md
 # § Campaign drops: a drop's pushes go out at the channel's rate, not one at a time). In
-# flight = rate x round trip: 16 senders keep 2,000 pushes/s going at an 8 ms round trip.
-# More threads cost CPU per push when the platform answers fast (32: ~40% more, GIL
-# contention, bench/drop_pushes.py); more chat workers add senders and CPU together.
+# flight = rate x round trip: 16 keep 2,000 pushes/s going at an 8 ms round trip. They are
+# driven by libcurl from one thread (delivery/curl.py), so more in flight costs no more
+# CPU per push (threads did: 32 cost ~40% more than 16); a platform further away needs
+# more. Against the local recording server 32 were slower than 16 (its threads contend).
 DELIVERY_SENDERS = 16
 DELIVERY_BATCH = 256
 # The delivery loop is kicked by every handler that queues a message in this process; its
@@ -112,12 +113,12 @@ def components(
     """Every worker thread by name: consumers, outbox relay, delivery loop, housekeeping."""
     deliveries = DeliveryLoop(
         deps.sessions,
-        delivery_client(deps.settings, DELIVERY_SENDERS),
+        None,
+        sender=delivery_sender(deps.settings, DELIVERY_SENDERS),
         policy=delivery_policy,
         wake=deps.deliveries_due,
-        # Drop pushes: the channel's rate across workers, attempted a few at a time.
+        # Drop pushes: the channel's rate across workers, attempted many at a time.
         push_rate=PushRate(deps.limiter, deps.settings.line_push_rate_per_s),
-        senders=DELIVERY_SENDERS,
         batch_size=DELIVERY_BATCH,
         poll_seconds=DELIVERY_IDLE_POLL_S,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class EventSchemaError(ValueError):
@@ -28,3 +28,6 @@ class Envelope(Strict):
     producer: str
     key: str
     payload: dict[str, Any]
+    # The payload as its schema, once codec.parse_payload validated it (a consumer decodes
+    # an envelope, then its handler asks for the typed payload: validated once, not twice).
+    _typed: Strict | None = PrivateAttr(default=None)

@@ -38,14 +38,14 @@ def make_event(
     """Build a validated envelope; raises EventSchemaError if the payload is wrong."""
     schema = _schema_for(event_type, version)
     if type(payload) is schema:
-        checked: BaseModel = payload  # validated when built, and frozen (Strict)
+        checked: Strict = payload  # validated when built, and frozen (Strict)
     else:
         raw = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
         try:
             checked = schema.model_validate(raw)
         except ValidationError as exc:
             raise EventSchemaError(f"invalid {event_type} payload: {exc}") from exc
-    return Envelope(
+    envelope = Envelope(
         event_id=event_id or uuid.uuid4(),
         type=event_type,
         version=version,
@@ -54,6 +54,8 @@ def make_event(
         key=key,
         payload=checked.model_dump(mode="json"),
     )
+    envelope._typed = checked
+    return envelope
 
 
 def encode(envelope: Envelope) -> bytes:
@@ -73,12 +75,18 @@ def decode(raw: bytes) -> Envelope:
 
 
 def parse_payload(envelope: Envelope) -> Strict:
-    """The typed payload of an envelope, validated against its registered schema."""
+    """The typed payload of an envelope, validated against its registered schema (once: the
+    result is kept on the envelope, whose fields are frozen)."""
+    kept = envelope.__pydantic_private__  # read directly: `envelope._typed` takes a slow path
+    if kept and kept.get("_typed") is not None:
+        return kept["_typed"]
     schema = _schema_for(envelope.type, envelope.version)
     try:
-        return schema.model_validate(envelope.payload)
+        typed = schema.model_validate(envelope.payload)
     except ValidationError as exc:
         raise EventSchemaError(f"invalid {envelope.type} payload: {exc}") from exc
+    envelope._typed = typed
+    return typed
 
 
 def payload_as(envelope: Envelope, expected: type[P]) -> P:

@@ -50,17 +50,21 @@ class Usage:
     customer_total: int = 0
 
     def refusal(self, limits: Limits, face: int) -> str | None:
-        """The first limit one more coupon of `face` yen would break, or None."""
-        checks = (
-            ("max_coupons", limits.max_coupons, self.issued + 1),
-            ("max_discount_total", limits.max_discount_total, self.money + face),
-            ("max_redemptions", limits.max_redemptions, self.redeemed + 1),
-            ("per_customer_per_day", limits.per_customer_per_day, self.customer_day + 1),
-            ("per_customer_total", limits.per_customer_total, self.customer_total + 1),
-        )
-        return next(
-            (name for name, limit, after in checks if limit is not None and after > limit), None
-        )
+        """The first limit one more coupon of `face` yen would break, or None (checked for
+        every candidate of every request: written out, not looped over)."""
+        if limits.max_coupons is not None and self.issued + 1 > limits.max_coupons:
+            return "max_coupons"
+        if limits.max_discount_total is not None and self.money + face > limits.max_discount_total:
+            return "max_discount_total"
+        if limits.max_redemptions is not None and self.redeemed + 1 > limits.max_redemptions:
+            return "max_redemptions"
+        day_cap = limits.per_customer_per_day
+        if day_cap is not None and self.customer_day + 1 > day_cap:
+            return "per_customer_per_day"
+        total_cap = limits.per_customer_total
+        if total_cap is not None and self.customer_total + 1 > total_cap:
+            return "per_customer_total"
+        return None
 
 
 def face_value(offer: Mapping[str, Any]) -> int:

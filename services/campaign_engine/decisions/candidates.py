@@ -34,6 +34,7 @@ from services.campaign_engine.campaigns.offers import live_offers, offer_categor
 from services.campaign_engine.decisions.audience import audience_admits
 from services.campaign_engine.decisions.inputs import CustomerState
 from services.campaign_engine.models import Campaign
+from shared.events import Discount
 from shared.model.features import CustomerFeatures, OfferFeatures
 
 
@@ -50,6 +51,7 @@ class Candidate:
     day: str
     message_cost: int
     features: OfferFeatures
+    discount: Discount  # the offer's discount as its coupon carries it (validated once)
 
 
 def eligible_candidates(
@@ -119,7 +121,15 @@ class CampaignTerms:
             offers = []
             for offer in live_offers(campaign):
                 face = face_value(offer)
-                reply = Candidate(campaign, offer, face, day, 0, offer_features(offer))
+                reply = Candidate(
+                    campaign,
+                    offer,
+                    face,
+                    day,
+                    0,
+                    offer_features(offer),
+                    Discount.model_validate(offer["discount"]),
+                )
                 pushed = replace(reply, message_cost=campaign.message_cost)
                 paced = pacing_refusal(
                     campaign.pacing,

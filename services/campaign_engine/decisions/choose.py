@@ -15,24 +15,21 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import redis
 import structlog
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.budget.exhaustion import exhausted_budgets
-from services.campaign_engine.budget.limits import CUSTOMER_CAPS, BudgetName, Usage
+from services.campaign_engine.budget.limits import CUSTOMER_CAPS, BudgetName, Limits, Usage
 from services.campaign_engine.budget.reservations import (
     Refused,
     Reservation,
     ReservationStore,
-    ReservationsUnavailable,
     Wanted,
 )
 from services.campaign_engine.budget.seeding import (
     current_usage,
     read_usages,
     reserve_all,
-    total_ttl_s,
 )
 from services.campaign_engine.decisions.candidates import (
     CampaignTerms,
@@ -41,7 +38,6 @@ from services.campaign_engine.decisions.candidates import (
     message_costs,
     no_candidate_reason,
     refused_reason,
-    reservation_limits,
 )
 from services.campaign_engine.decisions.inputs import DecisionInputs
 from services.campaign_engine.decisions.policy import (
@@ -52,6 +48,7 @@ from services.campaign_engine.decisions.policy import (
     in_holdout,
 )
 from services.campaign_engine.decisions.record import Outcome
+from services.campaign_engine.decisions.reserving import REDIS_ERRORS, give_back, wanted_reservation
 from services.campaign_engine.decisions.scoring import ToScore, choose_many, ranking_version
 from services.campaign_engine.features.store import FeatureSource
 from shared.events import OfferRequested
@@ -59,7 +56,6 @@ from shared.model.features import DecisionContext
 
 log = structlog.get_logger(__name__)
 
-REDIS_ERRORS = (ReservationsUnavailable, redis.RedisError)
 # For each customer (in order; one may repeat): may one more coupon be issued now (each
 # True takes a token). One round trip for a batch (RateLimiter.take_each).
 IssuanceLimit = Callable[[Sequence[str]], list[bool]]
@@ -113,11 +109,11 @@ def choose_batch(
             _candidates_to_coupons(session, requests, going_on, found, now, deps, outcomes)
         except REDIS_ERRORS as exc:
             log.warning("redis_unavailable_no_coupon", requests=len(going_on), error=str(exc))
-            _give_back(deps.reservations, outcomes)
+            give_back(deps.reservations, outcomes)
             for i in going_on:
                 outcomes[i] = Outcome("none", "redis_unavailable")
         except BaseException:
-            _give_back(deps.reservations, outcomes)
+            give_back(deps.reservations, outcomes)
             raise
     return [o if o is not None else Outcome("none", "redis_unavailable") for o in outcomes]
 
@@ -183,6 +179,7 @@ def _candidates_to_coupons(
         else:
             outcomes[s.at] = outcome
     reserving: list[tuple[_Scored, Choice, Wanted]] = []
+    campaign_terms: dict[str, tuple[Limits, int]] = {}  # what a reservation of each takes
     for (s, choice), allowed in zip(wanting, _may_issue(requests, wanting, deps), strict=True):
         if allowed is None:
             outcomes[s.at] = Outcome("none", "redis_unavailable")
@@ -190,7 +187,17 @@ def _candidates_to_coupons(
             # docs/interfaces.md § Rate limits: closed, so Redis down means no coupon too.
             outcomes[s.at] = Outcome("none", "rate_limited", **_logged(choice, s, version))
         else:
-            reserving.append((s, choice, _wanted(requests[s.at], s, choice, now, deps)))
+            assert choice.index is not None
+            customer_id = requests[s.at].customer_id
+            wanted = wanted_reservation(
+                customer_id,
+                s.candidates[choice.index],
+                now,
+                deps.policy.pacing_slack,
+                deps.features.counter_key(customer_id),
+                campaign_terms,
+            )
+            reserving.append((s, choice, wanted))
     taken = reserve_all(
         session,
         deps.reservations,
@@ -237,22 +244,6 @@ def _may_issue(
         return [None] * len(wanting)
 
 
-def _wanted(
-    request: OfferRequested, s: _Scored, choice: Choice, now: datetime, deps: Deciding
-) -> Wanted:
-    assert choice.index is not None
-    chosen = s.candidates[choice.index]
-    return Wanted(
-        chosen.campaign.campaign_id,
-        request.customer_id,
-        chosen.day,
-        chosen.face,
-        reservation_limits(chosen, now, deps.policy.pacing_slack),
-        total_ttl_s(chosen.campaign, now),
-        deps.features.counter_key(request.customer_id),
-    )
-
-
 def _reserved(
     session: Session,
     request: OfferRequested,
@@ -296,14 +287,3 @@ def _logged(choice: Choice, s: _Scored, version: str) -> dict[str, Any]:
         "exhausted": s.exhausted,
         "model_version": version,
     }
-
-
-def _give_back(reservations: ReservationStore, outcomes: Sequence[Outcome | None]) -> None:
-    """Release what a batch that will not be stored had reserved (best effort: an
-    unreleased reservation under-spends, it never over-spends)."""
-    taken = [o.reservation for o in outcomes if o is not None and o.reservation is not None]
-    if taken:
-        try:
-            reservations.release_many(taken)
-        except REDIS_ERRORS as exc:
-            log.error("reservation_release_failed", reservations=len(taken), error=str(exc))

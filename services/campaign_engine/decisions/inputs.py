@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.models import Campaign, Customer, Decision, Drop, DropMember
-from shared.db import UTCDateTime
+from shared.db import DriverStatement, UTCDateTime
 
 
 @dataclass(frozen=True)
@@ -140,8 +140,11 @@ def _drops_asking_statement(postgresql: bool) -> Select[str, str, str]:
 # Built once per dialect (docs/architecture.md § Decisions): one statement for a whole
 # batch, its compiled form cached by SQLAlchemy.
 _KIND, _ID, _A, _B = "kind", "id", "a", "b"
-_INPUTS = {pg: _inputs_statement(pg) for pg in (True, False)}
-_DROPS_ASKING = {pg: _drops_asking_statement(pg) for pg in (True, False)}
+# On PostgreSQL they run on the transaction's psycopg connection (shared.db.DriverStatement).
+_INPUTS = _inputs_statement(False)
+_DROPS_ASKING = _drops_asking_statement(False)
+_PG_INPUTS = DriverStatement(_inputs_statement(True))
+_PG_DROPS_ASKING = DriverStatement(_drops_asking_statement(True))
 _DROP_STOPPED = ("cancelled", "failed")
 
 
@@ -156,11 +159,10 @@ def read_inputs(
     """Read everything a decision batch needs from the database in one statement: which
     requests are decided, each customer's consent and card link, the live campaigns; and,
     for a batch with drop requests, one more for their drops' campaigns."""
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    rows = session.execute(
-        _INPUTS[postgresql],
-        {"request_ids": list(request_ids), "customer_ids": list(customer_ids), "now": now},
-    ).all()
+    conn = session.connection()
+    postgresql = conn.dialect.name == "postgresql"
+    params = {"request_ids": list(request_ids), "customer_ids": list(customer_ids), "now": now}
+    rows = _PG_INPUTS.rows(conn, params) if postgresql else conn.execute(_INPUTS, params).all()
     decided: set[str] = set()
     customers: dict[str, CustomerState] = {}
     live: list[tuple[str, int]] = []
@@ -173,7 +175,12 @@ def read_inputs(
             live.append((key, int(a)))
     drop_campaigns: dict[str, str | None] = {}
     if drop_request_ids:
-        asked = session.execute(_DROPS_ASKING[postgresql], {"request_ids": list(drop_request_ids)})
+        asking = {"request_ids": list(drop_request_ids)}
+        asked = (
+            _PG_DROPS_ASKING.rows(conn, asking)
+            if postgresql
+            else conn.execute(_DROPS_ASKING, asking).all()
+        )
         drop_campaigns = {
             request_id: None if status in _DROP_STOPPED else campaign_id
             for request_id, campaign_id, status in asked

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import orjson
@@ -26,7 +26,6 @@ from services.campaign_engine.budget.limits import BudgetName
 from services.campaign_engine.budget.reservations import Reservation
 from services.campaign_engine.decisions.candidates import Candidate
 from services.campaign_engine.decisions.policy import Choice
-from services.campaign_engine.decisions.rows import RowWriter
 from services.campaign_engine.models import (
     DECISIONS_CONSUMER,
     PRODUCER,
@@ -36,17 +35,9 @@ from services.campaign_engine.models import (
     ProcessedEvent,
 )
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
-from shared.events import (
-    TOPIC_OF_TYPE,
-    Arm,
-    Discount,
-    Envelope,
-    IssuedCoupon,
-    OfferDecided,
-    OfferRequested,
-    encode,
-    make_event,
-)
+from shared.events import Arm, Envelope, IssuedCoupon, OfferRequested
+from shared.outbox import Draft, outbox_rows
+from shared.rows import RowWriter
 
 # Plain tables for Core inserts (typed once here).
 PROCESSED_TABLE = cast(Table, ProcessedEvent.__table__)
@@ -55,10 +46,10 @@ COUPON_TABLE = cast(Table, Coupon.__table__)
 OUTBOX_TABLE = cast(Table, Outbox.__table__)
 
 
-@dataclass(frozen=True)
-class StoredDecision:
+class StoredDecision(NamedTuple):
     """A decision as stored: its `decisions` row (the columns a batch writes), returned to
-    the caller without an ORM object per decision."""
+    the caller without an ORM object per decision (a named tuple: built for every
+    decision of a batch, ~4x cheaper than a frozen dataclass)."""
 
     decision_id: str
     request_id: str
@@ -77,7 +68,7 @@ class StoredDecision:
     decided_at: datetime
 
 
-DECISION_COLUMNS = tuple(f.name for f in fields(StoredDecision))
+DECISION_COLUMNS = StoredDecision._fields
 COUPON_COLUMNS = (
     "code",
     "decision_id",
@@ -127,7 +118,7 @@ def issue_coupon(
     return IssuedCoupon(
         code=code,
         title=offer["title"],
-        discount=Discount.model_validate(offer["discount"]),
+        discount=candidate.discount,
         valid_from=now,
         expires_at=expires,
         min_basket=offer["min_basket"],
@@ -177,7 +168,7 @@ def store_decisions(
     _COUPONS.write(
         conn, [_coupon_row(d, row, now) for d, row in winners if d.outcome.coupon is not None]
     )
-    _OUTBOX.write(conn, [_outbox_row(d, row) for d, row in winners])
+    _OUTBOX.write(conn, outbox_rows([_decided_draft(d, row) for d, row in winners], PRODUCER, now))
     exhausted: dict[str, set[BudgetName]] = {}
     for d, _ in winners:
         for cid, budgets in d.outcome.exhausted.items():
@@ -232,35 +223,28 @@ def _coupon_row(d: Decided, row: dict[str, Any], now: datetime) -> dict[str, Any
     }
 
 
-def _outbox_row(d: Decided, row: dict[str, Any]) -> dict[str, Any]:
-    """The offer.decided event as an outbox row (shared/outbox.py's columns)."""
+def _decided_draft(d: Decided, row: dict[str, Any]) -> Draft:
+    """The offer.decided event of a stored decision (encoded with the batch's others)."""
     outcome = d.outcome
-    event = make_event(
+    return Draft(
         "offer.decided",
-        OfferDecided(
-            request_id=row["request_id"],
-            customer_id=row["customer_id"],
-            campaign_id=row["campaign_id"],
-            offer_id=row["offer_id"],
-            arm=outcome.arm,
-            coupon=outcome.coupon,
-            propensity=min(1.0, max(0.0, outcome.propensity)),
-            score=outcome.score,
-            model_version=row["model_version"],
-            reason=outcome.reason,
-            drop_id=d.request.drop_id,  # a drop's coupon goes out as a push (chat_agent)
-            utc_offset_minutes=d.request.utc_offset_minutes,  # its quiet hours, their time
-        ),
-        key=row["customer_id"],
-        producer=PRODUCER,
+        row["customer_id"],
+        {
+            "request_id": row["request_id"],
+            "customer_id": row["customer_id"],
+            "campaign_id": row["campaign_id"],
+            "offer_id": row["offer_id"],
+            "arm": outcome.arm,
+            "coupon": outcome.coupon,
+            "propensity": min(1.0, max(0.0, outcome.propensity)),
+            "score": outcome.score,
+            "model_version": row["model_version"],
+            "reason": outcome.reason,
+            "drop_id": d.request.drop_id,  # a drop's coupon goes out as a push (chat_agent)
+            # its quiet hours, in the customer's time
+            "utc_offset_minutes": d.request.utc_offset_minutes,
+        },
     )
-    return {
-        "event_id": event.event_id,
-        "topic": TOPIC_OF_TYPE["offer.decided"],
-        "key": event.key,
-        "body": encode(event).decode("utf-8"),
-        "created_at": row["decided_at"],
-    }
 
 
 def logged_features(choice: Choice | None) -> str | None:
@@ -294,17 +278,17 @@ def logged_candidates(
     """Each scored candidate's campaign, offer, P(redeem), expected value (yen) and probability."""
     if choice is None or not choice.scores or len(choice.scores) != len(scored):
         return None
-    n = len(scored)  # probabilities has one more: no coupon
-    scores = np.round(np.asarray(choice.scores, dtype=np.float64), 6).tolist()
-    values = np.round(np.asarray(choice.values, dtype=np.float64), 3).tolist()
-    probabilities = np.round(np.asarray(choice.probabilities[:n], dtype=np.float64), 6).tolist()
+    # Rounded in Python: numpy's conversion of a few floats cost more than the rounding.
     return [
         {
             "campaign_id": c.campaign.campaign_id,
             "offer_id": c.offer["offer_id"],
-            "score": score,
-            "ev": ev,
-            "p": pr,
+            "score": round(float(score), 6),
+            "ev": round(float(ev), 3),
+            "p": round(float(pr), 6),
         }
-        for c, score, ev, pr in zip(scored, scores, values, probabilities, strict=False)
+        # probabilities has one more (no coupon): zip stops at the candidates
+        for c, score, ev, pr in zip(
+            scored, choice.scores, choice.values, choice.probabilities, strict=False
+        )
     ]

@@ -18,10 +18,10 @@ from typing import cast
 from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.decisions.rows import RowWriter
 from services.campaign_engine.models import UPDATES_CONSUMER, DropMember, ProcessedEvent
 from shared.db import unit_of_work, utcnow
 from shared.events import CouponDelivered, CouponDeliveryFailed, Envelope, payload_as
+from shared.rows import RowWriter
 
 # coupon.delivery_failed reasons that mean "not sent on purpose", not a platform failure.
 SKIP_REASONS = frozenset({"unfollowed", "opted_out", "max_messages", "cancelled"})

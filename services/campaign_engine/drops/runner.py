@@ -29,7 +29,6 @@ import structlog
 from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.decisions.rows import RowWriter
 from services.campaign_engine.drops.eligible import Follower, eligible_page
 from services.campaign_engine.drops.progress import counts, members_without_decision
 from services.campaign_engine.features.store import FeatureSource
@@ -37,12 +36,13 @@ from services.campaign_engine.models import PRODUCER, Campaign, Drop, DropMember
 from shared.db import unit_of_work, utcnow
 from shared.events import TOPIC_OF_TYPE, OfferContext, OfferRequested, make_event
 from shared.quiet_hours import DEFAULT_QUIET_HOURS, customer_zone
+from shared.rows import RowWriter
 
 log = structlog.get_logger(__name__)
 
 MEMBER_TABLE = cast(Table, DropMember.__table__)
 REQUESTS_TOPIC = TOPIC_OF_TYPE["offer.requested"]
-# One multi-row statement per table and page (decisions/rows.py), built once.
+# One multi-row statement per table and page (shared/rows.py), built once.
 _MEMBERS = RowWriter(MEMBER_TABLE, ("drop_id", "customer_id", "request_id"))
 _OUTBOX = RowWriter(
     cast(Table, Outbox.__table__), ("event_id", "topic", "key", "body", "created_at")

@@ -44,11 +44,14 @@ _DEPTH = FEATURE_NAMES.index("discount_depth")
 
 
 def bandit_log(logged: LoggedDecisions, margin_rate: float) -> BanditLog:
-    """The decisions as a BanditLog; reward = the sent offer's redemption value if redeemed."""
+    """The decisions as a BanditLog; reward = the sent offer's redemption value if redeemed,
+    less the message when it went out as a push (a drop's)."""
     values = values_from_features(logged.candidates_X, margin_rate)
     reward = np.zeros(len(logged))
     sent = logged.action >= 0
     reward[sent] = values[logged.offsets[:-1][sent] + logged.action[sent]] * logged.redeemed[sent]
+    if logged.message_cost is not None:
+        reward[sent] -= logged.message_cost[sent]
     return BanditLog(
         logged.candidates_X,
         logged.offsets,
@@ -56,6 +59,7 @@ def bandit_log(logged: LoggedDecisions, margin_rate: float) -> BanditLog:
         logged.intended,
         logged.propensity,
         reward,
+        costs=logged.message_cost,
     )
 
 
@@ -72,6 +76,8 @@ def spend_log(logged: LoggedDecisions, typical_basket: float = DEFAULT_TYPICAL_B
         logged.redeemed.astype(bool),
         known=known_rewards(logged),
         given=logged.discount,
+        costs=logged.message_cost,
+        paid=None if logged.message_cost is None else logged.message_cost * (logged.action >= 0),
     )
 
 

@@ -145,11 +145,16 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 def decision_log_records(session: Any, schema: str | None = None) -> list[dict[str, Any]]:
-    """Non-holdout decisions, each with its coupon's first unvoided redemption time (or None)."""
+    """Non-holdout decisions, each with its coupon's first unvoided redemption time (or None)
+    and what a push of it costs (a drop's decision: its campaign's message_cost; else 0)."""
     sql = text(f"""
         SELECT d.decision_id, d.arm, d.propensity, d.score, d.model_version, d.features,
-               d.coupon_code, d.decided_at, d.expires_at, r.first_redeemed_at
+               d.coupon_code, d.decided_at, d.expires_at, r.first_redeemed_at,
+               COALESCE(c.message_cost, 0) AS message_cost
         FROM {_table("decisions", schema)} d
+        LEFT JOIN {_table("drop_members", schema)} dm ON dm.request_id = d.request_id
+        LEFT JOIN {_table("drops", schema)} dr ON dr.drop_id = dm.drop_id
+        LEFT JOIN {_table("campaigns", schema)} c ON c.campaign_id = dr.campaign_id
         LEFT JOIN (
             SELECT coupon_code, MIN(redeemed_at) AS first_redeemed_at
             FROM {_table("redemptions_seen", schema)}

@@ -47,6 +47,9 @@ class BanditLog:
     propensity: np.ndarray  # (n,) logged probability of the chosen action
     reward: np.ndarray  # (n,) yen: value of the chosen offer if redeemed in its window, else 0
     p_true: np.ndarray | None = None  # (m,) simulator only: hidden P(redeem) of each candidate
+    # (n,) yen a coupon sent costs as a push message (a drop's decision), None: replies only.
+    # `reward` is already net of it where a coupon went out.
+    costs: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.chosen)
@@ -158,8 +161,11 @@ def split(x: np.ndarray, offsets: np.ndarray) -> list[np.ndarray]:
 
 
 def propensity_target(log: BanditLog, p_hat: np.ndarray, config: PolicyConfig) -> Target:
-    """The policy ranking by P(redeem) x redemption value; direct model: that product."""
+    """The policy ranking by P(redeem) x redemption value, less the message a push costs (as
+    decisions/policy.py choose_scored does); direct model: that difference."""
     ev = split(p_hat * log.values, log.offsets)
+    if log.costs is not None:
+        ev = [e - cost for e, cost in zip(ev, log.costs, strict=True)]
     return Target([action_probabilities(e, config) for e in ev], [np.append(e, 0.0) for e in ev])
 
 
@@ -232,7 +238,7 @@ def log_from_decision_log(
     candidate, which is exact for one-offer requests and an approximation otherwise.
     """
     xs: list[np.ndarray] = []
-    offsets, chosen, props, rewards, partial = [0], [], [], [], 0
+    offsets, chosen, props, rewards, costs, partial = [0], [], [], [], [], 0
     for rec in decision_log_records(session, schema):
         if rec["coupon_code"] is not None and not window_closed(rec, now):
             continue
@@ -249,7 +255,10 @@ def log_from_decision_log(
         offsets.append(offsets[-1] + len(X))
         chosen.append(c)
         props.append(float(rec["propensity"]))
-        rewards.append(float(value) if c >= 0 and redeemed_in_window(rec) else 0.0)
+        cost = float(rec.get("message_cost") or 0)  # a drop's push pays for its message
+        earned = float(value) if c >= 0 and redeemed_in_window(rec) else 0.0
+        rewards.append(earned - cost if c >= 0 else earned)
+        costs.append(cost)
     X_all = np.concatenate(xs) if xs else np.zeros((0, N_FEATURES), dtype=np.float32)
     bl = BanditLog(
         X_all,
@@ -258,6 +267,7 @@ def log_from_decision_log(
         np.array(chosen, dtype=np.int64),
         np.array(props),
         np.array(rewards),
+        costs=np.array(costs),
     )
     return bl, partial
 

@@ -7,7 +7,9 @@
   after expiry does not count;
 - **spend_after**: what the customer spent (customer_sales, from sale.recorded) strictly
   after the decision and up to `spend_window` later, for the treated and the holdout alike;
-- **discount**: yen the counted redemptions took off (redemptions_seen.discount).
+- **discount**: yen the counted redemptions took off (redemptions_seen.discount);
+- **message_cost**: for a drop's decision (its request id in drop_members), the yen its
+  campaign's push costs (`message_cost`, as it is now; a change since is not seen), else 0.
 
 Features are the logged matrix, exactly as the policy scored it at decision time; nothing
 is recomputed from today's aggregates, so nothing after the decision can leak into a row.
@@ -79,6 +81,9 @@ class LoggedDecisions:
     candidate_scores: np.ndarray  # float64 (m,): P(redeem) the logging model gave; nan unknown
     candidate_values: np.ndarray  # float64 (m,): expected value (yen) the policy computed
     candidate_campaigns: np.ndarray  # object (m,): each candidate's campaign id (None unknown)
+    # float64 (n,): yen a coupon sent would cost as a push (a drop's decision: its campaign's
+    # message_cost), 0 for a chat reply; None when not read.
+    message_cost: np.ndarray | None = None
     skipped: int = 0  # rows whose features do not fit this build's N_FEATURES
     horizon: timedelta = timedelta(0)  # the outcome horizon the rows were closed by
 
@@ -89,7 +94,9 @@ class LoggedDecisions:
         """The decisions where `keep` (bool, one per decision) is true, with their candidates."""
         sizes = np.diff(self.offsets)
         rows = np.repeat(keep, sizes)
-        fields = {name: getattr(self, name)[keep] for name in _PER_DECISION}
+        fields: dict[str, Any] = {
+            name: None if (v := getattr(self, name)) is None else v[keep] for name in _PER_DECISION
+        }
         fields |= {name: getattr(self, name)[rows] for name in _PER_CANDIDATE}
         offsets = np.concatenate([[0], np.cumsum(sizes[keep])]).astype(np.int64)
         return LoggedDecisions(
@@ -123,8 +130,11 @@ def _decision_rows(
     sql = text(f"""
         SELECT d.decision_id, d.customer_id, d.arm, d.reason, d.propensity, d.model_version,
                d.features, CAST(d.candidates AS TEXT) AS candidates, d.offer_id, d.coupon_code, d.decided_at, d.expires_at,
-               r.redeemed_at, r.discount
+               r.redeemed_at, r.discount, COALESCE(c.message_cost, 0) AS message_cost
         FROM {_table("decisions", schema)} d
+        LEFT JOIN {_table("drop_members", schema)} dm ON dm.request_id = d.request_id
+        LEFT JOIN {_table("drops", schema)} dr ON dr.drop_id = dm.drop_id
+        LEFT JOIN {_table("campaigns", schema)} c ON c.campaign_id = dr.campaign_id
         LEFT JOIN (
             SELECT coupon_code, MIN(redeemed_at) AS redeemed_at, SUM(discount) AS discount
             FROM {_table("redemptions_seen", schema)}
@@ -230,6 +240,7 @@ def logged_outcomes(
             ("discount", float(row.discount or 0) if redeemed else 0.0),
             ("decided_ms", _ms(decided)),
             ("model_version", row.model_version),
+            ("message_cost", float(row.message_cost or 0)),
         ):
             acc[key].append(value)
         cand_x.append(matrix)
@@ -262,6 +273,7 @@ def logged_outcomes(
         candidate_scores=np.array(cand_scores, dtype=np.float64),
         candidate_values=np.array(cand_values, dtype=np.float64),
         candidate_campaigns=np.array(cand_campaigns, dtype=object),
+        message_cost=np.array(acc["message_cost"], dtype=np.float64),
         skipped=skipped,
         horizon=max(spend_window, validity),
     )
@@ -295,6 +307,7 @@ _COLUMNS = (
     "discount",
     "decided_ms",
     "model_version",
+    "message_cost",
 )
 # LoggedDecisions' fields of one entry per decision: the accumulated ones, the joined spend, time.
 _PER_DECISION = (*(c for c in _COLUMNS if c != "decided_ms"), "spend_after", "decided_at")

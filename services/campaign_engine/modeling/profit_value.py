@@ -30,18 +30,22 @@ class SpendLog:
     # Target.with_known. None where only the logged action's reward is known.
     known: list[np.ndarray | None] | None = None
     given: np.ndarray | None = None  # (n,) yen the redemptions really took off, when joined
+    costs: np.ndarray | None = None  # (n,) yen a coupon sent costs as a push (a drop's)
+    paid: np.ndarray | None = None  # (n,) yen the logged action paid for its message
 
     def __len__(self) -> int:
         return len(self.chosen)
 
     def profit(self, margin_rate: float) -> np.ndarray:
-        """Reward per decision: margin on the window's spend less the discount redeemed."""
+        """Reward per decision: margin on the window's spend less the discount redeemed and
+        the message paid for (a push)."""
+        paid = self.paid if self.paid is not None else 0.0
         if self.given is not None:
-            return margin_rate * self.spend - np.where(self.redeemed, self.given, 0.0)
+            return margin_rate * self.spend - np.where(self.redeemed, self.given, 0.0) - paid
         given = np.zeros(len(self))
         sent = self.chosen >= 0
         given[sent] = self.discounts[self.offsets[:-1][sent] + self.chosen[sent]]
-        return margin_rate * self.spend - np.where(self.redeemed, given, 0.0)
+        return margin_rate * self.spend - np.where(self.redeemed, given, 0.0) - paid
 
 
 def profit_target(
@@ -53,7 +57,8 @@ def profit_target(
 ) -> Target:
     """An uplift policy on a SpendLog (reward: SpendLog.profit, yen per decision).
 
-    The direct model: sending offer a earns margin x spend_treated(a) - P(redeem a) x discount(a);
+    The direct model: sending offer a earns margin x spend_treated(a) - P(redeem a) x discount(a)
+    (less the message, for a push);
     sending nothing earns margin x spend_control (averaged over the request's candidates). The
     policy ranks offers by the difference, as decisions/policy.py uplift_expected_values does.
     Where the log knows an action's reward without taking it (`SpendLog.known`: a held-out
@@ -62,8 +67,12 @@ def profit_target(
     """
     m = config.margin_rate
     q_sent = m * spend_treated - p_hat * log.discounts
+    costs = log.costs if log.costs is not None else np.zeros(len(log))
     q_hat, probs = [], []
-    for q, c in zip(split(q_sent, log.offsets), split(m * spend_control, log.offsets), strict=True):
+    for q_offer, c, cost in zip(
+        split(q_sent, log.offsets), split(m * spend_control, log.offsets), costs, strict=True
+    ):
+        q = q_offer - cost  # a push pays for its message (decisions/policy.py choose_scored)
         q_none = float(np.mean(c))
         q_hat.append(np.append(q, q_none))
         probs.append(action_probabilities(q - q_none, config))

@@ -11,51 +11,73 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Select, Table, bindparam, update
 from sqlalchemy.orm import Session
 
+from services.chat_agent.delivery.outcomes import AnyRow
 from services.chat_agent.models import Delivery, DropPush, DropSchedule
 from shared.quiet_hours import next_allowed
 
 DROP_KIND = "drop_coupon"  # the `kind` of a drop push in the deliveries outbox
+DELIVERIES = cast(Table, Delivery.__table__)
+PUSHES = cast(Table, DropPush.__table__)
+SCHEDULES = cast(Table, DropSchedule.__table__)
+DROP_RULES = (
+    PUSHES.c.utc_offset_minutes,
+    SCHEDULES.c.cancelled,
+    SCHEDULES.c.quiet_hours,
+    SCHEDULES.c.send_after,
+)
 
 
-def defer_drop_pushes(session: Session, rows: Sequence[Delivery], now: datetime) -> set[object]:
-    """Of claimed drop pushes, those that must not go now: cancelled ones are cancelled,
-    those inside quiet hours (or before send_after) are moved to when they may go.
-    Returns their delivery ids (the loop does not attempt them)."""
-    ids = [r.delivery_id for r in rows]
-    found = session.execute(
-        select(DropPush.delivery_id, DropPush.utc_offset_minutes, DropSchedule)
-        .join(DropSchedule, DropSchedule.drop_id == DropPush.drop_id)
-        .where(DropPush.delivery_id.in_(ids))
+def with_drop_rules(query: Select[Any]) -> Select[Any]:
+    """A claim's query of drop pushes, each row with its drop's rules (`DROP_RULES`; all
+    null for a push without a `drop_pushes` row, which no rule holds back)."""
+    return (
+        query.add_columns(*DROP_RULES)
+        .outerjoin(PUSHES, PUSHES.c.delivery_id == DELIVERIES.c.delivery_id)
+        .outerjoin(SCHEDULES, SCHEDULES.c.drop_id == PUSHES.c.drop_id)
     )
-    schedules = {delivery_id: (offset, schedule) for delivery_id, offset, schedule in found}
-    deferred: set[object] = set()
+
+
+def defer_drop_pushes(session: Session, rows: Sequence[AnyRow], now: datetime) -> set[object]:
+    """Of claimed drop pushes (locked by the caller, read `with_drop_rules`), those that must
+    not go now: cancelled ones are cancelled, those inside quiet hours (or before
+    send_after) are moved to when they may go. Returns their delivery ids (the loop does
+    not attempt them)."""
+    cancelled: list[object] = []
+    later: list[dict[str, object]] = []
+    # A drop's rules are the same for all its pushes: the window is worked out once per
+    # (rules, offset), not once per push.
+    due_at: dict[tuple[object, ...], datetime] = {}
     for row in rows:
-        found_one = schedules.get(row.delivery_id)
-        if found_one is None:
+        if row.cancelled is None:
+            continue  # no drop_pushes row: no rules to hold it back
+        if row.cancelled:
+            cancelled.append(row.delivery_id)
             continue
-        offset, schedule = found_one
-        if schedule.cancelled:
-            row.status, row.last_error = "cancelled", "drop cancelled"
-            deferred.add(row.delivery_id)
-            continue
-        due = next_allowed(
-            schedule.quiet_hours, now, schedule.send_after, utc_offset_minutes=offset
-        )
+        offset = row.utc_offset_minutes
+        rules = (repr(row.quiet_hours), row.send_after, offset)
+        due = due_at.get(rules)
+        if due is None:
+            due = due_at[rules] = next_allowed(
+                row.quiet_hours, now, row.send_after, utc_offset_minutes=offset
+            )
         if due > now:
-            row.next_attempt_at = due
-            deferred.add(row.delivery_id)
-    return deferred
-
-
-def drops_of(session: Session, delivery_ids: Sequence[object]) -> dict[object, str]:
-    """delivery_id → the drop it pushes for, for those of `delivery_ids` that are drop pushes."""
-    if not delivery_ids:
-        return {}
-    rows = session.execute(
-        select(DropPush.delivery_id, DropPush.drop_id).where(DropPush.delivery_id.in_(delivery_ids))
-    )
-    return {delivery_id: drop_id for delivery_id, drop_id in rows}
+            later.append({"b_id": row.delivery_id, "b_due": due})
+    if cancelled:
+        session.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.delivery_id.in_(cancelled))
+            .values(status="cancelled", last_error="drop cancelled")
+        )
+    if later:
+        session.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.delivery_id == bindparam("b_id"))
+            .values(next_attempt_at=bindparam("b_due")),
+            later,
+        )
+    return {*cancelled, *(row["b_id"] for row in later)}

@@ -36,6 +36,27 @@ class DeliveryFields(TypedDict, total=False):
     status: str
 
 
+# The columns `delivery_row` gives, for a one-statement INSERT of many (shared/rows.py).
+DELIVERY_COLUMNS = (
+    "delivery_id",
+    "customer_id",
+    "line_user_id",
+    "kind",
+    "messages",
+    "reply_token",
+    "reply_deadline",
+    "retry_key",
+    "status",
+    "attempts",
+    "reply_uncertain",
+    "next_attempt_at",
+    "created_at",
+    "request_id",
+    "campaign_id",
+    "coupon_code",
+)
+
+
 def enqueue(session: Session, **fields: Unpack[DeliveryFields]) -> Delivery:
     """Add a delivery to the caller's transaction (the outbox of chat messages)."""
     row = Delivery(**delivery_row(**fields))

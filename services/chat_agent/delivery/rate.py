@@ -27,13 +27,20 @@ class PushRate:
         self.bucket = Bucket(BUCKET, rate_per_s, max(1, int(rate_per_s / 10)), fail_open=True)
         self._limiter = limiter
 
+    def take(self) -> float:
+        """Take one push token if there is one (0.0); else the seconds to wait before
+        asking again (at most MAX_WAIT_S)."""
+        verdict = self._limiter.take(self.bucket, CHANNEL_KEY)
+        if verdict.allowed:
+            return 0.0
+        return min(MAX_WAIT_S, max(0.001, verdict.retry_after_s))
+
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Take one push token, waiting for it; False if `stop` was set meanwhile."""
         while True:
-            verdict = self._limiter.take(self.bucket, CHANNEL_KEY)
-            if verdict.allowed:
+            wait = self.take()
+            if not wait:
                 return True
-            wait = min(MAX_WAIT_S, max(0.001, verdict.retry_after_s))
             if stop is not None:
                 if stop.wait(wait):
                     return False

@@ -7,86 +7,19 @@ linked customer; `coupon.voided` for each redemption a void reverses
 (docs/interfaces.md § Events).
 
 A batch's events are built as drafts (type, key, payload) and encoded together by
-`outbox_rows`: the payloads of one type are validated against their registered schema in
-one call, and each envelope is serialised directly, the very bytes
-`shared.events.encode(make_event(...))` gives (a unit test holds them equal), without
-building an `Envelope` model per event (docs/architecture.md § Hot paths).
+`shared.outbox.outbox_rows`: the payloads of one type are validated against their
+registered schema in one call, and each envelope is serialised directly, the very bytes
+`shared.events.encode(make_event(...))` gives, without building an `Envelope` model per
+event (docs/architecture.md § Hot paths).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from functools import cache
-from typing import Any, NamedTuple
-
-from pydantic import TypeAdapter
-from pydantic_core import to_json
 
 from services.redemption_tracker.models import Redemption
 from services.redemption_tracker.pos.batch import BatchTx, Outcome
-from shared.db import utcnow
-from shared.events import SCHEMAS, TOPIC_OF_TYPE, EventSchemaError, Strict
-
-VERSION = 1
-
-
-class Draft(NamedTuple):
-    """An event to be written: its type, key and payload (checked in `outbox_rows`)."""
-
-    type: str
-    key: str
-    payload: dict[str, Any]
-
-
-@cache
-def _payloads(event_type: str) -> TypeAdapter[list[Strict]]:
-    schema = SCHEMAS[(event_type, VERSION)]
-    return TypeAdapter(list[schema])  # type: ignore[valid-type]  # the schema is looked up at run time
-
-
-def outbox_rows(drafts: list[Draft], producer: str) -> list[dict[str, Any]]:
-    """Validated events as outbox rows, in draft order (shared.outbox.add_event's rows).
-
-    Raises EventSchemaError, as `make_event` does, when a payload breaks its schema.
-    """
-    checked: list[Any] = [None] * len(drafts)
-    by_type: dict[str, list[int]] = {}
-    for i, d in enumerate(drafts):
-        by_type.setdefault(d.type, []).append(i)
-    for event_type, at in by_type.items():
-        adapter = _payloads(event_type)
-        try:
-            models = adapter.validate_python([drafts[i].payload for i in at])
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise EventSchemaError(f"invalid {event_type} payload: {exc}") from exc
-        for i, dumped in zip(at, adapter.dump_python(models, mode="json"), strict=True):
-            checked[i] = dumped
-    occurred_at, created_at = datetime.now(UTC), utcnow()
-    rows = []
-    for d, payload in zip(drafts, checked, strict=True):
-        event_id = uuid.uuid4()
-        envelope = {
-            "event_id": event_id,
-            "type": d.type,
-            "version": VERSION,
-            "occurred_at": occurred_at,
-            "producer": producer,
-            "key": d.key,
-            "payload": payload,
-        }
-        rows.append(
-            {
-                "event_id": event_id,
-                "topic": TOPIC_OF_TYPE[d.type],
-                "key": d.key,
-                "body": to_json(envelope).decode(),
-                "created_at": created_at,
-                "sent_at": None,
-            }
-        )
-    return rows
+from shared.outbox import Draft
 
 
 def coupon_redeemed(t: BatchTx, o: Outcome, store_id: str) -> Draft:

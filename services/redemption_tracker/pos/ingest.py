@@ -6,7 +6,8 @@ cannot deadlock one another and exactly-once holds by constraint, not by luck:
 
 1. insert the transactions, `ON CONFLICT DO NOTHING RETURNING`: what is not returned
    was recorded before (or by a concurrent batch, whose commit we wait for) and is
-   answered `duplicate` with its stored outcome;
+   answered `duplicate` with its stored outcome. First tried as a plain COPY with ids
+   drawn up front (`_write_first_time`), which a single conflict fails and rolls back;
 2. the offline checks of pos/checks.py for each coupon of the new transactions;
 3. claim the surviving codes in `redemptions` (`ON CONFLICT` on the live-code unique
    index): a code someone else holds is `already_redeemed`;
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import structlog
+from psycopg.errors import UniqueViolation
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -32,15 +34,21 @@ from services.redemption_tracker import metrics
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.models import CouponCheck, Transaction
 from services.redemption_tracker.pos.batch import BatchTx, load_copies
-from services.redemption_tracker.pos.prepare import prepare
+from services.redemption_tracker.pos.prepare import Firsts, prepare
 from services.redemption_tracker.pos.redeem import settle_coupons, write_outcomes
 from services.redemption_tracker.pos.schemas import PosTransaction, Rejected
-from services.redemption_tracker.sql import insert_tuples, table_of
+from services.redemption_tracker.sql import (
+    COPY_MIN_ROWS,
+    copy_with_ids,
+    insert_tuples,
+    table_of,
+)
 from shared.db import unit_of_work
 
 log = structlog.get_logger(__name__)
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+_TX_KEY = "uq_rt_transactions_store_tx"  # a transaction is recorded once per store
 T = TypeVar("T")
 _TX_COLUMNS = (
     "store_id",
@@ -75,9 +83,6 @@ def ingest(
     """Record a batch of one store's transactions; one result per item, in order."""
     started = time.perf_counter()
     results: list[dict[str, Any] | None] = [None] * len(items)
-    fresh: list[BatchTx] = []
-    first_seen: dict[str, BatchTx] = {}
-    repeats: list[tuple[int, BatchTx, str]] = []  # (index, first occurrence, fingerprint)
     latest = tracker.till_time.latest(tracker.clock())
     ready: list[tuple[int, PosTransaction]] = []
     for i, item in enumerate(items):
@@ -98,16 +103,18 @@ def ingest(
             )
         else:
             ready.append((i, item))
-    for t in prepare(tracker.pseudonym_secret, tracker.coupon_keys, ready):
-        tx_id = t.tx.transaction_id
-        if tx_id in first_seen:
-            repeats.append((t.index, first_seen[tx_id], t.fingerprint))
+    firsts: dict[str, tuple[int, PosTransaction]] = {}
+    repeated: list[tuple[int, PosTransaction]] = []  # a transaction id seen before in the batch
+    for i, item in ready:
+        if item.transaction_id in firsts:
+            repeated.append((i, item))
         else:
-            first_seen[tx_id] = t
-            fresh.append(t)
+            firsts[item.transaction_id] = (i, item)
+    batch = Firsts(tracker.pseudonym_secret, tracker.coupon_keys, firsts.values())
     stored: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-    if fresh:
-        stored = _with_retries(lambda: _write_batch(tracker, store_id, fresh, source))
+    if batch:
+        stored = _with_retries(lambda: _write_first_time(tracker, store_id, batch, source))
+    fresh = batch.in_request_order()
     for t in fresh:
         if t.row_id is not None:
             coupons = [o.public() for o in t.outcomes] if t.outcomes else []
@@ -117,11 +124,13 @@ def ingest(
             results[t.index] = _duplicate(
                 t.tx.transaction_id, coupons, fingerprint != t.fingerprint
             )
-    for i, first, fingerprint in repeats:
+    first_of = {t.tx.transaction_id: t for t in fresh} if repeated else {}
+    for again in prepare(tracker.pseudonym_secret, tracker.coupon_keys, repeated):
+        first = first_of[again.tx.transaction_id]
         original = results[first.index]
         assert original is not None
-        results[i] = _duplicate(
-            first.tx.transaction_id, original["coupons"], fingerprint != first.fingerprint
+        results[again.index] = _duplicate(
+            first.tx.transaction_id, original["coupons"], again.fingerprint != first.fingerprint
         )
     _observe(results, source, time.perf_counter() - started, store_id)
     return [r for r in results if r is not None]
@@ -155,16 +164,41 @@ def _with_retries(work: Callable[[], T], attempts: int = 3) -> T:
     raise AssertionError("unreachable")
 
 
-def _write_batch(
-    tracker: Tracker, store_id: str, fresh: list[BatchTx], source: str
+def _write_first_time(
+    tracker: Tracker, store_id: str, fresh: Firsts, source: str
 ) -> dict[str, tuple[str, list[dict[str, Any]]]]:
-    """The one database transaction of a batch; returns the stored outcomes of duplicates."""
+    """`_write_batch` by COPY straight into `transactions`, else with conflicts resolved.
+
+    The COPY fails on a transaction recorded before, or by a concurrent batch (the unique
+    index waits for that batch's commit first): the whole attempt is rolled back, since
+    the transactions are its first write, and made again with `ON CONFLICT`, which answers
+    those as duplicates. A re-sent batch pays for a COPY that fails, a new one goes faster.
+    """
+    try:
+        return _write_batch(tracker, store_id, fresh, source, by_copy=True)
+    except UniqueViolation as exc:
+        if exc.diag.constraint_name != _TX_KEY:
+            raise
+        log.info("pos_batch_has_duplicates", store_id=store_id, transactions=len(fresh))
+        return _write_batch(tracker, store_id, fresh, source, by_copy=False)
+
+
+def _write_batch(
+    tracker: Tracker, store_id: str, batch: Firsts, source: str, *, by_copy: bool
+) -> dict[str, tuple[str, list[dict[str, Any]]]]:
+    """The one database transaction of a batch; returns the stored outcomes of duplicates.
+
+    By COPY, each transaction is prepared as its row is written (`Firsts`).
+    """
     now = tracker.clock()
-    for t in fresh:
-        t.row_id, t.outcomes = None, []
-    with unit_of_work(tracker.sessions) as s:
-        rows = [
-            (
+    in_order: list[BatchTx] = []  # as the rows go in: by transaction id
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for t in batch.in_key_order():
+            t.row_id, t.outcomes = None, []  # a retry starts over
+            in_order.append(t)
+            tx = t.tx
+            yield (
                 store_id,
                 tx.transaction_id,
                 tx.occurred_at,
@@ -176,24 +210,28 @@ def _write_batch(
                 source,
                 now,
             )
-            for t in sorted(fresh, key=lambda t: t.tx.transaction_id)
-            for tx in (t.tx,)
-        ]
-        inserted = dict(
-            insert_tuples(
-                s,
-                table_of(Transaction),
-                _TX_COLUMNS,
-                rows,
-                conflict=("store_id", "transaction_id"),
-                returning=("transaction_id", "id"),
+
+    with unit_of_work(tracker.sessions) as s:
+        table = table_of(Transaction)
+        if by_copy and len(batch) >= COPY_MIN_ROWS and s.get_bind().dialect.name == "postgresql":
+            ids = copy_with_ids(s, table, _TX_COLUMNS, rows(), len(batch))
+            for t, row_id in zip(in_order, ids, strict=True):
+                t.row_id = row_id
+        else:
+            inserted = dict(
+                insert_tuples(
+                    s,
+                    table,
+                    _TX_COLUMNS,
+                    list(rows()),
+                    conflict=("store_id", "transaction_id"),
+                    returning=("transaction_id", "id"),
+                )
             )
-        )
-        new = []
-        for t in fresh:
-            t.row_id = inserted.get(t.tx.transaction_id)
-            if t.row_id is not None:
-                new.append(t)
+            for t in in_order:
+                t.row_id = inserted.get(t.tx.transaction_id)
+        fresh = batch.in_request_order()
+        new = [t for t in fresh if t.row_id is not None]
         copies = load_copies(s, new)
         settle_coupons(s, new, copies, store_id, now, tracker.till_time)
         write_outcomes(s, tracker, new, copies, store_id, now)

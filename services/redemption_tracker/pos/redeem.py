@@ -28,16 +28,15 @@ from services.redemption_tracker.pos.backdating import refuse_backdated, remembe
 from services.redemption_tracker.pos.batch import BatchCopies, BatchTx, Outcome
 from services.redemption_tracker.pos.checks import Basket, Line, check_coupon
 from services.redemption_tracker.pos.events import (
-    Draft,
     RejectionKey,
     coupon_redeemed,
     coupon_rejections,
-    outbox_rows,
     rejection_key,
     sale_recorded,
 )
 from services.redemption_tracker.sql import insert_rows, table_of
 from services.redemption_tracker.till_time import TillTime
+from shared.outbox import Draft, outbox_rows
 
 
 def settle_coupons(

@@ -29,13 +29,14 @@ from services.redemption_tracker.models import (
     Transaction,
     Void,
 )
-from services.redemption_tracker.pos.events import Draft, coupon_voided, outbox_rows
+from services.redemption_tracker.pos.events import coupon_voided
 from services.redemption_tracker.pos.schemas import VoidRequest
 from services.redemption_tracker.pos.void_window import check_open_periods, check_void_time
 from services.redemption_tracker.sql import bulk, insert_ignore, insert_rows, lock_rows
 from shared.coupons import claims_of
 from shared.db import unit_of_work
 from shared.http import field_problem
+from shared.outbox import Draft, outbox_rows
 
 
 def void_transaction(tracker: Tracker, store_id: str, req: VoidRequest) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 A mixed batch (redemptions, a code presented twice, forged and junk codes, a linked
 member's sale, an in-batch repeat, an invalid transaction), then its re-send and a void,
-goes through the app with every COPY recorded: plain inserts (`copy_rows`) and inserts
-through a staging table (`staged_insert`, for transactions and redemptions, which resolve
-conflicts and return ids). The recorded rows are then written once by that path and once
+goes through the app with every COPY recorded: plain inserts (`copy_rows`), new
+transactions copied with their ids drawn first (`copy_with_ids`) and inserts through a
+staging table (`staged_insert`, for redemptions, and for transactions once the re-send's
+COPY failed on its duplicates: they resolve conflicts and return ids). The recorded rows are then written once by that path and once
 by SQLAlchemy's executemany INSERT (`ON CONFLICT … DO NOTHING` alike) into twin tables, and
 the stored rows must be identical (JSON, NULLs, UUIDs and timestamps included).
 """
@@ -12,7 +13,7 @@ the stored rows must be identical (JSON, NULLs, UUIDs and timestamps included).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from services.redemption_tracker.models import (
     Redemption,
     Transaction,
 )
+from services.redemption_tracker.pos import ingest
 from services.redemption_tracker.sql import (
     Upsert,
     bulk,
@@ -74,11 +76,19 @@ Written = tuple[str, Table, list[str], list[tuple[Any, ...]], dict[str, Any]]
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Written]:
     """Every COPY the ingest makes: (path, table, columns, rows, conflict options)."""
     calls: list[Written] = []
-    real_copy, real_staged = sql.copy_rows, sql.staged_insert
+    real_copy, real_staged, real_with_ids = sql.copy_rows, sql.staged_insert, sql.copy_with_ids
 
     def copy(session: Session, table: Table, names: Sequence[str], rows: list[Any]) -> None:
         calls.append(("copy", table, list(names), list(rows), {}))
         real_copy(session, table, names, rows)
+
+    def with_ids(
+        session: Session, table: Table, names: Sequence[str], rows: Iterable[Any], n: int
+    ) -> Any:
+        seen: list[Any] = []
+        ids = real_with_ids(session, table, names, (seen.append(r) or r for r in rows), n)
+        calls.append(("copy_ids", table, list(names), seen, {}))  # once it went in
+        return ids
 
     def staged(
         session: Session, table: Table, names: Sequence[str], rows: list[Any], on: Upsert
@@ -88,6 +98,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[Written]:
 
     monkeypatch.setattr(sql, "copy_rows", copy)
     monkeypatch.setattr(sql, "staged_insert", staged)
+    monkeypatch.setattr(ingest, "copy_with_ids", with_ids)
     return calls
 
 
@@ -136,6 +147,7 @@ def test_a_mixed_batch_writes_by_copy_exactly_the_rows_of_the_insert_path(
         ("copy", "coupon_checks"),
         ("copy", "ledger_entries"),
         ("copy", "outbox"),
+        ("copy_ids", "transactions"),
         ("staged", "transactions"),
         ("staged", "redemptions"),
     }, paths
@@ -156,7 +168,7 @@ def test_a_mixed_batch_writes_by_copy_exactly_the_rows_of_the_insert_path(
                 )
                 if suffix == "insert":
                     _reference(s, twin, names, rows, **kw)
-                elif path == "copy":
+                elif path in ("copy", "copy_ids"):  # the same COPY; the ids aside
                     copy_rows(s, twin, names, rows)
                 else:
                     staged_insert(s, twin, names, rows, Upsert(**kw))

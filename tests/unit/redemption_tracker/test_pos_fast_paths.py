@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from services.redemption_tracker.pos.checks import read_code
-from services.redemption_tracker.pos.prepare import ITEMS, ITEMS_JSON, prepare
+from services.redemption_tracker.pos.prepare import ITEMS, ITEMS_JSON, Firsts, prepare
 from services.redemption_tracker.pos.schemas import PosTransaction
 from shared.coupons import CouponClaims, coupon_key, issue_code
 from shared.crypto import member_hash
@@ -58,3 +58,27 @@ def test_the_fingerprint_keeps_its_stored_format() -> None:
 def test_a_transaction_without_member_or_codes() -> None:
     [t] = prepare("sekrit", [KEY], [(0, _tx())])
     assert (t.member_hash, t.presented) == (None, [])
+
+
+def test_firsts_prepare_in_key_order_as_taken_and_once() -> None:
+    ready = [(i, _tx(transaction_id=tx_id)) for i, tx_id in enumerate(["S1-3", "S1-1", "S1-2"])]
+    batch = Firsts("sekrit", [KEY], ready)
+    assert len(batch) == 3
+    taken = batch.in_key_order()
+    first = next(taken)  # only what was taken so far is prepared
+    assert (first.index, first.tx.transaction_id) == (1, "S1-1")
+    rest = list(taken)
+    assert [t.tx.transaction_id for t in rest] == ["S1-2", "S1-3"]
+    again = list(batch.in_key_order())  # the same objects, not prepared twice
+    assert all(a is b for a, b in zip(again, [first, *rest], strict=True))
+    assert [t.index for t in batch.in_request_order()] == [0, 1, 2]
+    by_prepare = prepare("sekrit", [KEY], ready)
+    assert [t.fingerprint for t in batch.in_request_order()] == [t.fingerprint for t in by_prepare]
+
+
+def test_firsts_left_half_way_are_prepared_again_from_the_start() -> None:
+    ready = [(i, _tx(transaction_id=f"S1-{i}")) for i in range(4)]
+    batch = Firsts("sekrit", [KEY], ready)
+    half = batch.in_key_order()
+    next(half), next(half)  # a COPY that failed after two rows
+    assert [t.index for t in batch.in_request_order()] == [0, 1, 2, 3]

@@ -16,6 +16,7 @@ from shared.events import (
     encode,
     make_event,
     parse_payload,
+    payload_as,
 )
 
 
@@ -34,6 +35,23 @@ def test_round_trip_keeps_every_field() -> None:
     payload = parse_payload(back)
     assert isinstance(payload, OfferRequested)
     assert payload.context.local_hour == 9
+
+
+def test_a_decoded_payload_is_validated_once_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    back = decode(
+        encode(make_event("offer.requested", _offer_requested(), key="c_1", producer="x"))
+    )
+    validations: list[object] = []
+    original = OfferRequested.model_validate
+    monkeypatch.setattr(
+        OfferRequested,
+        "model_validate",
+        lambda obj, **kw: validations.append(obj) or original(obj, **kw),
+    )
+    first = payload_as(back, OfferRequested)
+    assert payload_as(back, OfferRequested) is first and parse_payload(back) is first
+    assert validations == []  # decode validated it; the handler's ask reads what it kept
+    assert first.customer_id == "c_1" and "_typed" not in back.model_dump()
 
 
 def test_publish_side_rejects_a_bad_payload_naming_the_field() -> None:

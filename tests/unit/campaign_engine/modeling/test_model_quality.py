@@ -110,6 +110,10 @@ def _decision_log(path: Path) -> str:
                 "CREATE TABLE redemptions_seen (coupon_code TEXT, redeemed_at TIMESTAMP, voided BOOLEAN)"
             )
         )
+        # No drop asked for any of these decisions: every message cost is 0.
+        conn.execute(text("CREATE TABLE drop_members (drop_id TEXT, request_id TEXT)"))
+        conn.execute(text("CREATE TABLE drops (drop_id TEXT, campaign_id TEXT)"))
+        conn.execute(text("CREATE TABLE campaigns (campaign_id TEXT, message_cost INTEGER)"))
         rows = simulated_rows(400, seed=5)
         for i in range(len(rows)):
             decided = NOW - timedelta(days=10) + timedelta(minutes=i)

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from services.campaign_engine.modeling.candidate import bandit_log
 from services.campaign_engine.modeling.outcomes import logged_outcomes, spend_in_windows
 from services.campaign_engine.modeling.spend import keep_sale
-from services.campaign_engine.models import Decision, RedemptionSeen
+from services.campaign_engine.models import Decision, Drop, DropMember, RedemptionSeen
 from shared.db import unit_of_work
 from shared.events import Envelope, make_event
 from shared.model.features import FEATURE_NAMES, CustomerFeatures
@@ -146,3 +147,29 @@ def test_spend_in_windows_matches_a_plain_loop() -> None:
         for c, s in zip(customers, start, strict=True)
     ]
     assert np.allclose(got, want)
+
+
+def test_a_drops_decision_carries_its_campaigns_message_cost(
+    decide: Decide, sessions: Callable[[], Session]
+) -> None:
+    campaign = active_campaign(sessions, message_cost=3)
+    pushed, replied = offer_request("c_pushed"), offer_request("c_replied")
+    with unit_of_work(sessions) as session:  # the drop that asked for `pushed`
+        session.add(Drop(drop_id="d-1", campaign_id=campaign.campaign_id, status="running"))
+        session.add(
+            DropMember(
+                drop_id="d-1", customer_id="c_pushed", request_id=pushed.payload["request_id"]
+            )
+        )
+    by_customer = {decide(e).customer_id: e for e in (pushed, replied)}
+    assert set(by_customer) == {"c_pushed", "c_replied"}
+
+    logged = outcomes(sessions)
+    cost = dict(zip(logged.customer_id, logged.message_cost, strict=True))
+    assert cost == {"c_pushed": 3.0, "c_replied": 0.0}
+    kept = logged.select(logged.customer_id == "c_pushed")
+    assert list(kept.message_cost) == [3.0] and list(kept.customer_id) == ["c_pushed"]
+    # Both were sent and neither redeemed: the push's reward is the message it paid for.
+    assert list(logged.action) == [0, 0]
+    reward = dict(zip(logged.customer_id, bandit_log(logged, 0.3).reward, strict=True))
+    assert reward == {"c_pushed": -3.0, "c_replied": 0.0}

@@ -1,12 +1,15 @@
-"""Multi-row INSERTs of a decision batch: one statement per table, built once per dialect.
+"""Multi-row INSERTs for hot paths (a decision batch, a drop's page of followers): one
+statement per table, built once per dialect.
 
 On PostgreSQL the rows go in as one JSON document, `INSERT … SELECT … FROM
 json_populate_recordset(NULL::<table>, :rows)`: a short statement whose text never changes
-with the batch size, so neither SQLAlchemy nor psycopg renders or parses it again (a
-100-row VALUES list costs ~1 ms of CPU to parse on every call, and per-column arrays as
-much to escape), and orjson writes the document in C. On SQLite (the embedded default)
-SQLAlchemy's multi-row insert does it.
-Both take `ON CONFLICT (…) DO NOTHING` and `RETURNING` where asked (SQLite ≥ 3.35).
+with the batch size, so psycopg prepares it once (a 100-row VALUES list costs ~1 ms of CPU
+to parse on every call, and per-column arrays as much to escape), and orjson writes the
+document in C. It runs on the transaction's own psycopg connection (shared.db
+DriverStatement, past SQLAlchemy's statement machinery: ~40% of a write's CPU); an outbox
+write then announces itself (shared/outbox_wake.announce), as the statement hook would
+have. On SQLite (the embedded default) SQLAlchemy's multi-row insert does it. Both take
+`ON CONFLICT (…) DO NOTHING` and `RETURNING` where asked (SQLite ≥ 3.35).
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, TextClause, text
+from sqlalchemy import Table
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
+
+from shared.db import DriverStatement
+from shared.outbox_wake import announce
 
 
 class RowWriter:
@@ -34,8 +40,9 @@ class RowWriter:
     ) -> None:
         self.columns = tuple(columns)
         self._returning = returning
-        self._postgresql = _json_insert(table, self.columns, conflict, returning)
+        self._postgresql = DriverStatement(_json_insert(table, self.columns, conflict, returning))
         self._sqlite = _values_insert(table, conflict, returning)
+        self._outbox_of = table.schema if table.name == "outbox" else None
 
     def write(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[Any]:
         """Insert the rows; the `returning` column of each row inserted (not a conflict)."""
@@ -43,25 +50,27 @@ class RowWriter:
             return []
         if conn.dialect.name == "postgresql":
             document = orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            result = conn.execute(self._postgresql, {"rows": document})
-        else:
-            result = conn.execute(self._sqlite, list(rows))
+            returned = self._postgresql.rows(conn, {"rows": document})
+            if self._outbox_of is not None:
+                announce(conn, self._outbox_of)
+            return [r[0] for r in returned] if self._returning else []
+        result = conn.execute(self._sqlite, list(rows))
         return [r[0] for r in result] if self._returning else []
 
 
 def _json_insert(
     table: Table, columns: Sequence[str], conflict: Sequence[str], returning: str | None
-) -> TextClause:
+) -> str:
     names = ", ".join(columns)
     sql = (
         f"INSERT INTO {table.fullname} ({names}) SELECT {names} "
-        f"FROM json_populate_recordset(NULL::{table.fullname}, CAST(:rows AS json))"
+        f"FROM json_populate_recordset(NULL::{table.fullname}, CAST(%(rows)s AS json))"
     )
     if conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     if returning:
         sql += f" RETURNING {returning}"
-    return text(sql)
+    return sql
 
 
 def _values_insert(table: Table, conflict: Sequence[str], returning: str | None) -> Insert:
