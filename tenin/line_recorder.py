@@ -99,6 +99,8 @@ class _State:
     link_tokens: dict[str, str] = field(default_factory=dict)  # link token → user id
     script: deque[_Scripted] = field(default_factory=deque)
     rate_limited: int = 0
+    in_flight: int = 0  # requests being answered now
+    most_in_flight: int = 0  # the most answered at once so far
 
 
 class _PushBucket:
@@ -244,6 +246,12 @@ class LineRecorder:
         with self._state.lock:
             return self._state.rate_limited
 
+    @property
+    def most_in_flight(self) -> int:
+        """The most requests this server was answering at the same moment."""
+        with self._state.lock:
+            return self._state.most_in_flight
+
     def calls(self, path: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if path is None or r.path == path]
 
@@ -338,9 +346,14 @@ class LineRecorder:
                 except ValueError:
                     body = {"_raw": raw.decode("utf-8", "replace")}
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                state = recorder._state
+                with state.lock:
+                    state.in_flight += 1
+                    state.most_in_flight = max(state.most_in_flight, state.in_flight)
                 if recorder.latency_s:
                     time.sleep(recorder.latency_s)
-                with recorder._state.lock:
+                with state.lock:
+                    state.in_flight -= 1
                     status, out_headers, answer = recorder._answer(self.path, headers, body)
                     recorder._state.requests.append(
                         Recorded(self.path, headers, body, status, time.time())

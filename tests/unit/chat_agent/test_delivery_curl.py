@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,19 +47,15 @@ def test_a_batch_goes_out_at_once_with_tokens_and_retry_keys() -> None:
     claims = [_claim() for _ in range(12)]
     with LineRecorder(token="t", latency_s=0.2) as line:
         sender = CurlSender(line.base_url, "t", in_flight=12)
-        # The first batch opens the connections (the recorder accepts a few at a time).
-        sender.send_all([_claim() for _ in range(12)], _now)
-        started = time.perf_counter()
         attempts = sender.send_all(claims, _now)
-        took = time.perf_counter() - started
         sender.close()
     assert sorted(a.status for _, a in attempts) == [200] * 12
     assert {c.line_user_id for c, _ in attempts} == {c.line_user_id for c in claims}
-    # Twelve 0.2 s calls one after another take 2.4 s: these were in flight together, on
-    # the connections the first batch left open.
-    assert took < 1.2
+    # Each call takes the server 0.2 s; they were answered many at a time, not one by one
+    # (counted by the server, not timed: a loaded machine slows a clock, not this count).
+    assert line.most_in_flight >= 6
     keys = {c.line_user_id: str(c.retry_key) for c in claims}
-    assert {r.body["to"]: r.retry_key for r in line.calls(PUSH)[12:]} == keys
+    assert {r.body["to"]: r.retry_key for r in line.calls(PUSH)} == keys
     assert all(d.messages == MESSAGES for d in line.delivered)
 
 
