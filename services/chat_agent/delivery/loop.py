@@ -28,8 +28,9 @@ before a drop's pushes, calls LINE outside any transaction, and records the outc
   pushed: a rare duplicate (LINE took the reply but its answer was lost) is preferred
   to a lost coupon.
 
-The module is longer than about 300 lines because claiming, sending and recording share
-one lease-and-retry state machine, which reads best whole.
+Claiming (which rows are due, the lease) is `delivery.claims`.
+This module is longer than about 300 lines because sending and recording share one
+lease-and-retry state machine, which reads best whole.
 """
 
 from __future__ import annotations
@@ -41,30 +42,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import orjson
 import structlog
 from sqlalchemy import (
-    ColumnElement,
     Table,
-    Text,
-    Uuid,
-    any_,
     bindparam,
-    literal_column,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from services.chat_agent import metrics
+from services.chat_agent.delivery.claims import claim_due
 from services.chat_agent.delivery.curl import CurlSender
 from services.chat_agent.delivery.drop_rules import (
     DELIVERIES,
-    DROP_KIND,
     PUSHES,
-    defer_drop_pushes,
-    with_drop_rules,
 )
 from services.chat_agent.delivery.outcomes import (
     OUTBOX_COLUMNS,
@@ -90,21 +82,8 @@ log = structlog.get_logger(__name__)
 
 OUTBOX_TABLE = cast(Table, Outbox.__table__)
 OUTBOX_ROWS = RowWriter(OUTBOX_TABLE, OUTBOX_COLUMNS)  # a batch's events, one statement
-# What a claim reads of a due row, and what recording an outcome reads (Core rows: the
-# ORM's objects and their change tracking cost more CPU per push than the push itself).
-_CLAIMED = (
-    DELIVERIES.c.delivery_id,
-    DELIVERIES.c.attempts,
-    DELIVERIES.c.channel,
-    DELIVERIES.c.reply_uncertain,
-    DELIVERIES.c.line_user_id,
-    DELIVERIES.c.reply_token,
-    DELIVERIES.c.reply_deadline,
-    # As text, parsed by orjson: psycopg's json.loads was ~15% of the loop's CPU.
-    DELIVERIES.c.messages.cast(Text).label("messages"),
-    DELIVERIES.c.retry_key,
-    DELIVERIES.c.kind,
-)
+# What recording an outcome reads (Core rows: the ORM's objects and their change tracking
+# cost more CPU per push than the push itself).
 _RECORDED = (
     DELIVERIES.c.delivery_id,
     DELIVERIES.c.status,
@@ -215,75 +194,11 @@ class DeliveryLoop:
 
     # --- steps ----------------------------------------------------------------------
 
-    def _due(self, session: Session, now: datetime, *, drops: bool, limit: int) -> list[AnyRow]:
-        """Up to `limit` pending deliveries due now, oldest due first: a drop's pushes or
-        everything else (each through its own index), locked, skipping rows another
-        sender holds."""
-        if limit <= 0:
-            return []
-        # A literal, not a parameter: so PostgreSQL matches the partial index
-        # ix_deliveries_conversation_due (kind <> 'drop_coupon') in any plan.
-        drop_kind: ColumnElement[str] = literal_column(f"'{DROP_KIND}'")
-        kind = DELIVERIES.c.kind == drop_kind if drops else DELIVERIES.c.kind != drop_kind
-        query = select(*_CLAIMED)
-        if drops:
-            query = with_drop_rules(query)  # each push's rules, read with it
-        return list(
-            session.execute(
-                query.where(
-                    DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now, kind
-                )
-                .order_by(DELIVERIES.c.next_attempt_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=DELIVERIES)
-            )
-        )
-
     def _claim(self) -> list[Claim]:
         now = self._clock()
         lease = now + timedelta(seconds=self.policy.lease_s)
-        claims: list[Claim] = []
         with unit_of_work(self._sessions) as session:
-            # Conversation first (replies whose token is running out, greetings, thanks),
-            # then a drop's pushes: a reply must never wait behind a backlog of pushes.
-            rows = self._due(session, now, drops=False, limit=self._batch_size)
-            pushes = self._due(session, now, drops=True, limit=self._batch_size - len(rows))
-            deferred = defer_drop_pushes(session, pushes, now)
-            rows += pushes
-            for row in rows:
-                if row.delivery_id in deferred:
-                    continue
-                fresh = bool(row.reply_token and row.reply_deadline and now < row.reply_deadline)
-                claims.append(
-                    Claim(
-                        delivery_id=row.delivery_id,
-                        attempt=row.attempts + 1,
-                        channel="reply" if fresh and row.channel != "push" else "push",
-                        prior_uncertain=row.reply_uncertain,
-                        line_user_id=row.line_user_id,
-                        reply_token=row.reply_token,
-                        messages=orjson.loads(row.messages),
-                        retry_key=row.retry_key,
-                        kind=row.kind,
-                    )
-                )
-            # The lease: if this process dies mid-call the row comes due again. A reply's
-            # outcome is uncertain until recorded (LINE may use the token and the answer
-            # be lost).
-            for channel in ("push", "reply"):
-                ids = [c.delivery_id for c in claims if c.channel == channel]
-                if ids:
-                    session.execute(
-                        update(DELIVERIES)
-                        .where(_one_of(session, ids))
-                        .values(
-                            attempts=DELIVERIES.c.attempts + 1,
-                            channel=channel,
-                            next_attempt_at=lease,
-                            **({"reply_uncertain": True} if channel == "reply" else {}),
-                        )
-                    )
-        return claims
+            return claim_due(session, now, lease, self._batch_size)
 
     def _release(self, claims: list[Claim]) -> None:
         with unit_of_work(self._sessions) as session:
@@ -413,12 +328,3 @@ class DeliveryLoop:
             event = CouponDeliveryFailed(reason=error[:200], **fields)
             events.append(outbox_row("coupon.delivery_failed", event, row.customer_id))
         return "failed"
-
-
-def _one_of(session: Session, ids: list[Any]) -> ColumnElement[bool]:
-    """`delivery_id` is one of `ids`: on PostgreSQL `= ANY(:ids)`, one array parameter (an
-    IN list of a batch's 256 ids was ~15% of a claim's CPU: SQLAlchemy expands and coerces
-    each id, psycopg converts a new statement each time)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return DELIVERIES.c.delivery_id == any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
-    return DELIVERIES.c.delivery_id.in_(ids)
