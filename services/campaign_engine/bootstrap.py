@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import redis
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.campaign_engine.budget.reservations import RedisReservations, ReservationStore
-from services.campaign_engine.decisions.decide import decide_batch
+from services.campaign_engine.decisions.decide import DecidedBatch, decide_batch, decide_within
 from services.campaign_engine.decisions.inputs import ActiveCampaigns
 from services.campaign_engine.decisions.policy import PolicyConfig, Scorer, UpliftScoring
 from services.campaign_engine.decisions.record import StoredDecision
@@ -33,7 +34,7 @@ from shared.config import Settings
 from shared.coupons import coupon_key
 from shared.crypto import derive_key
 from shared.db import make_engine, make_session_factory, utcnow
-from shared.events import Envelope
+from shared.events import Envelope, OfferRequested
 from shared.ratelimit import Bucket, Limits, RateLimiter
 
 log = structlog.get_logger(__name__)
@@ -148,21 +149,28 @@ class Engine:
 
     def decide_batch(self, envelopes: Sequence[Envelope]) -> list[StoredDecision | None]:
         """decide_batch with this engine's dependencies (the decision consumer's handler)."""
-        return decide_batch(
-            envelopes,
-            sessions=self.sessions,
-            reservations=self.reservations,
-            features=self.features,
-            scorer=self.scorer,
-            policy=self.policy,
-            coupon_key=self.coupon_key,
-            holdout_key=self.holdout_key,
-            clock=self.clock,
-            rng=np.random.default_rng(),
-            campaigns=self.campaigns,
-            uplift_scorer=self.uplift_scorer,
-            issuance=self.may_issue,
-        )
+        return decide_batch(envelopes, sessions=self.sessions, **self._deciding())
+
+    def decide_within(self, session: Session, requests: Sequence[OfferRequested]) -> DecidedBatch:
+        """decide_within with this engine's dependencies (the drop runner decides a page of
+        followers in the page's transaction)."""
+        return decide_within(session, requests, **self._deciding())
+
+    def _deciding(self) -> dict[str, Any]:
+        """decide_within's keyword arguments: this engine's dependencies."""
+        return {
+            "reservations": self.reservations,
+            "features": self.features,
+            "scorer": self.scorer,
+            "policy": self.policy,
+            "coupon_key": self.coupon_key,
+            "holdout_key": self.holdout_key,
+            "clock": self.clock,
+            "rng": np.random.default_rng(),
+            "campaigns": self.campaigns,
+            "uplift_scorer": self.uplift_scorer,
+            "issuance": self.may_issue,
+        }
 
 
 def engine_redis(url: str, timeout_s: float = 0.5) -> redis.Redis:

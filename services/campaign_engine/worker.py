@@ -98,8 +98,10 @@ def components(
         **decisions,
         "updates": updates.run,
         "outbox_relay": relay.run,
-        # Campaign drops: asks a decision for each eligible follower (drops/runner.py).
-        "drops": DropRunner(engine.sessions, features=lambda: engine.features).run,
+        # Campaign drops: decides each eligible follower, a page at a time (drops/runner.py).
+        "drops": DropRunner(
+            engine.sessions, features=lambda: engine.features, decide=engine.decide_within
+        ).run,
     }
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import structlog
@@ -44,19 +47,44 @@ from shared.events import Envelope, OfferRequested, payload_as
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["IssuanceLimit", "decide_batch", "decide_offer"]
+__all__ = ["DecidedBatch", "IssuanceLimit", "decide_batch", "decide_offer", "decide_within"]
 
 
-def decide_offer(envelope: Envelope, **deps: object) -> StoredDecision | None:
+def decide_offer(envelope: Envelope, **deps: Any) -> StoredDecision | None:
     """Decide one offer request (a batch of one); None for a duplicate. Takes decide_batch's
     keyword arguments."""
-    return decide_batch([envelope], **deps)[0]  # type: ignore[arg-type]  # same keywords
+    return decide_batch([envelope], **deps)[0]
 
 
 def decide_batch(
-    envelopes: Sequence[Envelope],
+    envelopes: Sequence[Envelope], *, sessions: Callable[[], Session], **deps: Any
+) -> list[StoredDecision | None]:
+    """Decide a batch of offer requests in a transaction of its own; one stored decision per
+    request, None for each duplicate, in order. Takes decide_within's keyword arguments.
+    Raises (nothing stored, every reservation given back) when the transaction fails: the
+    consumer loop then splits the batch to find the poison one."""
+    requests = [payload_as(e, OfferRequested) for e in envelopes]
+    decided: DecidedBatch | None = None
+    with sessions() as session:
+        try:
+            with session.begin():
+                decided = decide_within(
+                    session, requests, event_ids=[e.event_id for e in envelopes], **deps
+                )
+        except BaseException:
+            if decided is not None:
+                decided.rolled_back()
+            raise
+    assert decided is not None  # the transaction committed
+    decided.committed()
+    return decided.results
+
+
+def decide_within(
+    session: Session,
+    requests: Sequence[OfferRequested],
     *,
-    sessions: Callable[[], Session],
+    event_ids: Sequence[uuid.UUID] | None = None,
     reservations: ReservationStore,
     features: FeatureSource,
     scorer: Scorer,
@@ -68,12 +96,13 @@ def decide_batch(
     campaigns: ActiveCampaigns | None = None,
     uplift_scorer: UpliftScoring | None = None,
     issuance: IssuanceLimit | None = None,
-) -> list[StoredDecision | None]:
-    """Decide a batch of offer requests; one stored decision per request, None for each
-    duplicate, in order. Raises (nothing stored, every reservation given back) when the
-    transaction fails: the consumer loop then splits the batch to find the poison one."""
+) -> DecidedBatch:
+    """Decide `requests` in the caller's open transaction (the drop runner decides a page of
+    followers in the page's own). `event_ids` are the consumed events' ids, recorded as
+    processed; a request made in-process has none. The caller commits, then calls
+    `committed()` on the result, or `rolled_back()` if its transaction failed. If this
+    raises, it has given back what it reserved."""
     started = time.perf_counter()
-    requests = [payload_as(e, OfferRequested) for e in envelopes]
     now = clock()
     deps = Deciding(
         reservations,
@@ -87,45 +116,72 @@ def decide_batch(
     )
     batch: list[Decided] = []
     try:
-        with sessions() as session, session.begin():
-            found = read_inputs(
-                session,
-                [r.request_id for r in requests],
-                list(dict.fromkeys(r.customer_id for r in requests)),
-                now,
-                campaigns or ActiveCampaigns(),
-                [r.request_id for r in requests if r.drop_id is not None],
-            )
-            fresh = _fresh(envelopes, requests, found.decided)
-            outcomes = choose_batch(session, [requests[i] for i in fresh], found, now, deps)
-            for i, outcome in zip(fresh, outcomes, strict=True):
-                if outcome.candidate is not None and outcome.reservation is not None:
-                    outcome.coupon = issue_coupon(
-                        outcome.candidate, outcome.reservation, coupon_key, now
-                    )
-                batch.append(Decided(envelopes[i], requests[i], outcome))
-            stored = store_decisions(session, batch, now, model_version=scorer.model_version)
+        found = read_inputs(
+            session,
+            [r.request_id for r in requests],
+            list(dict.fromkeys(r.customer_id for r in requests)),
+            now,
+            campaigns or ActiveCampaigns(),
+            [r.request_id for r in requests if r.drop_id is not None],
+        )
+        fresh = _fresh(requests, event_ids, found.decided)
+        outcomes = choose_batch(session, [requests[i] for i in fresh], found, now, deps)
+        for i, outcome in zip(fresh, outcomes, strict=True):
+            if outcome.candidate is not None and outcome.reservation is not None:
+                outcome.coupon = issue_coupon(
+                    outcome.candidate, outcome.reservation, coupon_key, now
+                )
+            batch.append(Decided(event_ids[i] if event_ids else None, requests[i], outcome))
+        stored = store_decisions(session, batch, now, model_version=scorer.model_version)
     except BaseException:
         _release(reservations, [d.outcome for d in batch])
         raise
-    # Decided concurrently by another worker, which committed first: not ours to keep.
-    _release(reservations, [d.outcome for d in batch if d.request.request_id not in stored])
-    _after_commit(batch, stored, features, time.perf_counter() - started)
-    return [stored.get(r.request_id) if i in fresh else None for i, r in enumerate(requests)]
+    chosen = set(fresh)
+    results = [stored.get(r.request_id) if i in chosen else None for i, r in enumerate(requests)]
+    return DecidedBatch(batch, stored, results, reservations, features, started)
+
+
+@dataclass
+class DecidedBatch:
+    """A batch decided in an open transaction: what to do once it commits or fails."""
+
+    batch: list[Decided]
+    stored: dict[str, StoredDecision]
+    results: list[StoredDecision | None]  # per request, in order; None for a duplicate
+    reservations: ReservationStore
+    features: FeatureSource
+    started: float
+
+    def committed(self) -> None:
+        """Give back the reservations of requests decided concurrently by another worker
+        (which committed first: not ours to keep); count and log the batch."""
+        lost = [d.outcome for d in self.batch if d.request.request_id not in self.stored]
+        _release(self.reservations, lost)
+        _after_commit(self.batch, self.stored, self.features, time.perf_counter() - self.started)
+
+    def rolled_back(self) -> None:
+        """Nothing was stored: give back every reservation taken."""
+        _release(self.reservations, [d.outcome for d in self.batch])
 
 
 def _fresh(
-    envelopes: Sequence[Envelope], requests: Sequence[OfferRequested], decided: set[str]
+    requests: Sequence[OfferRequested],
+    event_ids: Sequence[uuid.UUID] | None,
+    decided: set[str],
 ) -> list[int]:
-    """Indexes of the requests to decide: not decided before, first of their id in the batch."""
-    seen_requests, seen_events = set(decided), set()
+    """Indexes of the requests to decide: not decided before, first of their request id
+    (and event id, for consumed events) in the batch."""
+    seen_requests: set[str] = set(decided)
+    seen_events: set[uuid.UUID] = set()
     out = []
-    for i, (envelope, request) in enumerate(zip(envelopes, requests, strict=True)):
-        if request.request_id in seen_requests or envelope.event_id in seen_events:
+    for i, request in enumerate(requests):
+        event_id = event_ids[i] if event_ids else None
+        if request.request_id in seen_requests or event_id in seen_events:
             log.info("offer_request_duplicate", customer_id=request.customer_id)
             continue
         seen_requests.add(request.request_id)
-        seen_events.add(envelope.event_id)
+        if event_id is not None:
+            seen_events.add(event_id)
         out.append(i)
     return out
 

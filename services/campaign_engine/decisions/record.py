@@ -35,7 +35,7 @@ from services.campaign_engine.models import (
     ProcessedEvent,
 )
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
-from shared.events import Arm, Envelope, IssuedCoupon, OfferRequested
+from shared.events import Arm, IssuedCoupon, OfferRequested
 from shared.outbox import Draft, outbox_rows
 from shared.rows import RowWriter
 
@@ -129,7 +129,7 @@ def issue_coupon(
 class Decided:
     """One request of a batch with its outcome, ready to store."""
 
-    envelope: Envelope
+    event_id: uuid.UUID | None  # the consumed event's; None for a request made in-process
     request: OfferRequested
     outcome: Outcome
 
@@ -158,10 +158,12 @@ def store_decisions(
         return {}
     conn = session.connection()
     processed = [
-        {"consumer": DECISIONS_CONSUMER, "event_id": d.envelope.event_id, "processed_at": now}
+        {"consumer": DECISIONS_CONSUMER, "event_id": d.event_id, "processed_at": now}
         for d in batch
+        if d.event_id is not None
     ]
-    _PROCESSED.write(conn, processed)
+    if processed:
+        _PROCESSED.write(conn, processed)
     rows = [decision_row(d, now, model_version) for d in batch]
     won = set(_DECISIONS.write(conn, rows))
     winners = [(d, row) for d, row in zip(batch, rows, strict=True) if d.request.request_id in won]

@@ -1,18 +1,24 @@
-"""The drop runner: turns a queued drop into one `offer.requested` per eligible follower
+"""The drop runner: decides a queued drop's eligible followers, a page at a time
 (docs/interfaces.md § Campaign drops; a component of the campaign_engine worker).
 
 Each step takes one drop row with `SELECT … FOR UPDATE SKIP LOCKED` (so two runners never
 page one drop at once; a runner keeps the drop it holds a lease on), reads the next page
 of eligible followers after the drop's cursor and, in that same transaction, records them
-as drop members under a request id derived from (drop, customer), adds their
-`offer.requested` events to the outbox and advances the cursor. A runner killed mid-page
-commits nothing of that page; the next one resumes from the committed cursor, and the
-derived request id means a customer is never asked twice for one drop.
+as drop members under a request id derived from (drop, customer), decides their requests
+through the normal decision path (holdout, caps, budget, pacing, policy:
+decisions/decide.py `decide_within`, whose `offer.decided` events go out through the
+outbox) and advances the cursor. A runner killed mid-page commits nothing of that page
+(what it reserved in Redis is reconciled at the next start, docs/architecture.md
+§ Decisions); the next one resumes from the committed cursor, and the derived request id
+means a customer is never asked twice for one drop.
 
-The decision worker then decides the requests through the normal path (holdout, caps,
-budget, pacing, policy). With `max_messages` the runner pages only as many members as
-coupons may still go out, and waits for their decisions before the next page, so the
-drop never issues more coupons than it may push.
+If deciding a page fails, the page is retried the bus way: its requests go to
+`offer.requests` through the outbox, and the decision consumer decides them with its
+retries, batch splitting and dead-letter topic, so one poison follower cannot stall the
+drop. A runner built without a decider (some tests) always pages that way.
+With `max_messages` the runner pages only as many members as coupons may still go out, and
+waits for their decisions before the next page, so the drop never issues more coupons
+than it may push.
 """
 
 from __future__ import annotations
@@ -22,26 +28,26 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
-import orjson
 import structlog
 from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
+from services.campaign_engine.decisions.decide import DecidedBatch
 from services.campaign_engine.drops.eligible import Follower, eligible_page
 from services.campaign_engine.drops.progress import counts, members_without_decision
 from services.campaign_engine.features.store import FeatureSource
 from services.campaign_engine.models import PRODUCER, Campaign, Drop, DropMember, Outbox
 from shared.db import unit_of_work, utcnow
-from shared.events import TOPIC_OF_TYPE, OfferContext, OfferRequested, make_event
+from shared.events import OfferContext, OfferRequested
+from shared.outbox import Draft, outbox_rows
 from shared.quiet_hours import DEFAULT_QUIET_HOURS, customer_zone
 from shared.rows import RowWriter
 
 log = structlog.get_logger(__name__)
 
 MEMBER_TABLE = cast(Table, DropMember.__table__)
-REQUESTS_TOPIC = TOPIC_OF_TYPE["offer.requested"]
 # One multi-row statement per table and page (shared/rows.py), built once.
 _MEMBERS = RowWriter(MEMBER_TABLE, ("drop_id", "customer_id", "request_id"))
 _OUTBOX = RowWriter(
@@ -49,6 +55,8 @@ _OUTBOX = RowWriter(
 )
 # A drop asks with no expressed need (the model's neutral intent).
 DROP_INTENT = "other"
+# Decides a page's requests in the page's transaction (Engine.decide_within).
+PageDecider = Callable[[Session, Sequence[OfferRequested]], DecidedBatch]
 
 
 def drop_request_id(drop_id: str, customer_id: str) -> str:
@@ -62,11 +70,14 @@ class DropRunner:
 
     sessions: Callable[[], Session]
     features: Callable[[], FeatureSource] | None = None
+    decide: PageDecider | None = None
     page_size: int = 1000
     lease_s: float = 10.0
     poll_s: float = 0.5
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Pages (drop id, cursor) whose deciding failed here: retried the bus way.
+    _via_bus: set[tuple[str, str | None]] = field(default_factory=set, init=False, repr=False)
 
     def run(self, stop: threading.Event) -> None:
         """Page drops until `stop` is set; a failed step is logged and tried again."""
@@ -81,40 +92,52 @@ class DropRunner:
 
     def step(self) -> bool:
         """Page one drop once; True when it recorded members or finished paging."""
-        now = self.clock()
-        with unit_of_work(self.sessions) as session:
-            drop = self._claim(session, now)
-            if drop is None:
-                return False
-            campaign = session.execute(
-                select(Campaign).where(Campaign.campaign_id == drop.campaign_id)
-            ).scalar_one()
-            if campaign.status == "ended":
-                drop.status, drop.error, drop.updated_at = "failed", "campaign ended", now
-                log.warning("drop_failed_campaign_ended", drop_id=drop.drop_id)
-                return True
-            if campaign.status != "active":
-                return False  # paused: resume when it is active again
-            limit = self._page_limit(session, drop)
-            if limit == 0:
-                return False
-            page = eligible_page(
-                session,
-                [campaign.audience, drop.audience],
-                after=drop.cursor,
-                limit=limit,
-                features=self.features() if self.features else None,
-                now=now,
-            )
-            if page.last_id is None:
-                drop.status, drop.paged_at, drop.updated_at = "paged", now, now
-                log.info("drop_paged", drop_id=drop.drop_id, members=drop.members)
-                return True
-            followers = page.followers
-            self._ask(session, drop, followers, now)
-            drop.cursor, drop.status, drop.updated_at = page.last_id, "running", now
-            drop.members += len(followers)
+        decided: list[DecidedBatch] = []
+        try:
+            with unit_of_work(self.sessions) as session:
+                worked = self._page(session, self.clock(), decided)
+        except BaseException:
+            for batch in decided:
+                batch.rolled_back()
+            raise
+        for batch in decided:
+            batch.committed()
+        return worked
+
+    def _page(self, session: Session, now: datetime, decided: list[DecidedBatch]) -> bool:
+        """One step in the caller's transaction; a page decided here is added to `decided`."""
+        drop = self._claim(session, now)
+        if drop is None:
+            return False
+        campaign = session.execute(
+            select(Campaign).where(Campaign.campaign_id == drop.campaign_id)
+        ).scalar_one()
+        if campaign.status == "ended":
+            drop.status, drop.error, drop.updated_at = "failed", "campaign ended", now
+            log.warning("drop_failed_campaign_ended", drop_id=drop.drop_id)
             return True
+        if campaign.status != "active":
+            return False  # paused: resume when it is active again
+        limit = self._page_limit(session, drop)
+        if limit == 0:
+            return False
+        page = eligible_page(
+            session,
+            [campaign.audience, drop.audience],
+            after=drop.cursor,
+            limit=limit,
+            features=self.features() if self.features else None,
+            now=now,
+        )
+        if page.last_id is None:
+            drop.status, drop.paged_at, drop.updated_at = "paged", now, now
+            log.info("drop_paged", drop_id=drop.drop_id, members=drop.members)
+            return True
+        followers = page.followers
+        self._ask(session, drop, followers, now, decided)
+        drop.cursor, drop.status, drop.updated_at = page.last_id, "running", now
+        drop.members += len(followers)
+        return True
 
     def _claim(self, session: Session, now: datetime) -> Drop | None:
         """The next drop to page (locked), leased to this runner."""
@@ -152,84 +175,81 @@ class DropRunner:
             return 0
         return min(self.page_size, left)
 
-    def _ask(self, session: Session, drop: Drop, followers: list[Follower], now: datetime) -> None:
-        """Record the members and add their offer requests, in the caller's transaction:
-        one statement for the members and one for the outbox rows, whatever the page size."""
+    def _ask(
+        self,
+        session: Session,
+        drop: Drop,
+        followers: list[Follower],
+        now: datetime,
+        decided: list[DecidedBatch],
+    ) -> None:
+        """Record the members and decide their requests (or, the bus way, add them to the
+        outbox), in the caller's transaction, one statement per table whatever the page size."""
         if not followers:
             return
-        members, events = request_rows(drop, followers, now)
+        requests = drop_requests(drop, followers, now)
         conn = session.connection()
-        _MEMBERS.write(conn, members)
-        _OUTBOX.write(conn, events)
+        _MEMBERS.write(
+            conn,
+            [
+                {"drop_id": drop.drop_id, "customer_id": r.customer_id, "request_id": r.request_id}
+                for r in requests
+            ],
+        )
+        page = (drop.drop_id, drop.cursor)
+        if self.decide is None or page in self._via_bus:
+            drafts = [Draft("offer.requested", r.customer_id, r.model_dump()) for r in requests]
+            _OUTBOX.write(conn, outbox_rows(drafts, PRODUCER, now))
+            self._via_bus.discard(page)
+            return
+        try:
+            decided.append(self.decide(session, requests))
+        except Exception:
+            log.exception("drop_page_not_decided_retried_via_bus", drop_id=drop.drop_id)
+            self._via_bus.add(page)
+            raise
 
 
-def request_rows(
-    drop: Drop, followers: Sequence[Follower], now: datetime
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The drop_members rows and the `offer.requested` outbox rows of a page of followers.
+def drop_requests(drop: Drop, followers: Sequence[Follower], now: datetime) -> list[OfferRequested]:
+    """The `offer.requested` of each follower of a page.
 
     A page's requests differ only in the customer (their language and UTC offset): each
-    (language, offset)'s request is validated once as a whole event
-    (shared.events.make_event), and every follower's event is that one with its own
-    request id, customer id and event id (plain strings in the schema), serialised by
-    orjson instead of a model per follower. The hour in the request is the customer's
-    own where their offset is known, else the drop's zone's.
+    (language, offset)'s request is validated once, and every follower's is a copy with its
+    own request id and customer id. The hour in the request is the customer's own where
+    their offset is known, else the drop's zone's.
     """
     fallback = (drop.quiet_hours or DEFAULT_QUIET_HOURS)["timezone"]
-    templates: dict[tuple[str, int | None], dict[str, Any]] = {}
-    members: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    templates: dict[tuple[str, int | None], OfferRequested] = {}
+    requests = []
     for follower in followers:
-        request_id = drop_request_id(drop.drop_id, follower.customer_id)
         kind = (follower.language, follower.utc_offset_minutes)
         template = templates.get(kind)
         if template is None:
             local = now.astimezone(customer_zone(follower.utc_offset_minutes, fallback))
             template = templates[kind] = _template(drop, follower, local)
-        event_id = uuid.uuid4()
-        body = {
-            **template,
-            "event_id": event_id,
-            "key": follower.customer_id,
-            "payload": {
-                **template["payload"],
-                "request_id": request_id,
-                "customer_id": follower.customer_id,
-            },
-        }
-        members.append(
-            {"drop_id": drop.drop_id, "customer_id": follower.customer_id, "request_id": request_id}
+        requests.append(
+            template.model_copy(
+                update={
+                    "request_id": drop_request_id(drop.drop_id, follower.customer_id),
+                    "customer_id": follower.customer_id,
+                }
+            )
         )
-        events.append(
-            {
-                "event_id": event_id,
-                "topic": REQUESTS_TOPIC,
-                "key": follower.customer_id,
-                "body": orjson.dumps(body).decode(),
-                "created_at": now,
-            }
-        )
-    return members, events
+    return requests
 
 
-def _template(drop: Drop, follower: Follower, local: datetime) -> dict[str, Any]:
-    """One follower's `offer.requested`, validated, as the JSON-ready envelope of a page."""
-    envelope = make_event(
-        "offer.requested",
-        OfferRequested(
-            request_id=drop_request_id(drop.drop_id, follower.customer_id),
-            customer_id=follower.customer_id,
-            context=OfferContext(
-                intent=DROP_INTENT,
-                sentiment=0.0,
-                language=follower.language,
-                local_hour=local.hour,
-                weekday=local.weekday(),
-            ),
-            drop_id=drop.drop_id,
-            utc_offset_minutes=follower.utc_offset_minutes,
+def _template(drop: Drop, follower: Follower, local: datetime) -> OfferRequested:
+    """One follower's `offer.requested`, validated (the model of a page's others)."""
+    return OfferRequested(
+        request_id=drop_request_id(drop.drop_id, follower.customer_id),
+        customer_id=follower.customer_id,
+        context=OfferContext(
+            intent=DROP_INTENT,
+            sentiment=0.0,
+            language=follower.language,
+            local_hour=local.hour,
+            weekday=local.weekday(),
         ),
-        key=follower.customer_id,
-        producer=PRODUCER,
+        drop_id=drop.drop_id,
+        utc_offset_minutes=follower.utc_offset_minutes,
     )
-    return envelope.model_dump(mode="json")
