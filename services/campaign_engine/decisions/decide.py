@@ -98,8 +98,8 @@ def decide_within(
     issuance: IssuanceLimit | None = None,
 ) -> DecidedBatch:
     """Decide `requests` in the caller's open transaction (the drop runner decides a page of
-    followers in the page's own). `event_ids` are the consumed events' ids, recorded as
-    processed; a request made in-process has none. The caller commits, then calls
+    followers in the page's own). `event_ids` are the consumed events' ids (a twin event in
+    the batch is a duplicate); a request made in-process has none. The caller commits, then calls
     `committed()` on the result, or `rolled_back()` if its transaction failed. If this
     raises, it has given back what it reserved."""
     started = time.perf_counter()
@@ -131,7 +131,7 @@ def decide_within(
                 outcome.coupon = issue_coupon(
                     outcome.candidate, outcome.reservation, coupon_key, now
                 )
-            batch.append(Decided(event_ids[i] if event_ids else None, requests[i], outcome))
+            batch.append(Decided(requests[i], outcome))
         stored = store_decisions(session, batch, now, model_version=scorer.model_version)
     except BaseException:
         _release(reservations, [d.outcome for d in batch])

@@ -27,12 +27,10 @@ from services.campaign_engine.budget.reservations import Reservation
 from services.campaign_engine.decisions.candidates import Candidate
 from services.campaign_engine.decisions.policy import Choice
 from services.campaign_engine.models import (
-    DECISIONS_CONSUMER,
     PRODUCER,
     Coupon,
     Decision,
     Outbox,
-    ProcessedEvent,
 )
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
 from shared.events import Arm, IssuedCoupon, OfferRequested
@@ -40,7 +38,6 @@ from shared.outbox import Draft, outbox_rows
 from shared.rows import RowWriter
 
 # Plain tables for Core inserts (typed once here).
-PROCESSED_TABLE = cast(Table, ProcessedEvent.__table__)
 DECISION_TABLE = cast(Table, Decision.__table__)
 COUPON_TABLE = cast(Table, Coupon.__table__)
 OUTBOX_TABLE = cast(Table, Outbox.__table__)
@@ -129,16 +126,12 @@ def issue_coupon(
 class Decided:
     """One request of a batch with its outcome, ready to store."""
 
-    event_id: uuid.UUID | None  # the consumed event's; None for a request made in-process
     request: OfferRequested
     outcome: Outcome
 
 
 # Built once (docs/architecture.md § Decisions): a twin decided concurrently by another
 # worker loses on the unique request id instead of failing the batch.
-_PROCESSED = RowWriter(
-    PROCESSED_TABLE, ("consumer", "event_id", "processed_at"), conflict=("consumer", "event_id")
-)
 _DECISIONS = RowWriter(
     DECISION_TABLE, DECISION_COLUMNS, conflict=("request_id",), returning="request_id"
 )
@@ -149,21 +142,18 @@ _OUTBOX = RowWriter(OUTBOX_TABLE, ("event_id", "topic", "key", "body", "created_
 def store_decisions(
     session: Session, batch: Sequence[Decided], now: datetime, *, model_version: str
 ) -> dict[str, StoredDecision]:
-    """Write a batch's decisions, coupons, processed event ids and offer.decided outbox rows
-    in the caller's transaction, one multi-row statement each; returns the stored decisions
-    by request id. A request absent from the result was decided concurrently elsewhere:
-    none of its rows is written, and the caller gives back its reservation.
+    """Write a batch's decisions, coupons and offer.decided outbox rows in the caller's
+    transaction, one multi-row statement each; returns the stored decisions by request id.
+    A request absent from the result was decided concurrently elsewhere: none of its rows
+    is written, and the caller gives back its reservation.
+
+    The decision log's unique request id is the decision consumer's record of what it
+    applied (a redelivered request finds its decision), so no processed-event row is
+    written (docs/architecture.md § Invariants).
     """
     if not batch:
         return {}
     conn = session.connection()
-    processed = [
-        {"consumer": DECISIONS_CONSUMER, "event_id": d.event_id, "processed_at": now}
-        for d in batch
-        if d.event_id is not None
-    ]
-    if processed:
-        _PROCESSED.write(conn, processed)
     rows = [decision_row(d, now, model_version) for d in batch]
     won = set(_DECISIONS.write(conn, rows))
     winners = [(d, row) for d, row in zip(batch, rows, strict=True) if d.request.request_id in won]
