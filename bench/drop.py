@@ -1,7 +1,8 @@
 """A campaign drop to N simulated followers on the real services (docs/interfaces.md
 § Campaign drops): decisions/s, pushes/s, wall time, peak memory and CPU per unit of work
 of each process (CPU seconds from /proc over the drop: per follower for campaign_engine,
-per push for the chat_agent workers; less noisy than wall time on a shared machine).
+per push for the chat_agent workers and for this process, which hosts the recording LINE
+server; less noisy than wall time on a shared machine).
 
 One `tenin worker campaign_engine` and one `tenin worker chat_agent` (subprocesses, a
 database and a topic namespace of their own), the recording LINE server limiting pushes
@@ -28,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.server_cpu import server_cpu_seconds, used_since  # noqa: E402
 from tests.support.drop_stack import drop_stack  # noqa: E402
 
 
@@ -60,6 +62,8 @@ def run_drop(
         time.sleep(8)  # both workers up (model loaded, consumers joined) before the clock
         stack.sample_peaks()
         cpu_at_start = stack.cpu_s()
+        own_cpu_at_start = time.process_time()
+        servers_at_start = server_cpu_seconds()
         started = time.perf_counter()
         answer = client.post(
             f"/v1/campaigns/{campaign_id}/drops", json={"quiet_hours": None}, headers=headers
@@ -83,6 +87,8 @@ def run_drop(
         after = [t for t in pushes if decided_at is not None and t >= decided_at + offset]
         drain_span = (after[-1] - after[0]) if len(after) > 1 else float("nan")
         stack.sample_peaks()
+        own_cpu = time.process_time() - own_cpu_at_start
+        servers = sum(used_since(servers_at_start).values())
         cpu = {k: v - cpu_at_start.get(k, 0.0) for k, v in stack.cpu_s().items()}
         chat_cpu = sum(v for k, v in cpu.items() if k.startswith("chat_agent"))
         pushed = max(1, len(pushes))
@@ -105,6 +111,13 @@ def run_drop(
             / max(1, progress.get("decided", 0))
             * 1e3,
             "cpu_ms_per_push_chat_agent": chat_cpu / pushed * 1e3,
+            # This process: the recording LINE server (its HTTP handling) and the progress
+            # polls. LINE's own servers are not on the machine in production, but here they
+            # share its two cores with tenin.
+            "cpu_ms_per_push_line_recorder": own_cpu / pushed * 1e3,
+            "cpu_s_servers": servers,
+            # Every process's CPU over the drop: two cores need at least half of it in wall time.
+            "cpu_s_all": sum(cpu.values()) + own_cpu + servers,
         }
 
 
@@ -141,6 +154,12 @@ def main() -> None:
     print(
         f"  pushes/s (median)     : {pushes_per_s:,.0f}  = "
         f"{pushes_per_s / args.line_rate:.2f} x the channel's rate (the anchor)"
+    )
+    cores = os.cpu_count() or 1
+    floor = statistics.median(float(r["cpu_s_all"]) for r in runs) / cores
+    print(
+        f"  CPU of every process (tenin, servers, LINE recorder) over {cores} cores: the drop "
+        f"cannot take less than {floor:,.0f} s of wall time on this machine"
     )
 
 
