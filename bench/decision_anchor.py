@@ -4,8 +4,10 @@ framework (no SQLAlchemy, no consumer loop, no pydantic), 100 requests per trans
 Per chunk of requests: one SQL lookup (decided request ids, customers' consent), one
 pipelined Redis read (every customer's feature hash, every budget, every cap counter),
 one ONNX call on all candidate rows, a greedy choice per request, one Lua call reserving
-every chosen offer (the engine's own script: the same guarantees), signed codes, then the
-decision, coupon, processed-event and outbox rows as multi-row INSERTs and one COMMIT.
+every chosen offer (the engine's own script: the same guarantees, each reservation held
+under its request id), signed codes, then the decision, coupon and outbox rows as
+multi-row INSERTs and one COMMIT (the decision log's unique request id is the record of
+what was applied, as in the engine).
 The campaigns are read once, as the engine's revision cache does.
 """
 
@@ -37,10 +39,6 @@ UNION ALL
 SELECT 'c', customer_id, opted_out, linked FROM campaign_engine.customers
  WHERE customer_id = ANY(%(customers)s)
 """
-INSERT_PROCESSED = (
-    "INSERT INTO campaign_engine.processed_events (consumer, event_id, processed_at) "
-    "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-)
 INSERT_DECISION = (
     "INSERT INTO campaign_engine.decisions (decision_id, request_id, customer_id, campaign_id,"
     " offer_id, arm, propensity, score, model_version, features, reason, candidates,"
@@ -122,15 +120,15 @@ class BareDecider:
             top = int(np.argmax(ev))
             chosen.append(top if ev[top] > 0 and r["customer_id"] not in opted_out else None)
         keys: list[str] = []
-        args: list[Any] = [2 * 86400]
+        args: list[Any] = [2 * 86400, uuid.uuid4().hex, 86400]
         for r, pick in zip(todo, chosen, strict=True):
             if pick is None:
                 continue
             campaign, _, _, face = self.offers[pick]
             cid, c = campaign.campaign_id, r["customer_id"]
-            budget = f"ce:{{{cid}}}:budget"
-            keys += [budget, f"ce:{{{cid}}}:day:{day}:{c}", f"ce:{{{cid}}}:total:{c}", budget]
-            args += [int(face), -1, -1, -1, 3, -1, 30 * 86400, 0]
+            budget, held = f"ce:{{{cid}}}:budget", f"ce:{{{cid}}}:held:{r['request_id']}"
+            keys += [budget, f"ce:{{{cid}}}:day:{day}:{c}", f"ce:{{{cid}}}:total:{c}", budget, held]
+            args += [int(face), -1, -1, -1, 3, -1, 30 * 86400, 0, 1]
         taken = iter(self.reserve(keys=keys, args=args) if keys else [])
         return self._store(todo, chosen, scores, matrices, taken, now)
 
@@ -144,7 +142,7 @@ class BareDecider:
         now: datetime,
     ) -> int:
         n = len(self.offers)
-        processed, decisions, coupons, outbox = [], [], [], []
+        decisions, coupons, outbox = [], [], []
         for i, (r, best) in enumerate(zip(todo, chosen, strict=True)):
             decision_id, code, expires, campaign, offer = str(uuid.uuid4()), None, None, None, None
             got = next(taken) if best is not None else None
@@ -183,13 +181,11 @@ class BareDecider:
                  float(row_scores[best or 0]), self.scorer.model_version, features,
                  None if code else "policy_chose_none", candidates, code, expires, now)
             )  # fmt: skip
-            processed.append(("campaign_engine.decisions", r["event_id"], now))
             body = orjson.dumps(
                 {"type": "offer.decided", "request_id": r["request_id"], "coupon": code}
             ).decode()
             outbox.append((uuid.uuid4(), "offer.decisions", r["customer_id"], body, now))
         with self.conn.cursor() as cur:
-            cur.executemany(INSERT_PROCESSED, processed)
             cur.executemany(INSERT_DECISION, decisions)
             if coupons:
                 cur.executemany(INSERT_COUPON, coupons)

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from services.campaign_engine.budget.limits import Limits, Usage
 from services.campaign_engine.budget.reservations import (
+    Orphan,
     Refused,
     Reservation,
     ReservationsUnavailable,
@@ -138,6 +139,15 @@ class InMemoryReservations:
             replace(t, counter_key=w.counter_key) if isinstance(t, Reservation) else t
             for t, w in zip(taken, wanted, strict=True)
         ]
+
+    def held_of(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
+        """The twin holds nothing under request ids (it dies with its process)."""
+        with self._lock:
+            self._check()
+        return {}
+
+    def release_orphans(self, orphans: Sequence[Orphan]) -> int:
+        return 0
 
     def release_many(self, reservations: Sequence[Reservation]) -> None:
         with self._lock:

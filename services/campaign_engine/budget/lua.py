@@ -51,19 +51,57 @@ return reserve_one(KEYS[1], KEYS[2], KEYS[3], '', ARGV[1], ARGV[2], ARGV[3], ARG
 
 # Every chosen offer of a decision batch in one atomic call, in order (a later item sees
 # what an earlier one took, so two requests of one customer in a batch respect the caps).
-# KEYS: 4 per item (budget, day, total, counter: the counter repeats the budget key when
-# there is none). ARGV: day_ttl, then 8 per item: face, 5 limits, total_ttl, has_counter.
+# KEYS: 5 per item (budget, day, total, counter, held: the counter and held keys repeat the
+# budget key when there is none). ARGV: day_ttl, the batch's owner token, held_ttl, then 9
+# per item: face, 5 limits, total_ttl, has_counter, has_held.
+#
+# Held reservations (docs/architecture.md § Decisions): a request's reservation is noted
+# under `ce:{campaign}:held:<request id>` as "serial|face|has_counter|owner|day key" (a
+# string, so a batch reads all of them in one MGET). A request
+# asked again (its first worker was killed before committing: a redelivered batch, a
+# drop's page redone) takes over the reservation it holds, same face and day, instead of
+# taking a second one ('held'). A reservation is given back only by the batch that made it
+# and still owns it (a taken-over one never: its first owner may yet commit it), and, once a
+# request's decision is committed, any other reservation it holds is orphaned and given
+# back (RELEASE_ORPHANS).
 RESERVE_MANY = (
     _RESERVE_ONE
     + """
 local out = {}
-for i = 0, (#KEYS / 4) - 1 do
-  local k, a = i * 4, 1 + i * 8
-  local counter = ''
+local token, held_ttl = ARGV[2], ARGV[3]
+local function held_parts(held)
+  local v = redis.call('GET', held)
+  if not v then return nil end
+  return {string.match(v, '^(%d+)|(%d+)|(%d)|(%w*)|(.*)$')}
+end
+for i = 0, (#KEYS / 5) - 1 do
+  local k, a = i * 5, 3 + i * 9
+  local counter, held = '', ''
   if ARGV[a + 8] == '1' then counter = KEYS[k + 4] end
-  out[i + 1] = reserve_one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], counter, ARGV[a + 1],
-                           ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6],
-                           ARGV[1], ARGV[a + 7])
+  if ARGV[a + 9] == '1' then held = KEYS[k + 5] end
+  local kept = false
+  if held ~= '' then
+    local h = held_parts(held)
+    if h and h[2] == ARGV[a + 1] and h[5] == KEYS[k + 2] then
+      redis.call('SET', held, h[1] .. '|' .. h[2] .. '|' .. h[3] .. '|' .. token .. '|' .. h[5],
+                 'KEEPTTL')
+      local b = KEYS[k + 1]
+      kept = {1, 'held', tonumber(h[1]), tonumber(redis.call('HGET', b, 'issued') or '0'),
+              tonumber(redis.call('HGET', b, 'money') or '0'),
+              tonumber(redis.call('HGET', b, 'redeemed') or '0')}
+    end
+  end
+  if kept then
+    out[i + 1] = kept
+  else
+    out[i + 1] = reserve_one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], counter, ARGV[a + 1],
+                             ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6],
+                             ARGV[1], ARGV[a + 7])
+    if held ~= '' and out[i + 1][1] == 1 then
+      redis.call('SET', held, out[i + 1][3] .. '|' .. ARGV[a + 1] .. '|' .. ARGV[a + 8] .. '|'
+                 .. token .. '|' .. KEYS[k + 2], 'EX', held_ttl)
+    end
+  end
 end
 return out
 """
@@ -82,18 +120,50 @@ local function release_one(b, dk, tk, counter, face)
 end
 """
 
-RELEASE = _RELEASE_ONE + "return release_one(KEYS[1], KEYS[2], KEYS[3], '', ARGV[1])\n"
-
-# KEYS: 4 per reservation as in RESERVE_MANY; ARGV: 2 per reservation (face, has_counter).
+# KEYS: 5 per reservation as in RESERVE_MANY; ARGV: 3 per reservation (face, has_counter,
+# owner: '' for a reservation not held under a request id). A held one is given back only
+# by its owner (another batch may have taken it over since).
 RELEASE_MANY = (
     _RELEASE_ONE
     + """
-for i = 0, (#KEYS / 4) - 1 do
-  local counter = ''
-  if ARGV[i * 2 + 2] == '1' then counter = KEYS[i * 4 + 4] end
-  release_one(KEYS[i * 4 + 1], KEYS[i * 4 + 2], KEYS[i * 4 + 3], counter, ARGV[i * 2 + 1])
+for i = 0, (#KEYS / 5) - 1 do
+  local counter, owner = '', ARGV[i * 3 + 3]
+  if ARGV[i * 3 + 2] == '1' then counter = KEYS[i * 5 + 4] end
+  local mine = true
+  if owner ~= '' then
+    local v = redis.call('GET', KEYS[i * 5 + 5])
+    mine = v and select(4, string.match(v, '^(%d+)|(%d+)|(%d)|(%w*)|')) == owner
+    if mine then redis.call('DEL', KEYS[i * 5 + 5]) end
+  end
+  if mine then
+    release_one(KEYS[i * 5 + 1], KEYS[i * 5 + 2], KEYS[i * 5 + 3], counter, ARGV[i * 3 + 1])
+  end
 end
 return 1
+"""
+)
+
+# After a request's decision committed: the reservation it held that the decision did not
+# use (the policy chose otherwise when it was asked again) is given back, once, if it is
+# still the one the batch read (serial). KEYS: 4 per item (budget, total, counter, held);
+# ARGV: 1 per item (serial). The day counter is the one stored on the hold (same campaign,
+# so the same hash slot).
+RELEASE_ORPHANS = (
+    _RELEASE_ONE
+    + """
+local released = 0
+for i = 0, (#KEYS / 4) - 1 do
+  local held = KEYS[i * 4 + 4]
+  local v = redis.call('GET', held)
+  local h = v and {string.match(v, '^(%d+)|(%d+)|(%d)|(%w*)|(.*)$')}
+  if h and h[1] == ARGV[i + 1] then
+    redis.call('DEL', held)
+    local counter = ''
+    if h[3] == '1' then counter = KEYS[i * 4 + 3] end
+    released = released + release_one(KEYS[i * 4 + 1], h[5], KEYS[i * 4 + 2], counter, h[2])
+  end
+end
+return released
 """
 )
 

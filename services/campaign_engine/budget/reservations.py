@@ -18,6 +18,7 @@ lines because the key layout and every call on it (single and batched) belong to
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +29,9 @@ from services.campaign_engine.budget import lua
 from services.campaign_engine.budget.limits import Limits, Usage
 
 DAY_TTL_S = 2 * 86400
+# How long a request's reservation stays held for it to take over if asked again (a
+# redelivered request, a drop page redone after a crash: minutes in practice).
+HELD_TTL_S = 86400
 APPLIED_TTL_S = 14 * 86400
 NO_LIMIT = -1
 
@@ -50,6 +54,12 @@ class Reservation:
     redeemed: int = 0
     # The customer-feature hash whose `issued` count the reservation also took (None: none).
     counter_key: str | None = None
+    # Held under its request id (RESERVE_MANY): the request, and the batch that may give it back.
+    request_id: str | None = None
+    owner: str | None = None
+    # Taken over from an earlier try of the same request: never given back by this batch
+    # (the earlier try may yet commit it; lua.RESERVE_MANY).
+    taken_over: bool = False
 
     @property
     def usage(self) -> Usage:
@@ -74,6 +84,19 @@ class Wanted:
     face: int
     limits: Limits
     ttl_s: int
+    counter_key: str | None = None
+    # The request it is for: asked again, the request takes over the reservation it holds.
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A reservation a request held that its committed decision did not use."""
+
+    campaign_id: str
+    customer_id: str
+    request_id: str
+    serial: int
     counter_key: str | None = None
 
 
@@ -109,6 +132,12 @@ class ReservationStore(Protocol):
 
     def reserve_many(self, wanted: Sequence[Wanted]) -> list[Reservation | Refused]: ...
 
+    def held_of(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int]]: ...
+
+    def release_orphans(self, orphans: Sequence[Orphan]) -> int: ...
+
     def release_many(self, reservations: Sequence[Reservation]) -> None: ...
 
     def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None: ...
@@ -131,11 +160,24 @@ def _total_key(cid: str, customer: str) -> str:
     return f"ce:{{{cid}}}:total:{customer}"
 
 
-def _batch_keys(cid: str, day: str, customer: str, counter: str | None) -> list[str]:
-    """The 4 keys of one item of RESERVE_MANY / RELEASE_MANY (the counter key repeats the
-    budget's when there is none)."""
+def _held_key(cid: str, request_id: str) -> str:
+    return f"ce:{{{cid}}}:held:{request_id}"
+
+
+def _batch_keys(
+    cid: str, day: str, customer: str, counter: str | None, request_id: str | None
+) -> list[str]:
+    """The 5 keys of one item of RESERVE_MANY / RELEASE_MANY (the counter and held keys
+    repeat the budget's when there is none)."""
     budget = _budget_key(cid)
-    return [budget, _day_key(cid, day, customer), _total_key(cid, customer), counter or budget]
+    held = _held_key(cid, request_id) if request_id else budget
+    return [
+        budget,
+        _day_key(cid, day, customer),
+        _total_key(cid, customer),
+        counter or budget,
+        held,
+    ]
 
 
 def _limit(value: int | None) -> int:
@@ -159,9 +201,9 @@ class RedisReservations:
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
         self._reserve = client.register_script(lua.RESERVE)
-        self._release = client.register_script(lua.RELEASE)
         self._reserve_many = client.register_script(lua.RESERVE_MANY)
         self._release_many = client.register_script(lua.RELEASE_MANY)
+        self._release_orphans = client.register_script(lua.RELEASE_ORPHANS)
         self._seed = client.register_script(lua.SEED)
         self._apply = client.register_script(lua.APPLY_USAGE)
         self._floor = client.register_script(lua.FLOOR)
@@ -269,14 +311,17 @@ class RedisReservations:
         return Reservation(campaign_id, customer_id, day, face, serial, issued, money, redeemed)
 
     def reserve_many(self, wanted: Sequence[Wanted]) -> list[Reservation | Refused]:
-        """reserve() for each of `wanted`, in order, in one atomic script call."""
+        """reserve() for each of `wanted`, in order, in one atomic script call; a request
+        that already holds a reservation of the same campaign, face and day takes it over."""
         if not wanted:
             return []
+        owner = uuid.uuid4().hex
         keys: list[str] = []
-        args: list[Any] = [DAY_TTL_S]
+        args: list[Any] = [DAY_TTL_S, owner, HELD_TTL_S]
         for w in wanted:
-            keys += _batch_keys(w.campaign_id, w.day, w.customer_id, w.counter_key)
-            args += [w.face, *_limits(w.limits), max(1, w.ttl_s), 1 if w.counter_key else 0]
+            keys += _batch_keys(w.campaign_id, w.day, w.customer_id, w.counter_key, w.request_id)
+            args += [w.face, *_limits(w.limits), max(1, w.ttl_s)]
+            args += [1 if w.counter_key else 0, 1 if w.request_id else 0]
         try:
             results = self._reserve_many(keys=keys, args=args)
         except redis.RedisError as exc:
@@ -298,36 +343,67 @@ class RedisReservations:
                     money,
                     redeemed,
                     counter_key=w.counter_key,
+                    request_id=w.request_id,
+                    owner=owner if w.request_id else None,
+                    taken_over=str(result[1]) == "held",
                 )
             )
         return out
 
+    def held_of(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
+        """(face, serial) of the reservation each (campaign, request id) holds, where it holds
+        one (one round trip): a request asked again is checked against its limits without
+        it, and its decision gives it back if it does not take it over."""
+        if not pairs:
+            return {}
+        try:
+            found = self._redis.mget([_held_key(cid, request_id) for cid, request_id in pairs])
+        except redis.RedisError as exc:
+            raise ReservationsUnavailable(str(exc)) from exc
+        out = {}
+        for pair, value in zip(pairs, found, strict=True):
+            if value:  # "serial|face|has_counter|owner|day key" (lua.RESERVE_MANY)
+                serial, face, _ = value.split("|", 2)
+                out[pair] = (int(face), int(serial))
+        return out
+
+    def release_orphans(self, orphans: Sequence[Orphan]) -> int:
+        """Give back reservations held by requests whose decisions committed without them,
+        each once and only if it is still the one read (lua.RELEASE_ORPHANS); returns how
+        many were given back."""
+        if not orphans:
+            return 0
+        keys: list[str] = []
+        args: list[Any] = []
+        for o in orphans:
+            budget = _budget_key(o.campaign_id)
+            total = _total_key(o.campaign_id, o.customer_id)
+            keys += [budget, total, o.counter_key or budget, _held_key(o.campaign_id, o.request_id)]
+            args.append(o.serial)
+        try:
+            return int(self._release_orphans(keys=keys, args=args))
+        except redis.RedisError as exc:
+            raise ReservationsUnavailable(str(exc)) from exc
+
     def release_many(self, reservations: Sequence[Reservation]) -> None:
-        """release() for each reservation, in one script call."""
-        if not reservations:
+        """Give back what each reservation took (its decision did not commit), in one script
+        call; a held one only while this batch still owns it, a taken-over one never."""
+        mine = [r for r in reservations if not r.taken_over]
+        if not mine:
             return
         keys: list[str] = []
         args: list[Any] = []
-        for r in reservations:
-            keys += _batch_keys(r.campaign_id, r.day, r.customer_id, r.counter_key)
-            args += [r.face, 1 if r.counter_key else 0]
+        for r in mine:
+            keys += _batch_keys(r.campaign_id, r.day, r.customer_id, r.counter_key, r.request_id)
+            args += [r.face, 1 if r.counter_key else 0, r.owner or ""]
         try:
             self._release_many(keys=keys, args=args)
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
 
     def release(self, reservation: Reservation) -> None:
-        """Give back what a reservation took (its decision did not commit)."""
-        r = reservation
-        keys = [
-            _budget_key(r.campaign_id),
-            _day_key(r.campaign_id, r.day, r.customer_id),
-            _total_key(r.campaign_id, r.customer_id),
-        ]
-        try:
-            self._release(keys=keys, args=[r.face])
-        except redis.RedisError as exc:
-            raise ReservationsUnavailable(str(exc)) from exc
+        """release_many of one reservation."""
+        self.release_many([reservation])
 
     def apply_usage(
         self, campaign_id: str, event_id: str, redeemed: int, money: int

@@ -48,7 +48,13 @@ from services.campaign_engine.decisions.policy import (
     in_holdout,
 )
 from services.campaign_engine.decisions.record import Outcome
-from services.campaign_engine.decisions.reserving import REDIS_ERRORS, give_back, wanted_reservation
+from services.campaign_engine.decisions.reserving import (
+    REDIS_ERRORS,
+    give_back,
+    held_reservations,
+    wanted_reservation,
+    without_held,
+)
 from services.campaign_engine.decisions.scoring import ToScore, choose_many, ranking_version
 from services.campaign_engine.features.store import FeatureSource
 from shared.events import OfferRequested
@@ -106,7 +112,8 @@ def choose_batch(
             going_on.append(i)
     if going_on:
         try:
-            _candidates_to_coupons(session, requests, going_on, found, now, deps, outcomes)
+            held = _candidates_to_coupons(session, requests, going_on, found, now, deps, outcomes)
+            _note_held(requests, going_on, held, outcomes)
         except REDIS_ERRORS as exc:
             log.warning("redis_unavailable_no_coupon", requests=len(going_on), error=str(exc))
             give_back(deps.reservations, outcomes)
@@ -126,10 +133,13 @@ def _candidates_to_coupons(
     now: datetime,
     deps: Deciding,
     outcomes: list[Outcome | None],
-) -> None:
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Fill in the outcome of each request that may get a coupon; returns the reservations
+    the requests already held ((campaign, request id) → (face, serial))."""
     customers = list(dict.fromkeys(requests[i].customer_id for i in going_on))
     known = dict(zip(customers, deps.features.get_many(customers, now), strict=True))
     usages = read_usages(session, deps.reservations, found.campaigns, customers, now)
+    held = held_reservations(deps.reservations, requests, going_on, found)
     scored: list[_Scored] = []
     to_score: list[ToScore] = []
     terms = CampaignTerms(now, deps.policy.pacing_slack)
@@ -137,7 +147,7 @@ def _candidates_to_coupons(
         request, ctx = requests[i], requests[i].context
         exhausted: dict[str, list[BudgetName]] = {}
         candidates, refusals = eligible_candidates(
-            usages,
+            without_held(usages, held, request) if held else usages,
             found.campaigns_for(request.request_id, request.drop_id) or [],
             request.customer_id,
             ctx.language,
@@ -165,7 +175,7 @@ def _candidates_to_coupons(
             ToScore(known[request.customer_id], context, offers, message_costs(candidates))
         )
     if not scored:
-        return
+        return held
     deps.scorer.maybe_reload()
     if deps.uplift_scorer is not None:
         deps.uplift_scorer.maybe_reload()
@@ -190,6 +200,7 @@ def _candidates_to_coupons(
             assert choice.index is not None
             customer_id = requests[s.at].customer_id
             wanted = wanted_reservation(
+                requests[s.at].request_id,
                 customer_id,
                 s.candidates[choice.index],
                 now,
@@ -207,6 +218,24 @@ def _candidates_to_coupons(
     )
     for (s, choice, _), got in zip(reserving, taken, strict=True):
         outcomes[s.at] = _reserved(session, requests[s.at], s, choice, got, version, now, deps)
+    return held
+
+
+def _note_held(
+    requests: Sequence[OfferRequested],
+    going_on: list[int],
+    held: dict[tuple[str, str], tuple[int, int]],
+    outcomes: list[Outcome | None],
+) -> None:
+    """Keep on each outcome the reservations its request held (given back after commit
+    unless the outcome took them over)."""
+    if not held:
+        return
+    for i in going_on:
+        outcome = outcomes[i]
+        if outcome is not None:
+            rid = requests[i].request_id
+            outcome.held = {cid: serial for (cid, r), (_, serial) in held.items() if r == rid}
 
 
 def _before_reserving(

@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from services.campaign_engine import metrics
-from services.campaign_engine.budget.reservations import Reservation, ReservationStore
+from services.campaign_engine.budget.reservations import Orphan, Reservation, ReservationStore
 from services.campaign_engine.decisions.choose import (
     REDIS_ERRORS,
     Deciding,
@@ -154,9 +154,11 @@ class DecidedBatch:
 
     def committed(self) -> None:
         """Give back the reservations of requests decided concurrently by another worker
-        (which committed first: not ours to keep); count and log the batch."""
+        (which committed first: not ours to keep) and those our requests held from an earlier
+        try that their decisions did not take over; count and log the batch."""
         lost = [d.outcome for d in self.batch if d.request.request_id not in self.stored]
         _release(self.reservations, lost)
+        _release_orphans(self.reservations, self.features, self.batch, self.stored)
         _after_commit(self.batch, self.stored, self.features, time.perf_counter() - self.started)
 
     def rolled_back(self) -> None:
@@ -234,6 +236,37 @@ def _count_issued(features: FeatureSource, customer_id: str) -> None:
         features.record_coupon_issued(customer_id)
     except REDIS_ERRORS as exc:
         log.warning("feature_update_failed", customer_id=customer_id, error=str(exc))
+
+
+def _release_orphans(
+    reservations: ReservationStore,
+    features: FeatureSource,
+    batch: Sequence[Decided],
+    stored: dict[str, StoredDecision],
+) -> None:
+    """A request asked again after a crash may have been decided otherwise than the first
+    time: the reservation it held is then nobody's (its decision is committed, without it).
+    Given back once (lua.RELEASE_ORPHANS); safe only now, after the commit won."""
+    orphans = [
+        Orphan(cid, d.request.customer_id, d.request.request_id, serial, counter)
+        for d in batch
+        if d.outcome.held and d.request.request_id in stored
+        for cid, serial in d.outcome.held.items()
+        if not _took_over(d.outcome, cid)
+        for counter in (features.counter_key(d.request.customer_id),)
+    ]
+    if not orphans:
+        return
+    try:
+        released = reservations.release_orphans(orphans)
+        log.info("orphaned_reservations_released", released=released, held=len(orphans))
+    except REDIS_ERRORS as exc:  # under-spends, never over-spends
+        log.error("orphan_release_failed", reservations=len(orphans), error=str(exc))
+
+
+def _took_over(outcome: Outcome, campaign_id: str) -> bool:
+    r = outcome.reservation
+    return r is not None and r.taken_over and r.campaign_id == campaign_id
 
 
 def _release(reservations: ReservationStore, outcomes: Sequence[Outcome]) -> None:

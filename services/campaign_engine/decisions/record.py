@@ -96,6 +96,9 @@ class Outcome:
     exhausted: dict[str, list[BudgetName]] = field(default_factory=dict)
     # The version of the model whose values ranked the candidates (None: not scored).
     model_version: str | None = None
+    # campaign id → serial of a reservation the request already held when it was decided
+    # (asked again after a crash); given back after commit unless this outcome took it over.
+    held: dict[str, int] = field(default_factory=dict)
 
 
 def coupon_expiry(now: datetime, valid_hours: int, campaign_ends_at: datetime) -> datetime:

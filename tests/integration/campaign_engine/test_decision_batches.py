@@ -117,5 +117,7 @@ def test_workers_sigkilled_mid_batch_leave_one_decision_per_request_and_no_cap_o
     assert len({d for _, d in coupons}) == len(coupons)  # at most one coupon per decision
     assert max(Counter(c for c, _ in coupons).values()) == 1  # the daily cap of one held
     assert 0 < len(coupons) <= 120  # the budget was never overshot
+    # and no reservation was left behind: the requests of the batch killed after reserving
+    # took over the reservations they held when they came back.
     usage = engine.reservations.usage(campaign.campaign_id, "nobody", "19700101")
-    assert usage is not None and usage.issued >= len(coupons)  # leaked ones only under-spend
+    assert usage is not None and usage.issued == len(coupons)

@@ -220,3 +220,30 @@ def test_a_page_that_fails_to_commit_gives_back_its_reservations(engine: Engine)
 
 def _refuse_commit(session: Session) -> None:
     raise RuntimeError("commit refused")
+
+
+def test_a_page_redone_after_its_runner_died_takes_over_what_it_had_reserved(
+    engine: Engine,
+) -> None:
+    campaign = active_campaign(
+        engine.sessions,
+        utcnow(),
+        budget={"max_coupons": 10},
+        caps={"per_customer_per_day": 1, "per_customer_total": 1},
+    )
+    drop_id = _queued_drop(engine, 10, campaign)
+
+    def decide_then_die(session: Session, requests: Any) -> DecidedBatch:
+        engine.decide_within(session, requests)
+        raise KeyboardInterrupt  # as if SIGKILLed: nothing committed, nothing given back
+
+    with pytest.raises(KeyboardInterrupt):
+        DropRunner(engine.sessions, page_size=10, decide=decide_then_die).step()
+    assert _members(engine.sessions, drop_id) == []
+    assert _issued(engine, campaign) == 10  # the whole budget reserved by the dead runner
+    _page_all(DropRunner(engine.sessions, page_size=10, decide=engine.decide_within))
+    decided = _decisions(engine.sessions)
+    assert len(decided) == 10
+    # Every follower still got the coupon the dead runner had reserved for them (without
+    # taking it over, the budget and each customer's cap of one would refuse them all).
+    assert sum(1 for d in decided if d.coupon_code) == 10 == _issued(engine, campaign)
