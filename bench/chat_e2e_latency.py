@@ -13,7 +13,9 @@ small one trained here first) or `scripted` (this script answers each request at
 with a signed coupon). The chat and engine workers run as `tenin worker` processes, as
 deployed (`--workers threads` runs them as threads of this process instead: one GIL for
 two services, the LINE recorder and the driver). The run has a topic namespace of its
-own. After the figures it prints where the time went, leg by leg (bench/chat_legs.py).
+own. After the figures it prints the CPU each process of the stack used per round (from
+/proc: steadier than wall-clock time on a shared machine) and where the time went, leg by
+leg (bench/chat_legs.py).
 
 The anchor, measured in the same run on the same Kafka: one record through three
 produce -> consume hops (the path crosses the bus three times). Target: p50 <= 4x it.
@@ -43,10 +45,18 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bus_hops import three_bus_hops  # noqa: E402
 from bench.chat_legs import leg_table  # noqa: E402
-from bench.chat_stack import gunicorn_chat_agent, summary, worker_process  # noqa: E402
+from bench.chat_stack import (  # noqa: E402
+    CpuMeter,
+    delete_topics,
+    gunicorn_chat_agent,
+    relay_lag,
+    summary,
+    worker_process,
+)
 from services.chat_agent.delivery.loop import RetryPolicy  # noqa: E402
-from services.chat_agent.line.events import customer_id_for  # noqa: E402
+from services.chat_agent.line.events import customer_id_for, parse_event  # noqa: E402
 from services.chat_agent.worker import CONSUMED, PRODUCED  # noqa: E402
 from services.chat_agent.worker import run as run_worker  # noqa: E402
 from shared.bus import broker_from_settings  # noqa: E402
@@ -112,110 +122,6 @@ def scripted_decider(settings: Settings, stop: threading.Event) -> None:
     finally:
         producer.close()
         tail.close()
-
-
-def three_bus_hops(settings: Settings, rounds: int) -> list[float]:
-    """The anchor: seconds for one record to cross three produce -> consume hops on Kafka.
-
-    This process produces to the first topic; two forwarding threads (each a consumer and
-    a producer that waits for acks=all, as the relay does) pass it on; this process reads
-    the third. The chat-to-coupon path crosses the bus three times in the same way
-    (chat.inbound, offer.requests, offer.decisions), so 4x this is its target. Consumers
-    are assigned their partition directly: a group's join is start-up, not a hop.
-    """
-    from kafka import KafkaConsumer, TopicPartition
-
-    # The topics are named in full here (the run's namespace, then hops.N), so the raw
-    # consumers below and the broker's producers agree on them.
-    broker = broker_from_settings(replace(settings, topic_namespace=""))
-    servers = settings.kafka_bootstrap_servers or ""
-    topics = [f"{settings.topic_namespace}hops.{i}" for i in range(3)]
-    broker.ensure_topics(topics, partitions=1)
-    stop = threading.Event()
-
-    def reader(topic: str) -> Any:
-        consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
-        consumer.assign([TopicPartition(topic, 0)])
-        consumer.seek_to_beginning()
-        return consumer
-
-    def forward(source: str, target: str) -> None:
-        consumer, producer = reader(source), broker.producer()
-        try:
-            while not stop.is_set():
-                for records in consumer.poll(timeout_ms=100).values():
-                    for r in records:
-                        producer.send(target, r.key.decode(), r.value)
-                        producer.flush(timeout=10)
-        finally:
-            consumer.close()
-            producer.close()
-
-    for source, target in zip(topics, topics[1:], strict=False):
-        threading.Thread(target=forward, args=(source, target), daemon=True).start()
-    consumer, producer = reader(topics[-1]), broker.producer()
-
-    def hop(value: bytes, limit_s: float) -> bool:
-        producer.send(topics[0], value.decode(), value)
-        producer.flush(timeout=10)
-        deadline = time.monotonic() + limit_s
-        while time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=100).values():
-                if any(r.value == value for r in records):
-                    return True
-        return False
-
-    seconds: list[float] = []
-    try:
-        for i in range(rounds + 5):  # the first rounds warm up connections and metadata
-            started = time.time()
-            if not hop(f"r{i}".encode(), 60.0):
-                raise SystemExit("the bus-hop anchor lost a record")
-            if i >= 5:
-                seconds.append(time.time() - started)
-    finally:
-        stop.set()
-        consumer.close()
-        producer.close()
-    return seconds
-
-
-def delete_topics(servers: str, namespace: str) -> None:
-    """Remove this run's topics (their names start with its namespace)."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="bench-cleanup")
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(namespace)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
-
-
-def relay_lag(database: str) -> str:
-    """Commit-to-published of the outbox rows of the run (sent_at - created_at), per service."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(database)
-    lines = []
-    try:
-        with engine.connect() as conn:
-            for schema in ("chat_agent", "campaign_engine"):
-                lags = [
-                    float(row[0])
-                    for row in conn.execute(
-                        text(
-                            "SELECT extract(epoch FROM sent_at - created_at) "
-                            f"FROM {schema}.outbox WHERE sent_at IS NOT NULL"
-                        )
-                    )
-                ]
-                if lags:
-                    lines.append(summary(f"outbox relay lag, {schema}", lags))
-    finally:
-        engine.dispose()
-    return "\n".join(lines)
 
 
 def start_engine(
@@ -321,6 +227,7 @@ def main() -> None:
             # The anchor first, on the same Kafka, before the stack adds its own load.
             hops = three_bus_hops(settings, args.rounds)
             threads = args.workers == "threads"
+            processes: dict[str, int] = {}  # CPU per round is read for each (not with threads)
             if threads:
                 threading.Thread(
                     target=run_worker,
@@ -329,7 +236,9 @@ def main() -> None:
                     daemon=True,
                 ).start()
             else:
-                workers.enter_context(worker_process("chat_agent", env))
+                processes["chat worker"] = workers.enter_context(
+                    worker_process("chat_agent", env)
+                ).pid
             if args.decider == "scripted":
                 threading.Thread(
                     target=scripted_decider, args=(settings, stop), daemon=True
@@ -339,14 +248,20 @@ def main() -> None:
                 model = start_engine(settings, stop, args.model_dir, scratch, threads=threads)
                 if not threads:
                     engine_env = {**env, "TENIN_MODEL_DIR": str(model)}
-                    workers.enter_context(worker_process("campaign_engine", engine_env))
-            with gunicorn_chat_agent(env) as base:
+                    engine = workers.enter_context(worker_process("campaign_engine", engine_env))
+                    processes["engine worker"] = engine.pid
+            gunicorn: list[int] = []
+            with gunicorn_chat_agent(env, pids=gunicorn) as base:
+                processes["webhook (gunicorn)"] = gunicorn[0]
+                cpu = CpuMeter(processes)
                 http = requests.Session()
                 e2e: list[float] = []
                 acks: list[float] = []
                 without: list[float] = []
-                stamped: list[tuple[str, float, float]] = []
+                stamped: list[tuple[str, float, float, str]] = []
                 for round_no in range(args.rounds + 5):
+                    if round_no == 5:  # the first rounds warm up consumers and the model
+                        cpu.start()
                     user = user_id()
                     event = text_event(user, "クーポンある？")
                     line.own_reply_token(event["replyToken"], user)
@@ -369,7 +284,8 @@ def main() -> None:
                         (e2e if coupon else without).append(got[0].at - started)
                         acks.append(acked - started)
                         customer = customer_id_for(settings.pseudonym_key, user)
-                        stamped.append((customer, started, got[0].at))
+                        envelope_id = str(parse_event(event).envelope_id)
+                        stamped.append((customer, started, got[0].at, envelope_id))
                 print(
                     f"decider: {args.decider}; channel of the coupon messages: "
                     f"{sorted({d.channel for d in line.delivered})}"
@@ -381,6 +297,7 @@ def main() -> None:
                 print(summary("anchor: three bus hops", hops))
                 ratio = statistics.median(e2e) / statistics.median(hops) if e2e else float("nan")
                 print(f"p50 webhook -> coupon = {ratio:.1f}x three bus hops (target <= 4x)")
+                print(cpu.per_round(args.rounds))
                 print(relay_lag(database))
                 if args.decider == "engine":
                     print(leg_table(database, stamped))

@@ -4,6 +4,8 @@ leaves in PostgreSQL (bench/chat_e2e_latency.py prints them after its figures).
 Every stamp is this machine's wall clock, taken by the process that did the work:
 
 - `started`: the bench sends the signed webhook;
+- chat_agent `processed_events.processed_at` of the webhook event: the inbound handler's
+  first statement (after its Redis reads and BEGIN);
 - chat_agent outbox `offer.requested`: `created_at` is the flush of the chat worker's
   inbound transaction (its commit), `sent_at` the relay's mark after the broker's ack;
 - campaign_engine `decisions.decided_at` (the clock of the decision batch, read as it
@@ -20,7 +22,8 @@ import statistics
 from collections.abc import Sequence
 
 LEGS = (
-    ("webhook, hop 1, inbound tx", "started", "requested_at"),
+    ("webhook, hop 1, handler start", "started", "inbound_at"),
+    ("inbound tx -> offer.requested", "inbound_at", "requested_at"),
     ("chat relay: commit -> acked", "requested_at", "requested_sent"),
     ("hop 2 -> engine batch start", "requested_sent", "decided_at"),
     ("engine decide+commit+relay", "decided_at", "decided_sent"),
@@ -43,23 +46,36 @@ JOIN chat_agent.deliveries q ON q.request_id = r.request_id
 """
 
 
-def leg_table(database: str, rounds: Sequence[tuple[str, float, float]]) -> str:
-    """Median and p95 ms per leg over `rounds` (customer_id, started, delivered)."""
+_INBOUND = """
+SELECT event_id::text, extract(epoch FROM processed_at)
+FROM chat_agent.processed_events WHERE consumer = 'chat_agent.inbound'
+"""
+
+
+def leg_table(database: str, rounds: Sequence[tuple[str, float, float, str]]) -> str:
+    """Median and p95 ms per leg over `rounds` (customer_id, started, delivered, the id of
+    the webhook event's envelope)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(database)
     try:
         with engine.connect() as conn:
             rows = {row[0]: [float(v) for v in row[1:]] for row in conn.execute(text(_STAMPS))}
+            inbound = {row[0]: float(row[1]) for row in conn.execute(text(_INBOUND))}
     finally:
         engine.dispose()
     names = ("requested_at", "requested_sent", "decided_at", "decided_sent", "queued_at")
     per_leg: dict[str, list[float]] = {label: [] for label, _, _ in LEGS}
-    for customer_id, started, delivered in rounds:
+    for customer_id, started, delivered, event_id in rounds:
         stamps = rows.get(customer_id)
-        if stamps is None:
+        if stamps is None or event_id not in inbound:
             continue
-        at = {"started": started, "delivered": delivered, **dict(zip(names, stamps, strict=True))}
+        at = {
+            "started": started,
+            "delivered": delivered,
+            "inbound_at": inbound[event_id],
+            **dict(zip(names, stamps, strict=True)),
+        }
         for label, start, end in LEGS:
             per_leg[label].append((at[end] - at[start]) * 1000)
     lines = [f"{'leg (engine decider)':<30} {'p50 ms':>8} {'p95 ms':>8}"]

@@ -1,4 +1,5 @@
-"""Helpers for the chat_agent benchmarks: the webhook app under gunicorn, and percentiles."""
+"""Helpers for the chat_agent benchmarks: the webhook app under gunicorn, the CPU its
+processes use, the relay's lag, cleaning up topics, and percentiles."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import requests
 
+from bench.server_cpu import server_cpu_seconds
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -24,9 +27,10 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn_chat_agent(
-    env: dict[str, str], *, workers: int = 2, threads: int = 8
+    env: dict[str, str], *, workers: int = 2, threads: int = 8, pids: list[int] | None = None
 ) -> Iterator[str]:
-    """`tenin serve chat_agent` as a subprocess; yields its base URL."""
+    """`tenin serve chat_agent` as a subprocess; yields its base URL (and appends the
+    gunicorn master's pid to `pids`)."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -48,6 +52,8 @@ def gunicorn_chat_agent(
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -88,6 +94,23 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live children (gunicorn's
+    workers), read from /proc (Linux); 0 for a process that has ended."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(proc.name) == pid or int(fields[1]) == pid:  # fields[1]: the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def percentile(values: Sequence[float], pct: float) -> float:
     """The pct-th percentile (nearest rank) of values."""
     ordered = sorted(values)
@@ -102,3 +125,71 @@ def summary(label: str, seconds: Sequence[float]) -> str:
         f"p95={percentile(ms, 95):7.1f} ms  p99={percentile(ms, 99):7.1f} ms  "
         f"max={max(ms):7.1f} ms"
     )
+
+
+class CpuMeter:
+    """CPU per round of each process of the stack, of this process (the driver and the LINE
+    recorder) and of the servers, from /proc: what the path costs, less noisy than its
+    wall-clock time on a shared machine."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self._processes = processes
+        self._before: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {name: tree_cpu_seconds(pid) for name, pid in self._processes.items()}
+        now["bench (driver, recorder)"] = time.process_time()
+        for name, seconds in server_cpu_seconds().items():
+            now[f"server: {name}"] = seconds
+        return now
+
+    def start(self) -> None:
+        self._before = self._now()
+
+    def per_round(self, rounds: int) -> str:
+        now = self._now()
+        parts = [
+            f"{name} {(now[name] - self._before.get(name, now[name])) * 1000 / rounds:.2f}"
+            for name in now
+        ]
+        return (
+            "CPU ms per round: " + ", ".join(parts) + " (servers: everyone's use of them meanwhile)"
+        )
+
+
+def delete_topics(servers: str, namespace: str) -> None:
+    """Remove this run's topics (their names start with its namespace)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="bench-cleanup")
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(namespace)]
+        if mine:
+            admin.delete_topics(mine)
+    finally:
+        admin.close()
+
+
+def relay_lag(database: str) -> str:
+    """Commit-to-published of the outbox rows of the run (sent_at - created_at), per service."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database)
+    lines = []
+    try:
+        with engine.connect() as conn:
+            for schema in ("chat_agent", "campaign_engine"):
+                lags = [
+                    float(row[0])
+                    for row in conn.execute(
+                        text(
+                            "SELECT extract(epoch FROM sent_at - created_at) "
+                            f"FROM {schema}.outbox WHERE sent_at IS NOT NULL"
+                        )
+                    )
+                ]
+                if lags:
+                    lines.append(summary(f"outbox relay lag, {schema}", lags))
+    finally:
+        engine.dispose()
+    return "\n".join(lines)

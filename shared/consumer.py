@@ -25,6 +25,8 @@ from shared.bus import Broker, Consumer, Message, Producer
 from shared.db import utcnow
 from shared.dead_letters import DeadLetterSeal, redact
 from shared.events import Envelope, EventSchemaError, decode, dlq_topic
+from shared.outbox import OutboxRelay
+from shared.outbox_eager import publishing_eagerly
 
 log = structlog.get_logger(__name__)
 
@@ -137,6 +139,7 @@ class ConsumerLoop(Generic[T]):
         batch_size: int = 100,
         seal: DeadLetterSeal | None = None,
         wait_for_commits: bool = True,
+        publish_eagerly: OutboxRelay | None = None,
     ) -> None:
         self._broker = broker
         self.group_id = group_id
@@ -150,6 +153,10 @@ class ConsumerLoop(Generic[T]):
         # False: each batch's offsets are committed without waiting for the broker (see
         # the Consumer port); the next batch starts a round trip sooner.
         self._wait_for_commits = wait_for_commits
+        # The outbox rows a poll's handlers commit are published by this thread once the
+        # poll is handled, before its offsets are committed (shared/outbox_eager.py): one
+        # broker round trip per poll, not per message, when a burst arrives.
+        self._eager = publish_eagerly
         self.stats = ConsumerStats()
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
@@ -213,7 +220,14 @@ class ConsumerLoop(Generic[T]):
         if not batch or stop.is_set():
             # Stopping before starting the batch: nothing is in hand yet.
             return 0
-        self._process(batch, stop)
+        if self._eager is None:
+            self._process(batch, stop)
+        else:
+
+            def process(messages: list[Message]) -> None:
+                self._process(messages, stop)
+
+            publishing_eagerly(process, self._eager)(batch)
         self._consumer.commit(batch, wait=self._wait_for_commits)
         self.stats.last_batch_at = time.time()
         return len(batch)

@@ -7,11 +7,15 @@ PostgreSQL), publishes them with the idempotent producer, waits for the broker's
 acknowledgement, and marks them sent in one statement. A crash between
 publishing and marking re-publishes the row: a duplicate on the wire that consumers
 drop by `event_id`.
+
+A handler someone waits on downstream can publish its own commits at once, from its own
+thread, through the same claim and mark (`shared.outbox_eager`); the relay is the safety net.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -46,9 +50,11 @@ from shared.events import (
     encode,
     make_event,
 )
-from shared.outbox_wake import Wakeup
+from shared.outbox_wake import SIGNALS, Wakeup
 
 log = structlog.get_logger(__name__)
+
+EAGER_FLUSH_TIMEOUT_S = EAGER_PAUSE_S = 5.0  # the eager path's ack wait (relay: 30 s), and pause
 
 
 class OutboxMixin:
@@ -203,9 +209,46 @@ class OutboxRelay:
             .where(model.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
             .values(sent_at=bindparam("now"))
         )
+        # One claim at a time in this process (the relay's thread or an eager caller), so
+        # rows go to the broker in the order they were claimed (by id), as with the relay
+        # alone; other processes' relays are kept apart by SKIP LOCKED.
+        self._lock = threading.Lock()
+        self._eager_paused_until = 0.0
+
+    @property
+    def schema(self) -> str:
+        """The outbox table's schema: what its commits signal (shared.outbox_wake)."""
+        model: Any = self._model
+        return str(model.__table__.schema or "main")
 
     def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
+        with self._lock:
+            return self._publish_batch(flush_timeout=30)
+
+    def publish_committed(self) -> int:
+        """Publish what is committed, from the calling thread, now (shared.outbox_eager).
+        Never raises; returns how many it published. When the relay's thread is mid-batch,
+        the batch was full, or publishing failed, the relay is woken to do the rest (after
+        a failure the eager path stays off for EAGER_PAUSE_S: the relay's back-off rules)."""
+        if time.monotonic() < self._eager_paused_until or not self._lock.acquire(blocking=False):
+            SIGNALS.fire({self.schema})
+            return 0
+        try:
+            sent = self._publish_batch(flush_timeout=EAGER_FLUSH_TIMEOUT_S)
+        except Exception:
+            log.exception("outbox_eager_publish_failed", schema=self.schema)
+            self._eager_paused_until = time.monotonic() + EAGER_PAUSE_S
+            sent = -1
+        finally:
+            self._lock.release()
+        if sent < 0 or sent >= self._batch_size:
+            SIGNALS.fire({self.schema})  # failed, or more may be waiting: the relay looks
+        return max(sent, 0)
+
+    def _publish_batch(self, flush_timeout: float) -> int:
+        """Claim, publish, wait for the broker's ack, mark sent: one transaction. The caller
+        holds `self._lock`."""
         session = self._sessions()
         try:
             with session.begin():
@@ -219,7 +262,7 @@ class OutboxRelay:
                 for _id, topic, key, body in rows:
                     self._producer.send(topic, key, body.encode("utf-8"))
                 # Mark sent only once the broker has acknowledged every record (acks=all).
-                self._producer.flush(timeout=30)
+                self._producer.flush(timeout=flush_timeout)
                 marked = {"ids": [r[0] for r in rows], "now": utcnow()}
                 if postgresql:
                     self._pg_mark.rows(conn, marked)
@@ -232,8 +275,7 @@ class OutboxRelay:
 
     def wakeup(self) -> Wakeup:
         """What `run` sleeps on, for this relay's outbox table."""
-        model: Any = self._model
-        schema = model.__table__.schema or "main"
+        schema = self.schema
         url = None
         if self._wake_on_commit:
             session = self._sessions()

@@ -13,6 +13,11 @@ doing anything:
   the commit (the only signal on SQLite, where writers in other processes are found by
   the relay's slow fallback poll).
 
+A thread that publishes its own commits' rows at once (`shared.outbox_eager`)
+holds its signals (`signals_held`): the schemas it committed are handed to it instead of
+waking its process's relays, which would only find the rows claimed already. The NOTIFY
+to other processes is sent all the same.
+
 A relay that misses a signal (its LISTEN connection was down, a writer skipped the hook)
 still finds the rows at its next fallback poll: the signal makes delivery fast, never
 correct.
@@ -23,6 +28,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -37,6 +44,7 @@ CHANNEL_PREFIX = "tenin_outbox_"
 _INSERT_INTO_OUTBOX = re.compile(r'\s*INSERT\s+INTO\s+"?(\w+)"?\."?outbox"?[\s(]', re.IGNORECASE)
 _WRITTEN = "tenin_outbox_written"  # connection info key: schemas written in this transaction
 _committed = threading.local()  # schemas committed by this thread, not yet signalled
+_held = threading.local()  # `signals_held`: where this thread's committed schemas go instead
 
 
 def channel(schema: str) -> str:
@@ -109,7 +117,29 @@ def _signal_committed(*_: Any) -> None:
     schemas: set[str] | None = getattr(_committed, "schemas", None)
     if schemas:
         _committed.schemas = set()
-        SIGNALS.fire(schemas)
+        held: set[str] | None = getattr(_held, "schemas", None)
+        if held is not None:
+            held |= schemas
+        else:
+            SIGNALS.fire(schemas)
+
+
+@contextmanager
+def signals_held() -> Iterator[set[str]]:
+    """Within: this thread's commits wake no relay of this process; the schemas whose
+    outbox they wrote are collected in the yielded set instead, for the caller to publish
+    or `SIGNALS.fire` (docs/architecture.md § Hot paths). Not nested: an inner hold
+    collects for the outer one."""
+    outer: set[str] | None = getattr(_held, "schemas", None)
+    if outer is not None:
+        yield outer
+        return
+    held: set[str] = set()
+    _held.schemas = held
+    try:
+        yield held
+    finally:
+        _held.schemas = None
 
 
 # After the real COMMIT: a session's after_commit, or the connection's return to the pool

@@ -27,6 +27,7 @@ from services.chat_agent.conversation.state import (
     RedisConversationStore,
 )
 from services.chat_agent.conversation.turn import Pacing
+from services.chat_agent.delivery.handoff import Handoff
 from services.chat_agent.line.client import LineClient
 from services.chat_agent.line.webhook import WebhookPublisher
 from services.chat_agent.linking.tokens import LinkTokens
@@ -92,6 +93,8 @@ class Dependencies:
     pacing: Pacing = Pacing()
     # Set by handlers that queued a message; the delivery loop waits on it.
     deliveries_due: threading.Event = field(default_factory=threading.Event)
+    # Claims handed by handlers straight to this process's delivery loop (delivery/handoff.py).
+    handoff: Handoff = field(default_factory=Handoff)
 
     @property
     def readiness(self) -> dict[str, ReadinessCheck]:

@@ -73,6 +73,7 @@ def handlers(deps: Dependencies) -> dict[str, Handler]:
                 **sends,
                 tone_of=tone,
                 public_base_url=deps.settings.public_base_url,
+                handoff=deps.handoff,
             ),
         ),
         # coupon.events

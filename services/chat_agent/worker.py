@@ -62,9 +62,16 @@ PRODUCED = (CUSTOMER_EVENTS, OFFER_REQUESTS, COUPON_EVENTS)
 
 
 def consumer_loops(
-    deps: Dependencies, broker: Broker, group_prefix: str = "chat_agent"
+    deps: Dependencies,
+    broker: Broker,
+    group_prefix: str = "chat_agent",
+    relay: OutboxRelay | None = None,
 ) -> dict[str, ConsumerLoop[Envelope]]:
-    """One consumer group per input topic; chat.inbound is read in LINE timestamp order."""
+    """One consumer group per input topic; chat.inbound is read in LINE timestamp order.
+
+    With `relay`, the inbound loop publishes the events its poll committed itself, at once
+    (shared/outbox_eager.py): a customer is waiting for the offer it asks for.
+    """
     handle = route_by_type(handlers(deps))
     options: dict[str, Any] = {
         "max_attempts": deps.settings.consumer_max_attempts,
@@ -76,6 +83,7 @@ def consumer_loops(
             f"{group_prefix}.{name}",
             [topic],
             handle,
+            publish_eagerly=relay if topic == CHAT_INBOUND else None,
             **options,
         )
         for name, topic in GROUPS
@@ -121,13 +129,14 @@ def components(
         push_rate=PushRate(deps.limiter, deps.settings.line_push_rate_per_s),
         batch_size=DELIVERY_BATCH,
         poll_seconds=DELIVERY_IDLE_POLL_S,
+        handoff=deps.handoff,
     )
     relay = OutboxRelay(
         deps.sessions, Outbox, broker.producer(), poll_seconds=deps.settings.relay_poll_seconds
     )
     parts: dict[str, Component] = {
         f"consumer-{name}": loop.run
-        for name, loop in consumer_loops(deps, broker, group_prefix).items()
+        for name, loop in consumer_loops(deps, broker, group_prefix, relay).items()
     }
     parts["outbox-relay"] = relay.run
     parts["delivery"] = deliveries.run

@@ -363,7 +363,8 @@ class RedisReservations:
         out = {}
         for pair, value in zip(pairs, found, strict=True):
             if value:  # "serial|face|has_counter|owner|day key" (lua.RESERVE_MANY)
-                serial, face, _ = value.split("|", 2)
+                text = value.decode() if isinstance(value, bytes) else str(value)
+                serial, face, _ = text.split("|", 2)
                 out[pair] = (int(face), int(serial))
         return out
 

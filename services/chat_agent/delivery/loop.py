@@ -58,6 +58,7 @@ from services.chat_agent.delivery.drop_rules import (
     DELIVERIES,
     PUSHES,
 )
+from services.chat_agent.delivery.handoff import Handoff
 from services.chat_agent.delivery.outcomes import (
     OUTBOX_COLUMNS,
     AnyRow,
@@ -124,9 +125,12 @@ class DeliveryLoop:
         clock: Callable[[], datetime] = utcnow,
         wake: threading.Event | None = None,
         push_rate: PushRate | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         """Attempts go one after another through `client`, or a batch at a time, all at
-        once, through `sender` (the worker's; one of the two is needed)."""
+        once, through `sender` (the worker's; one of the two is needed). With `handoff`,
+        claims handed by this process's handlers are attempted first, unclaimed
+        (delivery.handoff)."""
         if client is None and sender is None:
             raise ValueError("a delivery loop needs a client or a sender")
         self._sessions = session_factory
@@ -141,6 +145,7 @@ class DeliveryLoop:
         self._paused_until = 0.0
         self._push_rate = push_rate
         self._stop: threading.Event | None = None
+        self._handoff = handoff
 
     def kick(self) -> None:
         """Wake the loop now: a handler just committed a delivery."""
@@ -149,8 +154,13 @@ class DeliveryLoop:
     def deliver_once(self) -> int:
         """One round: claim due rows and attempt each; returns how many were attempted."""
         if time.monotonic() < self._paused_until:
+            if self._handoff is not None:  # leased, they would lapse if the pause is long
+                self._release_handed(self._handoff.take())
             return 0
-        claims = self._claim()
+        handed = self._handoff.take() if self._handoff is not None else []
+        # Handed rows are claimed already: no claim transaction before the call (the next
+        # round claims whatever else is due).
+        claims = handed or self._claim()
         if self._sender is not None:
             # Attempted all at once, recorded together in one transaction.
             self._record_all(self._sender.send_all(claims, self._ready))
@@ -179,7 +189,10 @@ class DeliveryLoop:
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; errors are logged and retried."""
         self._stop = stop
+        if self._handoff is not None:
+            self._handoff.attach(self._wake, self.policy.lease_s)
         while not stop.is_set():
+            self._wake.clear()  # a kick from here on wakes the next wait
             try:
                 attempted = self.deliver_once()
             except Exception:
@@ -187,7 +200,8 @@ class DeliveryLoop:
                 attempted = 0
             if not attempted:
                 self._wake.wait(self._poll_seconds)
-                self._wake.clear()
+        if self._handoff is not None:
+            self._release_handed(self._handoff.detach())
         for transport in (self._client, self._sender):
             if transport is not None:
                 transport.close()
@@ -199,6 +213,15 @@ class DeliveryLoop:
         lease = now + timedelta(seconds=self.policy.lease_s)
         with unit_of_work(self._sessions) as session:
             return claim_due(session, now, lease, self._batch_size)
+
+    def _release_handed(self, claims: list[Claim]) -> None:
+        """Hand back what was handed and will not be attempted now (stopping, or the
+        channel paused by a 429): due again at once, or when the pause ends."""
+        if claims:
+            try:
+                self._release(claims)
+            except Exception:  # their leases lapse instead: sent after the next start
+                log.exception("delivery_release_failed", claims=len(claims))
 
     def _release(self, claims: list[Claim]) -> None:
         with unit_of_work(self._sessions) as session:

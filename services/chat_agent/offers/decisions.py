@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 
 from services.chat_agent import metrics
 from services.chat_agent.delivery import queue
+from services.chat_agent.delivery.handoff import Handoff, enqueue_claimed
+from services.chat_agent.delivery.outcomes import Claim
 from services.chat_agent.line import messages
 from services.chat_agent.models import Customer, OfferRequest, ProcessedEvent
 from services.chat_agent.persona import Persona
@@ -39,11 +41,17 @@ def deliver_decision(
     public_base_url: str,
     clock: Callable[[], datetime],
     kick: Callable[[], None],
+    handoff: Handoff | None = None,
 ) -> None:
-    """Deliver an `offer.decided`: the coupon, a kind word, or just the held greeting."""
+    """Deliver an `offer.decided`: the coupon, a kind word, or just the held greeting.
+
+    The customer is waiting: with a delivery loop attached to `handoff`, the message is
+    queued claimed and handed to it in memory after the commit (delivery/handoff.py).
+    """
     decision = payload_as(envelope, OfferDecided)
     now = clock()
     sent = False
+    claimed: Claim | None = None
     with unit_of_work(sessions) as session:
         if not first_time(session, ProcessedEvent, OFFERS_CONSUMER, envelope.event_id):
             return
@@ -90,8 +98,7 @@ def deliver_decision(
         quick = messages.quick_reply_items(
             persona.quick_replies(language), opted_out=customer.opted_out
         )
-        queue.enqueue(
-            session,
+        fields = queue.DeliveryFields(
             customer_id=customer.customer_id,
             line_user_id=customer.line_user_id,
             kind=kind,
@@ -103,6 +110,13 @@ def deliver_decision(
             coupon_code=coupon.code if coupon is not None else None,
             now=now,
         )
+        lease_s = handoff.lease_s if handoff is not None else None
+        if handoff is not None and lease_s is not None:
+            claimed = enqueue_claimed(session, lease_s, **fields)
+        else:
+            queue.enqueue(session, **fields)
         sent = True
-    if sent:
+    if claimed is not None and handoff is not None:
+        handoff.hand(claimed)
+    elif sent:
         kick()

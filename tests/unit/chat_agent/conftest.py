@@ -149,12 +149,16 @@ class Harness:
                 ).scalars()
             )
 
-    def delivery_loop(self, line: LineRecorder, **policy: Any) -> DeliveryLoop:
+    def delivery_loop(
+        self, line: LineRecorder, *, options: dict[str, Any] | None = None, **policy: Any
+    ) -> DeliveryLoop:
+        """A loop on the recording server; `options` are DeliveryLoop's (wake, handoff…)."""
         return DeliveryLoop(
             self.deps.sessions,
             LineClient(line.base_url, "test-token", timeout_s=5),
             policy=RetryPolicy(**{"base_backoff_s": 0.0, **policy}),
             clock=self.clock,
+            **(options or {}),
         )
 
 
