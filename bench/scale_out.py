@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import func, select  # noqa: E402
 
+from bench.chat_stack import delete_topics  # noqa: E402
 from bench.decision_latency import requests, setup  # noqa: E402
 from bench.server_cpu import server_cpu_seconds, used_since  # noqa: E402
 from services.campaign_engine.models import Decision  # noqa: E402
@@ -140,6 +141,9 @@ def run(
                 w.kill()
         engine.db.dispose()
         drop_database(str(settings.database_url), url)
+        # 12 partitions a topic: a broker keeping every run's would slow down (and, at
+        # ~13,000 partitions, run out of heap).
+        delete_topics(str(settings.kafka_bootstrap_servers), namespace)
 
 
 def main() -> None:

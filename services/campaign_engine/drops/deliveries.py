@@ -15,16 +15,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import ARRAY, String, Table, any_, bindparam, update
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.models import UPDATES_CONSUMER, DropMember, ProcessedEvent
-from shared.db import unit_of_work, utcnow
+from shared.db import DriverStatement, unit_of_work, utcnow
 from shared.events import CouponDelivered, CouponDeliveryFailed, Envelope, payload_as
 from shared.rows import RowWriter
 
 # coupon.delivery_failed reasons that mean "not sent on purpose", not a platform failure.
 SKIP_REASONS = frozenset({"unfollowed", "opted_out", "max_messages", "cancelled"})
+_PG_MARK = DriverStatement(
+    update(DropMember)
+    .where(
+        DropMember.drop_id == bindparam("drop_id"),
+        DropMember.customer_id == any_(bindparam("customers", type_=ARRAY(String))),
+    )
+    .values(delivery=bindparam("state")),
+    planned_each_time=True,
+)
 _PROCESSED = RowWriter(
     cast(Table, ProcessedEvent.__table__),
     ("consumer", "event_id", "processed_at"),
@@ -84,8 +93,19 @@ def record_drop_deliveries(
         for (drop_id, customer_id), state in states.items():
             by_update.setdefault((drop_id, state), []).append(customer_id)
         for (drop_id, state), customers in by_update.items():
-            session.execute(
-                update(DropMember)
-                .where(DropMember.drop_id == drop_id, DropMember.customer_id.in_(customers))
-                .values(delivery=state)
-            )
+            _mark_members(session, drop_id, customers, state)
+
+
+def _mark_members(session: Session, drop_id: str, customers: list[str], state: str) -> None:
+    """One UPDATE of the members' delivery state; planned afresh each time on PostgreSQL
+    (the members table grows from empty during the drop: shared.db.DriverStatement)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        params = {"drop_id": drop_id, "customers": customers, "state": state}
+        _PG_MARK.rows(conn, params)
+        return
+    session.execute(
+        update(DropMember)
+        .where(DropMember.drop_id == drop_id, DropMember.customer_id.in_(customers))
+        .values(delivery=state)
+    )
