@@ -23,7 +23,8 @@ from redis.retry import Retry
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.campaign_engine.budget.reservations import RedisReservations, ReservationStore
+from services.campaign_engine.budget.reservation_store import ReservationStore
+from services.campaign_engine.budget.reservations import RedisReservations
 from services.campaign_engine.decisions.decide import DecidedBatch, decide_batch, decide_within
 from services.campaign_engine.decisions.inputs import ActiveCampaigns
 from services.campaign_engine.decisions.policy import PolicyConfig, Scorer, UpliftScoring

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from services.campaign_engine import metrics
 from services.campaign_engine.bootstrap import Engine
-from services.campaign_engine.budget.reservations import ReservationStore
+from services.campaign_engine.budget.reservation_store import ReservationStore
 from services.campaign_engine.budget.settle import REDEEMED, VOIDED, settle
 from services.campaign_engine.drops.deliveries import (
     record_drop_deliveries,

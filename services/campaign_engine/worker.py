@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from services.campaign_engine.bootstrap import Engine, bootstrap
-from services.campaign_engine.budget.reservations import ReservationsUnavailable
+from services.campaign_engine.budget.reservation_store import ReservationsUnavailable
 from services.campaign_engine.budget.seeding import reconcile_on_start
 from services.campaign_engine.drops.runner import DropRunner
 from services.campaign_engine.handlers import (

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services.campaign_engine.bootstrap import bootstrap
-from services.campaign_engine.budget.reservations import Refused, Reservation, Wanted
+from services.campaign_engine.budget.reservation_store import Refused, Reservation, Wanted
 from services.campaign_engine.models import Decision
 from services.campaign_engine.worker import components, prepare
 from shared.bus import broker_from_settings

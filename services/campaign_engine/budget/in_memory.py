@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from services.campaign_engine.budget.limits import Limits, Usage
-from services.campaign_engine.budget.reservations import (
+from services.campaign_engine.budget.reservation_store import (
     Orphan,
     Refused,
     Reservation,

@@ -12,21 +12,28 @@ or Redis lost its data) is "unseeded", is refused until `seed` rebuilds it from 
 issued coupons and redemptions in the database, and so never restarts from zero.
 
 A decision batch reads every customer's usage in one round trip (`usages_of`) and takes
-all its chosen offers in one script call (`reserve_many`). The module is longer than 300
-lines because the key layout and every call on it (single and batched) belong together.
+all its chosen offers in one script call (`reserve_many`). What a store is and trades in
+(the protocol, reservations, refusals) is in budget/reservation_store.py.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import redis
 
 from services.campaign_engine.budget import lua
 from services.campaign_engine.budget.limits import Limits, Usage
+from services.campaign_engine.budget.reservation_store import (
+    Orphan,
+    Refused,
+    Reservation,
+    ReservationsUnavailable,
+    Seed,
+    Wanted,
+)
 
 DAY_TTL_S = 2 * 86400
 # How long a request's reservation stays held for it to take over if asked again (a
@@ -34,117 +41,6 @@ DAY_TTL_S = 2 * 86400
 HELD_TTL_S = 86400
 APPLIED_TTL_S = 14 * 86400
 NO_LIMIT = -1
-
-
-class ReservationsUnavailable(Exception):
-    """The reservation store (Redis) cannot be reached: issue nothing."""
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """One coupon's worth taken from a campaign and a customer; `serial` goes into the code."""
-
-    campaign_id: str
-    customer_id: str
-    day: str
-    face: int
-    serial: int
-    issued: int
-    money: int
-    redeemed: int = 0
-    # The customer-feature hash whose `issued` count the reservation also took (None: none).
-    counter_key: str | None = None
-    # Held under its request id (RESERVE_MANY): the request, and the batch that may give it back.
-    request_id: str | None = None
-    owner: str | None = None
-    # Taken over from an earlier try of the same request: never given back by this batch
-    # (the earlier try may yet commit it; lua.RESERVE_MANY).
-    taken_over: bool = False
-
-    @property
-    def usage(self) -> Usage:
-        """The campaign's usage right after this reservation."""
-        return Usage(self.issued, self.money, self.redeemed)
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Nothing was taken: `limit` is the budget or cap that is used up (or "unseeded")."""
-
-    limit: str
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """One coupon a decision batch wants to reserve (RESERVE_MANY takes them in order)."""
-
-    campaign_id: str
-    customer_id: str
-    day: str
-    face: int
-    limits: Limits
-    ttl_s: int
-    counter_key: str | None = None
-    # The request it is for: asked again, the request takes over the reservation it holds.
-    request_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A reservation a request held that its committed decision did not use."""
-
-    campaign_id: str
-    customer_id: str
-    request_id: str
-    serial: int
-    counter_key: str | None = None
-
-
-@dataclass
-class Seed:
-    """A campaign's usage recomputed from the database, for one day's caps."""
-
-    issued: int
-    money: int
-    redeemed: int
-    serial: int
-    day: str
-    customer_day: dict[str, int] = field(default_factory=dict)
-    customer_total: dict[str, int] = field(default_factory=dict)
-
-
-class ReservationStore(Protocol):
-    """Where reservations are taken: RedisReservations, or InMemoryReservations in unit tests."""
-
-    def usage(self, campaign_id: str, customer_id: str, day: str) -> Usage | None: ...
-
-    def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool: ...
-
-    def reserve(
-        self, campaign_id: str, customer_id: str, day: str, face: int, limits: Limits, ttl_s: int
-    ) -> Reservation | Refused: ...
-
-    def release(self, reservation: Reservation) -> None: ...
-
-    def usages_of(
-        self, campaigns: Sequence[tuple[str, str]], customers: Sequence[str]
-    ) -> dict[tuple[str, str], Usage | None]: ...
-
-    def reserve_many(self, wanted: Sequence[Wanted]) -> list[Reservation | Refused]: ...
-
-    def held_of(
-        self, pairs: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[int, int]]: ...
-
-    def release_orphans(self, orphans: Sequence[Orphan]) -> int: ...
-
-    def release_many(self, reservations: Sequence[Reservation]) -> None: ...
-
-    def reconcile(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> None: ...
-
-    def apply_usage(
-        self, campaign_id: str, event_id: str, redeemed: int, money: int
-    ) -> Usage | None: ...
 
 
 def _budget_key(cid: str) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.budget.limits import Limits, Usage, campaign_day, day_start
-from services.campaign_engine.budget.reservations import (
+from services.campaign_engine.budget.reservation_store import (
     Refused,
     Reservation,
     ReservationStore,

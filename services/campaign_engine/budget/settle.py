@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from services.campaign_engine import metrics
 from services.campaign_engine.budget.exhaustion import announce_exhausted, exhausted_budgets
-from services.campaign_engine.budget.reservations import ReservationStore
+from services.campaign_engine.budget.reservation_store import ReservationStore
 from services.campaign_engine.features.markers import Markers, effect_key, once
 from services.campaign_engine.features.store import FeatureUpdates
 from services.campaign_engine.models import (

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from services.campaign_engine.budget.exhaustion import exhausted_budgets
 from services.campaign_engine.budget.limits import CUSTOMER_CAPS, BudgetName, Limits, Usage
-from services.campaign_engine.budget.reservations import (
+from services.campaign_engine.budget.reservation_store import (
     Refused,
     Reservation,
     ReservationStore,

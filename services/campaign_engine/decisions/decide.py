@@ -25,7 +25,7 @@ import structlog
 from sqlalchemy.orm import Session
 
 from services.campaign_engine import metrics
-from services.campaign_engine.budget.reservations import Orphan, Reservation, ReservationStore
+from services.campaign_engine.budget.reservation_store import Orphan, Reservation, ReservationStore
 from services.campaign_engine.decisions.choose import (
     REDIS_ERRORS,
     Deciding,

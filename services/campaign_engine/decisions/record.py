@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from services.campaign_engine.budget.exhaustion import announce_exhausted
 from services.campaign_engine.budget.limits import BudgetName
-from services.campaign_engine.budget.reservations import Reservation
+from services.campaign_engine.budget.reservation_store import Reservation
 from services.campaign_engine.decisions.candidates import Candidate
 from services.campaign_engine.decisions.policy import Choice
 from services.campaign_engine.models import (

@@ -11,7 +11,7 @@ import redis
 import structlog
 
 from services.campaign_engine.budget.limits import Limits, Usage
-from services.campaign_engine.budget.reservations import (
+from services.campaign_engine.budget.reservation_store import (
     ReservationStore,
     ReservationsUnavailable,
     Wanted,

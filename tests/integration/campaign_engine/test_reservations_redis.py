@@ -7,14 +7,14 @@ import pytest
 
 from services.campaign_engine.bootstrap import engine_redis
 from services.campaign_engine.budget.limits import Limits, Usage
-from services.campaign_engine.budget.reservations import (
+from services.campaign_engine.budget.reservation_store import (
     Orphan,
-    RedisReservations,
     Refused,
     Reservation,
     ReservationsUnavailable,
     Wanted,
 )
+from services.campaign_engine.budget.reservations import RedisReservations
 from shared.redis_client import make_redis
 from tests.unit.campaign_engine.budget.reservation_contract import DAY, ReservationContract, seeded
 

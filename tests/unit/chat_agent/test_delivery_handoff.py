@@ -27,6 +27,15 @@ def _asked(harness: Harness) -> tuple[str, object]:
     return user, request
 
 
+def _handed(harness: Harness, serial: int) -> str:
+    """A customer asked; with a loop attached, their coupon's decision arrives (and is
+    handed over). Returns the customer's LINE user id."""
+    user, request = _asked(harness)
+    harness.deps.handoff.attach(threading.Event(), LEASE_S)  # a loop is attached
+    harness.publish(decision(request, code=a_code(serial)))  # type: ignore[arg-type]
+    return user
+
+
 def _only_row(harness: Harness, user: str) -> Delivery:
     [row] = harness.deliveries(customer_of(user))
     return row
@@ -75,9 +84,7 @@ def test_a_handed_message_is_sent_at_once_without_a_claim(
 def test_written_claimed_the_row_waits_for_no_other_sender(
     harness: Harness, line: LineRecorder
 ) -> None:
-    user, request = _asked(harness)
-    harness.deps.handoff.attach(threading.Event(), LEASE_S)  # a loop is attached
-    harness.publish(decision(request, code=a_code(22)))  # type: ignore[arg-type]
+    user = _handed(harness, 22)
     row = _only_row(harness, user)
     assert (row.status, row.attempts, row.channel, row.reply_uncertain) == (
         "pending",
@@ -94,10 +101,8 @@ def test_written_claimed_the_row_waits_for_no_other_sender(
 def test_a_stopping_loop_hands_back_what_it_was_handed(
     harness: Harness, line: LineRecorder
 ) -> None:
-    user, request = _asked(harness)
+    user = _handed(harness, 23)
     handoff = harness.deps.handoff
-    handoff.attach(threading.Event(), LEASE_S)
-    harness.publish(decision(request, code=a_code(23)))  # type: ignore[arg-type]
     stopping = threading.Event()
     stopping.set()
     loop = harness.delivery_loop(line, options={"handoff": handoff})
@@ -113,9 +118,7 @@ def test_a_stopping_loop_hands_back_what_it_was_handed(
 def test_a_process_that_dies_before_sending_leaves_it_to_the_lease(
     harness: Harness, line: LineRecorder
 ) -> None:
-    user, request = _asked(harness)
-    harness.deps.handoff.attach(threading.Event(), LEASE_S)
-    harness.publish(decision(request, code=a_code(24)))  # type: ignore[arg-type]
+    user = _handed(harness, 24)
     # The process dies: the handed claim is gone with its memory, the row stays.
     harness.clock.advance(LEASE_S + 1)  # the lease lapses, the reply token still holds
     assert harness.delivery_loop(line).deliver_once() == 1
@@ -127,10 +130,8 @@ def test_a_process_that_dies_before_sending_leaves_it_to_the_lease(
 def test_a_paused_channel_hands_back_what_it_was_handed(
     harness: Harness, line: LineRecorder
 ) -> None:
-    user, request = _asked(harness)
+    user = _handed(harness, 25)
     handoff = harness.deps.handoff
-    handoff.attach(threading.Event(), LEASE_S)
-    harness.publish(decision(request, code=a_code(25)))  # type: ignore[arg-type]
     loop = harness.delivery_loop(line, options={"handoff": handoff})
     loop._paused_until = time.monotonic() + 2 * LEASE_S  # a 429's Retry-After, past the lease
     assert loop.deliver_once() == 0 and line.calls() == []

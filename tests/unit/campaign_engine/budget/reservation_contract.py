@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from services.campaign_engine.budget.limits import Limits
-from services.campaign_engine.budget.reservations import (
+from services.campaign_engine.budget.reservation_store import (
     Refused,
     Reservation,
     ReservationStore,

@@ -18,7 +18,7 @@ from services.campaign_engine.budget.pacing import (
     paced_share,
     pacing_refusal,
 )
-from services.campaign_engine.budget.reservations import Refused, Seed, Wanted
+from services.campaign_engine.budget.reservation_store import Refused, Seed, Wanted
 from shared.config import Settings
 
 START = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)

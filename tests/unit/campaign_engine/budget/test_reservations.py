@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.campaign_engine.budget.in_memory import InMemoryReservations
-from services.campaign_engine.budget.reservations import ReservationsUnavailable
+from services.campaign_engine.budget.reservation_store import ReservationsUnavailable
 from tests.unit.campaign_engine.budget.reservation_contract import ReservationContract
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.campaign_engine.bootstrap import holdout_key
 from services.campaign_engine.budget.in_memory import InMemoryReservations
-from services.campaign_engine.budget.reservations import (
+from services.campaign_engine.budget.reservation_store import (
     Refused,
     Reservation,
     ReservationsUnavailable,
