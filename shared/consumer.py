@@ -138,7 +138,7 @@ class ConsumerLoop(Generic[T]):
         retry_backoff_s: float = 0.2,
         batch_size: int = 100,
         seal: DeadLetterSeal | None = None,
-        wait_for_commits: bool = True,
+        wait_for_commits: bool = False,
         publish_eagerly: OutboxRelay | None = None,
     ) -> None:
         self._broker = broker
@@ -150,8 +150,9 @@ class ConsumerLoop(Generic[T]):
         self._retry_backoff_s = retry_backoff_s
         self._batch_size = batch_size
         self._seal = seal
-        # False: each batch's offsets are committed without waiting for the broker (see
-        # the Consumer port); the next batch starts a round trip sooner.
+        # False (the default): offsets are committed without waiting for the broker, and
+        # Kafka's consumer coalesces them, one commit a second at most (see the Consumer
+        # port and shared/bus/kafka_consumer.py); True: each poll's, waiting.
         self._wait_for_commits = wait_for_commits
         # The outbox rows a poll's handlers commit are published by this thread once the
         # poll is handled, before its offsets are committed (shared/outbox_eager.py): one

@@ -49,9 +49,9 @@ PRODUCED = (OFFER_DECISIONS, CAMPAIGN_EVENTS)
 
 
 # How the decisions group consumes (docs/architecture.md § Decisions): a poll of up to
-# `batch_size` requests is decided at once; its offsets are committed without waiting,
-# since a redelivered request finds its decision already stored.
-DECISION_LOOP: dict[str, Any] = {"batch_size": 100, "wait_for_commits": False}
+# `batch_size` requests is decided at once; its offsets are committed without waiting (as
+# every loop's), since a redelivered request finds its decision already stored.
+DECISION_LOOP: dict[str, Any] = {"batch_size": 100}
 
 
 def components(

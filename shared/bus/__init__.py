@@ -9,7 +9,8 @@ the twin cannot drift from Kafka.
 from __future__ import annotations
 
 from shared.bus.in_memory import InMemoryBroker, InMemoryConsumer, InMemoryProducer
-from shared.bus.kafka_adapter import KafkaBroker, KafkaConsumerAdapter, KafkaProducerAdapter
+from shared.bus.kafka_adapter import KafkaBroker, KafkaProducerAdapter
+from shared.bus.kafka_consumer import KafkaConsumerAdapter
 from shared.bus.port import Broker, Consumer, Message, Producer, next_offsets
 from shared.bus.profiles import KAFKA_PROFILE, PROFILES, TANSU_PROFILE, BrokerProfile
 from shared.config import Settings

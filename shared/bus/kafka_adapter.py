@@ -9,7 +9,8 @@ from typing import Any
 
 import structlog
 
-from shared.bus.port import Consumer, Message, Producer, next_offsets
+from shared.bus.kafka_consumer import KafkaConsumerAdapter
+from shared.bus.port import Consumer, Producer
 from shared.bus.profiles import BrokerProfile
 from shared.events.topics import CUSTOMER_KEYED_PARTITIONS, partitions_of
 
@@ -62,85 +63,6 @@ class KafkaProducerAdapter:
     def close(self) -> None:
         """Flush and close."""
         self._producer.close(timeout=10)
-
-
-class KafkaConsumerAdapter:
-    """Group consumer with auto-commit off: offsets move only when `commit` is called."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        profile: BrokerProfile,
-        group_id: str,
-        topics: Sequence[str],
-        namespace: str = "",
-    ) -> None:
-        from kafka import KafkaConsumer
-
-        self._namespace = namespace
-        self._consumer = KafkaConsumer(
-            *[namespace + t for t in topics],
-            bootstrap_servers=bootstrap,
-            group_id=namespace + group_id,
-            client_id=f"{namespace}{group_id}-consumer",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            **profile.consumer,
-        )
-        # Offsets sent by `commit(wait=False)`, by partition, committed again by `close`.
-        self._unconfirmed: dict[Any, Any] = {}
-
-    def poll(self, timeout_ms: int = 500, max_records: int = 100) -> list[Message]:
-        """Fetch records in partition order."""
-        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
-        out: list[Message] = []
-        for tp, records in batches.items():
-            for r in records:
-                out.append(
-                    Message(
-                        topic=tp.topic[len(self._namespace) :],
-                        partition=tp.partition,
-                        offset=r.offset,
-                        key=r.key.decode("utf-8") if r.key is not None else None,
-                        value=r.value,
-                        headers=tuple((k, v) for k, v in (r.headers or [])),
-                    )
-                )
-        return out
-
-    def commit(self, messages: Sequence[Message], *, wait: bool = True) -> None:
-        """Commit one past each partition's last handled message; without `wait`, send the
-        commit and go on (its failure is logged; `close` commits the last offsets again)."""
-        from kafka import TopicPartition
-        from kafka.structs import OffsetAndMetadata
-
-        offsets = {
-            TopicPartition(self._namespace + t, p): OffsetAndMetadata(o, "", -1)
-            for (t, p), o in next_offsets(messages).items()
-        }
-        if not offsets:
-            return
-        if wait:
-            self._consumer.commit(offsets=offsets)
-            return
-        self._unconfirmed.update(offsets)
-        self._consumer.commit_async(offsets=offsets, callback=_log_failed_commit)
-
-    def close(self) -> None:
-        """Commit what was committed without waiting (once more, waiting), then leave the
-        group without committing anything more."""
-        if self._unconfirmed:
-            try:
-                self._consumer.commit(offsets=dict(self._unconfirmed), timeout_ms=5_000)
-            except Exception as exc:  # leaving anyway: the rest is re-delivered and deduplicated
-                log.warning("final_offset_commit_failed", error=str(exc))
-            self._unconfirmed.clear()
-        self._consumer.close(autocommit=False)
-
-
-def _log_failed_commit(offsets: Any, response: Any) -> None:
-    if isinstance(response, Exception):
-        log.warning("async_offset_commit_failed", partitions=len(offsets), error=str(response))
 
 
 class KafkaBroker:

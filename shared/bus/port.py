@@ -34,9 +34,10 @@ class Consumer(Protocol):
 
     def commit(self, messages: Sequence[Message], *, wait: bool = True) -> None:
         """Move the group's offsets one past each partition's last message. `wait=False`
-        sends the commit without waiting for the broker's answer (a lost one re-delivers
-        messages the idempotent handlers already recorded); `close` then commits the
-        last offsets and waits."""
+        sends the commit without waiting for the broker's answer, and may hold it to send
+        with the next ones (Kafka's consumer sends at most one a second, and what it holds
+        once a poll comes back empty); a lost or held one re-delivers messages the
+        idempotent handlers already recorded. `close` commits the last offsets and waits."""
         ...
 
     def close(self) -> None: ...

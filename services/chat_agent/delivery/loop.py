@@ -146,6 +146,8 @@ class DeliveryLoop:
         self._push_rate = push_rate
         self._stop: threading.Event | None = None
         self._handoff = handoff
+        self._handed_only = False  # the last round attempted handed claims and no others
+        self._claimed_at = 0.0  # time.monotonic() of the last claim
 
     def kick(self) -> None:
         """Wake the loop now: a handler just committed a delivery."""
@@ -158,9 +160,11 @@ class DeliveryLoop:
                 self._release_handed(self._handoff.take())
             return 0
         handed = self._handoff.take() if self._handoff is not None else []
-        # Handed rows are claimed already: no claim transaction before the call (the next
-        # round claims whatever else is due).
-        claims = handed or self._claim()
+        # Handed rows are claimed already: no claim transaction before the call. Whatever
+        # else is due is claimed when nothing was handed (a kick, or the idle poll) and, so
+        # a stream of hand-offs cannot starve retries and pushes, once a poll interval.
+        self._handed_only = bool(handed) and not self._claim_overdue()
+        claims = handed if self._handed_only else handed + self._claim(len(handed))
         if self._sender is not None:
             # Attempted all at once, recorded together in one transaction.
             self._record_all(self._sender.send_all(claims, self._ready))
@@ -198,7 +202,9 @@ class DeliveryLoop:
             except Exception:
                 log.exception("delivery_loop_failed")
                 attempted = 0
-            if not attempted:
+            if not attempted or self._handed_only:
+                # After hand-offs alone, nothing says more is due: the next hand-off or
+                # kick wakes the loop, or the poll interval does.
                 self._wake.wait(self._poll_seconds)
         if self._handoff is not None:
             self._release_handed(self._handoff.detach())
@@ -208,11 +214,16 @@ class DeliveryLoop:
 
     # --- steps ----------------------------------------------------------------------
 
-    def _claim(self) -> list[Claim]:
+    def _claim(self, handed: int = 0) -> list[Claim]:
+        """Claim what is due, up to the batch size less the `handed` claims in hand."""
+        self._claimed_at = time.monotonic()
         now = self._clock()
         lease = now + timedelta(seconds=self.policy.lease_s)
         with unit_of_work(self._sessions) as session:
-            return claim_due(session, now, lease, self._batch_size)
+            return claim_due(session, now, lease, self._batch_size - handed)
+
+    def _claim_overdue(self) -> bool:
+        return time.monotonic() - self._claimed_at >= self._poll_seconds
 
     def _release_handed(self, claims: list[Claim]) -> None:
         """Hand back what was handed and will not be attempted now (stopping, or the

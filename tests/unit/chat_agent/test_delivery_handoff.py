@@ -143,3 +143,33 @@ def test_a_paused_channel_hands_back_what_it_was_handed(
     harness.clock.advance(2 * LEASE_S + 1)
     assert loop.deliver_once() == 1
     assert len(line.calls()) == 1 and _only_row(harness, user).status == "sent"
+
+
+def _waiting(harness: Harness, serial: int) -> str:
+    """A customer whose coupon was queued plainly (no loop attached): due, unclaimed."""
+    assert harness.deps.handoff.detach() == []
+    user, request = _asked(harness)
+    harness.publish(decision(request, code=a_code(serial)))  # type: ignore[arg-type]
+    return user
+
+
+def test_hand_offs_alone_skip_the_claim_until_the_poll_interval(
+    harness: Harness, line: LineRecorder
+) -> None:
+    handoff = harness.deps.handoff
+    loop = harness.delivery_loop(line, options={"handoff": handoff, "poll_seconds": 60.0})
+    first_due, first_handed = _waiting(harness, 26), _handed(harness, 27)
+    # The first round claims as well (no claim yet within the interval): both go.
+    assert loop.deliver_once() == 2
+    assert {_only_row(harness, u).status for u in (first_due, first_handed)} == {"sent"}
+    due, handed = _waiting(harness, 28), _handed(harness, 29)
+    # Within the interval a round with hand-offs sends them and claims nothing: one
+    # transaction less per coupon on the webhook -> coupon path.
+    assert loop.deliver_once() == 1
+    assert (_only_row(harness, handed).status, _only_row(harness, due).status) == (
+        "sent",
+        "pending",
+    )
+    # A round with nothing handed (a kick, or the poll) claims what is due.
+    assert loop.deliver_once() == 1
+    assert _only_row(harness, due).status == "sent"
