@@ -252,3 +252,17 @@ class DropMember(Base):
     customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     request_id: Mapped[str] = mapped_column(String(100), unique=True)
     delivery: Mapped[str | None] = mapped_column(String(8), nullable=True)
+
+
+class DropTally(Base):
+    """One of a drop's running counts (`state`: decided, coupons, holdout, pushed, failed,
+    skipped), kept in the transactions that change it (drop_tallies.py), so its progress
+    is read in one short query however large the audience. Followers asked are
+    `Drop.members`."""
+
+    __tablename__ = "drop_tallies"
+    __table_args__ = {"schema": SCHEMA}
+
+    drop_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -51,9 +51,9 @@ return reserve_one(KEYS[1], KEYS[2], KEYS[3], '', ARGV[1], ARGV[2], ARGV[3], ARG
 
 # Every chosen offer of a decision batch in one atomic call, in order (a later item sees
 # what an earlier one took, so two requests of one customer in a batch respect the caps).
-# KEYS: 5 per item (budget, day, total, counter, held: the counter and held keys repeat the
-# budget key when there is none). ARGV: day_ttl, the batch's owner token, held_ttl, then 9
-# per item: face, 5 limits, total_ttl, has_counter, has_held.
+# KEYS: 6 per item (budget, day, total, counter, held, replaced: the counter, held and
+# replaced keys repeat the budget key when there is none). ARGV: day_ttl, the batch's owner
+# token, held_ttl, then 9 per item: face, 5 limits, total_ttl, has_counter, has_held.
 #
 # Held reservations (docs/architecture.md § Decisions): a request's reservation is noted
 # under `ce:{campaign}:held:<request id>` as "serial|face|has_counter|owner|day key" (a
@@ -63,7 +63,9 @@ return reserve_one(KEYS[1], KEYS[2], KEYS[3], '', ARGV[1], ARGV[2], ARGV[3], ARG
 # taking a second one ('held'). A reservation is given back only by the batch that made it
 # and still owns it (a taken-over one never: its first owner may yet commit it), and, once a
 # request's decision is committed, any other reservation it holds is orphaned and given
-# back (RELEASE_ORPHANS).
+# back (RELEASE_ORPHANS). Asked again and given another face or day of the same campaign,
+# the request reserves anew; the hold it replaces is kept under `…:held:<request id>:was`
+# (the replaced key) for that release, since its maker no longer owns it.
 RESERVE_MANY = (
     _RESERVE_ONE
     + """
@@ -74,14 +76,17 @@ local function held_parts(held)
   if not v then return nil end
   return {string.match(v, '^(%d+)|(%d+)|(%d)|(%w*)|(.*)$')}
 end
-for i = 0, (#KEYS / 5) - 1 do
-  local k, a = i * 5, 3 + i * 9
+for i = 0, (#KEYS / 6) - 1 do
+  local k, a = i * 6, 3 + i * 9
   local counter, held = '', ''
   if ARGV[a + 8] == '1' then counter = KEYS[k + 4] end
   if ARGV[a + 9] == '1' then held = KEYS[k + 5] end
-  local kept = false
+  local kept, replaced = false, nil
   if held ~= '' then
     local h = held_parts(held)
+    if h and not (h[2] == ARGV[a + 1] and h[5] == KEYS[k + 2]) then
+      replaced = redis.call('GET', held)
+    end
     if h and h[2] == ARGV[a + 1] and h[5] == KEYS[k + 2] then
       redis.call('SET', held, h[1] .. '|' .. h[2] .. '|' .. h[3] .. '|' .. token .. '|' .. h[5],
                  'KEEPTTL')
@@ -98,6 +103,7 @@ for i = 0, (#KEYS / 5) - 1 do
                              ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6],
                              ARGV[1], ARGV[a + 7])
     if held ~= '' and out[i + 1][1] == 1 then
+      if replaced then redis.call('SET', KEYS[k + 6], replaced, 'EX', held_ttl) end
       redis.call('SET', held, out[i + 1][3] .. '|' .. ARGV[a + 1] .. '|' .. ARGV[a + 8] .. '|'
                  .. token .. '|' .. KEYS[k + 2], 'EX', held_ttl)
     end
@@ -120,23 +126,23 @@ local function release_one(b, dk, tk, counter, face)
 end
 """
 
-# KEYS: 5 per reservation as in RESERVE_MANY; ARGV: 3 per reservation (face, has_counter,
+# KEYS: 6 per reservation as in RESERVE_MANY; ARGV: 3 per reservation (face, has_counter,
 # owner: '' for a reservation not held under a request id). A held one is given back only
 # by its owner (another batch may have taken it over since).
 RELEASE_MANY = (
     _RELEASE_ONE
     + """
-for i = 0, (#KEYS / 5) - 1 do
+for i = 0, (#KEYS / 6) - 1 do
   local counter, owner = '', ARGV[i * 3 + 3]
-  if ARGV[i * 3 + 2] == '1' then counter = KEYS[i * 5 + 4] end
+  if ARGV[i * 3 + 2] == '1' then counter = KEYS[i * 6 + 4] end
   local mine = true
   if owner ~= '' then
-    local v = redis.call('GET', KEYS[i * 5 + 5])
+    local v = redis.call('GET', KEYS[i * 6 + 5])
     mine = v and select(4, string.match(v, '^(%d+)|(%d+)|(%d)|(%w*)|')) == owner
-    if mine then redis.call('DEL', KEYS[i * 5 + 5]) end
+    if mine then redis.call('DEL', KEYS[i * 6 + 5]) end
   end
   if mine then
-    release_one(KEYS[i * 5 + 1], KEYS[i * 5 + 2], KEYS[i * 5 + 3], counter, ARGV[i * 3 + 1])
+    release_one(KEYS[i * 6 + 1], KEYS[i * 6 + 2], KEYS[i * 6 + 3], counter, ARGV[i * 3 + 1])
   end
 end
 return 1
@@ -145,22 +151,30 @@ return 1
 
 # After a request's decision committed: the reservation it held that the decision did not
 # use (the policy chose otherwise when it was asked again) is given back, once, if it is
-# still the one the batch read (serial). KEYS: 4 per item (budget, total, counter, held);
-# ARGV: 1 per item (serial). The day counter is the one stored on the hold (same campaign,
-# so the same hash slot).
+# still the one the batch read (serial): under the held key, or under the replaced key when
+# this batch reserved another face in its place. KEYS: 5 per item (budget, total, counter,
+# held, replaced); ARGV: 1 per item (serial). The day counter is the one stored with the
+# hold (same campaign, so the same hash slot).
 RELEASE_ORPHANS = (
     _RELEASE_ONE
     + """
 local released = 0
-for i = 0, (#KEYS / 4) - 1 do
-  local held = KEYS[i * 4 + 4]
-  local v = redis.call('GET', held)
-  local h = v and {string.match(v, '^(%d+)|(%d+)|(%d)|(%w*)|(.*)$')}
-  if h and h[1] == ARGV[i + 1] then
-    redis.call('DEL', held)
+local function read(key)
+  local v = redis.call('GET', key)
+  return v and {string.match(v, '^(%d+)|(%d+)|(%d)|(%w*)|(.*)$')}
+end
+for i = 0, (#KEYS / 5) - 1 do
+  local serial, key = ARGV[i + 1], KEYS[i * 5 + 4]
+  local h = read(key)
+  if not (h and h[1] == serial) then
+    key = KEYS[i * 5 + 5]
+    h = read(key)
+  end
+  if h and h[1] == serial then
+    redis.call('DEL', key)
     local counter = ''
-    if h[3] == '1' then counter = KEYS[i * 4 + 3] end
-    released = released + release_one(KEYS[i * 4 + 1], h[5], KEYS[i * 4 + 2], counter, h[2])
+    if h[3] == '1' then counter = KEYS[i * 5 + 3] end
+    released = released + release_one(KEYS[i * 5 + 1], h[5], KEYS[i * 5 + 2], counter, h[2])
   end
 end
 return released

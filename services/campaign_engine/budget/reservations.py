@@ -60,19 +60,24 @@ def _held_key(cid: str, request_id: str) -> str:
     return f"ce:{{{cid}}}:held:{request_id}"
 
 
+def _hold_keys(cid: str, request_id: str) -> list[str]:
+    """A request's hold, and where a hold it replaced goes (lua.RESERVE_MANY)."""
+    held = _held_key(cid, request_id)
+    return [held, held + ":was"]
+
+
 def _batch_keys(
     cid: str, day: str, customer: str, counter: str | None, request_id: str | None
 ) -> list[str]:
-    """The 5 keys of one item of RESERVE_MANY / RELEASE_MANY (the counter and held keys
-    repeat the budget's when there is none)."""
+    """The 6 keys of one item of RESERVE_MANY / RELEASE_MANY (absent ones: the budget's)."""
     budget = _budget_key(cid)
-    held = _held_key(cid, request_id) if request_id else budget
+    hold = _hold_keys(cid, request_id) if request_id else [budget, budget]
     return [
         budget,
         _day_key(cid, day, customer),
         _total_key(cid, customer),
         counter or budget,
-        held,
+        *hold,
     ]
 
 
@@ -275,7 +280,8 @@ class RedisReservations:
         for o in orphans:
             budget = _budget_key(o.campaign_id)
             total = _total_key(o.campaign_id, o.customer_id)
-            keys += [budget, total, o.counter_key or budget, _held_key(o.campaign_id, o.request_id)]
+            hold = _hold_keys(o.campaign_id, o.request_id)
+            keys += [budget, total, o.counter_key or budget, *hold]
             args.append(o.serial)
         try:
             return int(self._release_orphans(keys=keys, args=args))

@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,7 @@ import numpy as np
 import structlog
 from sqlalchemy.orm import Session
 
-from services.campaign_engine import metrics
+from services.campaign_engine import drop_tallies, metrics
 from services.campaign_engine.budget.reservation_store import Orphan, Reservation, ReservationStore
 from services.campaign_engine.decisions.choose import (
     REDIS_ERRORS,
@@ -133,6 +133,7 @@ def decide_within(
                 )
             batch.append(Decided(requests[i], outcome))
         stored = store_decisions(session, batch, now, model_version=scorer.model_version)
+        _tally_drops(session, batch, stored, found.drop_campaigns)
     except BaseException:
         _release(reservations, [d.outcome for d in batch])
         raise
@@ -164,6 +165,24 @@ class DecidedBatch:
     def rolled_back(self) -> None:
         """Nothing was stored: give back every reservation taken."""
         _release(self.reservations, [d.outcome for d in self.batch])
+
+
+def _tally_drops(
+    session: Session,
+    batch: Sequence[Decided],
+    stored: dict[str, StoredDecision],
+    drop_members: Mapping[str, str | None],
+) -> None:
+    """Count the decisions stored for drop members in their drops' tallies."""
+    decided = [
+        (d.request.drop_id, s.arm, s.coupon_code is not None)
+        for d in batch
+        if d.request.drop_id is not None
+        and d.request.request_id in drop_members
+        and (s := stored.get(d.request.request_id)) is not None
+    ]
+    if decided:
+        drop_tallies.add(session, drop_tallies.decision_deltas(decided))
 
 
 def _fresh(

@@ -7,17 +7,21 @@ records the event ids not applied before (`ON CONFLICT DO NOTHING … RETURNING`
 redelivered event changes nothing) and sets the members' state with one UPDATE per
 (drop, state), not one transaction per event: a drop reports as fast as it pushes. The
 member keeps one state, so a report about a customer the drop did not ask changes nothing.
+The members' states before the update are read (locked) first, so the drop's tallies
+(drop_tallies.py) move by what actually changed.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import ARRAY, String, Table, any_, bindparam, update
+from sqlalchemy import ARRAY, String, Table, any_, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from services.campaign_engine import drop_tallies
 from services.campaign_engine.models import UPDATES_CONSUMER, DropMember, ProcessedEvent
 from shared.db import DriverStatement, unit_of_work, utcnow
 from shared.events import CouponDelivered, CouponDeliveryFailed, Envelope, payload_as
@@ -32,6 +36,16 @@ _PG_MARK = DriverStatement(
         DropMember.customer_id == any_(bindparam("customers", type_=ARRAY(String))),
     )
     .values(delivery=bindparam("state")),
+    planned_each_time=True,
+)
+_PG_STATES = DriverStatement(
+    select(DropMember.customer_id, DropMember.delivery)
+    .where(
+        DropMember.drop_id == bindparam("drop_id"),
+        DropMember.customer_id == any_(bindparam("customers", type_=ARRAY(String))),
+    )
+    .order_by(DropMember.customer_id)
+    .with_for_update(),
     planned_each_time=True,
 )
 _PROCESSED = RowWriter(
@@ -89,11 +103,39 @@ def record_drop_deliveries(
         for envelope, report in reports:
             if str(envelope.event_id) in fresh:
                 states[(report.drop_id, report.customer_id)] = report.state
-        by_update: dict[tuple[str, str], list[str]] = {}
+        by_drop: dict[str, dict[str, str]] = {}
         for (drop_id, customer_id), state in states.items():
-            by_update.setdefault((drop_id, state), []).append(customer_id)
-        for (drop_id, state), customers in by_update.items():
-            _mark_members(session, drop_id, customers, state)
+            by_drop.setdefault(drop_id, {})[customer_id] = state
+        deltas: Counter[tuple[str, str]] = Counter()
+        for drop_id, wanted in sorted(by_drop.items()):
+            before = _states_before(session, drop_id, sorted(wanted))
+            by_state: dict[str, list[str]] = {}
+            for customer_id, old in before.items():
+                new = wanted[customer_id]
+                if new == old:
+                    continue
+                by_state.setdefault(new, []).append(customer_id)
+                deltas[(drop_id, new)] += 1
+                if old is not None:
+                    deltas[(drop_id, old)] -= 1
+            for state, customers in by_state.items():
+                _mark_members(session, drop_id, customers, state)
+        drop_tallies.add(session, deltas)
+
+
+def _states_before(session: Session, drop_id: str, customers: list[str]) -> dict[str, str | None]:
+    """The delivery state of each of `customers` who is a member of the drop, locked until
+    the caller commits (members the drop never asked are absent)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        rows = _PG_STATES.rows(conn, {"drop_id": drop_id, "customers": customers})
+        return {customer_id: state for customer_id, state in rows}
+    found = session.execute(
+        select(DropMember.customer_id, DropMember.delivery).where(
+            DropMember.drop_id == drop_id, DropMember.customer_id.in_(customers)
+        )
+    )
+    return {customer_id: state for customer_id, state in found}
 
 
 def _mark_members(session: Session, drop_id: str, customers: list[str], state: str) -> None:

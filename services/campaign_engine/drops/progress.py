@@ -1,9 +1,11 @@
-"""A drop's progress and report, read from its members joined with their decisions
-(docs/interfaces.md § Campaign drops).
+"""A drop's progress and report (docs/interfaces.md § Campaign drops), read from its
+running counts: followers asked from the drop row, the rest from its tallies
+(drop_tallies.py) — decided / coupons / holdout kept by the decision path, pushed / failed
+/ skipped by chat_agent's reports (coupon.delivered, coupon.delivery_failed).
 
-decided / coupons / no_coupon / holdout come from the decision log (one row per member's
-request id); pushed / failed / skipped from what chat_agent reported (coupon.delivered,
-coupon.delivery_failed) on each member row.
+`recount` derives the same counts from the members joined with their decisions and their
+reported states: what the tallies must always equal (the tests check it after crashes and
+redeliveries), and a way to look when they are in doubt.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from services.campaign_engine import drop_tallies
 from services.campaign_engine.campaigns.schemas import Audience
 from services.campaign_engine.drops.schemas import DropOut, DropReport, DropStatus, QuietHoursIn
 from services.campaign_engine.models import Campaign, Decision, Drop, DropMember
@@ -49,8 +52,23 @@ class Counts:
         return self.decided - self.coupons - self.holdout
 
 
-def counts(session: Session, drop_id: str) -> Counts:
-    """The drop's counts, in one query."""
+def counts(session: Session, drop: Drop) -> Counts:
+    """The drop's counts, from its running tallies (one short query)."""
+    t = drop_tallies.read(session, drop.drop_id)
+    return Counts(
+        eligible=drop.members,
+        decided=t["decided"],
+        coupons=t["coupons"],
+        holdout=t["holdout"],
+        pushed=t["pushed"],
+        failed=t["failed"],
+        skipped=t["skipped"],
+    )
+
+
+def recount(session: Session, drop_id: str) -> Counts:
+    """The drop's counts derived from its members, their decisions and reported states (a
+    join over the whole audience: not for every read)."""
     row = session.execute(_COUNTS.where(DropMember.drop_id == drop_id)).one()
     return Counts(*(int(v or 0) for v in row))
 
@@ -96,7 +114,7 @@ def report(c: Counts, cost: int) -> DropReport:
 
 def drop_out(session: Session, drop: Drop, campaign: Campaign, now: datetime) -> DropOut:
     """The API view of a drop with its counts and report."""
-    c = counts(session, drop.drop_id)
+    c = counts(session, drop)
     return DropOut(
         drop_id=drop.drop_id,
         campaign_id=drop.campaign_id,
@@ -116,14 +134,3 @@ def drop_out(session: Session, drop: Drop, campaign: Campaign, now: datetime) ->
         created_at=drop.created_at,
         report=report(c, message_cost_of(campaign)),
     )
-
-
-def members_without_decision(session: Session, drop_id: str) -> int:
-    """Members still waiting for their decision (the runner's back-pressure)."""
-    query = (
-        select(func.count(DropMember.customer_id))
-        .select_from(DropMember)
-        .outerjoin(Decision, Decision.request_id == DropMember.request_id)
-        .where(and_(DropMember.drop_id == drop_id, Decision.decision_id.is_(None)))
-    )
-    return int(session.scalar(query) or 0)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from services.campaign_engine.decisions.decide import DecidedBatch
 from services.campaign_engine.drops.eligible import Follower, eligible_page
-from services.campaign_engine.drops.progress import counts, members_without_decision
+from services.campaign_engine.drops.progress import counts
 from services.campaign_engine.features.store import FeatureSource
 from services.campaign_engine.models import PRODUCER, Campaign, Drop, DropMember, Outbox
 from shared.db import unit_of_work, utcnow
@@ -167,9 +167,10 @@ class DropRunner:
         every member asked so far has its decision (0: wait)."""
         if drop.max_messages is None:
             return self.page_size
-        if members_without_decision(session, drop.drop_id):
+        so_far = counts(session, drop)
+        if so_far.decided < so_far.eligible:
             return 0
-        left = drop.max_messages - counts(session, drop.drop_id).coupons
+        left = drop.max_messages - so_far.coupons
         if left <= 0:
             drop.status, drop.paged_at = "paged", self.clock()
             return 0

@@ -2,7 +2,8 @@
 each page in the page's transaction (a page that fails to decide goes the bus way, one
 that fails to commit gives back its reservations), a follower a drop asked is offered
 only the drop's campaign, and a request still on the bus when its drop is cancelled gets
-no coupon (docs/interfaces.md § Campaign drops)."""
+no coupon (docs/interfaces.md § Campaign drops). Throughout, the drop's running tallies
+equal a recount from its members and decisions: decided once, whichever way."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from services.campaign_engine.bootstrap import Engine
 from services.campaign_engine.decisions.decide import DecidedBatch
 from services.campaign_engine.drops.commands import queue_drop
+from services.campaign_engine.drops.progress import Counts, counts, recount
 from services.campaign_engine.drops.runner import DropRunner
 from services.campaign_engine.drops.schemas import DropIn
 from services.campaign_engine.models import (
@@ -139,6 +141,16 @@ def _members(sessions: Callable[[], Session], drop_id: str) -> list[DropMember]:
         return list(session.scalars(select(DropMember).where(DropMember.drop_id == drop_id)))
 
 
+def _tallied(engine: Engine, drop_id: str) -> Counts:
+    """The drop's counts as its progress reads them, checked against a recount."""
+    with engine.sessions() as session:
+        drop = session.get(Drop, drop_id)
+        assert drop is not None
+        tallied = counts(session, drop)
+        assert tallied == recount(session, drop_id), "tallies drifted from the recount"
+        return tallied
+
+
 def test_the_runner_decides_each_page_in_the_pages_transaction(engine: Engine) -> None:
     campaign = active_campaign(engine.sessions, utcnow())
     drop_id = _queued_drop(engine, 25, campaign)
@@ -158,6 +170,8 @@ def test_the_runner_decides_each_page_in_the_pages_transaction(engine: Engine) -
     assert {e.payload["drop_id"] for e in pushed} == {drop_id}
     _page_all(runner)  # paged: nobody is decided twice
     assert len(_decisions(engine.sessions)) == 25
+    tallied = _tallied(engine, drop_id)
+    assert (tallied.eligible, tallied.decided, tallied.coupons) == (25, 25, 25)
 
 
 def test_a_page_that_fails_to_decide_goes_the_bus_way_and_the_rest_does_not(
@@ -191,11 +205,15 @@ def test_a_page_that_fails_to_decide_goes_the_bus_way_and_the_rest_does_not(
     assert poisoned in {e.payload["customer_id"] for e in asked}
     assert len(_decisions(engine.sessions)) == 15  # the other pages were decided here
     assert _issued(engine, campaign) == 15
+    assert (_tallied(engine, drop_id).eligible, _tallied(engine, drop_id).decided) == (25, 15)
     with pytest.raises(Exception, match="refused by test"):
         engine.decide_batch(asked)  # the consumer splits such a batch (tests of its own)
     engine.decide_batch([e for e in asked if e.payload["customer_id"] != poisoned])
     assert len(_decisions(engine.sessions)) == 24
     assert _issued(engine, campaign) == 24
+    # The bus way counts too, and a redelivered request is not counted again.
+    engine.decide_batch([e for e in asked if e.payload["customer_id"] != poisoned])
+    assert _tallied(engine, drop_id).decided == 24
 
 
 def test_a_page_that_fails_to_commit_gives_back_its_reservations(engine: Engine) -> None:
@@ -216,6 +234,7 @@ def test_a_page_that_fails_to_commit_gives_back_its_reservations(engine: Engine)
     _page_all(DropRunner(engine.sessions, page_size=10, decide=engine.decide_within))
     assert sum(1 for d in _decisions(engine.sessions) if d.coupon_code) == 10
     assert _issued(engine, campaign) == 10
+    assert _tallied(engine, drop_id).decided == 10  # the failed commit counted nothing
 
 
 def _refuse_commit(session: Session) -> None:
@@ -247,3 +266,4 @@ def test_a_page_redone_after_its_runner_died_takes_over_what_it_had_reserved(
     # Every follower still got the coupon the dead runner had reserved for them (without
     # taking it over, the budget and each customer's cap of one would refuse them all).
     assert sum(1 for d in decided if d.coupon_code) == 10 == _issued(engine, campaign)
+    assert _tallied(engine, drop_id).coupons == 10

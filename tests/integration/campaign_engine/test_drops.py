@@ -4,7 +4,7 @@ runner that pages followers into offer requests, resumption, cancel, and the cou
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,10 +13,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.campaign_engine import drop_tallies
 from services.campaign_engine.app import create_app
 from services.campaign_engine.bootstrap import Engine
 from services.campaign_engine.decisions.policy import in_holdout
 from services.campaign_engine.drops.deliveries import record_drop_delivery
+from services.campaign_engine.drops.progress import counts, recount
 from services.campaign_engine.drops.runner import DropRunner, drop_request_id
 from services.campaign_engine.handlers import UPDATE_TYPES, consumer_handler, handlers
 from services.campaign_engine.models import (
@@ -29,7 +31,7 @@ from services.campaign_engine.models import (
 )
 from shared.auth import create_key
 from shared.db import unit_of_work, utcnow
-from shared.events import CouponDelivered, CouponDeliveryFailed, decode, make_event
+from shared.events import CouponDelivered, CouponDeliveryFailed, Envelope, decode, make_event
 from tests.unit.campaign_engine.fakes import active_campaign, campaign_body
 
 
@@ -234,6 +236,36 @@ def test_counts_and_report_join_decisions_and_deliveries(
     }
 
 
+def test_tallies_follow_each_members_latest_state_once(
+    marketer: Marketer, sessions: Callable[[], Session]
+) -> None:
+    """A report applied again counts nothing; a member whose push failed and then went out
+    moves from failed to pushed; a report about someone the drop never asked counts
+    nothing. The tallies equal a recount from the members throughout."""
+    campaign = active_campaign(sessions, utcnow())
+    _followers(sessions, 4)
+    drop_id = _queue(sessions, campaign)
+    _page_all(DropRunner(sessions, page_size=100))
+    with sessions() as session:
+        members = session.scalars(select(DropMember).where(DropMember.drop_id == drop_id)).all()
+    _decide(sessions, members, coupon=True)
+    again = _report(sessions, campaign.campaign_id, members[0], delivered=True)
+    record_drop_delivery(again, sessions=sessions)  # redelivered: the same event
+    _report(sessions, campaign.campaign_id, members[1], delivered=False)
+    _report(sessions, campaign.campaign_id, members[1], delivered=True)  # retried, sent
+    _report(sessions, campaign.campaign_id, members[2], delivered=False)
+    stranger = DropMember(drop_id=drop_id, customer_id="c_never_asked", request_id="r-none")
+    _report(sessions, campaign.campaign_id, stranger, delivered=True)
+    with sessions() as session:
+        drop = session.get(Drop, drop_id)
+        assert drop is not None
+        tallied = counts(session, drop)
+        assert tallied == recount(session, drop_id)
+    assert (tallied.pushed, tallied.failed, tallied.skipped) == (2, 1, 0)
+    got = marketer.call("GET", f"/v1/campaigns/{campaign.campaign_id}/drops/{drop_id}").get_json()
+    assert (got["decided"], got["pushed"], got["failed"], got["remaining"]) == (4, 2, 1, 1)
+
+
 def test_quiet_hours_show_as_waiting(marketer: Marketer, sessions: Callable[[], Session]) -> None:
     campaign = active_campaign(sessions, utcnow())
     now = utcnow()
@@ -263,12 +295,15 @@ def _queue(sessions: Callable[[], Session], campaign: Campaign, **fields: Any) -
 
 def _decide(
     sessions: Callable[[], Session],
-    members: list[DropMember],
+    members: Sequence[DropMember],
     *,
     coupon: bool,
     arm: str | None = None,
 ) -> None:
+    """Store the members' decisions as the decision path does: the decision rows and, in
+    the same transaction, the drop's tallies (decisions/decide.py)."""
     now: datetime = utcnow()
+    chosen = arm or ("treatment" if coupon else "none")
     with unit_of_work(sessions) as session:
         for m in members:
             session.add(
@@ -276,18 +311,20 @@ def _decide(
                     decision_id=str(uuid.uuid4()),
                     request_id=m.request_id,
                     customer_id=m.customer_id,
-                    arm=arm or ("treatment" if coupon else "none"),
+                    arm=chosen,
                     propensity=1.0,
                     model_version="test",
                     coupon_code=f"TN-{uuid.uuid4().hex[:12]}" if coupon else None,
                     decided_at=now,
                 )
             )
+        decided = [(m.drop_id, chosen, coupon) for m in members]
+        drop_tallies.add(session, drop_tallies.decision_deltas(decided))
 
 
 def _report(
     sessions: Callable[[], Session], campaign_id: str, member: DropMember, *, delivered: bool
-) -> None:
+) -> Envelope:
     fields = {
         "code": "TN-X",
         "customer_id": member.customer_id,
@@ -301,10 +338,9 @@ def _report(
         else CouponDeliveryFailed(reason="400 bad request", **fields)
     )
     kind = "coupon.delivered" if delivered else "coupon.delivery_failed"
-    record_drop_delivery(
-        make_event(kind, payload, key=member.customer_id, producer="chat_agent"),
-        sessions=sessions,
-    )
+    envelope = make_event(kind, payload, key=member.customer_id, producer="chat_agent")
+    record_drop_delivery(envelope, sessions=sessions)
+    return envelope
 
 
 def test_a_customers_till_offset_goes_with_their_drop_request(

@@ -97,15 +97,26 @@ def test_an_orphaned_reservation_is_given_back_once_and_only_if_it_is_the_one_re
     assert store.usage(cid, "c1", DAY) == Usage(0, 0, 0, 0, 0)
 
 
-def test_a_request_that_chose_another_face_reserves_anew_and_the_old_one_stays_counted(
+def test_a_request_that_chose_another_face_reserves_anew_and_its_decision_gives_the_old_back(
     real_services: dict[str, str],
 ) -> None:
     store = RedisReservations(make_redis(real_services["REDIS_URL"]))
     cid = seeded(store)
     limits = Limits(10, None, None, None, None)
     first = store.reserve_many([Wanted(cid, "c1", DAY, 50, limits, 60, request_id="req-1")])[0]
+    read = store.held_of([(cid, "req-1")])  # what the next batch reads before choosing
     later = store.reserve_many([Wanted(cid, "c1", DAY, 80, limits, 60, request_id="req-1")])[0]
     assert isinstance(first, Reservation) and isinstance(later, Reservation)
-    assert later.serial == first.serial + 1
-    usage = store.usage(cid, "c1", DAY)  # under-spent by the first: never over
+    assert later.serial == first.serial + 1 and not later.taken_over
+    usage = store.usage(cid, "c1", DAY)  # both counted while either may still commit
     assert usage is not None and (usage.issued, usage.money) == (2, 130)
+    assert store.held_of([(cid, "req-1")]) == {(cid, "req-1"): (80, later.serial)}
+    # The later batch's decision committed with 80: the 50 it replaced is nobody's.
+    (face, serial) = read[(cid, "req-1")]
+    assert (face, serial) == (50, first.serial)
+    orphan = Orphan(cid, "c1", "req-1", serial)
+    assert store.release_orphans([orphan]) == 1
+    assert store.release_orphans([orphan]) == 0  # once
+    store.release_many([first])  # its maker failed after all: no longer its to give back
+    usage = store.usage(cid, "c1", DAY)
+    assert usage is not None and (usage.issued, usage.money) == (1, 80)
