@@ -127,7 +127,8 @@ class BareDecider:
             campaign, _, _, face = self.offers[pick]
             cid, c = campaign.campaign_id, r["customer_id"]
             budget, held = f"ce:{{{cid}}}:budget", f"ce:{{{cid}}}:held:{r['request_id']}"
-            keys += [budget, f"ce:{{{cid}}}:day:{day}:{c}", f"ce:{{{cid}}}:total:{c}", budget, held]
+            day_key, total_key = f"ce:{{{cid}}}:day:{day}:{c}", f"ce:{{{cid}}}:total:{c}"
+            keys += [budget, day_key, total_key, budget, held, held + ":was"]
             args += [int(face), -1, -1, -1, 3, -1, 30 * 86400, 0, 1]
         taken = iter(self.reserve(keys=keys, args=args) if keys else [])
         return self._store(todo, chosen, scores, matrices, taken, now)
