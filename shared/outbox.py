@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import structlog
 from pydantic import TypeAdapter
@@ -28,8 +28,10 @@ from pydantic_core import to_json
 from sqlalchemy import (
     ARRAY,
     BigInteger,
+    Index,
     Integer,
     String,
+    Table,
     Text,
     Uuid,
     any_,
@@ -71,6 +73,20 @@ class OutboxMixin:
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+def unsent_index(model: type[OutboxMixin]) -> Index:
+    """A partial index of an outbox's unsent rows in id order, which is what the relay's
+    claim reads: without it PostgreSQL walked the primary key past every row already sent
+    (a drop's reports left ~90,000 in chat_agent's outbox: ~50 ms a claim by its end)."""
+    table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # the mapped subclass
+    unsent = table.c.sent_at.is_(None)
+    return Index(
+        f"ix_{table.schema}_outbox_unsent",
+        table.c.id,
+        postgresql_where=unsent,
+        sqlite_where=unsent,
+    )
 
 
 def add_event(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, UTCDateTime, utcnow
 from shared.idempotency import ProcessedEventMixin
-from shared.outbox import OutboxMixin
+from shared.outbox import OutboxMixin, unsent_index
 
 SCHEMA = "campaign_engine"
 # The producer named on every event this service writes to its outbox.
@@ -34,6 +34,9 @@ UPDATES_CONSUMER = "campaign_engine.updates"
 
 class Outbox(OutboxMixin, Base):
     __table_args__ = {"schema": SCHEMA}
+
+
+unsent_index(Outbox)
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):

@@ -39,6 +39,7 @@ from shared.events import (
 )
 from shared.outbox import OutboxRelay
 from shared.runtime import Component, run_components
+from shared.table_stats import GrowthAnalyzer
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,8 @@ PRODUCED = (OFFER_DECISIONS, CAMPAIGN_EVENTS)
 # `batch_size` requests is decided at once; its offsets are committed without waiting (as
 # every loop's), since a redelivered request finds its decision already stored.
 DECISION_LOOP: dict[str, Any] = {"batch_size": 100}
+# What a drop grows from empty, analyzed as it does (shared/table_stats.py).
+DROP_GROWN_TABLES = ("campaign_engine.drop_members", "campaign_engine.decisions")
 
 
 def components(
@@ -100,7 +103,10 @@ def components(
         "outbox_relay": relay.run,
         # Campaign drops: decides each eligible follower, a page at a time (drops/runner.py).
         "drops": DropRunner(
-            engine.sessions, features=lambda: engine.features, decide=engine.decide_within
+            engine.sessions,
+            features=lambda: engine.features,
+            decide=engine.decide_within,
+            grown=GrowthAnalyzer(engine.sessions, DROP_GROWN_TABLES).added,
         ).run,
     }
 

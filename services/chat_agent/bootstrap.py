@@ -39,6 +39,7 @@ from shared.http import ReadinessCheck
 from shared.ratelimit import Limits, RateLimiter, rate_limiter
 from shared.readiness import readiness_checks
 from shared.redis_client import make_redis
+from shared.table_stats import GrowthAnalyzer
 
 SERVICE = "chat_agent"
 # The webhook must answer LINE within 2 s: a producer must not block longer than that
@@ -47,6 +48,8 @@ WEBHOOK_MAX_BLOCK_MS = 1500
 # Database connections: the worker's threads write; the app only checks /readyz.
 WORKER_POOL_SIZE = 5
 WEB_POOL_SIZE = 2
+# What a drop's pushes grow from empty (shared/table_stats.py).
+DROP_GROWN_TABLES = ("chat_agent.deliveries", "chat_agent.drop_pushes")
 
 T = TypeVar("T")
 
@@ -95,6 +98,11 @@ class Dependencies:
     deliveries_due: threading.Event = field(default_factory=threading.Event)
     # Claims handed by handlers straight to this process's delivery loop (delivery/handoff.py).
     handoff: Handoff = field(default_factory=Handoff)
+    # What a drop's pushes grow from empty, analyzed as they do (shared/table_stats.py).
+    drop_tables_grown: GrowthAnalyzer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.drop_tables_grown = GrowthAnalyzer(self.sessions, DROP_GROWN_TABLES)
 
     @property
     def readiness(self) -> dict[str, ReadinessCheck]:

@@ -91,7 +91,10 @@ def offer_batches(deps: Dependencies, one: Handler) -> Callable[[list[Envelope]]
     """The offers group's batch handler: a poll's drop decisions in one transaction
     (drops/pushes.py), every other message through `one`, in order."""
     drops = functools.partial(
-        deliver_drop_decisions, **messaging(deps), public_base_url=deps.settings.public_base_url
+        deliver_drop_decisions,
+        **messaging(deps),
+        public_base_url=deps.settings.public_base_url,
+        grown=deps.drop_tables_grown.added,
     )
 
     def handle(envelopes: list[Envelope]) -> None:

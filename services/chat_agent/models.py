@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, UTCDateTime, utcnow
 from shared.idempotency import ProcessedEventMixin
-from shared.outbox import OutboxMixin
+from shared.outbox import OutboxMixin, unsent_index
 
 SCHEMA = "chat_agent"
 # The `producer` of every event this service writes to its outbox or publishes.
@@ -34,6 +34,9 @@ PRODUCER = "chat_agent"
 
 class Outbox(OutboxMixin, Base):
     __table_args__ = {"schema": SCHEMA}
+
+
+unsent_index(Outbox)
 
 
 class ProcessedEvent(ProcessedEventMixin, Base):

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, UTCDateTime, utcnow
 from shared.idempotency import ProcessedEventMixin
-from shared.outbox import OutboxMixin
+from shared.outbox import OutboxMixin, unsent_index
 
 SCHEMA = "redemption_tracker"
 
@@ -50,6 +50,9 @@ class TrackerTable(Base):
 
 class Outbox(OutboxMixin, TrackerTable):
     """The tracker's outbox (shared.outbox)."""
+
+
+unsent_index(Outbox)
 
 
 class ProcessedEvent(ProcessedEventMixin, TrackerTable):

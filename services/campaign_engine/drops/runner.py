@@ -76,6 +76,8 @@ class DropRunner:
     poll_s: float = 0.5
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Told how many members each page added, after its commit (shared/table_stats.py).
+    grown: Callable[[int], None] | None = None
     # Pages (drop id, cursor) whose deciding failed here: retried the bus way.
     _via_bus: set[tuple[str, str | None]] = field(default_factory=set, init=False, repr=False)
 
@@ -93,19 +95,25 @@ class DropRunner:
     def step(self) -> bool:
         """Page one drop once; True when it recorded members or finished paging."""
         decided: list[DecidedBatch] = []
+        paged: list[int] = []
         try:
             with unit_of_work(self.sessions) as session:
-                worked = self._page(session, self.clock(), decided)
+                worked = self._page(session, self.clock(), decided, paged)
         except BaseException:
             for batch in decided:
                 batch.rolled_back()
             raise
         for batch in decided:
             batch.committed()
+        if paged and self.grown is not None:
+            self.grown(sum(paged))
         return worked
 
-    def _page(self, session: Session, now: datetime, decided: list[DecidedBatch]) -> bool:
-        """One step in the caller's transaction; a page decided here is added to `decided`."""
+    def _page(
+        self, session: Session, now: datetime, decided: list[DecidedBatch], paged: list[int]
+    ) -> bool:
+        """One step in the caller's transaction; a page decided here is added to `decided`,
+        the number of members it recorded to `paged`."""
         drop = self._claim(session, now)
         if drop is None:
             return False
@@ -135,6 +143,7 @@ class DropRunner:
             return True
         followers = page.followers
         self._ask(session, drop, followers, now, decided)
+        paged.append(len(followers))
         drop.cursor, drop.status, drop.updated_at = page.last_id, "running", now
         drop.members += len(followers)
         return True

@@ -88,9 +88,11 @@ def deliver_drop_decisions(
     public_base_url: str,
     clock: Callable[[], datetime],
     kick: Callable[[], None],
+    grown: Callable[[int], None] | None = None,
 ) -> None:
     """Queue the pushes of drops' coupons (or report why not), all in one transaction,
-    with a handful of statements for the whole batch."""
+    with a handful of statements for the whole batch; `grown` is told how many pushes it
+    queued, after the commit (shared/table_stats.py)."""
     now = clock()
     with unit_of_work(sessions) as session:
         decisions = _first_time(session, envelopes, now)
@@ -102,6 +104,8 @@ def deliver_drop_decisions(
         PUSH_ROWS.write(session.connection(), batch.pushes)
     if any(queued):
         kick()
+    if grown is not None and batch.pushes:
+        grown(len(batch.pushes))
 
 
 def _first_time(
