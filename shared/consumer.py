@@ -25,8 +25,8 @@ from shared.bus import Broker, Consumer, Message, Producer
 from shared.db import utcnow
 from shared.dead_letters import DeadLetterSeal, redact
 from shared.events import Envelope, EventSchemaError, decode, dlq_topic
-from shared.outbox import OutboxRelay
 from shared.outbox_eager import publishing_eagerly
+from shared.outbox_relay import OutboxRelay
 
 log = structlog.get_logger(__name__)
 

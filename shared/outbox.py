@@ -1,23 +1,15 @@
 """The transactional outbox: events are written with the state change, then relayed.
 
-Each service declares its own outbox table (in its own schema) with `OutboxMixin`.
-`add_event` writes a row in the caller's business transaction; `OutboxRelay`, woken by
-the commit (shared.outbox_wake), claims unsent rows (`FOR UPDATE SKIP LOCKED` on
-PostgreSQL), publishes them with the idempotent producer, waits for the broker's
-acknowledgement, and marks them sent in one statement. A crash between
-publishing and marking re-publishes the row: a duplicate on the wire that consumers
-drop by `event_id`.
-
-A handler someone waits on downstream can publish its own commits at once, from its own
-thread, through the same claim and mark (`shared.outbox_eager`); the relay is the safety net.
+Each service declares its own outbox table (in its own schema) with `OutboxMixin` (and
+`unsent_index`). `add_event` writes a row in the caller's business transaction
+(`outbox_rows` builds a batch's rows for a multi-row insert); the relay
+(shared.outbox_relay) publishes the committed rows and marks them sent.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, NamedTuple, cast
@@ -26,7 +18,6 @@ import structlog
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Index,
     Integer,
@@ -34,15 +25,13 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
-    any_,
-    bindparam,
-    select,
-    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.bus import Producer
-from shared.db import DriverStatement, UTCDateTime, utcnow
+# Imported for its hooks: a commit that wrote outbox rows wakes the relays (NOTIFY on
+# PostgreSQL), in every process that writes events, relay or not.
+from shared import outbox_wake  # noqa: F401
+from shared.db import UTCDateTime, utcnow
 from shared.events import (
     SCHEMAS,
     TOPIC_OF_TYPE,
@@ -52,11 +41,8 @@ from shared.events import (
     encode,
     make_event,
 )
-from shared.outbox_wake import SIGNALS, Wakeup
 
 log = structlog.get_logger(__name__)
-
-EAGER_FLUSH_TIMEOUT_S = EAGER_PAUSE_S = 5.0  # the eager path's ack wait (relay: 30 s), and pause
 
 
 class OutboxMixin:
@@ -177,158 +163,3 @@ def outbox_rows(
             }
         )
     return rows
-
-
-class OutboxRelay:
-    """Publishes committed outbox rows and marks them sent.
-
-    It sleeps until a commit wakes it (shared.outbox_wake: LISTEN/NOTIFY on PostgreSQL, a
-    signal inside the process everywhere), and polls every `poll_seconds` only as a
-    fallback (docs/architecture.md § Hot paths).
-    """
-
-    def __init__(
-        self,
-        session_factory: Callable[[], Session],
-        outbox_model: type[OutboxMixin],
-        producer: Producer,
-        *,
-        batch_size: int = 200,
-        poll_seconds: float = 1.0,
-        wake_on_commit: bool = True,
-    ) -> None:
-        self._sessions = session_factory
-        self._model = outbox_model
-        self._producer = producer
-        self._batch_size = batch_size
-        self._poll_seconds = poll_seconds
-        self._wake_on_commit = wake_on_commit
-        self.published = 0
-        model: Any = outbox_model
-        # Built once: SQLAlchemy caches their compiled form; on PostgreSQL they run on the
-        # transaction's psycopg connection (shared.db.DriverStatement), the ids as one array.
-        self._claim = (
-            select(model.id, model.topic, model.key, model.body)
-            .where(model.sent_at.is_(None))
-            .order_by(model.id)
-            .limit(batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        self._mark = (
-            update(model)
-            .where(model.id.in_(bindparam("ids", expanding=True)))
-            .values(sent_at=bindparam("now"))
-        )
-        self._pg_claim = DriverStatement(self._claim)
-        self._pg_mark = DriverStatement(
-            update(model)
-            .where(model.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
-            .values(sent_at=bindparam("now"))
-        )
-        # One claim at a time in this process (the relay's thread or an eager caller), so
-        # rows go to the broker in the order they were claimed (by id), as with the relay
-        # alone; other processes' relays are kept apart by SKIP LOCKED.
-        self._lock = threading.Lock()
-        self._eager_paused_until = 0.0
-
-    @property
-    def schema(self) -> str:
-        """The outbox table's schema: what its commits signal (shared.outbox_wake)."""
-        model: Any = self._model
-        return str(model.__table__.schema or "main")
-
-    def relay_once(self) -> int:
-        """Publish one batch of unsent rows; returns how many were published."""
-        with self._lock:
-            return self._publish_batch(flush_timeout=30)
-
-    def publish_committed(self) -> int:
-        """Publish what is committed, from the calling thread, now (shared.outbox_eager).
-        Never raises; returns how many it published. When the relay's thread is mid-batch,
-        the batch was full, or publishing failed, the relay is woken to do the rest (after
-        a failure the eager path stays off for EAGER_PAUSE_S: the relay's back-off rules)."""
-        if time.monotonic() < self._eager_paused_until or not self._lock.acquire(blocking=False):
-            SIGNALS.fire({self.schema})
-            return 0
-        try:
-            sent = self._publish_batch(flush_timeout=EAGER_FLUSH_TIMEOUT_S)
-        except Exception:
-            log.exception("outbox_eager_publish_failed", schema=self.schema)
-            self._eager_paused_until = time.monotonic() + EAGER_PAUSE_S
-            sent = -1
-        finally:
-            self._lock.release()
-        if sent < 0 or sent >= self._batch_size:
-            SIGNALS.fire({self.schema})  # failed, or more may be waiting: the relay looks
-        return max(sent, 0)
-
-    def _publish_batch(self, flush_timeout: float) -> int:
-        """Claim, publish, wait for the broker's ack, mark sent: one transaction. The caller
-        holds `self._lock`."""
-        session = self._sessions()
-        try:
-            with session.begin():
-                conn = session.connection()
-                postgresql = conn.dialect.name == "postgresql"
-                rows = (
-                    self._pg_claim.rows(conn, {}) if postgresql else conn.execute(self._claim).all()
-                )
-                if not rows:
-                    return 0
-                for _id, topic, key, body in rows:
-                    self._producer.send(topic, key, body.encode("utf-8"))
-                # Mark sent only once the broker has acknowledged every record (acks=all).
-                self._producer.flush(timeout=flush_timeout)
-                marked = {"ids": [r[0] for r in rows], "now": utcnow()}
-                if postgresql:
-                    self._pg_mark.rows(conn, marked)
-                else:
-                    conn.execute(self._mark, marked)
-            self.published += len(rows)
-            return len(rows)
-        finally:
-            session.close()
-
-    def wakeup(self) -> Wakeup:
-        """What `run` sleeps on, for this relay's outbox table."""
-        schema = self.schema
-        url = None
-        if self._wake_on_commit:
-            session = self._sessions()
-            try:
-                bind = session.get_bind()
-                url = bind.engine.url
-            finally:
-                session.close()
-        return Wakeup(schema, url)
-
-    def run(self, stop: threading.Event) -> None:
-        """Relay until `stop` is set; errors are logged and retried with back-off."""
-        wake = self.wakeup()
-        backoff = self._poll_seconds
-        try:
-            while not stop.is_set():
-                wake.clear()  # a commit from here on wakes the next wait
-                try:
-                    sent = self.relay_once()
-                    backoff = self._poll_seconds
-                except Exception:
-                    log.exception(
-                        "outbox_relay_failed", table=getattr(self._model, "__tablename__", "?")
-                    )
-                    sent = 0
-                    backoff = min(backoff * 2 if backoff else 0.1, 5.0)
-                # A full batch may leave rows behind: look again at once. Otherwise sleep:
-                # a commit since `clear` (one the claim may have missed) has set the signal.
-                if sent < self._batch_size:
-                    wake.wait(backoff, stop)
-        finally:
-            wake.close()
-        # Drain what is already committed before exiting, so SIGTERM loses nothing.
-        for _ in range(10):
-            try:
-                if not self.relay_once():
-                    break
-            except Exception:
-                log.exception("outbox_relay_drain_failed")
-                break

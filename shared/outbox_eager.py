@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from shared.outbox import OutboxRelay
+from shared.outbox_relay import OutboxRelay
 from shared.outbox_wake import SIGNALS, signals_held
 
 T = TypeVar("T")

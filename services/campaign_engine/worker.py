@@ -37,7 +37,7 @@ from shared.events import (
     SALES_EVENTS,
     dlq_topic,
 )
-from shared.outbox import OutboxRelay
+from shared.outbox_relay import OutboxRelay
 from shared.runtime import Component, run_components
 from shared.table_stats import GrowthAnalyzer
 

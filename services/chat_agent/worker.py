@@ -31,7 +31,7 @@ from shared.events import (
     Envelope,
     dlq_topic,
 )
-from shared.outbox import OutboxRelay
+from shared.outbox_relay import OutboxRelay
 from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)

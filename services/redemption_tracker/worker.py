@@ -25,7 +25,7 @@ from shared.events import (
     SALES_EVENTS,
     dlq_topic,
 )
-from shared.outbox import OutboxRelay
+from shared.outbox_relay import OutboxRelay
 from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)

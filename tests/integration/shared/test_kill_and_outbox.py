@@ -23,7 +23,8 @@ from shared.bus import KAFKA_PROFILE, KafkaBroker, Producer
 from shared.db import make_engine, make_session_factory, unit_of_work
 from shared.events import decode, encode, make_event
 from shared.idempotency import first_time
-from shared.outbox import OutboxRelay, add_event
+from shared.outbox import add_event
+from shared.outbox_relay import OutboxRelay
 from tests.support.brokers import drain, poll_quietly
 
 REPO = Path(__file__).resolve().parents[3]

@@ -19,8 +19,8 @@ from services.chat_agent.models import Outbox
 from shared.bus import InMemoryBroker
 from shared.db import make_engine, make_session_factory, unit_of_work
 from shared.events import decode
-from shared.outbox import OutboxRelay
 from shared.outbox_eager import publishing_eagerly
+from shared.outbox_relay import OutboxRelay
 from tests.unit.shared.test_outbox_eager import add_opted_in
 
 WRITERS, EACH = 4, 40

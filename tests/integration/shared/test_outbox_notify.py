@@ -17,7 +17,7 @@ from services.campaign_engine.models import Outbox
 from shared.bus import InMemoryBroker
 from shared.db import make_engine, make_session_factory
 from shared.events import decode
-from shared.outbox import OutboxRelay
+from shared.outbox_relay import OutboxRelay
 
 REPO = Path(__file__).resolve().parents[3]
 FALLBACK_POLL_S = 60.0

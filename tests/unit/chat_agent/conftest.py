@@ -32,7 +32,7 @@ from services.chat_agent.worker import consumer_loops
 from shared.bus import InMemoryBroker
 from shared.config import Settings
 from shared.events import Envelope, decode
-from shared.outbox import OutboxRelay
+from shared.outbox_relay import OutboxRelay
 from tenin.line_recorder import LineRecorder
 from tests.support.line_payloads import signed_webhook
 

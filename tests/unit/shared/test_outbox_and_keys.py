@@ -13,7 +13,8 @@ from shared.bus import InMemoryBroker
 from shared.db import make_engine, make_session_factory, unit_of_work
 from shared.events import decode
 from shared.idempotency import first_time
-from shared.outbox import OutboxRelay, add_event
+from shared.outbox import add_event
+from shared.outbox_relay import OutboxRelay
 
 SECRET = "unit-test-secret"
 

@@ -20,8 +20,9 @@ from shared.bus import InMemoryBroker
 from shared.consumer import ConsumerLoop
 from shared.db import make_engine, make_session_factory, unit_of_work
 from shared.events import Envelope
-from shared.outbox import OutboxRelay, add_event
+from shared.outbox import add_event
 from shared.outbox_eager import publishing_eagerly
+from shared.outbox_relay import OutboxRelay
 from shared.outbox_wake import Wakeup
 
 NEVER = threading.Event()

@@ -16,7 +16,8 @@ import pytest
 from services.chat_agent.models import Outbox
 from shared.bus import InMemoryBroker
 from shared.db import make_engine, make_session_factory, unit_of_work
-from shared.outbox import OutboxRelay, add_event
+from shared.outbox import add_event
+from shared.outbox_relay import OutboxRelay
 from shared.outbox_wake import Wakeup
 
 FALLBACK_POLL_S = 60.0
