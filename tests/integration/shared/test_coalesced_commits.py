@@ -45,16 +45,23 @@ def _wait_committed(admin: KafkaAdminClient, group: str, wanted: int, timeout: f
     return seen
 
 
+def _topic_of(broker: KafkaBroker, topic: str, count: int) -> None:
+    """`topic` holding the values 0 .. count-1, all under one key (one partition)."""
+    broker.ensure_topics([topic])
+    producer = broker.producer()
+    try:
+        for i in range(count):
+            producer.send(topic, "one-key", str(i).encode())
+        producer.flush()
+    finally:
+        producer.close()
+
+
 def test_commits_within_an_interval_are_coalesced_and_sent_once_quiet(
     servers: str, admin: KafkaAdminClient, unique: str
 ) -> None:
     topic = f"commits.coalesced.{unique}"
-    broker = KafkaBroker(servers, KAFKA_PROFILE)
-    broker.ensure_topics([topic])
-    producer = broker.producer()
-    for i in range(20):
-        producer.send(topic, "one-key", str(i).encode())
-    producer.flush()
+    _topic_of(KafkaBroker(servers, KAFKA_PROFILE), topic, 20)
     group = f"g.{unique}"
     consumer = KafkaConsumerAdapter(
         servers, KAFKA_PROFILE, group, [topic], commit_interval_s=INTERVAL_S
@@ -72,7 +79,6 @@ def test_commits_within_an_interval_are_coalesced_and_sent_once_quiet(
         assert _wait_committed(admin, group, 20, timeout=10) == 20
     finally:
         consumer.close()
-        producer.close()
 
 
 def test_leaving_commits_what_the_interval_held(
@@ -80,11 +86,7 @@ def test_leaving_commits_what_the_interval_held(
 ) -> None:
     topic = f"commits.leaving.{unique}"
     broker = KafkaBroker(servers, KAFKA_PROFILE)
-    broker.ensure_topics([topic])
-    producer = broker.producer()
-    for i in range(10):
-        producer.send(topic, "one-key", str(i).encode())
-    producer.flush()
+    _topic_of(broker, topic, 10)
     group = f"g.{unique}"
     first = KafkaConsumerAdapter(servers, KAFKA_PROFILE, group, [topic], commit_interval_s=60)
     got = drain(first, 10)
@@ -97,4 +99,3 @@ def test_leaving_commits_what_the_interval_held(
         assert [int(m.value) for m in drain(second, 3)] == [7, 8, 9]
     finally:
         second.close()
-        producer.close()
