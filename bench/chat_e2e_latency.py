@@ -20,9 +20,15 @@ leg (bench/chat_legs.py).
 The anchor, measured in the same run on the same Kafka: one record through three
 produce -> consume hops (the path crosses the bus three times). Target: p50 <= 4x it.
 
+The anchor and the rounds take turns in blocks (--block), each block run back to back:
+the machine's drift during the run reaches both alike (an anchor measured once before the
+rounds moved by half from one run to the next), and both are measured hot. Each round
+starts as the answer to the one before arrives, while the stack still records it and
+announces it. The CPU per round is counted over the rounds' blocks only.
+
 Run: eval "$(scripts/services up)"; python bench/chat_e2e_latency.py [--rounds 200]
      [--decider engine|scripted] [--model-dir models/propensity] [--quick]
-     [--workers processes|threads]
+     [--workers processes|threads] [--block 50]
 """
 
 from __future__ import annotations
@@ -30,7 +36,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -39,7 +44,6 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -47,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bus_hops import three_bus_hops  # noqa: E402
 from bench.chat_legs import leg_table  # noqa: E402
+from bench.chat_rounds import Round, ratio, report, webhook_round  # noqa: E402
 from bench.chat_stack import (  # noqa: E402
     CpuMeter,
     delete_topics,
@@ -56,7 +61,6 @@ from bench.chat_stack import (  # noqa: E402
     worker_process,
 )
 from services.chat_agent.delivery.loop import RetryPolicy  # noqa: E402
-from services.chat_agent.line.events import customer_id_for, parse_event  # noqa: E402
 from services.chat_agent.worker import CONSUMED, PRODUCED  # noqa: E402
 from services.chat_agent.worker import run as run_worker  # noqa: E402
 from shared.bus import broker_from_settings  # noqa: E402
@@ -68,11 +72,12 @@ from shared.secret_keys import fresh_secrets  # noqa: E402
 from tenin.line_recorder import LineRecorder  # noqa: E402
 from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
 from tests.support.kafka_tools import TopicTail  # noqa: E402
-from tests.support.line_payloads import signed_webhook, text_event, user_id  # noqa: E402
 
 SECRETS = fresh_secrets()  # strong, or `tenin serve` refuses to start
 SECRET = SECRETS["LINE_CHANNEL_SECRET"]
 TOKEN = SECRETS["LINE_CHANNEL_ACCESS_TOKEN"]
+WARM_UP = 5  # rounds before any is counted: consumers, the model, connections
+BLOCK = 50  # anchor measurements, then as many rounds, in turn
 
 
 def scripted_decider(settings: Settings, stop: threading.Event) -> None:
@@ -191,6 +196,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--quick", action="store_true", help="40 rounds")
     parser.add_argument(
+        "--block", type=int, default=BLOCK, help="anchor measurements, then rounds, in turn"
+    )
+    parser.add_argument(
         "--workers",
         choices=["processes", "threads"],
         default="processes",
@@ -224,8 +232,7 @@ def main() -> None:
             settings = replace(Settings.from_env({**os.environ, **env}, service="chat_agent"))
             configure_logging("bench", "WARNING", True)
             broker_from_settings(settings).ensure_topics([*CONSUMED, *PRODUCED])
-            # The anchor first, on the same Kafka, before the stack adds its own load.
-            hops = three_bus_hops(settings, args.rounds)
+            anchor = workers.enter_context(three_bus_hops(settings))
             threads = args.workers == "threads"
             processes: dict[str, int] = {}  # CPU per round is read for each (not with threads)
             if threads:
@@ -253,54 +260,38 @@ def main() -> None:
             gunicorn: list[int] = []
             with gunicorn_chat_agent(env, pids=gunicorn) as base:
                 processes["webhook (gunicorn)"] = gunicorn[0]
-                cpu = CpuMeter(processes)
                 http = requests.Session()
-                e2e: list[float] = []
-                acks: list[float] = []
-                without: list[float] = []
-                stamped: list[tuple[str, float, float, str]] = []
-                for round_no in range(args.rounds + 5):
-                    if round_no == 5:  # the first rounds warm up consumers and the model
-                        cpu.start()
-                    user = user_id()
-                    event = text_event(user, "クーポンある？")
-                    line.own_reply_token(event["replyToken"], user)
-                    body, headers = signed_webhook(SECRET, [event])
-                    started = time.time()
-                    response = http.post(base + "/webhooks/line", data=body, headers=headers)
-                    acked = time.time()
-                    assert response.status_code == 200, response.text
-                    deadline = time.monotonic() + args.timeout
-                    got: list[Any] = []
-                    while not got and time.monotonic() < deadline:
-                        # The recorder stamps the arrival itself, so looking every 10 ms
-                        # does not change the figure, and leaves the GIL to the stack.
-                        time.sleep(0.01)
-                        got = line.delivered_to(user)
-                    if not got:
-                        raise SystemExit(f"round {round_no}: no answer within {args.timeout}s")
-                    coupon = any(m["type"] == "image" for m in got[0].messages)
-                    if round_no >= 5:  # the first rounds warm up consumers and the model
-                        (e2e if coupon else without).append(got[0].at - started)
-                        acks.append(acked - started)
-                        customer = customer_id_for(settings.pseudonym_key, user)
-                        envelope_id = str(parse_event(event).envelope_id)
-                        stamped.append((customer, started, got[0].at, envelope_id))
+
+                def one() -> Round:
+                    return webhook_round(http, base, line, settings, SECRET, args.timeout)
+
+                for _ in range(WARM_UP):  # consumers, the model, connections
+                    one()
+                # The anchor and the rounds take turns in blocks, each run back to back:
+                # the machine's drift during the run reaches both alike, and both are
+                # measured hot (after a pause, a hop on this VM took ~40% longer).
+                cpu = CpuMeter(processes)
+                hops: list[float] = []
+                rounds: list[Round] = []
+                while len(rounds) < args.rounds:
+                    block = min(args.block, args.rounds - len(rounds))
+                    hops += [anchor.measure() for _ in range(block)]
+                    with cpu.counting():
+                        rounds += [one() for _ in range(block)]
                 print(
                     f"decider: {args.decider}; channel of the coupon messages: "
                     f"{sorted({d.channel for d in line.delivered})}"
                 )
-                print(summary("webhook ack", acks))
-                print(summary("webhook -> coupon delivered", e2e))
-                if without:
-                    print(summary("webhook -> no-coupon answer", without))
+                print("\n".join(report(rounds)))
                 print(summary("anchor: three bus hops", hops))
-                ratio = statistics.median(e2e) / statistics.median(hops) if e2e else float("nan")
-                print(f"p50 webhook -> coupon = {ratio:.1f}x three bus hops (target <= 4x)")
+                print(
+                    f"p50 webhook -> coupon = {ratio(rounds, hops):.1f}x three bus hops "
+                    "(target <= 4x)"
+                )
                 print(cpu.per_round(args.rounds))
                 print(relay_lag(database))
                 if args.decider == "engine":
-                    print(leg_table(database, stamped))
+                    print(leg_table(database, [r.stamp for r in rounds]))
     finally:
         stop.set()
         time.sleep(1)

@@ -130,11 +130,11 @@ def summary(label: str, seconds: Sequence[float]) -> str:
 class CpuMeter:
     """CPU per round of each process of the stack, of this process (the driver and the LINE
     recorder) and of the servers, from /proc: what the path costs, less noisy than its
-    wall-clock time on a shared machine."""
+    wall-clock time on a shared machine. Only what runs inside `counting()` is counted."""
 
     def __init__(self, processes: dict[str, int]) -> None:
         self._processes = processes
-        self._before: dict[str, float] = {}
+        self._spent: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
         now = {name: tree_cpu_seconds(pid) for name, pid in self._processes.items()}
@@ -143,15 +143,18 @@ class CpuMeter:
             now[f"server: {name}"] = seconds
         return now
 
-    def start(self) -> None:
-        self._before = self._now()
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        """Count the CPU used meanwhile."""
+        before = self._now()
+        try:
+            yield
+        finally:
+            for name, seconds in self._now().items():
+                self._spent[name] = self._spent.get(name, 0.0) + seconds - before.get(name, seconds)
 
     def per_round(self, rounds: int) -> str:
-        now = self._now()
-        parts = [
-            f"{name} {(now[name] - self._before.get(name, now[name])) * 1000 / rounds:.2f}"
-            for name in now
-        ]
+        parts = [f"{name} {seconds * 1000 / rounds:.2f}" for name, seconds in self._spent.items()]
         return (
             "CPU ms per round: " + ", ".join(parts) + " (servers: everyone's use of them meanwhile)"
         )

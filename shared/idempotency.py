@@ -7,14 +7,15 @@ redelivered event finds its record and changes nothing.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import String, Table, Uuid
+from sqlalchemy import Insert, String, Table, Uuid, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.db import UTCDateTime, utcnow
+from shared.db import DriverStatement, UTCDateTime, utcnow
 
 
 class ProcessedEventMixin:
@@ -35,13 +36,47 @@ def first_time(
     One round trip: `INSERT … ON CONFLICT DO NOTHING RETURNING`. The primary key makes it
     race-free: a transaction applying the same event at the same time waits on the first
     one's row and, once that commits, finds it (False); if that rolls back, it records it.
+    The statement is built once per table; on PostgreSQL it runs as a driver statement
+    (`shared.db.DriverStatement`): every handled event pays for it.
     """
+    conn = session.connection()
+    params = {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()}
+    if conn.dialect.name == "postgresql":
+        return bool(_record_statements(model).postgresql.rows(conn, params))
+    return conn.execute(_record_statements(model).core, params).first() is not None
+
+
+@dataclass(frozen=True)
+class _RecordStatements:
+    core: Insert
+    postgresql: DriverStatement
+
+
+_BUILT: dict[type, _RecordStatements] = {}
+
+
+def _record_statements(model: type[ProcessedEventMixin]) -> _RecordStatements:
+    built = _BUILT.get(model)
+    if built is None:  # two threads may both build it: the same statements
+        built = _BUILT[model] = _build(model)
+    return built
+
+
+def _build(model: type[ProcessedEventMixin]) -> _RecordStatements:
     table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # a mapped subclass's
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(table)
-        .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(table.c.event_id)
-    )
-    return session.execute(statement).first() is not None
+
+    def insert(dialect: Any) -> Insert:
+        return cast(
+            Insert,
+            dialect.insert(table)
+            .values(
+                consumer=bindparam("consumer"),
+                event_id=bindparam("event_id"),
+                processed_at=bindparam("processed_at"),
+            )
+            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+            .returning(table.c.event_id),
+        )
+
+    # SQLite's statement serves any other dialect too: the services run on the two.
+    return _RecordStatements(core=insert(sqlite), postgresql=DriverStatement(insert(postgresql)))

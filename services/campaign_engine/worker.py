@@ -70,8 +70,13 @@ def components(
     attempts = engine.settings.consumer_max_attempts
     seal = DeadLetterSeal.for_settings(engine.settings)
     # Offer requests are decided a poll at a time, by a few members of the decisions
-    # group in this process (docs/architecture.md § Decisions).
+    # group in this process (docs/architecture.md § Decisions); each loop publishes the
+    # poll's decisions itself once they are committed (a customer waits for them), the
+    # relay publishes the rest (docs/architecture.md § Hot paths).
     decide = decision_batches(engine)
+    relay = OutboxRelay(
+        engine.sessions, Outbox, broker.producer(), poll_seconds=engine.settings.relay_poll_seconds
+    )
     decisions = {
         f"decisions-{n}" if n else "decisions": BatchConsumerLoop(
             broker,
@@ -80,6 +85,7 @@ def components(
             decide,
             max_attempts=attempts,
             seal=seal,
+            publish_eagerly=relay,
             **DECISION_LOOP,
         ).run
         for n in range(engine.settings.decision_threads)
@@ -94,9 +100,6 @@ def components(
         seal=seal,
     )
 
-    relay = OutboxRelay(
-        engine.sessions, Outbox, broker.producer(), poll_seconds=engine.settings.relay_poll_seconds
-    )
     return {
         **decisions,
         "updates": updates.run,
