@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeDecorator
 
 SCHEMAS = ("auth", "campaign_engine", "chat_agent", "redemption_tracker")
@@ -199,3 +200,20 @@ class DriverStatement:
         with dbapi.cursor() as cursor:
             cursor.execute(self._sql, {**self._defaults, **params}, prepare=self._prepare)
             return cursor.fetchall() if cursor.description is not None else []
+
+
+class HotStatement:
+    """A Core statement of a hot path, on either dialect: a `DriverStatement` on
+    PostgreSQL, SQLAlchemy's own execution elsewhere (SQLite, the embedded default). Its
+    bind values must suit both: aware datetimes, plain values. Rows come back as tuples."""
+
+    def __init__(self, statement: Executable) -> None:
+        self._core = statement
+        self._postgresql = DriverStatement(cast(ClauseElement, statement))
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The statement's rows (none for a statement that returns nothing)."""
+        if conn.dialect.name == "postgresql":
+            return self._postgresql.rows(conn, params)
+        result = conn.execute(self._core, dict(params))
+        return [tuple(row) for row in result] if result.returns_rows else []

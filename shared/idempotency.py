@@ -7,15 +7,14 @@ redelivered event finds its record and changes nothing.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Insert, String, Table, Uuid, bindparam
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from shared.db import DriverStatement, UTCDateTime, utcnow
+from shared.db import HotStatement, UTCDateTime, utcnow
 
 
 class ProcessedEventMixin:
@@ -36,47 +35,34 @@ def first_time(
     One round trip: `INSERT … ON CONFLICT DO NOTHING RETURNING`. The primary key makes it
     race-free: a transaction applying the same event at the same time waits on the first
     one's row and, once that commits, finds it (False); if that rolls back, it records it.
-    The statement is built once per table; on PostgreSQL it runs as a driver statement
-    (`shared.db.DriverStatement`): every handled event pays for it.
+    The statement is built once per table and runs as a `shared.db.HotStatement`: every
+    handled event pays for it.
     """
-    conn = session.connection()
     params = {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()}
-    if conn.dialect.name == "postgresql":
-        return bool(_record_statements(model).postgresql.rows(conn, params))
-    return conn.execute(_record_statements(model).core, params).first() is not None
+    return bool(_record_statement(model).rows(session.connection(), params))
 
 
-@dataclass(frozen=True)
-class _RecordStatements:
-    core: Insert
-    postgresql: DriverStatement
+_BUILT: dict[type, HotStatement] = {}
 
 
-_BUILT: dict[type, _RecordStatements] = {}
-
-
-def _record_statements(model: type[ProcessedEventMixin]) -> _RecordStatements:
+def _record_statement(model: type[ProcessedEventMixin]) -> HotStatement:
     built = _BUILT.get(model)
-    if built is None:  # two threads may both build it: the same statements
-        built = _BUILT[model] = _build(model)
+    if built is None:  # two threads may both build it: the same statement
+        built = _BUILT[model] = HotStatement(_insert(model))
     return built
 
 
-def _build(model: type[ProcessedEventMixin]) -> _RecordStatements:
+def _insert(model: type[ProcessedEventMixin]) -> Insert:
     table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # a mapped subclass's
-
-    def insert(dialect: Any) -> Insert:
-        return cast(
-            Insert,
-            dialect.insert(table)
-            .values(
-                consumer=bindparam("consumer"),
-                event_id=bindparam("event_id"),
-                processed_at=bindparam("processed_at"),
-            )
-            .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-            .returning(table.c.event_id),
+    # PostgreSQL's and SQLite's INSERT … ON CONFLICT compile the same for either.
+    return cast(
+        Insert,
+        postgresql.insert(table)
+        .values(
+            consumer=bindparam("consumer"),
+            event_id=bindparam("event_id"),
+            processed_at=bindparam("processed_at"),
         )
-
-    # SQLite's statement serves any other dialect too: the services run on the two.
-    return _RecordStatements(core=insert(sqlite), postgresql=DriverStatement(insert(postgresql)))
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(table.c.event_id),
+    )

@@ -34,13 +34,12 @@ from services.campaign_engine.models import (
 )
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
 from shared.events import Arm, IssuedCoupon, OfferRequested
-from shared.outbox import Draft, outbox_rows
+from shared.outbox import Draft, outbox_rows, outbox_writer
 from shared.rows import RowWriter
 
 # Plain tables for Core inserts (typed once here).
 DECISION_TABLE = cast(Table, Decision.__table__)
 COUPON_TABLE = cast(Table, Coupon.__table__)
-OUTBOX_TABLE = cast(Table, Outbox.__table__)
 
 
 class StoredDecision(NamedTuple):
@@ -139,7 +138,7 @@ _DECISIONS = RowWriter(
     DECISION_TABLE, DECISION_COLUMNS, conflict=("request_id",), returning="request_id"
 )
 _COUPONS = RowWriter(COUPON_TABLE, COUPON_COLUMNS)
-_OUTBOX = RowWriter(OUTBOX_TABLE, ("event_id", "topic", "key", "body", "created_at"))
+_OUTBOX = outbox_writer(Outbox)
 
 
 def store_decisions(

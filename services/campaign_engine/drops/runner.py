@@ -41,7 +41,7 @@ from services.campaign_engine.features.store import FeatureSource
 from services.campaign_engine.models import PRODUCER, Campaign, Drop, DropMember, Outbox
 from shared.db import unit_of_work, utcnow
 from shared.events import OfferContext, OfferRequested
-from shared.outbox import Draft, outbox_rows
+from shared.outbox import Draft, outbox_rows, outbox_writer
 from shared.quiet_hours import DEFAULT_QUIET_HOURS, customer_zone
 from shared.rows import RowWriter
 
@@ -50,9 +50,7 @@ log = structlog.get_logger(__name__)
 MEMBER_TABLE = cast(Table, DropMember.__table__)
 # One multi-row statement per table and page (shared/rows.py), built once.
 _MEMBERS = RowWriter(MEMBER_TABLE, ("drop_id", "customer_id", "request_id"))
-_OUTBOX = RowWriter(
-    cast(Table, Outbox.__table__), ("event_id", "topic", "key", "body", "created_at")
-)
+_OUTBOX = outbox_writer(Outbox)
 # A drop asks with no expressed need (the model's neutral intent).
 DROP_INTENT = "other"
 # Decides a page's requests in the page's transaction (Engine.decide_within).

@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from typing import Unpack
+from typing import Unpack, cast
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from services.chat_agent.delivery.outcomes import Claim
-from services.chat_agent.delivery.queue import DeliveryFields, delivery_row
+from services.chat_agent.delivery.queue import DELIVERY_COLUMNS, DeliveryFields, delivery_row
 from services.chat_agent.models import Delivery
+from shared.rows import RowWriter
+
+# A claimed row in one statement (shared/rows.py), past the ORM's unit of work.
+CLAIMED_ROWS = RowWriter(cast(Table, Delivery.__table__), (*DELIVERY_COLUMNS, "channel"))
 
 
 class Handoff:
@@ -78,7 +83,7 @@ def enqueue_claimed(session: Session, lease_s: float, **fields: Unpack[DeliveryF
         reply_uncertain=channel == "reply",  # as a claim: unknown once the call is made
         next_attempt_at=now + timedelta(seconds=lease_s),
     )
-    session.add(Delivery(**row))
+    CLAIMED_ROWS.write(session.connection(), [row])
     return Claim(
         delivery_id=row["delivery_id"],
         attempt=1,

@@ -40,11 +40,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from sqlalchemy import (
-    Table,
     bindparam,
     select,
     update,
@@ -60,7 +59,6 @@ from services.chat_agent.delivery.drop_rules import (
 )
 from services.chat_agent.delivery.handoff import Handoff
 from services.chat_agent.delivery.outcomes import (
-    OUTBOX_COLUMNS,
     AnyRow,
     Attempt,
     Claim,
@@ -77,12 +75,11 @@ from services.chat_agent.line.client import LineClient, LineResponse
 from services.chat_agent.models import Delivery, Outbox
 from shared.db import unit_of_work, utcnow
 from shared.events import CouponDelivered, CouponDeliveryFailed
-from shared.rows import RowWriter
+from shared.outbox import outbox_writer
 
 log = structlog.get_logger(__name__)
 
-OUTBOX_TABLE = cast(Table, Outbox.__table__)
-OUTBOX_ROWS = RowWriter(OUTBOX_TABLE, OUTBOX_COLUMNS)  # a batch's events, one statement
+OUTBOX_ROWS = outbox_writer(Outbox)  # a batch's events, one statement
 # What recording an outcome reads (Core rows: the ORM's objects and their change tracking
 # cost more CPU per push than the push itself).
 _RECORDED = (

@@ -111,12 +111,8 @@ def record_sent_in_bulk(
     return outcomes
 
 
-OUTBOX_COLUMNS = ("event_id", "topic", "key", "body", "created_at")
-
-
 def outbox_row(event_type: str, payload: Strict, key: str) -> dict[str, Any]:
-    """An event as an outbox row (OUTBOX_COLUMNS of shared/outbox.py's table; `created_at`
-    too: shared/rows.py's one-statement INSERT applies no Python-side default)."""
+    """An event as an outbox row (shared.outbox.OUTBOX_COLUMNS)."""
     envelope = make_event(event_type, payload, key=key, producer=PRODUCER)
     return {
         "event_id": envelope.event_id,

@@ -11,14 +11,33 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from services.chat_agent import metrics
 from services.chat_agent.line import messages
 from services.chat_agent.models import PRODUCER, OfferRequest, Outbox
+from shared.db import utcnow
 from shared.events import Language, OfferContext, OfferRequested
 from shared.outbox import add_event
+from shared.rows import RowWriter
+
+# The request in one prepared statement (shared/rows.py): a customer waits on this path.
+REQUEST_COLUMNS = (
+    "request_id",
+    "customer_id",
+    "trigger",
+    "language",
+    "reply_token",
+    "reply_deadline",
+    "hold_until",
+    "lead_messages",
+    "status",
+    "created_at",
+)
+REQUEST_ROWS = RowWriter(cast(Table, OfferRequest.__table__), REQUEST_COLUMNS)
 
 
 def request_offer(
@@ -35,27 +54,28 @@ def request_offer(
     reply_deadline: datetime,
     hold_until: datetime | None = None,
     lead: list[str] | None = None,
-) -> OfferRequest:
+) -> str:
     """Record the request (with the reply token) and publish `offer.requested`.
 
     `event_id` is the LINE event that asked (the request id derives from it, so a
     redelivery asks once); `lead` are persona lines held back until `hold_until` to go
-    out together with the offer.
+    out together with the offer. Returns the request's id.
     """
     request_id = f"rq-{uuid.uuid5(event_id, 'offer.requested')}"
     local = asked_at.astimezone(messages.STORE_TZ)
-    request = OfferRequest(
-        request_id=request_id,
-        customer_id=customer_id,
-        trigger=trigger,
-        language=language,
-        reply_token=reply_token,
-        reply_deadline=reply_deadline if reply_token else None,
-        hold_until=hold_until if lead else None,
-        lead_messages=[messages.text(line) for line in lead] if lead else None,
-        status="pending",
-    )
-    session.add(request)
+    request = {
+        "request_id": request_id,
+        "customer_id": customer_id,
+        "trigger": trigger,
+        "language": language,
+        "reply_token": reply_token,
+        "reply_deadline": reply_deadline if reply_token else None,
+        "hold_until": hold_until if lead else None,
+        "lead_messages": [messages.text(line) for line in lead] if lead else None,
+        "status": "pending",
+        "created_at": utcnow(),
+    }
+    REQUEST_ROWS.write(session.connection(), [request])
     context = OfferContext(
         intent=intent,
         sentiment=max(-1.0, min(1.0, mood)),
@@ -72,4 +92,4 @@ def request_offer(
         producer=PRODUCER,
     )
     metrics.OFFERS.labels("requested", trigger).inc()
-    return request
+    return request_id
