@@ -9,9 +9,6 @@ origin, and the stream behind it keeps flowing.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import threading
 import time
 import traceback
@@ -22,8 +19,7 @@ from typing import Any, Generic, TypeVar
 import structlog
 
 from shared.bus import Broker, Consumer, Message, Producer
-from shared.db import utcnow
-from shared.dead_letters import DeadLetterSeal, redact
+from shared.dead_letters import DeadLetterSeal, dead_letter_body
 from shared.events import Envelope, EventSchemaError, decode, dlq_topic
 from shared.outbox_eager import publishing_eagerly
 from shared.outbox_relay import OutboxRelay
@@ -71,49 +67,6 @@ class ConsumerStats:
     last_batch_at: float = 0.0
 
 
-def dead_letter_body(
-    message: Message,
-    group_id: str,
-    error: BaseException,
-    attempts: int,
-    seal: DeadLetterSeal | None = None,
-) -> bytes:
-    """The DLQ record: where the message came from, the error type and a redacted error
-    text; the original bytes and the full error sealed under `seal`, or dropped without
-    one (their SHA-256 and size stay) — never personal data in the clear."""
-    try:
-        original: str = message.value.decode("utf-8")
-        encoding = "utf-8"
-    except UnicodeDecodeError:
-        original = base64.b64encode(message.value).decode("ascii")
-        encoding = "base64"
-    record: dict[str, Any] = {
-        "error": redact(str(error))[:2000],
-        "error_type": type(error).__name__,
-        "attempts": attempts,
-        "failed_at": utcnow().isoformat(),
-        "origin": {
-            "topic": message.topic,
-            "partition": message.partition,
-            "offset": message.offset,
-            "key": message.key,  # a pseudonym or store id: topics are never keyed by raw ids
-            "group": group_id,
-        },
-        "original_sha256": hashlib.sha256(message.value).hexdigest(),
-        "original_bytes": len(message.value),
-    }
-    if seal is not None:
-        record["sealed"] = seal.seal(
-            {
-                "error": str(error)[:2000],
-                "traceback": "".join(traceback.format_exception(error))[-8000:],
-                "original_encoding": encoding,
-                "original": original,
-            }
-        )
-    return json.dumps(record, ensure_ascii=False).encode("utf-8")
-
-
 def error_summary(error: BaseException) -> dict[str, str]:
     """What the log says of a failed message: the error's type and where it was raised,
     never its text (which may quote the message: personal data)."""
@@ -140,6 +93,7 @@ class ConsumerLoop(Generic[T]):
         seal: DeadLetterSeal | None = None,
         wait_for_commits: bool = False,
         publish_eagerly: OutboxRelay | None = None,
+        bulk: bool = False,
     ) -> None:
         self._broker = broker
         self.group_id = group_id
@@ -158,6 +112,8 @@ class ConsumerLoop(Generic[T]):
         # poll is handled, before its offsets are committed (shared/outbox_eager.py): one
         # broker round trip per poll, not per message, when a burst arrives.
         self._eager = publish_eagerly
+        # A group no customer waits on reads in bulk (Broker.consumer: fewer, fuller fetches).
+        self.bulk = bulk
         self.stats = ConsumerStats()
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
@@ -215,7 +171,7 @@ class ConsumerLoop(Generic[T]):
     def run_once(self, stop: threading.Event, timeout_ms: int = 500) -> int:
         """Poll one batch, handle it, commit it; returns the batch size."""
         if self._consumer is None:
-            self._consumer = self._broker.consumer(self.group_id, self._topics)
+            self._consumer = self._broker.consumer(self.group_id, self._topics, bulk=self.bulk)
             self._dlq = self._broker.producer()
         batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=self._batch_size)
         if not batch or stop.is_set():

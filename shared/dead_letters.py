@@ -18,16 +18,22 @@ open records sealed before a rotation).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import sys
+import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from shared.config import Settings
 from shared.crypto import derive_key
+from shared.db import utcnow
+
+if TYPE_CHECKING:
+    from shared.bus import Message
 
 SEAL_LABEL = "tenin/dead-letters/v1"
 
@@ -74,6 +80,49 @@ class DeadLetterSeal:
 
 def _fernet_key(secret_key: str) -> bytes:
     return base64.urlsafe_b64encode(derive_key(secret_key, SEAL_LABEL))
+
+
+def dead_letter_body(
+    message: Message,
+    group_id: str,
+    error: BaseException,
+    attempts: int,
+    seal: DeadLetterSeal | None = None,
+) -> bytes:
+    """The DLQ record: where the message came from, the error type and a redacted error
+    text; the original bytes and the full error sealed under `seal`, or dropped without
+    one (their SHA-256 and size stay) — never personal data in the clear."""
+    try:
+        original: str = message.value.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        original = base64.b64encode(message.value).decode("ascii")
+        encoding = "base64"
+    record: dict[str, Any] = {
+        "error": redact(str(error))[:2000],
+        "error_type": type(error).__name__,
+        "attempts": attempts,
+        "failed_at": utcnow().isoformat(),
+        "origin": {
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "key": message.key,  # a pseudonym or store id: topics are never keyed by raw ids
+            "group": group_id,
+        },
+        "original_sha256": hashlib.sha256(message.value).hexdigest(),
+        "original_bytes": len(message.value),
+    }
+    if seal is not None:
+        record["sealed"] = seal.seal(
+            {
+                "error": str(error)[:2000],
+                "traceback": "".join(traceback.format_exception(error))[-8000:],
+                "original_encoding": encoding,
+                "original": original,
+            }
+        )
+    return json.dumps(record, ensure_ascii=False).encode("utf-8")
 
 
 def main() -> int:

@@ -91,6 +91,8 @@ def components(
         for n in range(engine.settings.decision_threads)
     }
     # Updates a poll at a time too: a drop's delivery reports in one transaction per poll.
+    # Not read in bulk (shared/bus/profiles.BULK_FETCH): a consent change must reach the
+    # decisions before the customer's next ask does (an opt-in, then "coupons?" at once).
     updates = BatchConsumerLoop(
         broker,
         groups[1],

@@ -58,6 +58,10 @@ GROUPS = (
     ("campaigns", CAMPAIGN_EVENTS),
 )
 CONSUMED = tuple(topic for _, topic in GROUPS)
+# Read in bulk (shared/bus/profiles.BULK_FETCH): no customer waits on a thank-you for a
+# redemption by the millisecond. Campaign events are not: a greeting right after a
+# campaign starts must find it active.
+BULK_TOPICS = (COUPON_EVENTS,)
 PRODUCED = (CUSTOMER_EVENTS, OFFER_REQUESTS, COUPON_EVENTS)
 
 
@@ -84,6 +88,7 @@ def consumer_loops(
             [topic],
             handle,
             publish_eagerly=relay if topic == CHAT_INBOUND else None,
+            bulk=topic in BULK_TOPICS,
             **options,
         )
         for name, topic in GROUPS

@@ -59,7 +59,7 @@ class InMemoryBroker:
     def producer(self) -> Producer:
         return InMemoryProducer(self)
 
-    def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer:
+    def consumer(self, group_id: str, topics: Sequence[str], *, bulk: bool = False) -> Consumer:
         with self._lock:
             member = InMemoryConsumer(self, group_id, list(topics))
             self._groups[group_id].members.append(member)

@@ -93,8 +93,10 @@ class KafkaBroker:
     def producer(self) -> Producer:
         return KafkaProducerAdapter(self.bootstrap, self.profile, self._client_id, self.namespace)
 
-    def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer:
-        return KafkaConsumerAdapter(self.bootstrap, self.profile, group_id, topics, self.namespace)
+    def consumer(self, group_id: str, topics: Sequence[str], *, bulk: bool = False) -> Consumer:
+        return KafkaConsumerAdapter(
+            self.bootstrap, self.profile, group_id, topics, self.namespace, bulk=bulk
+        )
 
     def ensure_topics(self, topics: Iterable[str], partitions: int | None = None) -> None:
         """Create missing topics (replication 1: single-node brokers here) and grow those

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from shared.bus.port import Message, next_offsets
-from shared.bus.profiles import BrokerProfile
+from shared.bus.profiles import BULK_FETCH, BrokerProfile
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +41,7 @@ class KafkaConsumerAdapter:
         namespace: str = "",
         *,
         commit_interval_s: float = COMMIT_INTERVAL_S,
+        bulk: bool = False,
     ) -> None:
         from kafka import KafkaConsumer
 
@@ -52,6 +53,7 @@ class KafkaConsumerAdapter:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             **profile.consumer,
+            **(BULK_FETCH if bulk else {}),
         )
         self._consumer.subscribe([namespace + t for t in topics])
         self._commit_interval_s = commit_interval_s

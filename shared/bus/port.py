@@ -48,7 +48,12 @@ class Broker(Protocol):
 
     def producer(self) -> Producer: ...
 
-    def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer: ...
+    def consumer(self, group_id: str, topics: Sequence[str], *, bulk: bool = False) -> Consumer:
+        """A member of `group_id` reading `topics`. `bulk`: a group no customer waits on
+        (updates, thanks, campaign status, attribution copies): the broker may hold its
+        fetch for a moment (`profiles.BULK_FETCH`) to return more records at once, so it
+        costs far fewer fetches than one per record (docs/architecture.md § Hot paths)."""
+        ...
 
     def ensure_topics(self, topics: Iterable[str], partitions: int | None = None) -> None:
         """Create missing topics and grow those with fewer partitions than wanted.

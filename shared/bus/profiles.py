@@ -54,3 +54,11 @@ TANSU_PROFILE = BrokerProfile(
 )
 
 PROFILES = {p.name: p for p in (KAFKA_PROFILE, TANSU_PROFILE)}
+
+# A bulk consumer's fetch (Broker.consumer(..., bulk=True)): the broker answers once it has
+# 1 MiB for it or 200 ms have passed, instead of at the first record. Each fetch round
+# trip cost kafka-python ~1 ms of CPU (rebuilding the fetch over every partition of the
+# group's topics), paid per record by groups that read one record a round of chat.
+# Only for groups whose state no customer's next message reads (docs/architecture.md
+# § Hot paths).
+BULK_FETCH: dict[str, Any] = {"fetch_max_wait_ms": 200, "fetch_min_bytes": 1 << 20}

@@ -48,8 +48,8 @@ class TimestampOrderedBroker:
     def producer(self) -> Producer:
         return self._broker.producer()
 
-    def consumer(self, group_id: str, topics: Sequence[str]) -> Consumer:
-        return _TimestampOrderedConsumer(self._broker.consumer(group_id, topics))
+    def consumer(self, group_id: str, topics: Sequence[str], *, bulk: bool = False) -> Consumer:
+        return _TimestampOrderedConsumer(self._broker.consumer(group_id, topics, bulk=bulk))
 
     def ensure_topics(self, topics: Iterable[str], partitions: int | None = None) -> None:
         self._broker.ensure_topics(topics, partitions)

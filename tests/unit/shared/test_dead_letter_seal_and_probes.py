@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from shared.bus import Message
-from shared.consumer import dead_letter_body
-from shared.dead_letters import DeadLetterSeal, redact
+from shared.dead_letters import DeadLetterSeal, dead_letter_body, redact
 from shared.http.probes import Probes
 
 
