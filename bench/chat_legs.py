@@ -6,8 +6,10 @@ Every stamp is this machine's wall clock, taken by the process that did the work
 - `started`: the bench sends the signed webhook;
 - chat_agent `processed_events.processed_at` of the webhook event: the inbound handler's
   first statement (after its Redis reads and BEGIN);
-- chat_agent outbox `offer.requested`: `created_at` is the flush of the chat worker's
-  inbound transaction (its commit), `sent_at` the relay's mark after the broker's ack;
+- chat_agent outbox `offer.requested`: `created_at` is when the inbound handler wrote the
+  event, inside its transaction (`add_event` writes at once; before this round the ORM
+  wrote it at the commit's flush, so the two legs around it split differently: compare
+  their sum), `sent_at` the relay's mark after the broker's ack;
 - campaign_engine `decisions.decided_at` (the clock of the decision batch, read as it
   starts) and its outbox `offer.decided` `sent_at` (the relay's mark after the ack);
 - chat_agent `deliveries.created_at`: the clock of the offers handler, read as it starts
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 LEGS = (
     ("webhook, hop 1, handler start", "started", "inbound_at"),
     ("inbound tx -> offer.requested", "inbound_at", "requested_at"),
-    ("chat relay: commit -> acked", "requested_at", "requested_sent"),
+    ("chat commit, relay -> acked", "requested_at", "requested_sent"),
     ("hop 2 -> engine batch start", "requested_sent", "decided_at"),
     ("engine decide+commit+relay", "decided_at", "decided_sent"),
     ("hop 3 -> chat handler start", "decided_sent", "queued_at"),
