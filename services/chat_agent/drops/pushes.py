@@ -37,7 +37,7 @@ from services.chat_agent.offers.decisions import OFFERS_CONSUMER
 from services.chat_agent.persona import Persona
 from shared.db import unit_of_work
 from shared.events import CouponDeliveryFailed, Envelope, IssuedCoupon, OfferDecided, payload_as
-from shared.outbox import add_event
+from shared.outbox import Draft, outbox_rows, outbox_writer
 from shared.quiet_hours import next_allowed
 from shared.rows import RowWriter
 
@@ -97,11 +97,14 @@ def deliver_drop_decisions(
     with unit_of_work(sessions) as session:
         decisions = _first_time(session, envelopes, now)
         batch = _Batch.load(session, decisions)
-        queued = [_queue_push(session, batch, d, persona, public_base_url, now) for d in decisions]
+        queued = [_queue_push(batch, d, persona, public_base_url, now) for d in decisions]
         # One INSERT per table for the whole poll (the ORM's unit of work, then an
         # executemany, cost more CPU per push than building the messages).
         DELIVERY_ROWS.write(session.connection(), batch.deliveries)
         PUSH_ROWS.write(session.connection(), batch.pushes)
+        outbox_writer(Outbox).write(
+            session.connection(), outbox_rows(batch.not_pushed, PRODUCER, now)
+        )
     if any(queued):
         kick()
     if grown is not None and batch.pushes:
@@ -129,9 +132,11 @@ class _Batch:
     schedules: dict[str, DropSchedule]
     customers: dict[str, AnyRow]  # what a push needs of each customer (CUSTOMER_COLUMNS)
     pushed: set[tuple[str, str]]
-    # What the batch queues: deliveries and drop_pushes rows, inserted at its end.
+    # What the batch queues: deliveries and drop_pushes rows, and the reports of coupons
+    # not pushed (coupon.delivery_failed), inserted at its end.
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)
+    not_pushed: list[Draft] = field(default_factory=list)
     # The same for every push of a language (and a coupon's expiry): worked out once.
     _quick: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _expiries: dict[tuple[datetime, str], str] = field(default_factory=dict)
@@ -172,14 +177,14 @@ class _Batch:
 
 
 def _queue_push(
-    session: Session,
     batch: _Batch,
     decision: OfferDecided,
     persona: Persona,
     public_base_url: str,
     now: datetime,
 ) -> bool:
-    """Queue one decision's push in the caller's transaction; True if it may go now."""
+    """Queue one decision's push in `batch` (or its report, if it is not pushed); True if it
+    may go now."""
     coupon, drop_id = decision.coupon, decision.drop_id
     if coupon is None or drop_id is None or decision.campaign_id is None:
         return False  # holdout or no coupon: a drop sends no message
@@ -189,7 +194,7 @@ def _queue_push(
     customer = batch.customers.get(decision.customer_id)
     reason = _not_pushed(schedule.cancelled, customer, schedule.max_messages, schedule.queued)
     if reason is not None or customer is None:
-        _report_not_pushed(session, decision, coupon, reason or "unfollowed")
+        batch.not_pushed.append(_not_pushed_report(decision, coupon, reason or "unfollowed"))
         return False
     language = customer.language
     pitch = persona.line(
@@ -252,23 +257,16 @@ def _not_pushed(
     return None
 
 
-def _report_not_pushed(
-    session: Session, decision: OfferDecided, coupon: IssuedCoupon, reason: str
-) -> None:
+def _not_pushed_report(decision: OfferDecided, coupon: IssuedCoupon, reason: str) -> Draft:
+    """The `coupon.delivery_failed` that reports a coupon not pushed on purpose."""
     assert decision.campaign_id is not None and decision.drop_id is not None
     log.info("drop_push_skipped", customer_id=decision.customer_id, reason=reason)
-    add_event(
-        session,
-        Outbox,
-        "coupon.delivery_failed",
-        CouponDeliveryFailed(
-            code=coupon.code,
-            customer_id=decision.customer_id,
-            campaign_id=decision.campaign_id,
-            request_id=decision.request_id,
-            drop_id=decision.drop_id,
-            reason=reason,
-        ),
-        key=decision.customer_id,
-        producer=PRODUCER,
+    report = CouponDeliveryFailed(
+        code=coupon.code,
+        customer_id=decision.customer_id,
+        campaign_id=decision.campaign_id,
+        request_id=decision.request_id,
+        drop_id=decision.drop_id,
+        reason=reason,
     )
+    return Draft("coupon.delivery_failed", decision.customer_id, report.model_dump(mode="json"))
