@@ -85,6 +85,10 @@ class Customer(Base):
 
     customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When the consent event applied last was made (its occurred_at); None: never changed,
+    # or before this was kept. A request asked after it is the chat agent's to vouch for
+    # (docs/architecture.md § Consent across topics).
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     following: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     linked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)

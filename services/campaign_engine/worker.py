@@ -53,6 +53,11 @@ PRODUCED = (OFFER_DECISIONS, CAMPAIGN_EVENTS)
 # `batch_size` requests is decided at once; its offsets are committed without waiting (as
 # every loop's), since a redelivered request finds its decision already stored.
 DECISION_LOOP: dict[str, Any] = {"batch_size": 100}
+# Updates a poll at a time too: a drop's delivery reports in one transaction per poll.
+# Read in bulk (shared/bus/profiles.BULK_FETCH): no customer waits on them; a consent
+# change a moment behind the ask that follows it is the ask's to vouch for
+# (docs/architecture.md § Consent across topics).
+UPDATES_LOOP: dict[str, Any] = {"bulk": True}
 # What a drop grows from empty, analyzed as it does (shared/table_stats.py).
 DROP_GROWN_TABLES = ("campaign_engine.drop_members", "campaign_engine.decisions")
 
@@ -90,9 +95,6 @@ def components(
         ).run
         for n in range(engine.settings.decision_threads)
     }
-    # Updates a poll at a time too: a drop's delivery reports in one transaction per poll.
-    # Not read in bulk (shared/bus/profiles.BULK_FETCH): a consent change must reach the
-    # decisions before the customer's next ask does (an opt-in, then "coupons?" at once).
     updates = BatchConsumerLoop(
         broker,
         groups[1],
@@ -100,6 +102,7 @@ def components(
         update_batches(registry, engine.sessions),
         max_attempts=attempts,
         seal=seal,
+        **UPDATES_LOOP,
     )
 
     return {

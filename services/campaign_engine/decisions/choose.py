@@ -9,7 +9,7 @@ past a cap: the reservation script checks every limit again, in request order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,7 @@ from services.campaign_engine.decisions.candidates import (
     no_candidate_reason,
     refused_reason,
 )
+from services.campaign_engine.decisions.consent import refuses
 from services.campaign_engine.decisions.inputs import DecisionInputs
 from services.campaign_engine.decisions.policy import (
     Choice,
@@ -96,13 +97,14 @@ def choose_batch(
     found: DecisionInputs,
     now: datetime,
     deps: Deciding,
+    asked_at: Mapping[str, datetime],  # when each request (by id) was made, where known
 ) -> list[Outcome]:
     """One outcome per request, in order; a reservation is taken for each coupon."""
     outcomes: list[Outcome | None] = [None] * len(requests)
     going_on: list[int] = []
     for i, request in enumerate(requests):
         offered = found.campaigns_for(request.request_id, request.drop_id)
-        if found.customer(request.customer_id).opted_out:
+        if refuses(found.customer(request.customer_id), request, asked_at.get(request.request_id)):
             outcomes[i] = Outcome("none", "opted_out")
         elif offered is None:
             outcomes[i] = Outcome("none", "drop_cancelled")

@@ -69,7 +69,14 @@ def decide_batch(
         try:
             with session.begin():
                 decided = decide_within(
-                    session, requests, event_ids=[e.event_id for e in envelopes], **deps
+                    session,
+                    requests,
+                    event_ids=[e.event_id for e in envelopes],
+                    asked_at={
+                        r.request_id: e.occurred_at
+                        for r, e in zip(requests, envelopes, strict=True)
+                    },
+                    **deps,
                 )
         except BaseException:
             if decided is not None:
@@ -85,6 +92,7 @@ def decide_within(
     requests: Sequence[OfferRequested],
     *,
     event_ids: Sequence[uuid.UUID] | None = None,
+    asked_at: Mapping[str, datetime] | None = None,
     reservations: ReservationStore,
     features: FeatureSource,
     scorer: Scorer,
@@ -99,7 +107,8 @@ def decide_within(
 ) -> DecidedBatch:
     """Decide `requests` in the caller's open transaction (the drop runner decides a page of
     followers in the page's own). `event_ids` are the consumed events' ids (a twin event in
-    the batch is a duplicate); a request made in-process has none. The caller commits, then calls
+    the batch is a duplicate) and `asked_at` when each request was made (the consumed
+    event's `occurred_at`, by request id); a request made in-process has neither. The caller commits, then calls
     `committed()` on the result, or `rolled_back()` if its transaction failed. If this
     raises, it has given back what it reserved."""
     started = time.perf_counter()
@@ -125,7 +134,8 @@ def decide_within(
             [r.request_id for r in requests if r.drop_id is not None],
         )
         fresh = _fresh(requests, event_ids, found.decided)
-        outcomes = choose_batch(session, [requests[i] for i in fresh], found, now, deps)
+        fresh_requests = [requests[i] for i in fresh]
+        outcomes = choose_batch(session, fresh_requests, found, now, deps, asked_at or {})
         for i, outcome in zip(fresh, outcomes, strict=True):
             if outcome.candidate is not None and outcome.reservation is not None:
                 outcome.coupon = issue_coupon(

@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     literal_column,
+    null,
     select,
     union_all,
 )
@@ -41,6 +42,7 @@ class CustomerState:
 
     opted_out: bool = False
     linked: bool = False
+    consent_at: datetime | None = None  # when the consent last changed, if known
 
 
 @dataclass(frozen=True)
@@ -104,23 +106,34 @@ def _member_of(column: Any, name: str, postgresql: bool) -> ColumnElement[bool]:
     return column.in_(bindparam(name, expanding=True))
 
 
+# A typed NULL: the union's column takes its type (and so its result processing) from here.
+_NO_TIME = cast(null(), UTCDateTime())
+
+
 def _inputs_statement(postgresql: bool) -> CompoundSelect:
-    """Decided request ids, customers' consent and link, and the live campaigns."""
+    """Decided request ids, customers' consent (and when it changed) and link, and the live
+    campaigns."""
     return union_all(
         select(
             literal_column("'d'").label(_KIND),
             Decision.request_id.label(_ID),
             literal_column("0").label(_A),
             literal_column("0").label(_B),
+            _NO_TIME.label(_AT),
         ).where(_member_of(Decision.request_id, "request_ids", postgresql)),
         select(
             literal_column("'c'"),
             Customer.customer_id,
             cast(Customer.opted_out, Integer),
             cast(Customer.linked, Integer),
+            Customer.consent_at,
         ).where(_member_of(Customer.customer_id, "customer_ids", postgresql)),
         select(
-            literal_column("'k'"), Campaign.campaign_id, Campaign.revision, literal_column("0")
+            literal_column("'k'"),
+            Campaign.campaign_id,
+            Campaign.revision,
+            literal_column("0"),
+            _NO_TIME,
         ).where(
             Campaign.status == "active",
             Campaign.starts_at <= bindparam("now", type_=UTCDateTime()),
@@ -139,7 +152,7 @@ def _drops_asking_statement(postgresql: bool) -> Select[str, str, str]:
 
 # Built once per dialect (docs/architecture.md § Decisions): one statement for a whole
 # batch, its compiled form cached by SQLAlchemy.
-_KIND, _ID, _A, _B = "kind", "id", "a", "b"
+_KIND, _ID, _A, _B, _AT = "kind", "id", "a", "b", "at"
 # On PostgreSQL they run on the transaction's psycopg connection (shared.db.DriverStatement).
 _INPUTS = _inputs_statement(False)
 _DROPS_ASKING = _drops_asking_statement(False)
@@ -166,11 +179,11 @@ def read_inputs(
     decided: set[str] = set()
     customers: dict[str, CustomerState] = {}
     live: list[tuple[str, int]] = []
-    for kind, key, a, b in rows:
+    for kind, key, a, b, at in rows:
         if kind == "d":
             decided.add(key)
         elif kind == "c":
-            customers[key] = CustomerState(bool(a), bool(b))
+            customers[key] = CustomerState(bool(a), bool(b), at)
         else:
             live.append((key, int(a)))
     drop_campaigns: dict[str, str | None] = {}

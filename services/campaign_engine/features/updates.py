@@ -99,10 +99,9 @@ def record_customer_event(
             session.add(customer)
         customer.updated_at = utcnow()
         marker = effect_key(envelope.event_id)
-        if isinstance(payload, CustomerOptedOut):
-            customer.opted_out = True
-        elif isinstance(payload, CustomerOptedIn):
-            customer.opted_out = False
+        if isinstance(payload, CustomerOptedOut | CustomerOptedIn):
+            customer.opted_out = isinstance(payload, CustomerOptedOut)
+            customer.consent_at = envelope.occurred_at
         elif isinstance(payload, CustomerUnfollowed):
             customer.following = False
         elif isinstance(payload, CustomerFollowed):

@@ -166,6 +166,9 @@ def test_customer_events_and_sales_keep_consent_and_features_current(worker: Wor
         key=customer,
         producer="t",
     )
+    # Asked before opting out (docs/architecture.md § Consent across topics: the later word
+    # counts); the request reaches the engine after the opt-out.
+    request = offer_request(customer)
     worker.send(
         worker.updates,
         make_event("customer.followed", {"customer_id": customer}, key=customer, producer="t"),
@@ -186,12 +189,11 @@ def test_customer_events_and_sales_keep_consent_and_features_current(worker: Wor
         aggregates["sale_count"] == "1" and "follow_ts" in aggregates
     )  # the resent sale counted once
 
-    request = offer_request(customer)
     worker.send(worker.requests, request)
     [decision] = wait_for(
         lambda: worker.decisions_for(request.payload["request_id"]), what="decision"
     )
-    assert (decision.arm, decision.coupon_code) == ("none", None)
+    assert (decision.arm, decision.coupon_code, decision.reason) == ("none", None, "opted_out")
 
 
 def test_redemptions_are_seen_and_exhaust_the_redemption_budget(worker: Worker) -> None:

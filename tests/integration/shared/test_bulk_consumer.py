@@ -1,7 +1,7 @@
 """Bulk consumers (docs/architecture.md § Hot paths): a group whose reads no one waits on
 lets the broker hold its fetch for more records; it still gets every record, in order.
 Which groups read in bulk is a choice with consequences (a customer's next step must not
-read state a bulk group has not applied yet), so the worker's choice is pinned here."""
+read state a bulk group has not applied yet), so the workers' choices are pinned here."""
 
 from __future__ import annotations
 
@@ -50,12 +50,16 @@ def test_a_bulk_consumer_fetches_with_the_bulk_settings_and_gets_every_record_in
         producer.close()
 
 
-def test_only_chat_agents_coupon_events_are_read_in_bulk() -> None:
+def test_only_chat_agents_coupon_events_and_the_engines_updates_are_read_in_bulk() -> None:
+    from services.campaign_engine.worker import DECISION_LOOP, UPDATES_LOOP
     from services.chat_agent.worker import BULK_TOPICS, GROUPS
 
     assert BULK_TOPICS == (COUPON_EVENTS,)
     assert CHAT_INBOUND not in BULK_TOPICS
     assert {topic for _, topic in GROUPS} >= set(BULK_TOPICS)
+    # The engine's updates may lag the asks: consent goes by the later word
+    # (docs/architecture.md § Consent across topics). Its decisions are never bulk.
+    assert UPDATES_LOOP.get("bulk") is True and not DECISION_LOOP.get("bulk")
 
 
 def test_a_consumer_loop_asks_its_broker_for_a_bulk_consumer_only_when_told() -> None:

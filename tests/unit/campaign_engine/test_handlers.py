@@ -116,14 +116,19 @@ def test_opting_out_and_back_in_decides_eligibility(
     apply_update(
         event("customer.linked", {"customer_id": "c1", "member_hash": "f" * 64}, "c1"), **deps
     )
-    apply_update(event("customer.opted_out", {"customer_id": "c1"}, "c1"), **deps)
-    assert decide(offer_request("c1")).arm == "none"
-    apply_update(event("customer.opted_in", {"customer_id": "c1"}, "c1"), **deps)
+    # Asks and consent in the order they were made (occurred_at: now, as the chat agent stamps).
+    asked_before_opting_out = offer_request("c1")
+    opted_out = make_event("customer.opted_out", {"customer_id": "c1"}, key="c1", producer="t")
+    apply_update(opted_out, **deps)
+    assert decide(asked_before_opting_out).arm == "none"
+    opted_in = make_event("customer.opted_in", {"customer_id": "c1"}, key="c1", producer="t")
+    apply_update(opted_in, **deps)
     assert decide(offer_request("c1")).arm == "treatment"
     with sessions() as session:
         customer = session.get(Customer, "c1")
         assert customer is not None
         assert (customer.language, customer.linked, customer.opted_out) == ("en", True, False)
+        assert customer.consent_at == opted_in.occurred_at
     assert features.calls[("follow", "c1")] == 1 and features.calls[("linked", "c1")] == 1
 
 
