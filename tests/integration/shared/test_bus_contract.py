@@ -40,6 +40,24 @@ def test_a_keyed_stream_keeps_its_per_key_order(broker: Broker, unique: str) -> 
         assert seen[key] == list(range(50)), f"order broken for {key}"
 
 
+def test_a_bulk_consumer_still_gets_a_lone_record(broker: Broker, unique: str) -> None:
+    """A bulk group (shared/bus/profiles.BULK_FETCH) asks the broker to hold its fetch for
+    1 MiB; the broker must still answer when the wait is up, with one small record."""
+    topic = f"contract.bulk.{unique}"
+    broker.ensure_topics([topic])
+    consumer = broker.consumer(f"g.{unique}", [topic], bulk=True)
+    producer = broker.producer()
+    try:
+        assert poll_quietly(consumer, 2.0) == []  # joined, its fetch now held by the broker
+        producer.send(topic, "one-key", b"lone")
+        producer.flush()
+        [message] = drain(consumer, 1, timeout=30.0)
+        assert message.value == b"lone"
+    finally:
+        consumer.close()
+        producer.close()
+
+
 def test_a_group_resumes_after_its_committed_offset(broker: Broker, unique: str) -> None:
     topic = f"contract.resume.{unique}"
     broker.ensure_topics([topic])
