@@ -30,20 +30,26 @@ def thank_for_redemption(
     clock: Callable[[], datetime],
     kick: Callable[[], None],
 ) -> None:
-    """Push a thank-you naming the offer; nothing for a customer who left or opted out."""
+    """Push a thank-you naming the offer; nothing for a customer who left or opted out.
+
+    The tracker names the customer from its copy of the coupon's issue; a coupon paid before
+    that copy reached it comes without one. The customer the clerk gave a chat coupon to is
+    then the one thanked (found by the code); a drop's coupon is not looked up (its code is
+    not indexed here), so it gets no thank-you then."""
     redeemed = payload_as(envelope, CouponRedeemed)
-    if not redeemed.customer_id:
-        return  # redeemed by someone tenin cannot message
     now = clock()
     with unit_of_work(sessions) as session:
         if not first_time(session, ProcessedEvent, COUPONS_CONSUMER, envelope.event_id):
             return
-        customer = session.get(Customer, redeemed.customer_id)
-        if customer is None or not customer.followed or customer.opted_out:
-            return  # opted out: the clerk no longer messages first
         request = session.execute(
             select(OfferRequest).where(OfferRequest.coupon_code == redeemed.code).limit(1)
         ).scalar_one_or_none()
+        customer_id = redeemed.customer_id or (request.customer_id if request else None)
+        if customer_id is None:
+            return  # redeemed by someone tenin cannot message
+        customer = session.get(Customer, customer_id)
+        if customer is None or not customer.followed or customer.opted_out:
+            return  # opted out: the clerk no longer messages first
         language = customer.language
         title = request.coupon_title if request and request.coupon_title else None
         line = persona.line(

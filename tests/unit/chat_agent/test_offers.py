@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import zxingcpp
 from PIL import Image
 
@@ -172,7 +173,10 @@ def test_no_coupon_reaches_a_customer_who_opted_out_meanwhile(harness: Harness) 
     assert all(d.coupon_code is None for d in harness.deliveries(customer_of(user)))
 
 
-def test_a_redeemed_coupon_is_followed_by_a_thank_you(harness: Harness) -> None:
+@pytest.mark.parametrize("named", [True, False], ids=["customer named", "customer not named"])
+def test_a_redeemed_coupon_is_followed_by_a_thank_you(harness: Harness, named: bool) -> None:
+    """Not named: the tracker had no copy of the coupon's issue yet when it was paid; the
+    customer the clerk gave the code to is thanked."""
     user = user_id()
     harness.send([text_event(user, "coupon please")])
     [request] = harness.events("offer.requested", customer_of(user))
@@ -182,7 +186,7 @@ def test_a_redeemed_coupon_is_followed_by_a_thank_you(harness: Harness) -> None:
         "coupon.redeemed",
         {
             "code": code,
-            "customer_id": customer_of(user),
+            "customer_id": customer_of(user) if named else None,
             "campaign_id": "cmp-1",
             "offer_id": "off-1",
             "transaction_id": "S001-1",
@@ -190,7 +194,7 @@ def test_a_redeemed_coupon_is_followed_by_a_thank_you(harness: Harness) -> None:
             "discount": 50,
             "basket_total": 600,
         },
-        key=customer_of(user),
+        key=customer_of(user) if named else code,  # the tracker's key when it names none
         producer="redemption_tracker",
     )
     harness.publish(redeemed)
