@@ -10,6 +10,8 @@ DriverStatement, past SQLAlchemy's statement machinery: ~40% of a write's CPU); 
 write then announces itself (shared/outbox_wake.announce), as the statement hook would
 have. On SQLite (the embedded default) SQLAlchemy's multi-row insert does it. Both take
 `ON CONFLICT (…) DO NOTHING` and `RETURNING` where asked (SQLite ≥ 3.35).
+
+`any_of` is the matching WHERE for many keys: `= ANY(:array)` on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from shared.db import DriverStatement
@@ -78,3 +82,13 @@ def _values_insert(table: Table, conflict: Sequence[str], returning: str | None)
     if conflict:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
     return stmt.returning(table.c[returning]) if returning else stmt
+
+
+def any_of(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """`column IN values` as one array parameter on PostgreSQL (`= ANY(:values)`): the
+    statement's text is the same for any number of values, so psycopg converts it once
+    and SQLAlchemy coerces no value one by one (an IN list of a batch's 256 ids was ~15%
+    of a delivery claim's CPU). Elsewhere an IN list."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))

@@ -66,7 +66,10 @@ def handlers(deps: Dependencies) -> dict[str, Handler]:
         # offer.decisions: a drop's coupon is pushed (drops/pushes.py), any other answered
         "offer.decided": by_drop(
             functools.partial(
-                deliver_drop_decision, **sends, public_base_url=deps.settings.public_base_url
+                deliver_drop_decision,
+                **sends,
+                public_base_url=deps.settings.public_base_url,
+                handoff=deps.handoff,
             ),
             functools.partial(
                 deliver_decision,
@@ -94,6 +97,7 @@ def offer_batches(deps: Dependencies, one: Handler) -> Callable[[list[Envelope]]
         deliver_drop_decisions,
         **messaging(deps),
         public_base_url=deps.settings.public_base_url,
+        handoff=deps.handoff,
         grown=deps.drop_tables_grown.added,
     )
 

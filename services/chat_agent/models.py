@@ -138,14 +138,19 @@ class Delivery(Base):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        # Pending rows only (a sent row leaves them): the delivery loop's claims.
+        Index(
+            "ix_deliveries_pending_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         # The delivery loop claims conversation messages first, past any drop backlog.
         Index(
             "ix_deliveries_conversation_due",
-            "status",
             "next_attempt_at",
-            postgresql_where=text("kind <> 'drop_coupon'"),
-            sqlite_where=text("kind <> 'drop_coupon'"),
+            postgresql_where=text("status = 'pending' AND kind <> 'drop_coupon'"),
+            sqlite_where=text("status = 'pending' AND kind <> 'drop_coupon'"),
         ),
         {"schema": SCHEMA},
     )

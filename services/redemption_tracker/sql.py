@@ -3,7 +3,7 @@
 `insert_rows` and `insert_tuples` (on PostgreSQL: COPY, or COPY into a staging table then
 one INSERT when rows conflict or return ids), `copy_rows`, `copy_with_ids` (ids drawn
 first), `staged_insert`, `insert_ignore` (`ON CONFLICT DO NOTHING`), `bulk` (executemany),
-`any_of` (`= ANY(array)`), `lock_rows` (`FOR UPDATE` in key order: lockers never deadlock).
+`lock_rows` (`FOR UPDATE` in key order: lockers never deadlock).
 """
 
 from __future__ import annotations
@@ -280,19 +280,10 @@ def staged_insert(
     return []
 
 
-def any_of(
-    session: Session, column: InstrumentedAttribute[K], values: Sequence[K]
-) -> ColumnElement[bool]:
-    """`column IN values` as one array parameter on PostgreSQL (`= ANY(:values)`)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(list(values))
-
-
 def any_param(dialect: Dialect, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """`column IN :name` for a statement built once: an array on PostgreSQL, else expanding.
 
-    Execute it with `{name: [values]}`; see `any_of` for a statement built per call.
+    Execute it with `{name: [values]}`; see `shared.rows.any_of` for a statement built per call.
     """
     if dialect.name == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type)))

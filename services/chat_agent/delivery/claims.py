@@ -7,11 +7,9 @@ plain columns, and leased so a sender that dies mid-call leaves them to come due
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Text, Uuid, any_, bindparam, literal_column, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Text, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from services.chat_agent.delivery.drop_rules import (
@@ -21,6 +19,7 @@ from services.chat_agent.delivery.drop_rules import (
     with_drop_rules,
 )
 from services.chat_agent.delivery.outcomes import AnyRow, Claim
+from shared.rows import any_of
 
 # What a claim reads of a due row (Core rows: the ORM's objects and their change tracking
 # cost more CPU per push than the push itself).
@@ -45,16 +44,18 @@ def due_rows(session: Session, now: datetime, *, drops: bool, limit: int) -> lis
     sender holds."""
     if limit <= 0:
         return []
-    # A literal, not a parameter: so PostgreSQL matches the partial index
-    # ix_deliveries_conversation_due (kind <> 'drop_coupon') in any plan.
+    # Literals, not parameters: so PostgreSQL matches the partial indexes (pending rows,
+    # and of those not a drop's pushes: ix_deliveries_pending_due, _conversation_due) in
+    # any plan, a generic one of a prepared statement included.
     drop_kind: ColumnElement[str] = literal_column(f"'{DROP_KIND}'")
+    pending = DELIVERIES.c.status == literal_column("'pending'")
     kind = DELIVERIES.c.kind == drop_kind if drops else DELIVERIES.c.kind != drop_kind
     query = select(*CLAIMED)
     if drops:
         query = with_drop_rules(query)  # each push's rules, read with it
     return list(
         session.execute(
-            query.where(DELIVERIES.c.status == "pending", DELIVERIES.c.next_attempt_at <= now, kind)
+            query.where(pending, DELIVERIES.c.next_attempt_at <= now, kind)
             .order_by(DELIVERIES.c.next_attempt_at)
             .limit(limit)
             .with_for_update(skip_locked=True, of=DELIVERIES)
@@ -97,7 +98,7 @@ def claim_due(session: Session, now: datetime, lease: datetime, batch_size: int)
         if ids:
             session.execute(
                 update(DELIVERIES)
-                .where(one_of(session, ids))
+                .where(any_of(session, DELIVERIES.c.delivery_id, ids))
                 .values(
                     attempts=DELIVERIES.c.attempts + 1,
                     channel=channel,
@@ -106,12 +107,3 @@ def claim_due(session: Session, now: datetime, lease: datetime, batch_size: int)
                 )
             )
     return claims
-
-
-def one_of(session: Session, ids: list[Any]) -> ColumnElement[bool]:
-    """`delivery_id` is one of `ids`: on PostgreSQL `= ANY(:ids)`, one array parameter (an
-    IN list of a batch's 256 ids was ~15% of a claim's CPU: SQLAlchemy expands and coerces
-    each id, psycopg converts a new statement each time)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return DELIVERIES.c.delivery_id == any_(bindparam("ids", ids, type_=ARRAY(Uuid())))
-    return DELIVERIES.c.delivery_id.in_(ids)

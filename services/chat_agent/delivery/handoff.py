@@ -8,6 +8,11 @@ once that transaction has committed, hands the claim to the loop in memory. The 
 attempts it at once, without a claim transaction of its own, and records the outcome
 exactly as for a claimed row (guarded by status and attempt).
 
+A campaign drop's push due now goes the same way (drops/pushes.py), while the loop has
+room: `capacity` claims wait in memory at most (about a batch, sent in well under a second
+at the channel's rate); past it, pushes are queued plainly and claimed by the loop later,
+so a drop faster than the channel never piles leased rows up in memory.
+
 Nothing is lost: the row is in the database from the commit on. If the process dies
 before the attempt is recorded, the lease lapses and the row is claimed again like any
 row whose sender died mid-call. A loop that stops hands back (releases) what it was handed
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
-from typing import Unpack, cast
+from typing import Any, Unpack, cast
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
@@ -40,12 +45,19 @@ class Handoff:
         self._lock = threading.Lock()
         self._claims: list[Claim] = []
         self._wake: threading.Event | None = None
+        self._capacity = 0
         self.lease_s: float | None = None  # set while a loop is attached
 
-    def attach(self, wake: threading.Event, lease_s: float) -> None:
-        """A delivery loop takes handed claims from now on (it waits on `wake`)."""
+    def attach(self, wake: threading.Event, lease_s: float, capacity: int = 256) -> None:
+        """A delivery loop takes handed claims from now on (it waits on `wake`); at most
+        `capacity` of a drop's pushes wait for it at a time (`room`)."""
         with self._lock:
-            self._wake, self.lease_s = wake, lease_s
+            self._wake, self.lease_s, self._capacity = wake, lease_s, capacity
+
+    def room(self) -> int:
+        """How many more claims may be handed now (0 without an attached loop)."""
+        with self._lock:
+            return max(0, self._capacity - len(self._claims)) if self.lease_s else 0
 
     def detach(self) -> list[Claim]:
         """The loop stops: handlers queue plainly again; returns what it was not yet given."""
@@ -54,18 +66,22 @@ class Handoff:
             claims, self._claims = self._claims, []
             return claims
 
-    def hand(self, claim: Claim) -> None:
-        """Give the loop a claim whose row has committed, and wake it."""
+    def hand(self, *claims: Claim) -> None:
+        """Give the loop claims whose rows have committed, and wake it."""
         with self._lock:
-            self._claims.append(claim)
+            self._claims += claims
             wake = self._wake
-        if wake is not None:
+        if wake is not None and claims:
             wake.set()
 
-    def take(self) -> list[Claim]:
-        """Everything handed since the last take, in order."""
+    def take(self, limit: int | None = None) -> list[Claim]:
+        """What was handed since the last take, in order: all of it, or the first `limit`
+        (then the loop is woken again for the rest)."""
         with self._lock:
-            claims, self._claims = self._claims, []
+            cut = len(self._claims) if limit is None else max(0, limit)
+            claims, self._claims = self._claims[:cut], self._claims[cut:]
+            if self._claims and self._wake is not None:
+                self._wake.set()
             return claims
 
 
@@ -73,6 +89,15 @@ def enqueue_claimed(session: Session, lease_s: float, **fields: Unpack[DeliveryF
     """Add a delivery to the caller's transaction already claimed for its first attempt
     (`delivery.claims.claim_due` would leave it so), and return the claim to hand over."""
     row = delivery_row(**fields)
+    claim = claim_row(row, lease_s)
+    CLAIMED_ROWS.write(session.connection(), [row])
+    return claim
+
+
+def claim_row(row: dict[str, Any], lease_s: float) -> Claim:
+    """Make a new `delivery_row` claimed for its first attempt, leased for `lease_s`, as
+    `delivery.claims.claim_due` would leave it (it gains a `channel`), and return the claim
+    to hand over once the row has committed."""
     now: datetime = row["created_at"]
     deadline: datetime | None = row["reply_deadline"]
     fresh = bool(row["reply_token"] and deadline and now < deadline)
@@ -83,7 +108,6 @@ def enqueue_claimed(session: Session, lease_s: float, **fields: Unpack[DeliveryF
         reply_uncertain=channel == "reply",  # as a claim: unknown once the call is made
         next_attempt_at=now + timedelta(seconds=lease_s),
     )
-    CLAIMED_ROWS.write(session.connection(), [row])
     return Claim(
         delivery_id=row["delivery_id"],
         attempt=1,

@@ -53,10 +53,7 @@ from sqlalchemy.orm import Session
 from services.chat_agent import metrics
 from services.chat_agent.delivery.claims import claim_due
 from services.chat_agent.delivery.curl import CurlSender
-from services.chat_agent.delivery.drop_rules import (
-    DELIVERIES,
-    PUSHES,
-)
+from services.chat_agent.delivery.drop_rules import DELIVERIES, DROP_KIND, PUSHES
 from services.chat_agent.delivery.handoff import Handoff
 from services.chat_agent.delivery.outcomes import (
     AnyRow,
@@ -80,6 +77,9 @@ from shared.outbox import outbox_writer
 log = structlog.get_logger(__name__)
 
 OUTBOX_ROWS = outbox_writer(Outbox)  # a batch's events, one statement
+# A row our attempt may still record: pending, or cancelled while the attempt was in flight
+# (if LINE took it, it was sent: delivery.outcomes).
+LIVE = ("pending", "cancelled")
 # What recording an outcome reads (Core rows: the ORM's objects and their change tracking
 # cost more CPU per push than the push itself).
 _RECORDED = (
@@ -156,12 +156,17 @@ class DeliveryLoop:
             if self._handoff is not None:  # leased, they would lapse if the pause is long
                 self._release_handed(self._handoff.take())
             return 0
-        handed = self._handoff.take() if self._handoff is not None else []
+        # At most three quarters of a batch of handed claims: a stream of a drop's handed
+        # pushes leaves room for what must be claimed (conversation messages, retries).
+        handoff, most = self._handoff, self._batch_size * 3 // 4
+        handed = handoff.take(most) if handoff is not None else []
         # Handed rows are claimed already: no claim transaction before the call. Whatever
         # else is due is claimed when nothing was handed (a kick, or the idle poll) and, so
         # a stream of hand-offs cannot starve retries and pushes, once a poll interval.
         self._handed_only = bool(handed) and not self._claim_overdue()
         claims = handed if self._handed_only else handed + self._claim(len(handed))
+        # Conversation messages before a drop's pushes (those wait for the push bucket).
+        claims.sort(key=lambda claim: claim.kind == DROP_KIND)
         if self._sender is not None:
             # Attempted all at once, recorded together in one transaction.
             self._record_all(self._sender.send_all(claims, self._ready))
@@ -191,7 +196,7 @@ class DeliveryLoop:
         """Deliver until `stop` is set; errors are logged and retried."""
         self._stop = stop
         if self._handoff is not None:
-            self._handoff.attach(self._wake, self.policy.lease_s)
+            self._handoff.attach(self._wake, self.policy.lease_s, capacity=self._batch_size)
         while not stop.is_set():
             self._wake.clear()  # a kick from here on wakes the next wait
             try:
@@ -302,8 +307,10 @@ class DeliveryLoop:
         }
         for claim, response in attempts:
             row = rows.get(claim.delivery_id)
-            if row is None or row.status != "pending" or row.attempts != claim.attempt:
-                continue  # cancelled meanwhile, or our lease lapsed and another took it
+            if row is None or row.attempts != claim.attempt or row.status not in LIVE:
+                continue  # our lease lapsed and another sender took it, or it was sent
+            if row.status == "cancelled" and not sent_outcome(claim, response):
+                continue  # cancelled meanwhile and not sent: it stays cancelled
             change: dict[str, Any] = {}
             outcome = self._apply(row, claim, response, now, change, events)
             changes.setdefault(tuple(sorted(change)), []).append(

@@ -4,7 +4,9 @@ metrics and logs (docs/interfaces.md § Campaign drops, "Throughput").
 Almost every attempt of a drop simply goes out. On PostgreSQL a batch's sent rows are
 recorded by one statement: an UPDATE from arrays of (delivery id, attempt, channel, LINE
 request id), guarded like the row-by-row path (still pending, still our attempt) and
-returning what the coupon.delivered events need. Before it, a batch of 256 outcomes went
+returning what the coupon.delivered events need. A row cancelled while its attempt was in
+flight (a drop cancelled, a customer who unfollowed) is recorded sent all the same: LINE
+took it, and the drop's counts must say so. Before it, a batch of 256 outcomes went
 through ORM rows and an executemany of 256 parameter sets, ~40% of the loop's CPU. Any
 other outcome (a retry, a failure, a fallback to push), and every outcome on SQLite, takes
 the row-by-row path in `delivery.loop`.
@@ -59,7 +61,8 @@ _SENT = text(
     FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[]),
                 CAST(:channels AS varchar[]), CAST(:line_request_ids AS varchar[]))
          AS v(delivery_id, attempt, channel, line_request_id)
-    WHERE d.delivery_id = v.delivery_id AND d.status = 'pending' AND d.attempts = v.attempt
+    WHERE d.delivery_id = v.delivery_id AND d.status IN ('pending', 'cancelled')
+        AND d.attempts = v.attempt
     RETURNING d.delivery_id, d.customer_id, d.coupon_code, d.campaign_id, d.request_id,
         (SELECT p.drop_id FROM {SCHEMA}.drop_pushes AS p
          WHERE p.delivery_id = d.delivery_id) AS drop_id
@@ -100,7 +103,7 @@ def record_sent_in_bulk(
         },
     )
     outcomes: list[Outcome] = []
-    for row in found:  # only the rows still ours: not cancelled, lease not lapsed
+    for row in found:  # only the rows still ours: lease not lapsed
         claim, response = by_id[row.delivery_id]
         outcome = sent_outcome(claim, response) or "sent"
         outcomes.append((claim, response, outcome))

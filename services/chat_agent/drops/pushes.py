@@ -1,5 +1,10 @@
 """A drop's decided coupon goes out as one push (docs/interfaces.md § Campaign drops).
 
+A push that may go at once (its drop's rules known, outside quiet hours) is written
+already claimed and handed to this process's delivery loop in memory, while the loop has
+room (delivery/handoff.py): no claim transaction per push. The rest wait in the outbox
+for the loop's claim, which applies the drop's rules again.
+
 Holdout and no-coupon decisions send nothing. A coupon is queued in the deliveries
 outbox with a retry key derived from its request, so whatever crashes, LINE delivers it
 once; `drop_pushes` (one row per drop and customer) makes a second push to the same
@@ -21,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from services.chat_agent.delivery import queue
 from services.chat_agent.delivery.drop_rules import DROP_KIND
-from services.chat_agent.delivery.outcomes import AnyRow
+from services.chat_agent.delivery.handoff import Handoff, claim_row
+from services.chat_agent.delivery.outcomes import AnyRow, Claim
 from services.chat_agent.drops.schedules import schedule_for_update
 from services.chat_agent.line import messages
 from services.chat_agent.models import (
@@ -39,7 +45,7 @@ from shared.db import unit_of_work
 from shared.events import CouponDeliveryFailed, Envelope, IssuedCoupon, OfferDecided, payload_as
 from shared.outbox import Draft, outbox_rows, outbox_writer
 from shared.quiet_hours import next_allowed
-from shared.rows import RowWriter
+from shared.rows import RowWriter, any_of
 
 log = structlog.get_logger(__name__)
 
@@ -56,17 +62,19 @@ PROCESSED_ROWS = RowWriter(
     conflict=("consumer", "event_id"),
     returning="event_id",
 )
-DELIVERY_ROWS = RowWriter(DELIVERY_TABLE, queue.DELIVERY_COLUMNS)
+# With `channel`: a push handed to the delivery loop is written claimed (delivery/handoff).
+DELIVERY_ROWS = RowWriter(DELIVERY_TABLE, (*queue.DELIVERY_COLUMNS, "channel"))
 PUSH_ROWS = RowWriter(
     PUSH_TABLE, ("drop_id", "customer_id", "delivery_id", "request_id", "utc_offset_minutes")
 )
 # What a push needs of a customer: read as plain columns, not ORM objects.
+CUSTOMERS = cast(Table, Customer.__table__)
 CUSTOMER_COLUMNS = (
-    Customer.customer_id,
-    Customer.line_user_id,
-    Customer.language,
-    Customer.followed,
-    Customer.opted_out,
+    CUSTOMERS.c.customer_id,
+    CUSTOMERS.c.line_user_id,
+    CUSTOMERS.c.language,
+    CUSTOMERS.c.followed,
+    CUSTOMERS.c.opted_out,
 )
 
 
@@ -88,15 +96,19 @@ def deliver_drop_decisions(
     public_base_url: str,
     clock: Callable[[], datetime],
     kick: Callable[[], None],
+    handoff: Handoff | None = None,
     grown: Callable[[int], None] | None = None,
 ) -> None:
     """Queue the pushes of drops' coupons (or report why not), all in one transaction,
-    with a handful of statements for the whole batch; `grown` is told how many pushes it
-    queued, after the commit (shared/table_stats.py)."""
+    with a handful of statements for the whole batch; those that may go now are handed
+    to the delivery loop after the commit, as many as it has room for (`handoff`).
+    `grown` is told how many pushes it queued, after the commit (shared/table_stats.py)."""
     now = clock()
     with unit_of_work(sessions) as session:
         decisions = _first_time(session, envelopes, now)
         batch = _Batch.load(session, decisions)
+        if handoff is not None and handoff.lease_s is not None:
+            batch.lease_s, batch.room = handoff.lease_s, handoff.room()
         queued = [_queue_push(batch, d, persona, public_base_url, now) for d in decisions]
         # One INSERT per table for the whole poll (the ORM's unit of work, then an
         # executemany, cost more CPU per push than building the messages).
@@ -105,8 +117,10 @@ def deliver_drop_decisions(
         outbox_writer(Outbox).write(
             session.connection(), outbox_rows(batch.not_pushed, PRODUCER, now)
         )
-    if any(queued):
-        kick()
+    if batch.handed and handoff is not None:
+        handoff.hand(*batch.handed)
+    if any(queued) and len(batch.handed) < sum(queued):
+        kick()  # some wait in the outbox for the loop's claim
     if grown is not None and batch.pushes:
         grown(len(batch.pushes))
 
@@ -137,6 +151,11 @@ class _Batch:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     pushes: list[dict[str, Any]] = field(default_factory=list)
     not_pushed: list[Draft] = field(default_factory=list)
+    # Pushes written claimed, to hand to the delivery loop after the commit: up to `room`
+    # of them, leased for `lease_s` (no loop attached: none).
+    handed: list[Claim] = field(default_factory=list)
+    lease_s: float = 0.0
+    room: int = 0
     # The same for every push of a language (and a coupon's expiry): worked out once.
     _quick: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _expiries: dict[tuple[datetime, str], str] = field(default_factory=dict)
@@ -163,10 +182,14 @@ class _Batch:
         ids = list({d.customer_id for d in with_coupon})
         if not ids:
             return cls({}, {}, set())
-        customers = session.execute(select(*CUSTOMER_COLUMNS).where(Customer.customer_id.in_(ids)))
+        # Core columns of the tables, each list one array parameter (shared/rows.any_of).
+        customers = session.execute(
+            select(*CUSTOMER_COLUMNS).where(any_of(session, CUSTOMERS.c.customer_id, ids))
+        )
         pushed = session.execute(
-            select(DropPush.drop_id, DropPush.customer_id).where(
-                DropPush.drop_id.in_(drops), DropPush.customer_id.in_(ids)
+            select(PUSH_TABLE.c.drop_id, PUSH_TABLE.c.customer_id).where(
+                any_of(session, PUSH_TABLE.c.drop_id, drops),
+                any_of(session, PUSH_TABLE.c.customer_id, ids),
             )
         )
         return cls(
@@ -227,7 +250,10 @@ def _queue_push(
         ),
         status="pending" if schedule.known else "held",
     )
-    batch.deliveries.append(delivery)
+    due_now = delivery["status"] == "pending" and delivery["next_attempt_at"] <= now
+    if due_now and len(batch.handed) < batch.room:  # and the delivery loop has room
+        batch.handed.append(claim_row(delivery, batch.lease_s))
+    batch.deliveries.append({"channel": None, **delivery})
     batch.pushes.append(
         {
             "drop_id": drop_id,

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from services.redemption_tracker.models import ExpiredCode
 from services.redemption_tracker.pos.batch import BatchTx, Outcome
-from services.redemption_tracker.sql import any_of, insert_rows
+from services.redemption_tracker.sql import insert_rows
 from services.redemption_tracker.till_time import TillTime
+from shared.rows import any_of
 
 
 def remember_expired(s: Session, codes: set[str], now: datetime) -> None:

@@ -59,14 +59,18 @@ def test_delivered_rows_are_recorded_in_one_statement_with_the_same_guards(
     pushed = _queue(sessions, coupon=True, drop_id=drop)
     greeted = _queue(sessions, coupon=False)
     cancelled = _queue(sessions, coupon=True)
+    cancelled_refused = _queue(sessions, coupon=True)
     taken_over = _queue(sessions, coupon=True)
-    ours = {pushed, greeted, cancelled, taken_over}
+    ours = {pushed, greeted, cancelled, cancelled_refused, taken_over}
     loop = DeliveryLoop(sessions, LineClient("http://unused.test", "t"), policy=RetryPolicy())
     claims = _claimed(sessions, ours)
     with unit_of_work(sessions) as session:
-        # Meanwhile: one row is cancelled, another's lease lapsed and a second sender took it.
+        # Meanwhile: two rows are cancelled (their attempts already in flight), another's
+        # lease lapsed and a second sender took it.
         session.execute(
-            update(Delivery).where(Delivery.delivery_id == cancelled).values(status="cancelled")
+            update(Delivery)
+            .where(Delivery.delivery_id.in_([cancelled, cancelled_refused]))
+            .values(status="cancelled")
         )
         session.execute(
             update(Delivery)
@@ -74,7 +78,12 @@ def test_delivered_rows_are_recorded_in_one_statement_with_the_same_guards(
             .values(attempts=Delivery.attempts + 1)
         )
     loop._record_all(
-        [(c, LineResponse(status=200, request_id=f"line-{c.delivery_id.hex[:8]}")) for c in claims]
+        [
+            (c, LineResponse(status=400 if c.delivery_id == cancelled_refused else 200))
+            if c.delivery_id in (cancelled, cancelled_refused)
+            else (c, LineResponse(status=200, request_id=f"line-{c.delivery_id.hex[:8]}"))
+            for c in claims
+        ]
     )
     with sessions() as session:
         rows = {
@@ -91,12 +100,16 @@ def test_delivered_rows_are_recorded_in_one_statement_with_the_same_guards(
     assert rows[pushed].line_request_id == f"line-{pushed.hex[:8]}"
     assert rows[pushed].sent_at is not None and rows[pushed].last_error is None
     assert rows[greeted].status == "sent"
-    assert rows[cancelled].status == "cancelled"
+    # Cancelled while its attempt was in flight: LINE took one, so it was sent (and the
+    # drop's counts must say so); the other, refused, stays cancelled.
+    assert rows[cancelled].status == "sent"
+    assert rows[cancelled_refused].status == "cancelled"
     assert rows[taken_over].status == "pending" and rows[taken_over].sent_at is None
-    # Only the coupon actually pushed is announced, with its drop.
-    [delivered] = events
-    assert delivered["type"] == "coupon.delivered"
-    assert delivered["payload"]["code"] == rows[pushed].coupon_code
+    # Only the coupons actually pushed are announced, each with its drop.
+    announced = {e["payload"]["code"]: e for e in events}
+    assert set(announced) == {rows[pushed].coupon_code, rows[cancelled].coupon_code}
+    assert {e["type"] for e in events} == {"coupon.delivered"}
+    delivered = announced[rows[pushed].coupon_code]
     assert delivered["payload"]["drop_id"] == drop and delivered["payload"]["channel"] == "push"
     engine.dispose()
 
