@@ -13,8 +13,9 @@ before a drop's pushes, calls LINE outside any transaction, and records the outc
   the row at once;
 * pushes wait for a token of the channel's push bucket (`delivery.rate`, the channel's
   `LINE_PUSH_RATE_PER_S`), and a drop's pushes are checked against its schedule when
-  claimed: cancelled ones are not sent, and none goes out inside quiet hours
-  (docs/interfaces.md § Campaign drops);
+  claimed (or when queued, for those handed over claimed: delivery.handoff): cancelled
+  ones are not sent, and none goes out inside quiet hours (docs/interfaces.md § Campaign
+  drops); one cancelled while its attempt was in flight is recorded as LINE answered;
 * with a `sender` (the worker's, `delivery.curl`) a claimed batch is attempted all at
   once, many requests in flight from one thread, and the batch's outcomes are recorded
   in one transaction (`delivery.outcomes`: on PostgreSQL the delivered rows in one
