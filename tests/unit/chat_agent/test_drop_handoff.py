@@ -9,7 +9,9 @@ import threading
 from datetime import UTC, datetime
 
 from services.chat_agent.delivery.drop_rules import DROP_KIND
+from services.chat_agent.delivery.queue import enqueue
 from services.chat_agent.drops.pushes import push_retry_key
+from shared.db import unit_of_work
 from shared.events import make_event
 from tenin.line_recorder import PUSH, REPLY, LineRecorder
 from tests.unit.chat_agent.conftest import Harness, customer_of
@@ -132,3 +134,33 @@ def test_a_push_already_handed_when_its_drop_is_cancelled_goes_out_and_is_counte
     harness.pump()
     [delivered] = harness.events("coupon.delivered", customer_of(handed_user))
     assert delivered.payload["drop_id"] == drop
+
+
+def test_handed_pushes_leave_room_in_each_round_for_what_must_be_claimed(
+    harness: Harness, line: LineRecorder
+) -> None:
+    """A stream of a drop's handed pushes never starves a conversation message queued the
+    ordinary way: a round takes at most three quarters of a batch of handed claims."""
+    drop, followers = _drop(), [_follower(harness) for _ in range(5)]
+    _queued(harness, drop, quiet_hours=None)
+    _attached(harness)
+    for n, user in enumerate(followers):
+        harness.publish(_decided(drop, user, serial=n + 1))
+    greeted = _follower(harness)
+    with unit_of_work(harness.deps.sessions) as session:
+        enqueue(
+            session,
+            customer_id=customer_of(greeted),
+            line_user_id=greeted,
+            kind="greeting",
+            messages=[{"type": "text", "text": "いらっしゃいませ"}],
+            now=harness.clock(),
+        )
+    loop = harness.delivery_loop(line, options={"handoff": harness.deps.handoff})
+    loop._batch_size = 4  # three handed claims a round, and room to claim one row
+    assert loop.deliver_once() == 4
+    assert [c.body["to"] for c in line.calls()] == [greeted, *followers[:3]], (
+        "the claimed greeting first, then three handed pushes"
+    )
+    assert loop.deliver_once() == 2, "the handed pushes left over, in the next round"
+    assert all(len(line.delivered_to(u)) == 1 for u in followers)
