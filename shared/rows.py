@@ -17,7 +17,7 @@ have. On SQLite (the embedded default) SQLAlchemy's multi-row insert does it. Bo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from sqlalchemy import ColumnElement, Table, any_, bindparam
@@ -39,9 +39,11 @@ class RowWriter:
         table: Table,
         columns: Sequence[str],
         *,
-        conflict: Sequence[str] = (),
+        conflict: Sequence[str] | Literal["any"] = (),
         returning: str | None = None,
     ) -> None:
+        """`conflict`: skip a row that conflicts on these columns' unique key (`ON CONFLICT
+        (…) DO NOTHING`), or on any unique key ("any": `ON CONFLICT DO NOTHING`)."""
         self.columns = tuple(columns)
         self._returning = returning
         self._postgresql = DriverStatement(_json_insert(table, self.columns, conflict, returning))
@@ -63,23 +65,32 @@ class RowWriter:
 
 
 def _json_insert(
-    table: Table, columns: Sequence[str], conflict: Sequence[str], returning: str | None
+    table: Table,
+    columns: Sequence[str],
+    conflict: Sequence[str] | Literal["any"],
+    returning: str | None,
 ) -> str:
     names = ", ".join(columns)
     sql = (
         f"INSERT INTO {table.fullname} ({names}) SELECT {names} "
         f"FROM json_populate_recordset(NULL::{table.fullname}, CAST(%(rows)s AS json))"
     )
-    if conflict:
+    if conflict == "any":
+        sql += " ON CONFLICT DO NOTHING"
+    elif conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
     if returning:
         sql += f" RETURNING {returning}"
     return sql
 
 
-def _values_insert(table: Table, conflict: Sequence[str], returning: str | None) -> Insert:
+def _values_insert(
+    table: Table, conflict: Sequence[str] | Literal["any"], returning: str | None
+) -> Insert:
     stmt = sqlite_insert(table)
-    if conflict:
+    if conflict == "any":
+        stmt = stmt.on_conflict_do_nothing()
+    elif conflict:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
     return stmt.returning(table.c[returning]) if returning else stmt
 

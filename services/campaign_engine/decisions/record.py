@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 import orjson
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.budget.exhaustion import announce_exhausted
@@ -35,7 +35,7 @@ from services.campaign_engine.models import (
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
 from shared.events import Arm, IssuedCoupon, OfferRequested
 from shared.outbox import Draft, outbox_rows, outbox_writer
-from shared.rows import RowWriter
+from shared.rows import RowWriter, any_of
 
 # Plain tables for Core inserts (typed once here).
 DECISION_TABLE = cast(Table, Decision.__table__)
@@ -133,10 +133,12 @@ class Decided:
 
 
 # Built once (docs/architecture.md § Decisions): a twin decided concurrently by another
-# worker loses on the unique request id instead of failing the batch.
-_DECISIONS = RowWriter(
-    DECISION_TABLE, DECISION_COLUMNS, conflict=("request_id",), returning="request_id"
-)
+# worker loses on a unique key instead of failing the batch. On any key, not only the
+# request id: a twin that took over the other's held reservation carries the same coupon
+# code, and PostgreSQL absorbs only the conflict target's conflict (the other index's
+# raised, rarely, when both rows went in at once). `_only_twins_lost` then checks that
+# every row left out lost to its own request's decision.
+_DECISIONS = RowWriter(DECISION_TABLE, DECISION_COLUMNS, conflict="any", returning="request_id")
 _COUPONS = RowWriter(COUPON_TABLE, COUPON_COLUMNS)
 _OUTBOX = outbox_writer(Outbox)
 
@@ -158,6 +160,8 @@ def store_decisions(
     conn = session.connection()
     rows = [decision_row(d, now, model_version) for d in batch]
     won = set(_DECISIONS.write(conn, rows))
+    if len(won) < len(rows):
+        _only_twins_lost(session, [r["request_id"] for r in rows if r["request_id"] not in won])
     winners = [(d, row) for d, row in zip(batch, rows, strict=True) if d.request.request_id in won]
     _COUPONS.write(
         conn, [_coupon_row(d, row, now) for d, row in winners if d.outcome.coupon is not None]
@@ -170,6 +174,20 @@ def store_decisions(
     for cid, names in exhausted.items():
         announce_exhausted(session, cid, sorted(names))
     return {d.request.request_id: StoredDecision(**row) for d, row in winners}
+
+
+class CouponCodeTaken(Exception):
+    """A decision's coupon code is already another request's (a serial was reused)."""
+
+
+def _only_twins_lost(session: Session, left_out: list[str]) -> None:
+    """Each request whose row was left out must have its decision stored by a twin (the
+    same request, decided concurrently, committed first); else its coupon code was
+    another request's, and the batch fails rather than lose the request."""
+    column = DECISION_TABLE.c.request_id
+    stored = set(session.scalars(select(column).where(any_of(session, column, left_out))))
+    if missing := [r for r in left_out if r not in stored]:
+        raise CouponCodeTaken(f"coupon codes already issued to other requests: {missing}")
 
 
 def decision_row(d: Decided, now: datetime, model_version: str) -> dict[str, Any]:

@@ -211,3 +211,64 @@ def test_issued_coupons_are_counted_in_the_customers_features(
     engine.decide(request)
     store = CustomerFeatureStore(engine.redis, prefix="ce:cf:")
     assert store.aggregates(request.key).get("issued") == "1"
+
+
+def _a_row_takes_each_code_first(sessions: Callable[[], Session], *, same_request: bool) -> None:
+    """A trigger stores, just before each decision row with a coupon, another row with the
+    same code: of the same request (a twin that committed first), or of another request
+    (a serial reused)."""
+    request_id = "NEW.request_id" if same_request else "'other-' || NEW.request_id"
+    with unit_of_work(sessions) as session:
+        session.execute(
+            text(f"""
+            CREATE FUNCTION campaign_engine.first() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN
+              IF NEW.customer_id <> 'first' AND NEW.coupon_code IS NOT NULL THEN
+                INSERT INTO campaign_engine.decisions (decision_id, request_id, customer_id,
+                    arm, propensity, model_version, coupon_code, decided_at)
+                VALUES (gen_random_uuid()::text, {request_id}, 'first', 'treatment', 1.0,
+                    'test', NEW.coupon_code, now());
+              END IF;
+              RETURN NEW;
+            END $$;
+            CREATE TRIGGER first BEFORE INSERT ON campaign_engine.decisions
+            FOR EACH ROW EXECUTE FUNCTION campaign_engine.first();
+        """)
+        )
+
+
+def _usage_issued(engine: Engine, campaign: Any, request: Envelope) -> int:
+    day = time.strftime("%Y%m%d", time.gmtime())
+    usage = engine.reservations.usage(campaign.campaign_id, request.key, day)
+    return usage.issued if usage is not None else 0
+
+
+def test_a_twin_with_the_same_coupon_code_loses_quietly(
+    engine: Engine, sessions: Callable[[], Session]
+) -> None:
+    """The same request decided concurrently elsewhere, with the reservation it took over
+    (so the same code), conflicts on two unique keys: it is a duplicate, not an error."""
+    campaign = active_campaign(sessions)
+    _a_row_takes_each_code_first(sessions, same_request=True)
+    request = offer_request()
+    assert engine.decide(request) is None, "decided already: a duplicate"
+    with sessions() as session:
+        rows = session.execute(select(Decision.customer_id, Decision.request_id)).all()
+    assert [tuple(r) for r in rows] == [("first", request.payload["request_id"])]
+    assert _usage_issued(engine, campaign, request) == 0, "the loser's reservation given back"
+
+
+def test_a_coupon_code_already_another_requests_fails_the_batch(
+    engine: Engine, sessions: Callable[[], Session]
+) -> None:
+    """A reused serial must not lose the request quietly as if a twin had decided it."""
+    from services.campaign_engine.decisions.record import CouponCodeTaken
+
+    campaign = active_campaign(sessions)
+    _a_row_takes_each_code_first(sessions, same_request=False)
+    request = offer_request()
+    with pytest.raises(CouponCodeTaken):
+        engine.decide(request)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Decision)) == 0, "rolled back"
+    assert _usage_issued(engine, campaign, request) == 0, "its reservation given back"
