@@ -1,6 +1,6 @@
 """A recording stand-in for the LINE Messaging API, for tests, benchmarks and the demo.
 
-It listens on 127.0.0.1 (random port), records every request, and answers the way the
+It listens on 127.0.0.1 (random port; tenin/local_http.py serves it), records every request, and answers the way the
 LINE platform does where tenin depends on it:
 
 * `POST /v2/bot/message/reply` — 200 once per reply token; the same token again (or a
@@ -39,8 +39,9 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tenin.local_http import Answer, LocalHttpServer, Request
 
 REPLY = "/v2/bot/message/reply"
 PUSH = "/v2/bot/message/push"
@@ -99,8 +100,6 @@ class _State:
     link_tokens: dict[str, str] = field(default_factory=dict)  # link token → user id
     script: deque[_Scripted] = field(default_factory=deque)
     rate_limited: int = 0
-    in_flight: int = 0  # requests being answered now
-    most_in_flight: int = 0  # the most answered at once so far
 
 
 class _PushBucket:
@@ -122,16 +121,6 @@ class _PushBucket:
         return (1 - self.tokens) / self.rate
 
 
-class _QuietServer(ThreadingHTTPServer):
-    # A sender opens up to 16 connections at once; the default backlog of 5 left some
-    # waiting for a SYN retry (~1 s) at the start of every run.
-    request_queue_size = 128
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that vanished (a killed worker) is not an error worth a traceback."""
-        return None
-
-
 class LineRecorder:
     """A threaded HTTP server playing the LINE Messaging API."""
 
@@ -145,26 +134,21 @@ class LineRecorder:
         self.latency_s = latency_s
         self._state = _State()
         self._push_bucket = _PushBucket(push_rate_per_s) if push_rate_per_s else None
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LocalHttpServer(self._serve, delay_s=lambda: self.latency_s)
 
     # --- lifecycle ------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        if isinstance(host, bytes):  # only an AF_UNIX address is bytes; ours is TCP
-            host = host.decode()
+        host, port = self._server.address
         return f"http://{host}:{port}"
 
     def start(self) -> LineRecorder:
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> LineRecorder:
         return self.start()
@@ -249,8 +233,7 @@ class LineRecorder:
     @property
     def most_in_flight(self) -> int:
         """The most requests this server was answering at the same moment."""
-        with self._state.lock:
-            return self._state.most_in_flight
+        return self._server.most_in_flight
 
     def calls(self, path: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if path is None or r.path == path]
@@ -329,45 +312,20 @@ class LineRecorder:
             )
         )
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in two writes: without TCP_NODELAY, Nagle and the
-            # client's delayed ACK hold each answer ~40 ms (a platform answers at once).
-            disable_nagle_algorithm = True
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                try:
-                    body = json.loads(raw or b"{}")
-                except ValueError:
-                    body = {"_raw": raw.decode("utf-8", "replace")}
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                state = recorder._state
-                with state.lock:
-                    state.in_flight += 1
-                    state.most_in_flight = max(state.most_in_flight, state.in_flight)
-                if recorder.latency_s:
-                    time.sleep(recorder.latency_s)
-                with state.lock:
-                    state.in_flight -= 1
-                    status, out_headers, answer = recorder._answer(self.path, headers, body)
-                    recorder._state.requests.append(
-                        Recorded(self.path, headers, body, status, time.time())
-                    )
-                payload = json.dumps(answer).encode("utf-8")
-                self.send_response(status)
-                for name, value in out_headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                return None  # keep test output clean
-
-        return Handler
+    def _serve(self, request: Request) -> Answer:
+        """Answer one request (on the server's loop thread)."""
+        if request.method != "POST":
+            return 405, {}, b'{"message":"Method not allowed"}'
+        raw = request.body
+        try:
+            body = json.loads(raw or b"{}") if not request.truncated else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {"_raw": raw.decode("utf-8", "replace")}
+        with self._state.lock:
+            status, out_headers, answer = self._answer(request.path, request.headers, body)
+            self._state.requests.append(
+                Recorded(request.path, request.headers, body, status, time.time())
+            )
+        return status, out_headers, json.dumps(answer).encode("utf-8")
