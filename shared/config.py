@@ -53,6 +53,9 @@ class Settings:
     uplift_dir: Path = DEFAULT_UPLIFT_DIR
     # `tenin model prune-logs` deletes decision-log rows older than this (None: keep all).
     decision_log_retention_days: float | None = None
+    # Outbox rows sent longer ago than this are deleted by the relay (None: keep all;
+    # shared/outbox_retention.py).
+    outbox_retention_days: float | None = 7.0
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = 2 * 1024 * 1024
@@ -151,6 +154,9 @@ class Settings:
             model_dir=Path(opt("TENIN_MODEL_DIR") or defaults.model_dir),
             uplift_dir=Path(opt("TENIN_UPLIFT_DIR") or defaults.uplift_dir),
             decision_log_retention_days=(number("TENIN_DECISION_LOG_RETENTION_DAYS", 0.0) or None),
+            outbox_retention_days=(
+                number("TENIN_OUTBOX_RETENTION_DAYS", defaults.outbox_retention_days or 0.0) or None
+            ),
             log_level=(opt("TENIN_LOG_LEVEL") or "INFO").upper(),
             log_json=(opt("TENIN_LOG_FORMAT") or "json") == "json",
             max_request_bytes=int(number("TENIN_MAX_REQUEST_BYTES", defaults.max_request_bytes)),

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from shared.bus import Producer
 from shared.db import DriverStatement, utcnow
 from shared.outbox import OutboxMixin
+from shared.outbox_retention import OutboxPruner
 from shared.outbox_wake import SIGNALS, Wakeup
 
 log = structlog.get_logger(__name__)
@@ -47,8 +48,11 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_seconds: float = 1.0,
         wake_on_commit: bool = True,
+        prune: OutboxPruner | None = None,
     ) -> None:
         self._sessions = session_factory
+        # Deletes rows sent longer ago than the retention, between rounds (None: keep all).
+        self._prune = prune
         self._model = outbox_model
         self._producer = producer
         self._batch_size = batch_size
@@ -153,6 +157,16 @@ class OutboxRelay:
                 session.close()
         return Wakeup(schema, url)
 
+    def _prune_quietly(self) -> None:
+        """A batch of old sent rows, if one is due (shared.outbox_retention); a failure is
+        logged and left for the next time."""
+        if self._prune is None:
+            return
+        try:
+            self._prune.maybe_prune()
+        except Exception:
+            log.exception("outbox_prune_failed", schema=self.schema)
+
     def run(self, stop: threading.Event) -> None:
         """Relay until `stop` is set; errors are logged and retried with back-off."""
         wake = self.wakeup()
@@ -172,6 +186,7 @@ class OutboxRelay:
                 # A full batch may leave rows behind: look again at once. Otherwise sleep:
                 # a commit since `clear` (one the claim may have missed) has set the signal.
                 if sent < self._batch_size:
+                    self._prune_quietly()
                     wake.wait(backoff, stop)
         finally:
             wake.close()

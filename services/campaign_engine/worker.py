@@ -38,6 +38,7 @@ from shared.events import (
     dlq_topic,
 )
 from shared.outbox_relay import OutboxRelay
+from shared.outbox_retention import outbox_pruner
 from shared.runtime import Component, run_components
 from shared.table_stats import GrowthAnalyzer
 
@@ -80,7 +81,11 @@ def components(
     # relay publishes the rest (docs/architecture.md § Hot paths).
     decide = decision_batches(engine)
     relay = OutboxRelay(
-        engine.sessions, Outbox, broker.producer(), poll_seconds=engine.settings.relay_poll_seconds
+        engine.sessions,
+        Outbox,
+        broker.producer(),
+        poll_seconds=engine.settings.relay_poll_seconds,
+        prune=outbox_pruner(engine.sessions, Outbox, engine.settings.outbox_retention_days),
     )
     decisions = {
         f"decisions-{n}" if n else "decisions": BatchConsumerLoop(

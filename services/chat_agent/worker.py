@@ -32,6 +32,7 @@ from shared.events import (
     dlq_topic,
 )
 from shared.outbox_relay import OutboxRelay
+from shared.outbox_retention import outbox_pruner
 from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)
@@ -137,7 +138,11 @@ def components(
         handoff=deps.handoff,
     )
     relay = OutboxRelay(
-        deps.sessions, Outbox, broker.producer(), poll_seconds=deps.settings.relay_poll_seconds
+        deps.sessions,
+        Outbox,
+        broker.producer(),
+        poll_seconds=deps.settings.relay_poll_seconds,
+        prune=outbox_pruner(deps.sessions, Outbox, deps.settings.outbox_retention_days),
     )
     parts: dict[str, Component] = {
         f"consumer-{name}": loop.run

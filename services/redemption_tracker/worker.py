@@ -26,6 +26,7 @@ from shared.events import (
     dlq_topic,
 )
 from shared.outbox_relay import OutboxRelay
+from shared.outbox_retention import outbox_pruner
 from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)
@@ -83,6 +84,7 @@ def components(
         Outbox,
         broker.producer(),
         poll_seconds=tracker.settings.relay_poll_seconds,
+        prune=outbox_pruner(tracker.sessions, Outbox, tracker.settings.outbox_retention_days),
     )
     out[f"{prefix}.outbox"] = relay.run
     out[f"{prefix}.period_close"] = period_closer(tracker)

@@ -1,0 +1,54 @@
+"""On PostgreSQL the relay prunes its outbox between rounds while it publishes
+(shared/outbox_retention.py): old sent rows go, unsent and recent rows stay and new
+events still go out."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+from services.campaign_engine.models import Outbox
+from shared.bus import InMemoryBroker
+from shared.db import make_engine, make_session_factory, unit_of_work, utcnow
+from shared.outbox import add_event
+from shared.outbox_relay import OutboxRelay
+from shared.outbox_retention import OutboxPruner
+from tests.support.outbox_rows import kept_rows, write_rows
+
+
+def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str) -> None:
+    sessions = make_session_factory(make_engine(pg_url))
+    now, day, key = utcnow(), timedelta(days=1), uuid.uuid4().hex
+    # Long ago sent; sent yesterday; never sent (claimed and published by the relay).
+    write_rows(sessions, key, [now - 40 * day] * 7 + [now - day], now)
+    topic = f"retention.{key[:8]}"
+    with unit_of_work(sessions) as session:
+        add_event(
+            session,
+            Outbox,
+            "customer.opted_in",
+            {"customer_id": "c_1"},
+            key=key,
+            producer="test",
+            topic=topic,
+        )
+    broker = InMemoryBroker()
+    pruner = OutboxPruner(sessions, Outbox, timedelta(days=30), batch_size=3)
+    relay = OutboxRelay(sessions, Outbox, broker.producer(), poll_seconds=0.05, prune=pruner)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(kept_rows(sessions, key)) > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    kept = kept_rows(sessions, key)
+    assert len(kept) == 2, "the seven old sent rows are gone, in batches of three"
+    assert kept[0] == now - day and kept[1] is not None, "yesterday's row and the new event"
+    assert len(broker.messages(topic)) == 1
+    assert pruner.pruned >= 7
