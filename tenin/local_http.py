@@ -17,6 +17,7 @@ has nowhere to go.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections import deque
@@ -135,10 +136,11 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._server.connections.discard(self)
-        if self._request is not None:  # the sender went away mid-request
-            self._request.truncated = True
-            self._server.answer(self._request)
-            self._request = None
+        request, self._request = self._request, None
+        if request is not None:  # the sender went away mid-request
+            request.truncated = True
+            with contextlib.suppress(Exception):  # its answer has nowhere to go anyway
+                self._server.answer(request)
 
     # --- httptools callbacks ----------------------------------------------------------
 
