@@ -100,7 +100,9 @@ def decide_many(engine: Engine, n: int) -> Counter[str | None]:
 
 def reasons_logged(sessions: Callable[[], Session]) -> Counter[tuple[str, str | None]]:
     with sessions() as session:
-        return Counter(session.execute(select(Decision.arm, Decision.reason)).tuples())
+        return Counter(
+            (arm, reason) for arm, reason in session.execute(select(Decision.arm, Decision.reason))
+        )
 
 
 def paced_engine(
