@@ -21,9 +21,10 @@ from sqlalchemy import ARRAY, BigInteger, any_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from shared.bus import Producer
+from shared.config import Settings
 from shared.db import DriverStatement, utcnow
 from shared.outbox import OutboxMixin
-from shared.outbox_retention import OutboxPruner
+from shared.outbox_retention import OutboxPruner, outbox_pruner
 from shared.outbox_wake import SIGNALS, Wakeup
 
 log = structlog.get_logger(__name__)
@@ -198,3 +199,20 @@ class OutboxRelay:
             except Exception:
                 log.exception("outbox_relay_drain_failed")
                 break
+
+
+def worker_relay(
+    sessions: Callable[[], Session],
+    outbox_model: type[OutboxMixin],
+    producer: Producer,
+    settings: Settings,
+) -> OutboxRelay:
+    """A worker's relay of its service's outbox, as the settings say: its fallback poll and
+    how long sent rows are kept (shared.outbox_retention)."""
+    return OutboxRelay(
+        sessions,
+        outbox_model,
+        producer,
+        poll_seconds=settings.relay_poll_seconds,
+        prune=outbox_pruner(sessions, outbox_model, settings.outbox_retention_days),
+    )

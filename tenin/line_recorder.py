@@ -1,7 +1,7 @@
 """A recording stand-in for the LINE Messaging API, for tests, benchmarks and the demo.
 
-It listens on 127.0.0.1 (random port; tenin/local_http.py serves it), records every request, and answers the way the
-LINE platform does where tenin depends on it:
+It listens on 127.0.0.1 (random port; tenin/local_http.py serves it), records every
+request, and answers the way the LINE platform does where tenin depends on it:
 
 * `POST /v2/bot/message/reply` — 200 once per reply token; the same token again (or a
   token marked expired) gets 400 "Invalid reply token";
@@ -122,7 +122,7 @@ class _PushBucket:
 
 
 class LineRecorder:
-    """A threaded HTTP server playing the LINE Messaging API."""
+    """An HTTP server (tenin/local_http.py) playing the LINE Messaging API."""
 
     def __init__(
         self,

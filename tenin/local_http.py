@@ -131,7 +131,7 @@ class _Connection(asyncio.Protocol):
             self._parser.feed_data(data)
         except httptools.HttpParserError:
             self._send_now(_response(400, {}, b'{"message":"Bad request"}', keep_alive=False))
-            self._close()
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -184,7 +184,7 @@ class _Connection(asyncio.Protocol):
             slot[0] = _response(status, headers, body, keep_alive=keep_alive)
             self._flush()
             if not keep_alive:
-                self._close()
+                self.close()
 
         delay = self._server.delay_s()
         if delay > 0:
@@ -205,9 +205,6 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close the connection (after what is already written)."""
-        self._close()
-
-    def _close(self) -> None:
         if self._transport is not None and not self._closing:
             self._closing = True
             self._transport.close()

@@ -37,8 +37,7 @@ from shared.events import (
     SALES_EVENTS,
     dlq_topic,
 )
-from shared.outbox_relay import OutboxRelay
-from shared.outbox_retention import outbox_pruner
+from shared.outbox_relay import worker_relay
 from shared.runtime import Component, run_components
 from shared.table_stats import GrowthAnalyzer
 
@@ -80,13 +79,7 @@ def components(
     # poll's decisions itself once they are committed (a customer waits for them), the
     # relay publishes the rest (docs/architecture.md § Hot paths).
     decide = decision_batches(engine)
-    relay = OutboxRelay(
-        engine.sessions,
-        Outbox,
-        broker.producer(),
-        poll_seconds=engine.settings.relay_poll_seconds,
-        prune=outbox_pruner(engine.sessions, Outbox, engine.settings.outbox_retention_days),
-    )
+    relay = worker_relay(engine.sessions, Outbox, broker.producer(), engine.settings)
     decisions = {
         f"decisions-{n}" if n else "decisions": BatchConsumerLoop(
             broker,

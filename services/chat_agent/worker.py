@@ -31,8 +31,7 @@ from shared.events import (
     Envelope,
     dlq_topic,
 )
-from shared.outbox_relay import OutboxRelay
-from shared.outbox_retention import outbox_pruner
+from shared.outbox_relay import OutboxRelay, worker_relay
 from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)
@@ -137,13 +136,7 @@ def components(
         poll_seconds=DELIVERY_IDLE_POLL_S,
         handoff=deps.handoff,
     )
-    relay = OutboxRelay(
-        deps.sessions,
-        Outbox,
-        broker.producer(),
-        poll_seconds=deps.settings.relay_poll_seconds,
-        prune=outbox_pruner(deps.sessions, Outbox, deps.settings.outbox_retention_days),
-    )
+    relay = worker_relay(deps.sessions, Outbox, broker.producer(), deps.settings)
     parts: dict[str, Component] = {
         f"consumer-{name}": loop.run
         for name, loop in consumer_loops(deps, broker, group_prefix, relay).items()

@@ -25,8 +25,7 @@ from shared.events import (
     SALES_EVENTS,
     dlq_topic,
 )
-from shared.outbox_relay import OutboxRelay
-from shared.outbox_retention import outbox_pruner
+from shared.outbox_relay import worker_relay
 from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)
@@ -79,13 +78,7 @@ def components(
         seal=seal,
     )
     out[f"{prefix}.pos"] = pos.run
-    relay = OutboxRelay(
-        tracker.sessions,
-        Outbox,
-        broker.producer(),
-        poll_seconds=tracker.settings.relay_poll_seconds,
-        prune=outbox_pruner(tracker.sessions, Outbox, tracker.settings.outbox_retention_days),
-    )
+    relay = worker_relay(tracker.sessions, Outbox, broker.producer(), tracker.settings)
     out[f"{prefix}.outbox"] = relay.run
     out[f"{prefix}.period_close"] = period_closer(tracker)
     return out
