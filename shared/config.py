@@ -54,8 +54,11 @@ class Settings:
     # `tenin model prune-logs` deletes decision-log rows older than this (None: keep all).
     decision_log_retention_days: float | None = None
     # Outbox rows sent longer ago than this are deleted by the relay (None: keep all;
-    # shared/outbox_retention.py).
+    # shared/retention.py).
     outbox_retention_days: float | None = 7.0
+    # Processed-event records older than this are deleted by the relay (None: keep all). It
+    # must outlast the time an event can be delivered again: the topics' retention.
+    processed_events_retention_days: float | None = 14.0
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = 2 * 1024 * 1024
@@ -156,6 +159,13 @@ class Settings:
             decision_log_retention_days=(number("TENIN_DECISION_LOG_RETENTION_DAYS", 0.0) or None),
             outbox_retention_days=(
                 number("TENIN_OUTBOX_RETENTION_DAYS", defaults.outbox_retention_days or 0.0) or None
+            ),
+            processed_events_retention_days=(
+                number(
+                    "TENIN_PROCESSED_EVENTS_RETENTION_DAYS",
+                    defaults.processed_events_retention_days or 0.0,
+                )
+                or None
             ),
             log_level=(opt("TENIN_LOG_LEVEL") or "INFO").upper(),
             log_json=(opt("TENIN_LOG_FORMAT") or "json") == "json",

@@ -24,7 +24,7 @@ class ProcessedEventMixin:
 
     consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 def first_time(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 from shared.bus import Producer
 from shared.config import Settings
 from shared.db import DriverStatement, utcnow
+from shared.idempotency import ProcessedEventMixin
 from shared.outbox import OutboxMixin
-from shared.outbox_retention import OutboxPruner, outbox_pruner
 from shared.outbox_wake import SIGNALS, Wakeup
+from shared.retention import Pruner, outbox_pruner, processed_events_pruner, prune_quietly
 
 log = structlog.get_logger(__name__)
 
@@ -49,11 +50,11 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_seconds: float = 1.0,
         wake_on_commit: bool = True,
-        prune: OutboxPruner | None = None,
+        prune: Sequence[Pruner] = (),
     ) -> None:
         self._sessions = session_factory
-        # Deletes rows sent longer ago than the retention, between rounds (None: keep all).
-        self._prune = prune
+        # Between rounds: old sent rows, old processed-event records (shared.retention).
+        self._prune = tuple(prune)
         self._model = outbox_model
         self._producer = producer
         self._batch_size = batch_size
@@ -158,16 +159,6 @@ class OutboxRelay:
                 session.close()
         return Wakeup(schema, url)
 
-    def _prune_quietly(self) -> None:
-        """A batch of old sent rows, if one is due (shared.outbox_retention); a failure is
-        logged and left for the next time."""
-        if self._prune is None:
-            return
-        try:
-            self._prune.maybe_prune()
-        except Exception:
-            log.exception("outbox_prune_failed", schema=self.schema)
-
     def run(self, stop: threading.Event) -> None:
         """Relay until `stop` is set; errors are logged and retried with back-off."""
         wake = self.wakeup()
@@ -187,7 +178,7 @@ class OutboxRelay:
                 # A full batch may leave rows behind: look again at once. Otherwise sleep:
                 # a commit since `clear` (one the claim may have missed) has set the signal.
                 if sent < self._batch_size:
-                    self._prune_quietly()
+                    prune_quietly(self._prune)
                     wake.wait(backoff, stop)
         finally:
             wake.close()
@@ -206,13 +197,21 @@ def worker_relay(
     outbox_model: type[OutboxMixin],
     producer: Producer,
     settings: Settings,
+    processed_model: type[ProcessedEventMixin],
 ) -> OutboxRelay:
-    """A worker's relay of its service's outbox, as the settings say: its fallback poll and
-    how long sent rows are kept (shared.outbox_retention)."""
+    """A worker's relay of its service's outbox, as the settings say: its fallback poll,
+    and how long its sent rows and the service's processed-event records are kept
+    (shared.retention: pruned between the relay's rounds)."""
+    pruners = (
+        outbox_pruner(sessions, outbox_model, settings.outbox_retention_days),
+        processed_events_pruner(
+            sessions, processed_model, settings.processed_events_retention_days
+        ),
+    )
     return OutboxRelay(
         sessions,
         outbox_model,
         producer,
         poll_seconds=settings.relay_poll_seconds,
-        prune=outbox_pruner(sessions, outbox_model, settings.outbox_retention_days),
+        prune=[pruner for pruner in pruners if pruner is not None],
     )

@@ -23,7 +23,12 @@ from services.campaign_engine.handlers import (
     handlers,
     update_batches,
 )
-from services.campaign_engine.models import DECISIONS_CONSUMER, UPDATES_CONSUMER, Outbox
+from services.campaign_engine.models import (
+    DECISIONS_CONSUMER,
+    UPDATES_CONSUMER,
+    Outbox,
+    ProcessedEvent,
+)
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
 from shared.consumer import BatchConsumerLoop
@@ -79,7 +84,9 @@ def components(
     # poll's decisions itself once they are committed (a customer waits for them), the
     # relay publishes the rest (docs/architecture.md § Hot paths).
     decide = decision_batches(engine)
-    relay = worker_relay(engine.sessions, Outbox, broker.producer(), engine.settings)
+    relay = worker_relay(
+        engine.sessions, Outbox, broker.producer(), engine.settings, ProcessedEvent
+    )
     decisions = {
         f"decisions-{n}" if n else "decisions": BatchConsumerLoop(
             broker,

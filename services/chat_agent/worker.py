@@ -14,7 +14,7 @@ from services.chat_agent.delivery.loop import DeliveryLoop, RetryPolicy
 from services.chat_agent.delivery.rate import PushRate
 from services.chat_agent.handlers import handlers, messaging, offer_batches
 from services.chat_agent.line.ordering import TimestampOrderedBroker
-from services.chat_agent.models import Outbox
+from services.chat_agent.models import Outbox, ProcessedEvent
 from services.chat_agent.offers.held_greetings import release_held_greetings
 from shared.bus import Broker
 from shared.config import Settings
@@ -136,7 +136,7 @@ def components(
         poll_seconds=DELIVERY_IDLE_POLL_S,
         handoff=deps.handoff,
     )
-    relay = worker_relay(deps.sessions, Outbox, broker.producer(), deps.settings)
+    relay = worker_relay(deps.sessions, Outbox, broker.producer(), deps.settings, ProcessedEvent)
     parts: dict[str, Component] = {
         f"consumer-{name}": loop.run
         for name, loop in consumer_loops(deps, broker, group_prefix, relay).items()

@@ -8,7 +8,7 @@ import structlog
 
 from services.redemption_tracker.bootstrap import Tracker, bootstrap, tune_gc
 from services.redemption_tracker.handlers import event_handler, pos_transaction_handler
-from services.redemption_tracker.models import Outbox
+from services.redemption_tracker.models import Outbox, ProcessedEvent
 from services.redemption_tracker.pos.topic import decode_pos_message
 from services.redemption_tracker.reports.periods import close_all
 from shared.bus import Broker, broker_from_settings
@@ -78,7 +78,9 @@ def components(
         seal=seal,
     )
     out[f"{prefix}.pos"] = pos.run
-    relay = worker_relay(tracker.sessions, Outbox, broker.producer(), tracker.settings)
+    relay = worker_relay(
+        tracker.sessions, Outbox, broker.producer(), tracker.settings, ProcessedEvent
+    )
     out[f"{prefix}.outbox"] = relay.run
     out[f"{prefix}.period_close"] = period_closer(tracker)
     return out

@@ -1,6 +1,6 @@
-"""On PostgreSQL the relay prunes its outbox between rounds while it publishes
-(shared/outbox_retention.py): old sent rows go, unsent and recent rows stay and new
-events still go out."""
+"""On PostgreSQL the relay prunes between rounds while it publishes (shared/retention.py):
+old sent outbox rows and old processed-event records go, unsent and recent ones stay, and
+new events still go out."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import time
 import uuid
 from datetime import timedelta
 
-from services.campaign_engine.models import Outbox
+from services.campaign_engine.models import Outbox, ProcessedEvent
 from shared.bus import InMemoryBroker
 from shared.db import make_engine, make_session_factory, unit_of_work, utcnow
 from shared.outbox import add_event
 from shared.outbox_relay import OutboxRelay
-from shared.outbox_retention import OutboxPruner
-from tests.support.outbox_rows import kept_rows, write_rows
+from shared.retention import Aged, Pruner
+from tests.support.outbox_rows import kept_records, kept_rows, write_records, write_rows
 
 
 def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str) -> None:
@@ -23,6 +23,9 @@ def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str)
     now, day, key = utcnow(), timedelta(days=1), uuid.uuid4().hex
     # Long ago sent; sent yesterday; never sent (claimed and published by the relay).
     write_rows(sessions, key, [now - 40 * day] * 7 + [now - day], now)
+    consumer, recent = f"test.{key[:8]}", uuid.uuid4()
+    write_records(sessions, consumer, {uuid.uuid4(): now - 40 * day for _ in range(4)})
+    write_records(sessions, consumer, {recent: now - day})
     topic = f"retention.{key[:8]}"
     with unit_of_work(sessions) as session:
         add_event(
@@ -35,14 +38,20 @@ def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str)
             topic=topic,
         )
     broker = InMemoryBroker()
-    pruner = OutboxPruner(sessions, Outbox, timedelta(days=30), batch_size=3)
-    relay = OutboxRelay(sessions, Outbox, broker.producer(), poll_seconds=0.05, prune=pruner)
+    window = timedelta(days=30)
+    pruner = Pruner(sessions, Aged.of(Outbox, "sent_at"), window, batch_size=3)
+    records = Pruner(sessions, Aged.of(ProcessedEvent, "processed_at"), window, batch_size=3)
+    relay = OutboxRelay(
+        sessions, Outbox, broker.producer(), poll_seconds=0.05, prune=[pruner, records]
+    )
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 20
-        while len(kept_rows(sessions, key)) > 2 and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+            len(kept_rows(sessions, key)) > 2 or len(kept_records(sessions, consumer)) > 1
+        ):
             time.sleep(0.05)
     finally:
         stop.set()
@@ -52,3 +61,5 @@ def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str)
     assert kept[0] == now - day and kept[1] is not None, "yesterday's row and the new event"
     assert len(broker.messages(topic)) == 1
     assert pruner.pruned >= 7
+    assert kept_records(sessions, consumer) == [recent], "the four old records are gone"
+    assert records.pruned >= 4

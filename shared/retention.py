@@ -1,0 +1,138 @@
+"""Rows that have done their work are deleted once they are older than a retention window
+(docs/architecture.md § Retention).
+
+Two kinds, in every service schema:
+
+* sent outbox rows, kept `TENIN_OUTBOX_RETENTION_DAYS` (default 7) after the broker
+  acknowledged them, as the operator's record of what went out and when;
+* processed-event records (shared/idempotency.py), kept
+  `TENIN_PROCESSED_EVENTS_RETENTION_DAYS` (default 14) after the event was applied: they
+  are the consumers' defence against redelivery, so the window must outlast the longest
+  time an event can come back (the topics' retention, 7 days by Kafka's default).
+
+Every decision and every push adds rows of both, so without this they grew by a few rows
+a follower of every drop, for ever. A worker's relay prunes between its rounds, a batch
+at a time (one short transaction each, oldest first by the age column's index): at most
+one batch a minute while the backlog is small, batch after batch while it is not (a first
+start on a large table), so pruning never holds up publishing for longer than one batch.
+A row without an age (an unsent outbox row) is never touched; several processes may prune
+one table at once (a row deleted by one is skipped by the other).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+import structlog
+from sqlalchemy import Column, Table, delete, select, tuple_
+from sqlalchemy.orm import Session
+
+from shared.db import utcnow
+from shared.idempotency import ProcessedEventMixin
+from shared.outbox import OutboxMixin
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
+log = structlog.get_logger(__name__)
+
+PRUNE_BATCH = 5000
+PRUNE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Aged:
+    """What a pruner deletes: rows of `table` whose `age` column (indexed) is older than the
+    window, each row named by its `key` columns. A row whose age is NULL never goes."""
+
+    table: Table
+    age: Column[Any]
+    key: tuple[Column[Any], ...]
+
+    @classmethod
+    def of(cls, model: type[Any], age: str) -> Aged:
+        table = cast(Table, model.__table__)
+        return cls(table, table.c[age], tuple(table.primary_key.columns))
+
+    @property
+    def name(self) -> str:
+        return f"{self.table.schema}.{self.table.name}"
+
+
+@dataclass
+class Pruner:
+    """Deletes a table's rows older than `retention`, a batch when due."""
+
+    sessions: Callable[[], Session]
+    aged: Aged
+    retention: timedelta
+    clock: Callable[[], datetime] = utcnow
+    batch_size: int = PRUNE_BATCH
+    every_s: float = PRUNE_EVERY_S
+    pruned: int = 0
+    _due_at: float = field(default=0.0, init=False, repr=False)
+
+    def maybe_prune(self) -> int:
+        """Prune one batch if one is due; due again at once while batches come back full."""
+        started = time.monotonic()
+        if started < self._due_at:
+            return 0
+        deleted = self.prune_batch()
+        self._due_at = started if deleted >= self.batch_size else started + self.every_s
+        return deleted
+
+    def prune_batch(self) -> int:
+        """Delete up to `batch_size` of the oldest rows from before the retention window."""
+        aged, before = self.aged, self.clock() - self.retention
+        oldest = (
+            select(*aged.key).where(aged.age < before).order_by(aged.age).limit(self.batch_size)
+        )
+        doomed = tuple_(*aged.key).in_(oldest) if len(aged.key) > 1 else aged.key[0].in_(oldest)
+        with self.sessions() as session, session.begin():
+            # A DELETE's result is a CursorResult (it has a rowcount); execute() is typed wider.
+            result = cast("CursorResult[Any]", session.execute(delete(aged.table).where(doomed)))
+            deleted = int(result.rowcount or 0)
+        if deleted:
+            self.pruned += deleted
+            log.info("rows_pruned", table=aged.name, rows=deleted, before=before.isoformat())
+        return deleted
+
+
+def prune_quietly(pruners: Sequence[Pruner]) -> None:
+    """A batch of each table's old rows, where one is due; a failure is logged and left for
+    the next time (the caller, a relay, goes on publishing)."""
+    for pruner in pruners:
+        try:
+            pruner.maybe_prune()
+        except Exception:
+            log.exception("prune_failed", table=pruner.aged.name)
+
+
+def outbox_pruner(
+    sessions: Callable[[], Session],
+    outbox_model: type[OutboxMixin],
+    retention_days: float | None,
+) -> Pruner | None:
+    """The pruner of a service's sent outbox rows; None when retention is off (keep all)."""
+    return _pruner(sessions, Aged.of(outbox_model, "sent_at"), retention_days)
+
+
+def processed_events_pruner(
+    sessions: Callable[[], Session],
+    processed_model: type[ProcessedEventMixin],
+    retention_days: float | None,
+) -> Pruner | None:
+    """The pruner of a service's processed-event records; None when retention is off."""
+    return _pruner(sessions, Aged.of(processed_model, "processed_at"), retention_days)
+
+
+def _pruner(
+    sessions: Callable[[], Session], aged: Aged, retention_days: float | None
+) -> Pruner | None:
+    if not retention_days or retention_days <= 0:
+        return None
+    return Pruner(sessions, aged, timedelta(days=retention_days))

@@ -1,0 +1,105 @@
+"""Sent outbox rows and processed-event records older than their retention are deleted, a
+batch at a time; nothing else is (shared/retention.py), on SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from services.campaign_engine.models import Outbox, ProcessedEvent
+from shared.config import Settings
+from shared.db import make_engine, make_session_factory
+from shared.idempotency import first_time
+from shared.retention import Aged, Pruner, outbox_pruner, processed_events_pruner
+from tests.support.outbox_rows import (
+    kept_records,
+    kept_rows,
+    write_records,
+    write_rows,
+)
+
+Sessions = Callable[[], Session]
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def sessions(sqlite_url: str) -> Sessions:
+    return make_session_factory(make_engine(sqlite_url))
+
+
+def _pruner(sessions: Sessions, **over: Any) -> Pruner:
+    return Pruner(sessions, Aged.of(Outbox, "sent_at"), 7 * DAY, clock=lambda: NOW, **over)
+
+
+def test_only_rows_sent_before_the_window_go(sessions: Sessions) -> None:
+    key = uuid.uuid4().hex
+    write_rows(sessions, key, [NOW - 9 * DAY, None, NOW - 6 * DAY, NOW - 8 * DAY, NOW], NOW)
+    pruner = _pruner(sessions)
+    assert pruner.prune_batch() == 2
+    assert kept_rows(sessions, key) == [None, NOW - 6 * DAY, NOW]
+    assert pruner.prune_batch() == 0 and pruner.pruned == 2
+
+
+def test_an_unsent_row_stays_however_old(sessions: Sessions) -> None:
+    key = uuid.uuid4().hex
+    write_rows(sessions, key, [None, None], NOW - 30 * DAY)
+    _pruner(sessions).prune_batch()
+    assert kept_rows(sessions, key) == [None, None]
+
+
+def test_a_backlog_goes_batch_after_batch_then_once_a_minute(sessions: Sessions) -> None:
+    key = uuid.uuid4().hex
+    write_rows(sessions, key, [NOW - 10 * DAY] * 5, NOW)
+    pruner = _pruner(sessions, batch_size=2, every_s=3600)
+    # Full batches: due again at once; the short one ends the backlog.
+    assert [pruner.maybe_prune() for _ in range(3)] == [2, 2, 1]
+    assert kept_rows(sessions, key) == []
+    write_rows(sessions, key, [NOW - 10 * DAY], NOW)
+    assert pruner.maybe_prune() == 0, "not due again before every_s"
+    assert kept_rows(sessions, key) == [NOW - 10 * DAY]
+
+
+def test_processed_events_older_than_the_window_go_and_recent_ones_still_refuse_a_repeat(
+    sessions: Sessions,
+) -> None:
+    consumer = f"test.{uuid.uuid4().hex[:8]}"
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    write_records(sessions, consumer, {old: NOW - 15 * DAY, recent: NOW - 13 * DAY})
+    aged = Aged.of(ProcessedEvent, "processed_at")
+    pruner = Pruner(sessions, aged, 14 * DAY, clock=lambda: NOW)
+    assert pruner.prune_batch() == 1
+    assert kept_records(sessions, consumer) == [recent]
+    with sessions() as session, session.begin():
+        assert not first_time(session, ProcessedEvent, consumer, recent), "still a repeat"
+
+
+def test_retention_comes_from_settings_and_zero_keeps_everything(
+    sessions: Sessions, tmp_path: Path
+) -> None:
+    def settings(**env: str) -> Settings:
+        return Settings.from_env({**env, "TENIN_DATA_DIR": str(tmp_path)}, "chat_agent")
+
+    assert Settings().outbox_retention_days == 7.0
+    assert settings(TENIN_OUTBOX_RETENTION_DAYS="").outbox_retention_days == 7.0
+    assert settings(TENIN_OUTBOX_RETENTION_DAYS="0").outbox_retention_days is None
+    assert outbox_pruner(sessions, Outbox, None) is None
+    pruner = outbox_pruner(
+        sessions, Outbox, settings(TENIN_OUTBOX_RETENTION_DAYS="2.5").outbox_retention_days
+    )
+    assert pruner is not None and pruner.retention == timedelta(days=2.5)
+    assert Settings().processed_events_retention_days == 14.0
+    off = settings(TENIN_PROCESSED_EVENTS_RETENTION_DAYS="0")
+    assert (
+        processed_events_pruner(sessions, ProcessedEvent, off.processed_events_retention_days)
+        is None
+    )
+    days = settings(TENIN_PROCESSED_EVENTS_RETENTION_DAYS="30").processed_events_retention_days
+    pruner = processed_events_pruner(sessions, ProcessedEvent, days)
+    assert pruner is not None and pruner.retention == timedelta(days=30)
