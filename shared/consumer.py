@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -20,7 +20,7 @@ import structlog
 
 from shared.bus import Broker, Consumer, Message, Producer
 from shared.dead_letters import DeadLetterSeal, dead_letter_body
-from shared.events import Envelope, EventSchemaError, decode, dlq_topic
+from shared.events import Envelope, EventSchemaError, decode, dlq_topic, type_in
 from shared.outbox_eager import publishing_eagerly
 from shared.outbox_relay import OutboxRelay
 
@@ -62,6 +62,7 @@ def decode_envelope(message: Message) -> Envelope:
 @dataclass
 class ConsumerStats:
     handled: int = 0
+    passed_over: int = 0  # of a type the group does not apply, by their type header
     dead_lettered: int = 0
     retries: int = 0
     last_batch_at: float = 0.0
@@ -94,6 +95,7 @@ class ConsumerLoop(Generic[T]):
         wait_for_commits: bool = False,
         publish_eagerly: OutboxRelay | None = None,
         bulk: bool = False,
+        handles: Collection[str] | None = None,
     ) -> None:
         self._broker = broker
         self.group_id = group_id
@@ -114,6 +116,10 @@ class ConsumerLoop(Generic[T]):
         self._eager = publish_eagerly
         # A group no customer waits on reads in bulk (Broker.consumer: fewer, fuller fetches).
         self.bulk = bulk
+        # The event types the handler applies (None: any). A topic carries types other
+        # services care about: a record whose type header names another type is passed
+        # over undecoded (one without the header is decoded, and routed as before).
+        self._handles = frozenset(handles) if handles is not None else None
         self.stats = ConsumerStats()
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
@@ -191,8 +197,17 @@ class ConsumerLoop(Generic[T]):
 
     def _process(self, batch: list[Message], stop: threading.Event) -> None:
         """Handle every message of a poll, one at a time, in order."""
-        for message in batch:
+        for message in self._wanted(batch):
             self._handle(message, stop)
+
+    def _wanted(self, batch: list[Message]) -> list[Message]:
+        """The messages of a poll the handler may apply: all but those whose type header
+        names a type it does not handle (counted in `stats.passed_over`)."""
+        if self._handles is None:
+            return batch
+        wanted = [m for m in batch if (t := type_in(m.headers)) is None or t in self._handles]
+        self.stats.passed_over += len(batch) - len(wanted)
+        return wanted
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, then commit what is handled and leave the group."""
@@ -250,7 +265,7 @@ class BatchConsumerLoop(ConsumerLoop[T]):
 
     def _process(self, batch: list[Message], stop: threading.Event) -> None:
         decoded: list[tuple[Message, T]] = []
-        for message in batch:
+        for message in self._wanted(batch):
             try:
                 decoded.append((message, self._decoder(message)))
             except Exception:

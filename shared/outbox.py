@@ -58,6 +58,10 @@ class OutboxMixin:
     topic: Mapped[str] = mapped_column(String(200))
     key: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    # The envelope's type, sent as the record's `type` header (shared.events.codec): a
+    # consumer skips a type it does not apply without decoding it. NULL in rows written
+    # before migration 0017: sent without the header.
+    event_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
@@ -88,22 +92,27 @@ def add_event(
 ) -> Envelope:
     """Validate an event and write it to the outbox inside the caller's transaction."""
     envelope = make_event(event_type, payload, key=key, producer=producer)
-    row = {
-        "event_id": envelope.event_id,
-        "topic": topic or TOPIC_OF_TYPE[event_type],
-        "key": key,
-        "body": encode(envelope).decode("utf-8"),
-        "created_at": utcnow(),
-    }
     # Written at once, in one prepared statement (shared/rows.py), not at the ORM's flush:
     # every event a handler announces paid for the unit of work's machinery.
-    outbox_writer(outbox_model).write(session.connection(), [row])
+    outbox_writer(outbox_model).write(session.connection(), [envelope_row(envelope, topic)])
     return envelope
+
+
+def envelope_row(envelope: Envelope, topic: str | None = None) -> dict[str, Any]:
+    """An envelope as an outbox row (OUTBOX_COLUMNS), for its type's topic unless told."""
+    return {
+        "event_id": envelope.event_id,
+        "topic": topic or TOPIC_OF_TYPE[envelope.type],
+        "key": envelope.key,
+        "body": encode(envelope).decode("utf-8"),
+        "event_type": envelope.type,
+        "created_at": utcnow(),
+    }
 
 
 # The columns an outbox row is written with (`created_at` too: shared/rows.py's
 # one-statement INSERT applies no Python-side default).
-OUTBOX_COLUMNS = ("event_id", "topic", "key", "body", "created_at")
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "body", "event_type", "created_at")
 _WRITERS: dict[type, RowWriter] = {}
 
 
@@ -176,6 +185,7 @@ def outbox_rows(
                 "topic": TOPIC_OF_TYPE[d.type],
                 "key": d.key,
                 "body": to_json(envelope).decode(),
+                "event_type": d.type,
                 "created_at": created_at,
                 "sent_at": None,
             }

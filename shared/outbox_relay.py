@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from shared.bus import Producer
 from shared.config import Settings
 from shared.db import DriverStatement, utcnow
+from shared.events import type_headers
 from shared.idempotency import ProcessedEventMixin
 from shared.outbox import OutboxMixin
 from shared.outbox_wake import SIGNALS, Wakeup
@@ -65,7 +66,7 @@ class OutboxRelay:
         # Built once: SQLAlchemy caches their compiled form; on PostgreSQL they run on the
         # transaction's psycopg connection (shared.db.DriverStatement), the ids as one array.
         self._claim = (
-            select(model.id, model.topic, model.key, model.body)
+            select(model.id, model.topic, model.key, model.body, model.event_type)
             .where(model.sent_at.is_(None))
             .order_by(model.id)
             .limit(batch_size)
@@ -132,8 +133,8 @@ class OutboxRelay:
                 )
                 if not rows:
                     return 0
-                for _id, topic, key, body in rows:
-                    self._producer.send(topic, key, body.encode("utf-8"))
+                for _id, topic, key, body, event_type in rows:
+                    self._producer.send(topic, key, body.encode("utf-8"), type_headers(event_type))
                 # Mark sent only once the broker has acknowledged every record (acks=all).
                 self._producer.flush(timeout=flush_timeout)
                 marked = {"ids": [r[0] for r in rows], "now": utcnow()}

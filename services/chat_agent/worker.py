@@ -76,10 +76,14 @@ def consumer_loops(
     With `relay`, the inbound loop publishes the events its poll committed itself, at once
     (shared/outbox_eager.py): a customer is waiting for the offer it asks for.
     """
-    handle = route_by_type(handlers(deps))
+    registry = handlers(deps)
+    handle = route_by_type(registry)
     options: dict[str, Any] = {
         "max_attempts": deps.settings.consumer_max_attempts,
         "seal": DeadLetterSeal.for_settings(deps.settings),
+        # A type no handler takes is passed over undecoded: coupon.events carries this
+        # worker's own coupon.delivered, one a push, and it applies only coupon.redeemed.
+        "handles": registry.keys(),
     }
     loops: dict[str, ConsumerLoop[Envelope]] = {
         name: ConsumerLoop(

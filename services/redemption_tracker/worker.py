@@ -7,7 +7,7 @@ import threading
 import structlog
 
 from services.redemption_tracker.bootstrap import Tracker, bootstrap, tune_gc
-from services.redemption_tracker.handlers import event_handler, pos_transaction_handler
+from services.redemption_tracker.handlers import COPIES, event_handler, pos_transaction_handler
 from services.redemption_tracker.models import Outbox, ProcessedEvent
 from services.redemption_tracker.pos.topic import decode_pos_message
 from services.redemption_tracker.reports.periods import close_all
@@ -65,7 +65,13 @@ def components(
     for purpose, topic in COPY_GROUPS.items():
         group = f"{prefix}.{purpose}"
         loop = ConsumerLoop(
-            broker, group, [topic], event_handler(tracker, group), max_attempts=attempts, seal=seal
+            broker,
+            group,
+            [topic],
+            event_handler(tracker, group),
+            max_attempts=attempts,
+            seal=seal,
+            handles=COPIES.keys(),  # any other type is passed over undecoded
         )
         out[group] = loop.run
     pos = ConsumerLoop(

@@ -6,7 +6,16 @@ consumed. docs/interfaces.md § Events lists them for client authors.
 """
 
 from shared.events.base import Envelope, EventSchemaError, Strict
-from shared.events.codec import decode, encode, make_event, parse_payload, payload_as
+from shared.events.codec import (
+    TYPE_HEADER,
+    decode,
+    encode,
+    make_event,
+    parse_payload,
+    payload_as,
+    type_headers,
+    type_in,
+)
 from shared.events.payloads import (
     CampaignBudgetExhausted,
     CampaignSnapshot,
@@ -57,6 +66,7 @@ from shared.events.vocabulary import (
 )
 
 __all__ = [
+    "TYPE_HEADER",
     "CAMPAIGN_EVENTS",
     "CATEGORY_INTENTS",
     "CHAT_INBOUND",
@@ -107,5 +117,7 @@ __all__ = [
     "make_event",
     "parse_payload",
     "payload_as",
+    "type_headers",
+    "type_in",
     "supported_language",
 ]

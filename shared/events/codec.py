@@ -7,6 +7,7 @@ checked against the schema registered for its (type, version) on both sides.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -16,6 +17,24 @@ from shared.events.base import Envelope, EventSchemaError, Strict
 from shared.events.registry import SCHEMAS
 
 P = TypeVar("P", bound=Strict)
+
+# The record header a relay sends with each event: its envelope's type, so a consumer can
+# skip a type it does not apply without decoding it (shared.consumer.ConsumerLoop). The
+# envelope stays the truth: a consumer that applies the type decodes and checks it whole.
+TYPE_HEADER = "type"
+
+
+def type_headers(event_type: str | None) -> list[tuple[str, bytes]]:
+    """The headers of a record carrying an event of `event_type` (none when unknown)."""
+    return [(TYPE_HEADER, event_type.encode("utf-8"))] if event_type else []
+
+
+def type_in(headers: Sequence[tuple[str, bytes]]) -> str | None:
+    """The event type a record's headers name, if they name one."""
+    for name, value in headers:
+        if name == TYPE_HEADER:
+            return value.decode("utf-8", "replace")
+    return None
 
 
 def _schema_for(event_type: str, version: int) -> type[Strict]:

@@ -29,7 +29,8 @@ from services.chat_agent import metrics
 from services.chat_agent.line.client import LineResponse
 from services.chat_agent.models import PRODUCER, SCHEMA
 from shared.db import UTCDateTime
-from shared.events import TOPIC_OF_TYPE, CouponDelivered, Strict, encode, make_event
+from shared.events import CouponDelivered, Strict, make_event
+from shared.outbox import envelope_row
 
 log = structlog.get_logger(__name__)
 
@@ -116,14 +117,7 @@ def record_sent_in_bulk(
 
 def outbox_row(event_type: str, payload: Strict, key: str) -> dict[str, Any]:
     """An event as an outbox row (shared.outbox.OUTBOX_COLUMNS)."""
-    envelope = make_event(event_type, payload, key=key, producer=PRODUCER)
-    return {
-        "event_id": envelope.event_id,
-        "topic": TOPIC_OF_TYPE[event_type],
-        "key": key,
-        "body": encode(envelope).decode("utf-8"),
-        "created_at": envelope.occurred_at,
-    }
+    return envelope_row(make_event(event_type, payload, key=key, producer=PRODUCER))
 
 
 def coupon_fields(row: AnyRow) -> dict[str, Any] | None:

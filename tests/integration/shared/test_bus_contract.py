@@ -10,7 +10,7 @@ from collections import defaultdict
 from shared.bus import Broker
 from shared.consumer import ConsumerLoop
 from shared.dead_letters import DeadLetterSeal
-from shared.events import dlq_topic, encode, make_event
+from shared.events import dlq_topic, encode, make_event, type_headers
 from tests.support.brokers import drain, poll_quietly
 from tests.support.waiting import wait_for
 
@@ -182,6 +182,42 @@ def test_a_poison_message_lands_in_the_dlq_and_the_stream_flows(
         assert poll_quietly(after, 2.0) == []
     finally:
         after.close()
+
+
+def test_a_group_passes_over_other_types_by_their_header(broker: Broker, unique: str) -> None:
+    """The relay's `type` header reaches the consumer on every broker, and a group that
+    applies one type passes over the others without decoding them (shared.consumer)."""
+    topic = f"contract.types.{unique}"
+    broker.ensure_topics([topic, dlq_topic(topic)])
+    producer = broker.producer()
+    for n in range(1, 4):
+        envelope = make_event("customer.opted_in", {"customer_id": f"c_{n}"}, key="k", producer="t")
+        producer.send(topic, "k", encode(envelope), type_headers("customer.opted_in"))
+        producer.send(topic, "k", b"\xff never decoded", type_headers("customer.opted_out"))
+    producer.flush()
+    handled: list[str] = []
+
+    def handler(envelope) -> None:  # type: ignore[no-untyped-def]
+        handled.append(envelope.payload["customer_id"])
+
+    loop: ConsumerLoop = ConsumerLoop(
+        broker, f"g.{unique}", [topic], handler, handles={"customer.opted_in"}
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: loop.stats.passed_over == 3, timeout=60, what="the other type")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert handled == ["c_1", "c_2", "c_3"]
+    dlq = broker.consumer(f"dlq.{unique}", [dlq_topic(topic)])
+    try:
+        assert poll_quietly(dlq, 1.0) == [], "nothing passed over was dead-lettered"
+    finally:
+        dlq.close()
+        producer.close()
 
 
 def test_namespaces_keep_deployments_apart(broker: Broker, unique: str) -> None:
