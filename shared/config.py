@@ -59,6 +59,9 @@ class Settings:
     # Processed-event records older than this are deleted by the relay (None: keep all). It
     # must outlast the time an event can be delivered again: the topics' retention.
     processed_events_retention_days: float | None = 14.0
+    # chat_agent's sent, failed and cancelled deliveries older than this are deleted by its
+    # relay (None: keep all): they hold LINE user ids and message texts.
+    delivery_retention_days: float | None = 30.0
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = 2 * 1024 * 1024
@@ -165,6 +168,10 @@ class Settings:
                     "TENIN_PROCESSED_EVENTS_RETENTION_DAYS",
                     defaults.processed_events_retention_days or 0.0,
                 )
+                or None
+            ),
+            delivery_retention_days=(
+                number("TENIN_DELIVERY_RETENTION_DAYS", defaults.delivery_retention_days or 0.0)
                 or None
             ),
             log_level=(opt("TENIN_LOG_LEVEL") or "INFO").upper(),

@@ -199,15 +199,19 @@ def worker_relay(
     producer: Producer,
     settings: Settings,
     processed_model: type[ProcessedEventMixin],
+    *,
+    also: Sequence[Pruner | None] = (),
 ) -> OutboxRelay:
     """A worker's relay of its service's outbox, as the settings say: its fallback poll,
     and how long its sent rows and the service's processed-event records are kept
-    (shared.retention: pruned between the relay's rounds)."""
+    (shared.retention: pruned between the relay's rounds, with the service's own `also`;
+    None among those: that retention is off)."""
     pruners = (
         outbox_pruner(sessions, outbox_model, settings.outbox_retention_days),
         processed_events_pruner(
             sessions, processed_model, settings.processed_events_retention_days
         ),
+        *also,
     )
     return OutboxRelay(
         sessions,

@@ -1,7 +1,9 @@
 """Rows that have done their work are deleted once they are older than a retention window
 (docs/architecture.md § Retention).
 
-Two kinds, in every service schema:
+Two kinds in every service schema, and a service's own (chat_agent's finished
+deliveries, `TENIN_DELIVERY_RETENTION_DAYS`, default 30: they hold LINE user ids and
+message texts, personal data kept no longer than needed):
 
 * sent outbox rows, kept `TENIN_OUTBOX_RETENTION_DAYS` (default 7) after the broker
   acknowledged them, as the operator's record of what went out and when;
@@ -28,7 +30,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from sqlalchemy import Column, Table, delete, select, tuple_
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Select,
+    Table,
+    TextClause,
+    and_,
+    delete,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from shared.db import utcnow
@@ -47,16 +59,20 @@ PRUNE_EVERY_S = 60.0
 @dataclass(frozen=True)
 class Aged:
     """What a pruner deletes: rows of `table` whose `age` column (indexed) is older than the
-    window, each row named by its `key` columns. A row whose age is NULL never goes."""
+    window and that match `only` (if given), each row named by its `key` columns. A row
+    whose age is NULL never goes."""
 
     table: Table
     age: Column[Any]
     key: tuple[Column[Any], ...]
+    only: ColumnElement[bool] | TextClause | None = None
 
     @classmethod
-    def of(cls, model: type[Any], age: str) -> Aged:
+    def of(
+        cls, model: type[Any], age: str, only: ColumnElement[bool] | TextClause | None = None
+    ) -> Aged:
         table = cast(Table, model.__table__)
-        return cls(table, table.c[age], tuple(table.primary_key.columns))
+        return cls(table, table.c[age], tuple(table.primary_key.columns), only)
 
     @property
     def name(self) -> str:
@@ -85,12 +101,16 @@ class Pruner:
         self._due_at = started if deleted >= self.batch_size else started + self.every_s
         return deleted
 
+    def oldest(self, before: datetime) -> Select[Any]:
+        """The keys of the batch's rows: the oldest from before `before` (by the age index)."""
+        aged = self.aged
+        old = aged.age < before if aged.only is None else and_(aged.age < before, aged.only)
+        return select(*aged.key).where(old).order_by(aged.age).limit(self.batch_size)
+
     def prune_batch(self) -> int:
         """Delete up to `batch_size` of the oldest rows from before the retention window."""
         aged, before = self.aged, self.clock() - self.retention
-        oldest = (
-            select(*aged.key).where(aged.age < before).order_by(aged.age).limit(self.batch_size)
-        )
+        oldest = self.oldest(before)
         doomed = tuple_(*aged.key).in_(oldest) if len(aged.key) > 1 else aged.key[0].in_(oldest)
         with self.sessions() as session, session.begin():
             # A DELETE's result is a CursorResult (it has a rowcount); execute() is typed wider.
@@ -118,7 +138,7 @@ def outbox_pruner(
     retention_days: float | None,
 ) -> Pruner | None:
     """The pruner of a service's sent outbox rows; None when retention is off (keep all)."""
-    return _pruner(sessions, Aged.of(outbox_model, "sent_at"), retention_days)
+    return pruner(sessions, Aged.of(outbox_model, "sent_at"), retention_days)
 
 
 def processed_events_pruner(
@@ -127,12 +147,13 @@ def processed_events_pruner(
     retention_days: float | None,
 ) -> Pruner | None:
     """The pruner of a service's processed-event records; None when retention is off."""
-    return _pruner(sessions, Aged.of(processed_model, "processed_at"), retention_days)
+    return pruner(sessions, Aged.of(processed_model, "processed_at"), retention_days)
 
 
-def _pruner(
+def pruner(
     sessions: Callable[[], Session], aged: Aged, retention_days: float | None
 ) -> Pruner | None:
+    """A pruner of `aged` rows older than `retention_days`; None when retention is off."""
     if not retention_days or retention_days <= 0:
         return None
     return Pruner(sessions, aged, timedelta(days=retention_days))

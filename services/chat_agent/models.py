@@ -128,6 +128,11 @@ class OfferRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+# A delivery that will not be attempted again: sent, failed for good, or cancelled. SQL
+# text, so PostgreSQL matches a query's condition to the partial index's (literals).
+FINISHED_WHERE = "status IN ('sent', 'failed', 'cancelled')"
+
+
 class Delivery(Base):
     """One batch of LINE messages to deliver: the outbox of outgoing chat messages.
 
@@ -144,6 +149,13 @@ class Delivery(Base):
             "next_attempt_at",
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
+        ),
+        # Finished rows by age: what retention deletes, oldest first (shared/retention.py).
+        Index(
+            "ix_deliveries_finished_created_at",
+            "created_at",
+            postgresql_where=text(FINISHED_WHERE),
+            sqlite_where=text(FINISHED_WHERE),
         ),
         # The delivery loop claims conversation messages first, past any drop backlog.
         Index(

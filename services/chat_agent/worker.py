@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from services.chat_agent.bootstrap import WORKER_POOL_SIZE, Dependencies, bootstrap
+from services.chat_agent.delivery import queue
 from services.chat_agent.delivery.curl import delivery_sender
 from services.chat_agent.delivery.loop import DeliveryLoop, RetryPolicy
 from services.chat_agent.delivery.rate import PushRate
@@ -32,6 +33,7 @@ from shared.events import (
     dlq_topic,
 )
 from shared.outbox_relay import OutboxRelay, worker_relay
+from shared.retention import pruner
 from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)
@@ -140,7 +142,11 @@ def components(
         poll_seconds=DELIVERY_IDLE_POLL_S,
         handoff=deps.handoff,
     )
-    relay = worker_relay(deps.sessions, Outbox, broker.producer(), deps.settings, ProcessedEvent)
+    # Finished deliveries are pruned with the outbox (they hold personal data).
+    finished = pruner(deps.sessions, queue.FINISHED, deps.settings.delivery_retention_days)
+    relay = worker_relay(
+        deps.sessions, Outbox, broker.producer(), deps.settings, ProcessedEvent, also=[finished]
+    )
     parts: dict[str, Component] = {
         f"consumer-{name}": loop.run
         for name, loop in consumer_loops(deps, broker, group_prefix, relay).items()

@@ -11,11 +11,12 @@ import uuid
 from datetime import datetime
 from typing import Any, Required, TypedDict, Unpack, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, text, update
 from sqlalchemy.orm import Session
 
-from services.chat_agent.models import Delivery
+from services.chat_agent.models import FINISHED_WHERE, Delivery
 from shared.db import utcnow
+from shared.retention import Aged
 
 
 class DeliveryFields(TypedDict, total=False):
@@ -35,6 +36,10 @@ class DeliveryFields(TypedDict, total=False):
     not_before: datetime | None
     status: str
 
+
+# What retention deletes (shared/retention.py, TENIN_DELIVERY_RETENTION_DAYS): rows that
+# will not be attempted again, oldest first by the partial index of their creation time.
+FINISHED = Aged.of(Delivery, "created_at", only=text(FINISHED_WHERE))
 
 # The columns `delivery_row` gives, for a one-statement INSERT of many (shared/rows.py).
 DELIVERY_COLUMNS = (

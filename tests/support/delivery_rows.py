@@ -1,0 +1,45 @@
+"""chat_agent deliveries written straight to the table, in a chosen status and created at
+a chosen time: for the delivery retention tests (shared/retention.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from services.chat_agent.delivery.queue import delivery_row
+from services.chat_agent.models import Delivery
+
+
+def write_deliveries(
+    sessions: Callable[[], Session], customer: str, rows: Sequence[tuple[str, datetime]]
+) -> None:
+    """One push to `customer` per (status, created_at)."""
+    values = [
+        {
+            **delivery_row(
+                customer_id=customer,
+                line_user_id="U" + customer,
+                kind="drop_coupon",
+                messages=[{"type": "text", "text": "hello"}],
+                now=created_at,
+            ),
+            "status": status,
+        }
+        for status, created_at in rows
+    ]
+    with sessions() as session, session.begin():
+        session.execute(insert(Delivery), values)
+
+
+def kept_deliveries(sessions: Callable[[], Session], customer: str) -> list[tuple[str, datetime]]:
+    """(status, created_at) of `customer`'s deliveries still in the table, oldest first."""
+    with sessions() as session:
+        query = (
+            select(Delivery.status, Delivery.created_at)
+            .where(Delivery.customer_id == customer)
+            .order_by(Delivery.created_at, Delivery.status)
+        )
+        return [(status, at) for status, at in session.execute(query)]
