@@ -2,11 +2,12 @@
 
 Woken by the commit (shared.outbox_wake), it claims unsent rows (`FOR UPDATE SKIP LOCKED`
 on PostgreSQL, through the partial index of unsent rows), publishes them with the
-idempotent producer, waits for the broker's acknowledgement, and marks them sent in one
-statement. A crash between publishing and marking re-publishes the row: a duplicate on the
+idempotent producer (each with its `type` header: shared.events.codec.TYPE_HEADER), waits
+for the broker's acknowledgement, and marks them sent in one statement. A crash between publishing and marking re-publishes the row: a duplicate on the
 wire that consumers drop by `event_id`. A handler someone waits on downstream can publish
 its own commits at once, from its own thread, through the same claim and mark
-(`shared.outbox_eager`); the relay is the safety net.
+(`shared.outbox_eager`); the relay is the safety net. Between rounds the relay also
+deletes what its service keeps no longer (`shared.retention`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class OutboxRelay:
         prune: Sequence[Pruner] = (),
     ) -> None:
         self._sessions = session_factory
-        # Between rounds: old sent rows, old processed-event records (shared.retention).
+        # Run between rounds: old sent rows, processed-event records, … (shared.retention).
         self._prune = tuple(prune)
         self._model = outbox_model
         self._producer = producer

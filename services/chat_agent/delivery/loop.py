@@ -63,17 +63,15 @@ from services.chat_agent.delivery.outcomes import (
     Outcome,
     count_and_log,
     coupon_fields,
-    outbox_row,
     record_sent_in_bulk,
     sent_channel,
     sent_outcome,
 )
 from services.chat_agent.delivery.rate import PushRate
 from services.chat_agent.line.client import LineClient, LineResponse
-from services.chat_agent.models import Delivery, Outbox
+from services.chat_agent.models import PRODUCER, Delivery, Outbox
 from shared.db import unit_of_work, utcnow
-from shared.events import CouponDelivered, CouponDeliveryFailed
-from shared.outbox import outbox_writer
+from shared.outbox import Draft, outbox_rows, outbox_writer
 
 log = structlog.get_logger(__name__)
 
@@ -272,7 +270,7 @@ class DeliveryLoop:
             return
         now = self._clock()
         outcomes: list[Outcome] = []
-        events: list[dict[str, Any]] = []  # coupon.delivered / .delivery_failed outbox rows
+        events: list[Draft] = []  # coupon.delivered / .delivery_failed
         with unit_of_work(self._sessions) as session:
             sent = [(c, r) for c, r in attempts if sent_outcome(c, r)]
             in_bulk = record_sent_in_bulk(session, sent, now, events) if sent else None
@@ -280,7 +278,8 @@ class DeliveryLoop:
                 outcomes += in_bulk
                 attempts = [(c, r) for c, r in attempts if not sent_outcome(c, r)]
             outcomes += self._record_each(session, attempts, now, events)
-            OUTBOX_ROWS.write(session.connection(), events)  # one statement for the batch
+            # Validated together, one statement for the batch (shared.outbox.outbox_rows).
+            OUTBOX_ROWS.write(session.connection(), outbox_rows(events, PRODUCER, now))
         count_and_log(outcomes)
 
     def _record_each(
@@ -288,7 +287,7 @@ class DeliveryLoop:
         session: Session,
         attempts: Sequence[Attempt],
         now: datetime,
-        events: list[dict[str, Any]],
+        events: list[Draft],
     ) -> list[Outcome]:
         """Record attempts row by row: each row's new values, then one UPDATE per shape."""
         if not attempts:
@@ -334,7 +333,7 @@ class DeliveryLoop:
         response: LineResponse,
         now: datetime,
         change: dict[str, Any],
-        events: list[dict[str, Any]],
+        events: list[Draft],
     ) -> str:
         """One attempt's outcome: the row's new column values in `change` (its event in
         `events`); returns the outcome's name."""
@@ -346,8 +345,8 @@ class DeliveryLoop:
             change["line_request_id"] = line_request_id
             fields = coupon_fields(row)
             if fields is not None:
-                delivered_event = CouponDelivered(channel=channel, **fields)
-                events.append(outbox_row("coupon.delivered", delivered_event, row.customer_id))
+                delivered_event = {"channel": channel, **fields}
+                events.append(Draft("coupon.delivered", row.customer_id, delivered_event))
             return delivered
         if claim.channel == "reply" and response.invalid_reply_token:
             change.update(channel="push", reply_uncertain=False, next_attempt_at=now)
@@ -364,6 +363,6 @@ class DeliveryLoop:
         change["status"] = "failed"
         fields = coupon_fields(row)
         if fields is not None:
-            event = CouponDeliveryFailed(reason=error[:200], **fields)
-            events.append(outbox_row("coupon.delivery_failed", event, row.customer_id))
+            failed = {"reason": error[:200], **fields}
+            events.append(Draft("coupon.delivery_failed", row.customer_id, failed))
         return "failed"

@@ -27,10 +27,9 @@ from sqlalchemy.orm import Session
 
 from services.chat_agent import metrics
 from services.chat_agent.line.client import LineResponse
-from services.chat_agent.models import PRODUCER, SCHEMA
+from services.chat_agent.models import SCHEMA
 from shared.db import UTCDateTime
-from shared.events import CouponDelivered, Strict, make_event
-from shared.outbox import envelope_row
+from shared.outbox import Draft
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +85,7 @@ def sent_channel(claim: Claim) -> Literal["reply", "push"]:
 
 
 def record_sent_in_bulk(
-    session: Session, attempts: Sequence[Attempt], now: datetime, events: list[dict[str, Any]]
+    session: Session, attempts: Sequence[Attempt], now: datetime, events: list[Draft]
 ) -> list[Outcome] | None:
     """Mark delivered attempts sent in one statement (PostgreSQL; None elsewhere: the
     caller records them row by row), their coupons' events added to `events`."""
@@ -110,14 +109,9 @@ def record_sent_in_bulk(
         outcomes.append((claim, response, outcome))
         fields = coupon_fields(row)
         if fields is not None:
-            event = CouponDelivered(channel=sent_channel(claim), **fields)
-            events.append(outbox_row("coupon.delivered", event, row.customer_id))
+            delivered = {"channel": sent_channel(claim), **fields}
+            events.append(Draft("coupon.delivered", row.customer_id, delivered))
     return outcomes
-
-
-def outbox_row(event_type: str, payload: Strict, key: str) -> dict[str, Any]:
-    """An event as an outbox row (shared.outbox.OUTBOX_COLUMNS)."""
-    return envelope_row(make_event(event_type, payload, key=key, producer=PRODUCER))
 
 
 def coupon_fields(row: AnyRow) -> dict[str, Any] | None:
