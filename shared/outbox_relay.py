@@ -28,7 +28,7 @@ from shared.events import type_headers
 from shared.idempotency import ProcessedEventMixin
 from shared.outbox import OutboxMixin
 from shared.outbox_wake import SIGNALS, Wakeup
-from shared.retention import Pruner, outbox_pruner, processed_events_pruner, prune_quietly
+from shared.retention import Aged, Pruner, prune_quietly, pruner
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,7 @@ class OutboxRelay:
     ) -> None:
         self._sessions = session_factory
         # Run between rounds: old sent rows, processed-event records, … (shared.retention).
-        self._prune = tuple(prune)
+        self.pruners = tuple(prune)
         self._model = outbox_model
         self._producer = producer
         self._batch_size = batch_size
@@ -180,7 +180,7 @@ class OutboxRelay:
                 # A full batch may leave rows behind: look again at once. Otherwise sleep:
                 # a commit since `clear` (one the claim may have missed) has set the signal.
                 if sent < self._batch_size:
-                    prune_quietly(self._prune)
+                    prune_quietly(self.pruners)
                     wake.wait(backoff, stop)
         finally:
             wake.close()
@@ -208,9 +208,11 @@ def worker_relay(
     (shared.retention: pruned between the relay's rounds, with the service's own `also`;
     None among those: that retention is off)."""
     pruners = (
-        outbox_pruner(sessions, outbox_model, settings.outbox_retention_days),
-        processed_events_pruner(
-            sessions, processed_model, settings.processed_events_retention_days
+        pruner(sessions, Aged.of(outbox_model, "sent_at"), settings.outbox_retention_days),
+        pruner(
+            sessions,
+            Aged.of(processed_model, "processed_at"),
+            settings.processed_events_retention_days,
         ),
         *also,
     )
@@ -219,5 +221,5 @@ def worker_relay(
         outbox_model,
         producer,
         poll_seconds=settings.relay_poll_seconds,
-        prune=[pruner for pruner in pruners if pruner is not None],
+        prune=[each for each in pruners if each is not None],
     )

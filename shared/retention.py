@@ -44,8 +44,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shared.db import utcnow
-from shared.idempotency import ProcessedEventMixin
-from shared.outbox import OutboxMixin
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import CursorResult
@@ -130,24 +128,6 @@ def prune_quietly(pruners: Sequence[Pruner]) -> None:
             pruner.maybe_prune()
         except Exception:
             log.exception("prune_failed", table=pruner.aged.name)
-
-
-def outbox_pruner(
-    sessions: Callable[[], Session],
-    outbox_model: type[OutboxMixin],
-    retention_days: float | None,
-) -> Pruner | None:
-    """The pruner of a service's sent outbox rows; None when retention is off (keep all)."""
-    return pruner(sessions, Aged.of(outbox_model, "sent_at"), retention_days)
-
-
-def processed_events_pruner(
-    sessions: Callable[[], Session],
-    processed_model: type[ProcessedEventMixin],
-    retention_days: float | None,
-) -> Pruner | None:
-    """The pruner of a service's processed-event records; None when retention is off."""
-    return pruner(sessions, Aged.of(processed_model, "processed_at"), retention_days)
 
 
 def pruner(

@@ -142,11 +142,7 @@ def components(
         poll_seconds=DELIVERY_IDLE_POLL_S,
         handoff=deps.handoff,
     )
-    # Finished deliveries are pruned with the outbox (they hold personal data).
-    finished = pruner(deps.sessions, queue.FINISHED, deps.settings.delivery_retention_days)
-    relay = worker_relay(
-        deps.sessions, Outbox, broker.producer(), deps.settings, ProcessedEvent, also=[finished]
-    )
+    relay = outbox_relay(deps, broker)
     parts: dict[str, Component] = {
         f"consumer-{name}": loop.run
         for name, loop in consumer_loops(deps, broker, group_prefix, relay).items()
@@ -155,6 +151,15 @@ def components(
     parts["delivery"] = deliveries.run
     parts["housekeeping"] = housekeeping(deps)
     return parts
+
+
+def outbox_relay(deps: Dependencies, broker: Broker) -> OutboxRelay:
+    """The worker's relay (shared.outbox_relay.worker_relay), which also prunes finished
+    deliveries: they hold LINE user ids and message texts (shared/retention.py)."""
+    finished = pruner(deps.sessions, queue.FINISHED, deps.settings.delivery_retention_days)
+    return worker_relay(
+        deps.sessions, Outbox, broker.producer(), deps.settings, ProcessedEvent, also=[finished]
+    )
 
 
 def worker_dependencies(settings: Settings, broker: Broker | None = None) -> Dependencies:

@@ -1,9 +1,12 @@
-"""Bounded waiting for asynchronous results (never bare sleeps)."""
+"""Bounded waiting for asynchronous results (never bare sleeps), and running a worker
+component in a thread while a test waits on it."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -36,3 +39,17 @@ def holds_for(
         if not probe():
             raise AssertionError(f"{what} stopped holding")
         time.sleep(interval)
+
+
+@contextmanager
+def running(component: Callable[[threading.Event], None]) -> Iterator[None]:
+    """Run `component(stop)` (a consumer loop's or a relay's `run`) in a daemon thread for
+    the block; then set its stop event and wait for it to finish."""
+    stop = threading.Event()
+    thread = threading.Thread(target=component, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)

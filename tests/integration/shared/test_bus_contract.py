@@ -4,7 +4,6 @@ so the twin the unit tests use cannot drift from Kafka."""
 from __future__ import annotations
 
 import json
-import threading
 from collections import defaultdict
 
 from shared.bus import Broker
@@ -12,7 +11,7 @@ from shared.consumer import ConsumerLoop
 from shared.dead_letters import DeadLetterSeal
 from shared.events import dlq_topic, encode, make_event, type_headers
 from tests.support.brokers import drain, poll_quietly
-from tests.support.waiting import wait_for
+from tests.support.waiting import running, wait_for
 
 
 def test_a_keyed_stream_keeps_its_per_key_order(broker: Broker, unique: str) -> None:
@@ -151,14 +150,8 @@ def test_a_poison_message_lands_in_the_dlq_and_the_stream_flows(
     loop: ConsumerLoop = ConsumerLoop(
         broker, f"g.{unique}", [topic], handler, max_attempts=2, retry_backoff_s=0.01, seal=seal
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(loop.run):
         wait_for(lambda: len(handled) == 3, timeout=60, what="the valid events")
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     assert handled == ["c_1", "c_2", "c_4"]
 
     dlq = broker.consumer(f"dlq.{unique}", [dlq_topic(topic)])
@@ -203,14 +196,8 @@ def test_a_group_passes_over_other_types_by_their_header(broker: Broker, unique:
     loop: ConsumerLoop = ConsumerLoop(
         broker, f"g.{unique}", [topic], handler, handles={"customer.opted_in"}
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(loop.run):
         wait_for(lambda: loop.stats.passed_over == 3, timeout=60, what="the other type")
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     assert handled == ["c_1", "c_2", "c_3"]
     dlq = broker.consumer(f"dlq.{unique}", [dlq_topic(topic)])
     try:

@@ -5,8 +5,6 @@ each table's batch is found by its index."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -23,6 +21,7 @@ from shared.outbox_relay import OutboxRelay
 from shared.retention import Aged, Pruner
 from tests.support.delivery_rows import kept_deliveries, write_deliveries
 from tests.support.outbox_rows import kept_records, kept_rows, write_records, write_rows
+from tests.support.waiting import running, wait_for
 
 
 def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str) -> None:
@@ -51,18 +50,14 @@ def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str)
     relay = OutboxRelay(
         sessions, Outbox, broker.producer(), poll_seconds=0.05, prune=[pruner, records]
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (
-            len(kept_rows(sessions, key)) > 2 or len(kept_records(sessions, consumer)) > 1
-        ):
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=10)
+    with running(relay.run):
+        wait_for(
+            lambda: (
+                len(kept_rows(sessions, key)) <= 2 and len(kept_records(sessions, consumer)) <= 1
+            ),
+            timeout=20,
+            what="the old rows and records pruned",
+        )
     kept = kept_rows(sessions, key)
     assert len(kept) == 2, "the seven old sent rows are gone, in batches of three"
     assert kept[0] == now - day and kept[1] is not None, "yesterday's row and the new event"
@@ -108,14 +103,6 @@ def test_the_running_chat_relay_prunes_finished_deliveries(pg_url: str) -> None:
     relay = OutboxRelay(
         sessions, ChatOutbox, InMemoryBroker().producer(), poll_seconds=0.05, prune=[finished]
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while len(kept_deliveries(sessions, customer)) > 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        thread.join(timeout=10)
+    with running(relay.run):
+        wait_for(lambda: len(kept_deliveries(sessions, customer)) <= 2, timeout=20, what="pruning")
     assert [status for status, _ in kept_deliveries(sessions, customer)] == ["pending", "sent"]

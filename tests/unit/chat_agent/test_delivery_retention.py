@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.chat_agent.delivery.queue import FINISHED
+from services.chat_agent.worker import outbox_relay
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.retention import Pruner, pruner
 from tests.support.delivery_rows import kept_deliveries, write_deliveries
+from tests.unit.chat_agent.conftest import Harness
 
 Sessions = Callable[[], Session]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -65,3 +67,12 @@ def test_the_window_comes_from_settings_and_zero_keeps_everything(
     assert pruner(sessions, FINISHED, days("0")) is None
     seven = pruner(sessions, FINISHED, days("7"))
     assert seven is not None and seven.retention == 7 * DAY
+
+
+def test_the_chat_workers_relay_prunes_finished_deliveries_too(harness: Harness) -> None:
+    relay = outbox_relay(harness.deps, harness.broker)
+    assert {p.aged.name: p.retention for p in relay.pruners} == {
+        "chat_agent.outbox": 7 * DAY,
+        "chat_agent.processed_events": 14 * DAY,
+        "chat_agent.deliveries": 30 * DAY,
+    }

@@ -13,10 +13,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.models import Outbox, ProcessedEvent
+from shared.bus import InMemoryBroker
 from shared.config import Settings
 from shared.db import make_engine, make_session_factory
 from shared.idempotency import first_time
-from shared.retention import Aged, Pruner, outbox_pruner, processed_events_pruner
+from shared.outbox_relay import OutboxRelay, worker_relay
+from shared.retention import Aged, Pruner, pruner
 from tests.support.outbox_rows import (
     kept_records,
     kept_rows,
@@ -80,26 +82,26 @@ def test_processed_events_older_than_the_window_go_and_recent_ones_still_refuse_
         assert not first_time(session, ProcessedEvent, consumer, recent), "still a repeat"
 
 
-def test_retention_comes_from_settings_and_zero_keeps_everything(
+def test_a_workers_relay_prunes_as_the_settings_say_and_zero_keeps_everything(
     sessions: Sessions, tmp_path: Path
 ) -> None:
-    def settings(**env: str) -> Settings:
-        return Settings.from_env({**env, "TENIN_DATA_DIR": str(tmp_path)}, "chat_agent")
+    def relay_for(**env: str) -> OutboxRelay:
+        settings = Settings.from_env({**env, "TENIN_DATA_DIR": str(tmp_path)}, "campaign_engine")
+        return worker_relay(sessions, Outbox, InMemoryBroker().producer(), settings, ProcessedEvent)
 
-    assert Settings().outbox_retention_days == 7.0
-    assert settings(TENIN_OUTBOX_RETENTION_DAYS="").outbox_retention_days == 7.0
-    assert settings(TENIN_OUTBOX_RETENTION_DAYS="0").outbox_retention_days is None
-    assert outbox_pruner(sessions, Outbox, None) is None
-    pruner = outbox_pruner(
-        sessions, Outbox, settings(TENIN_OUTBOX_RETENTION_DAYS="2.5").outbox_retention_days
-    )
-    assert pruner is not None and pruner.retention == timedelta(days=2.5)
-    assert Settings().processed_events_retention_days == 14.0
-    off = settings(TENIN_PROCESSED_EVENTS_RETENTION_DAYS="0")
-    assert (
-        processed_events_pruner(sessions, ProcessedEvent, off.processed_events_retention_days)
-        is None
-    )
-    days = settings(TENIN_PROCESSED_EVENTS_RETENTION_DAYS="30").processed_events_retention_days
-    pruner = processed_events_pruner(sessions, ProcessedEvent, days)
-    assert pruner is not None and pruner.retention == timedelta(days=30)
+    def windows(relay: OutboxRelay) -> dict[str, timedelta]:
+        return {p.aged.name: p.retention for p in relay.pruners}
+
+    assert windows(relay_for()) == {
+        "campaign_engine.outbox": timedelta(days=7),
+        "campaign_engine.processed_events": timedelta(days=14),
+    }
+    assert windows(
+        relay_for(TENIN_OUTBOX_RETENTION_DAYS="2.5", TENIN_PROCESSED_EVENTS_RETENTION_DAYS="")
+    ) == {
+        "campaign_engine.outbox": timedelta(days=2.5),
+        "campaign_engine.processed_events": timedelta(days=14),
+    }
+    off = relay_for(TENIN_OUTBOX_RETENTION_DAYS="0", TENIN_PROCESSED_EVENTS_RETENTION_DAYS="0")
+    assert off.pruners == ()
+    assert pruner(sessions, Aged.of(Outbox, "sent_at"), None) is None
