@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from shared.config import Settings
 from tests.support import strong_secrets
@@ -81,3 +82,11 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite:///{path}"
     migrate(url)
     return url
+
+
+@pytest.fixture
+def sqlite_sessions(sqlite_url: str) -> Callable[[], Session]:
+    """Sessions on the migrated SQLite database (tests isolate by fresh ids)."""
+    from shared.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(sqlite_url))

@@ -9,13 +9,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy.orm import Session
 
 from services.chat_agent.delivery.queue import FINISHED
 from services.chat_agent.worker import outbox_relay
 from shared.config import Settings
-from shared.db import make_engine, make_session_factory
 from shared.retention import Pruner, pruner
 from tests.support.delivery_rows import kept_deliveries, write_deliveries
 from tests.unit.chat_agent.conftest import Harness
@@ -25,18 +23,13 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-@pytest.fixture
-def sessions(sqlite_url: str) -> Sessions:
-    return make_session_factory(make_engine(sqlite_url))
-
-
 def test_finished_deliveries_older_than_the_window_go_and_unfinished_ones_never(
-    sessions: Sessions,
+    sqlite_sessions: Sessions,
 ) -> None:
     customer = f"c_{uuid.uuid4().hex[:12]}"
     old, recent = NOW - 31 * DAY, NOW - 29 * DAY
     write_deliveries(
-        sessions,
+        sqlite_sessions,
         customer,
         [
             ("sent", old),
@@ -47,9 +40,9 @@ def test_finished_deliveries_older_than_the_window_go_and_unfinished_ones_never(
             ("sent", recent),
         ],
     )
-    finished = Pruner(sessions, FINISHED, 30 * DAY, clock=lambda: NOW, batch_size=2)
+    finished = Pruner(sqlite_sessions, FINISHED, 30 * DAY, clock=lambda: NOW, batch_size=2)
     assert [finished.prune_batch() for _ in range(3)] == [2, 1, 0], "oldest first, in batches"
-    assert kept_deliveries(sessions, customer) == [
+    assert kept_deliveries(sqlite_sessions, customer) == [
         ("held", old - 4 * DAY),
         ("pending", old - 3 * DAY),
         ("sent", recent),
@@ -57,15 +50,15 @@ def test_finished_deliveries_older_than_the_window_go_and_unfinished_ones_never(
 
 
 def test_the_window_comes_from_settings_and_zero_keeps_everything(
-    sessions: Sessions, tmp_path: Path
+    sqlite_sessions: Sessions, tmp_path: Path
 ) -> None:
     def days(value: str) -> float | None:
         env = {"TENIN_DELIVERY_RETENTION_DAYS": value, "TENIN_DATA_DIR": str(tmp_path)}
         return Settings.from_env(env, "chat_agent").delivery_retention_days
 
     assert Settings().delivery_retention_days == 30.0 and days("") == 30.0
-    assert pruner(sessions, FINISHED, days("0")) is None
-    seven = pruner(sessions, FINISHED, days("7"))
+    assert pruner(sqlite_sessions, FINISHED, days("0")) is None
+    seven = pruner(sqlite_sessions, FINISHED, days("7"))
     assert seven is not None and seven.retention == 7 * DAY
 
 

@@ -9,13 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.models import Outbox, ProcessedEvent
 from shared.bus import InMemoryBroker
 from shared.config import Settings
-from shared.db import make_engine, make_session_factory
 from shared.idempotency import first_time
 from shared.outbox_relay import OutboxRelay, worker_relay
 from shared.retention import Aged, Pruner, pruner
@@ -31,63 +29,60 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-@pytest.fixture
-def sessions(sqlite_url: str) -> Sessions:
-    return make_session_factory(make_engine(sqlite_url))
+def _pruner(sqlite_sessions: Sessions, **over: Any) -> Pruner:
+    return Pruner(sqlite_sessions, Aged.of(Outbox, "sent_at"), 7 * DAY, clock=lambda: NOW, **over)
 
 
-def _pruner(sessions: Sessions, **over: Any) -> Pruner:
-    return Pruner(sessions, Aged.of(Outbox, "sent_at"), 7 * DAY, clock=lambda: NOW, **over)
-
-
-def test_only_rows_sent_before_the_window_go(sessions: Sessions) -> None:
+def test_only_rows_sent_before_the_window_go(sqlite_sessions: Sessions) -> None:
     key = uuid.uuid4().hex
-    write_rows(sessions, key, [NOW - 9 * DAY, None, NOW - 6 * DAY, NOW - 8 * DAY, NOW], NOW)
-    pruner = _pruner(sessions)
+    write_rows(sqlite_sessions, key, [NOW - 9 * DAY, None, NOW - 6 * DAY, NOW - 8 * DAY, NOW], NOW)
+    pruner = _pruner(sqlite_sessions)
     assert pruner.prune_batch() == 2
-    assert kept_rows(sessions, key) == [None, NOW - 6 * DAY, NOW]
+    assert kept_rows(sqlite_sessions, key) == [None, NOW - 6 * DAY, NOW]
     assert pruner.prune_batch() == 0 and pruner.pruned == 2
 
 
-def test_an_unsent_row_stays_however_old(sessions: Sessions) -> None:
+def test_an_unsent_row_stays_however_old(sqlite_sessions: Sessions) -> None:
     key = uuid.uuid4().hex
-    write_rows(sessions, key, [None, None], NOW - 30 * DAY)
-    _pruner(sessions).prune_batch()
-    assert kept_rows(sessions, key) == [None, None]
+    write_rows(sqlite_sessions, key, [None, None], NOW - 30 * DAY)
+    _pruner(sqlite_sessions).prune_batch()
+    assert kept_rows(sqlite_sessions, key) == [None, None]
 
 
-def test_a_backlog_goes_batch_after_batch_then_once_a_minute(sessions: Sessions) -> None:
+def test_a_backlog_goes_batch_after_batch_then_once_a_minute(sqlite_sessions: Sessions) -> None:
     key = uuid.uuid4().hex
-    write_rows(sessions, key, [NOW - 10 * DAY] * 5, NOW)
-    pruner = _pruner(sessions, batch_size=2, every_s=3600)
+    write_rows(sqlite_sessions, key, [NOW - 10 * DAY] * 5, NOW)
+    pruner = _pruner(sqlite_sessions, batch_size=2, every_s=3600)
     # Full batches: due again at once; the short one ends the backlog.
     assert [pruner.maybe_prune() for _ in range(3)] == [2, 2, 1]
-    assert kept_rows(sessions, key) == []
-    write_rows(sessions, key, [NOW - 10 * DAY], NOW)
+    assert kept_rows(sqlite_sessions, key) == []
+    write_rows(sqlite_sessions, key, [NOW - 10 * DAY], NOW)
     assert pruner.maybe_prune() == 0, "not due again before every_s"
-    assert kept_rows(sessions, key) == [NOW - 10 * DAY]
+    assert kept_rows(sqlite_sessions, key) == [NOW - 10 * DAY]
 
 
 def test_processed_events_older_than_the_window_go_and_recent_ones_still_refuse_a_repeat(
-    sessions: Sessions,
+    sqlite_sessions: Sessions,
 ) -> None:
     consumer = f"test.{uuid.uuid4().hex[:8]}"
     old, recent = uuid.uuid4(), uuid.uuid4()
-    write_records(sessions, consumer, {old: NOW - 15 * DAY, recent: NOW - 13 * DAY})
+    write_records(sqlite_sessions, consumer, {old: NOW - 15 * DAY, recent: NOW - 13 * DAY})
     aged = Aged.of(ProcessedEvent, "processed_at")
-    pruner = Pruner(sessions, aged, 14 * DAY, clock=lambda: NOW)
+    pruner = Pruner(sqlite_sessions, aged, 14 * DAY, clock=lambda: NOW)
     assert pruner.prune_batch() == 1
-    assert kept_records(sessions, consumer) == [recent]
-    with sessions() as session, session.begin():
+    assert kept_records(sqlite_sessions, consumer) == [recent]
+    with sqlite_sessions() as session, session.begin():
         assert not first_time(session, ProcessedEvent, consumer, recent), "still a repeat"
 
 
 def test_a_workers_relay_prunes_as_the_settings_say_and_zero_keeps_everything(
-    sessions: Sessions, tmp_path: Path
+    sqlite_sessions: Sessions, tmp_path: Path
 ) -> None:
     def relay_for(**env: str) -> OutboxRelay:
         settings = Settings.from_env({**env, "TENIN_DATA_DIR": str(tmp_path)}, "campaign_engine")
-        return worker_relay(sessions, Outbox, InMemoryBroker().producer(), settings, ProcessedEvent)
+        return worker_relay(
+            sqlite_sessions, Outbox, InMemoryBroker().producer(), settings, ProcessedEvent
+        )
 
     def windows(relay: OutboxRelay) -> dict[str, timedelta]:
         return {p.aged.name: p.retention for p in relay.pruners}
@@ -104,4 +99,4 @@ def test_a_workers_relay_prunes_as_the_settings_say_and_zero_keeps_everything(
     }
     off = relay_for(TENIN_OUTBOX_RETENTION_DAYS="0", TENIN_PROCESSED_EVENTS_RETENTION_DAYS="0")
     assert off.pruners == ()
-    assert pruner(sessions, Aged.of(Outbox, "sent_at"), None) is None
+    assert pruner(sqlite_sessions, Aged.of(Outbox, "sent_at"), None) is None

@@ -8,14 +8,13 @@ import threading
 import uuid
 from collections.abc import Callable
 
-import pytest
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from services.chat_agent.models import Outbox
 from shared.bus import InMemoryBroker, Message
 from shared.consumer import BatchConsumerLoop, ConsumerLoop, route_by_type
-from shared.db import make_engine, make_session_factory, unit_of_work, utcnow
+from shared.db import unit_of_work, utcnow
 from shared.events import Envelope, dlq_topic, encode, make_event, type_headers, type_in
 from shared.outbox import Draft, add_event, outbox_rows, outbox_writer
 from shared.outbox_relay import OutboxRelay
@@ -24,14 +23,9 @@ Sessions = Callable[[], Session]
 TOPIC = "types.mixed"
 
 
-@pytest.fixture
-def sessions(sqlite_url: str) -> Sessions:
-    return make_session_factory(make_engine(sqlite_url))
-
-
-def test_the_relay_sends_each_event_with_its_type_header(sessions: Sessions) -> None:
+def test_the_relay_sends_each_event_with_its_type_header(sqlite_sessions: Sessions) -> None:
     topic = f"t.{uuid.uuid4().hex[:6]}"
-    with unit_of_work(sessions) as session:
+    with unit_of_work(sqlite_sessions) as session:
         add_event(
             session, Outbox, "customer.opted_in", {"customer_id": "c1"}, key="c1",
             producer="test", topic=topic,
@@ -47,7 +41,7 @@ def test_the_relay_sends_each_event_with_its_type_header(sessions: Sessions) -> 
             )
         )  # fmt: skip
     broker = InMemoryBroker()
-    OutboxRelay(sessions, Outbox, broker.producer()).relay_once()
+    OutboxRelay(sqlite_sessions, Outbox, broker.producer()).relay_once()
     sent = {m.key: type_in(m.headers) for m in broker.messages(topic)}
     assert sent == {"c1": "customer.opted_in", "c2": "customer.opted_out", "c3": None}
 
