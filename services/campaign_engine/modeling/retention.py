@@ -1,13 +1,17 @@
 """`tenin model prune-logs`: delete (optionally archiving first) decision-log rows older than
 the retention window (docs/learning.md § Retention; docs/architecture.md § Measurement).
 
-What goes: `decisions` rows decided before `now - retention` and `customer_sales` rows from
-before that cut-off (a kept decision only ever counts sales after itself). What never goes: a
-decision whose outcome can still change, i.e. whose coupon has not expired or whose spend
-window (the longest the loop uses, `spend_window`) has not closed; and a decision of a drop
-member while that drop is still being sent (the drop counts its members' decisions). Rows go
-in batches, each archived first when asked (one complete gzip CSV per batch, synced to disk
-before its delete commits), so a crash loses nothing and a re-run carries on where it stopped.
+What goes: `decisions` rows decided before `now - retention`, with their `coupons` and
+`drop_members` rows, and `customer_sales` rows from before that cut-off (a kept decision only
+ever counts sales after itself). What never goes: a decision whose outcome can still change,
+i.e. whose coupon has not expired or whose spend window (the longest the loop uses,
+`spend_window`) has not closed; a decision of a drop member while that drop may still send;
+and a coupon whose campaign has not ended, since Redis's budget, caps and serials are rebuilt
+from a live campaign's coupons (budget/seeding.py): such a coupon outlives its decision and
+goes in the first run after its campaign ends. A drop's report reads its tallies, not its
+members, so `drops` and `drop_tallies` stay. Rows go in batches, each archived first when
+asked (a complete gzip CSV per table, synced to disk before the batch's delete commits), so a
+crash loses nothing and a re-run carries on where it stopped.
 """
 
 from __future__ import annotations
@@ -16,22 +20,29 @@ import csv
 import gzip
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, exists, func, or_, select
+from sqlalchemy import Engine, Select, and_, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.models import CustomerSale, Decision, Drop, DropMember
-from shared.db import make_session_factory
+from services.campaign_engine.models import (
+    Campaign,
+    Coupon,
+    CustomerSale,
+    Decision,
+    Drop,
+    DropMember,
+)
+from shared.db import Base, make_session_factory
 
 RETENTION_ENV = "TENIN_DECISION_LOG_RETENTION_DAYS"
 DEFAULT_BATCH = 5_000
 FINISHED_DROPS = ("paged", "done", "cancelled", "failed")  # any other status may still send
-_COLUMNS = [c.key for c in Decision.__table__.columns]
+ENDED_CAMPAIGN = "ended"  # final: the only status whose campaign never issues again
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,8 @@ class Pruned:
 
     cutoff: datetime
     decisions: int
+    coupons: int
+    drop_members: int
     sales: int
     batches: int
     archive_dir: Path | None
@@ -65,24 +78,77 @@ def _prunable(before: datetime, now: datetime) -> Any:
     )
 
 
-def archive_batch(directory: Path, before: datetime, batch: int, rows: list[Decision]) -> Path:
-    """Write one batch as a complete gzip CSV (header first) and sync it to disk."""
+def _coupon_may_go(now: datetime) -> Any:
+    """Expired, and its campaign has ended (by the campaigns' status, coupons' campaign id)."""
+    ended = select(Campaign.campaign_id).where(Campaign.status == ENDED_CAMPAIGN)
+    return and_(Coupon.expires_at <= now, Coupon.campaign_id.in_(ended))
+
+
+def _orphaned(before: datetime) -> Any:
+    """Issued before the cut-off, its decision gone (while its campaign was still live)."""
+    return and_(
+        Coupon.issued_at < before, ~exists().where(Decision.decision_id == Coupon.decision_id)
+    )
+
+
+def coupons_of(codes: Sequence[str], now: datetime) -> Select[Coupon]:
+    """A batch's expired coupons, by code: the primary key (a decision's coupon_code is its
+    coupon's code), so the lookup never depends on how many coupons a campaign has."""
+    return select(Coupon).where(Coupon.code.in_(codes), Coupon.expires_at <= now)
+
+
+def _ended(session: Session, campaign_ids: set[str]) -> set[str]:
+    ended = Campaign.campaign_id.in_(campaign_ids), Campaign.status == ENDED_CAMPAIGN
+    return set(session.scalars(select(Campaign.campaign_id).where(*ended)))
+
+
+def members_of(request_ids: Sequence[str]) -> Select[DropMember]:
+    """A batch's drop members (by their unique request id)."""
+    return select(DropMember).where(DropMember.request_id.in_(request_ids))
+
+
+def orphaned_coupons(now: datetime, before: datetime, limit: int) -> Select[Coupon]:
+    """Coupons that outlived their decisions while their campaign was live, now it has ended."""
+    return select(Coupon).where(_coupon_may_go(now), _orphaned(before)).limit(limit)
+
+
+def archive_batch(
+    directory: Path, before: datetime, batch: int, rows: Sequence[Any], model: type[Base] = Decision
+) -> Path:
+    """Write one batch of one table as a complete gzip CSV (header first) and sync it to disk."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"decisions-before-{before:%Y%m%dT%H%M%SZ}-{batch:05d}.csv.gz"
+    columns = [c.key for c in model.__table__.columns]
+    path = directory / f"{model.__tablename__}-before-{before:%Y%m%dT%H%M%SZ}-{batch:05d}.csv.gz"
     with open(path, "wb") as raw:
         with gzip.open(raw, "wt", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(_COLUMNS)
-            writer.writerows(_row(r) for r in rows)
+            writer.writerow(columns)
+            writer.writerows(_row(r, columns) for r in rows)
         raw.flush()
         os.fsync(raw.fileno())
     return path
 
 
-def _row(decision: Decision) -> list[Any]:
+@dataclass
+class _Archive:
+    """Numbers the batches of a run; with a directory, archives each batch's tables."""
+
+    directory: Path | None
+    before: datetime
+    batches: int = 0
+
+    def batch(self, *tables: tuple[type[Base], Sequence[Any]]) -> None:
+        """Called before the batch's delete: its rows on disk first, a file per table."""
+        self.batches += 1
+        for model, rows in tables:
+            if self.directory is not None and rows:
+                archive_batch(self.directory, self.before, self.batches, rows, model)
+
+
+def _row(row: Any, columns: list[str]) -> list[Any]:
     out = []
-    for key in _COLUMNS:
-        value = getattr(decision, key)
+    for key in columns:
+        value = getattr(row, key)
         if isinstance(value, datetime):
             value = value.isoformat()
         elif isinstance(value, list | dict):
@@ -102,7 +168,8 @@ def prune_decision_log(
     dry_run: bool = False,
     say: Callable[[str], None] = lambda _m: None,
 ) -> Pruned:
-    """Delete decisions (and sales) older than the retention window, in batches."""
+    """Delete decisions (with their coupons and drop members) and sales older than the
+    retention window, in batches."""
     if batch_size < 1:
         raise ValueError("the batch size must be at least 1")
     before = cutoff(now, retention, spend_window)
@@ -110,29 +177,52 @@ def prune_decision_log(
     where = _prunable(before, now)
     if dry_run:
         with sessions() as session:
-            n = session.scalar(select(func.count()).select_from(Decision).where(where)) or 0
-            sales = session.scalar(
-                select(func.count())
-                .select_from(CustomerSale)
-                .where(CustomerSale.occurred_at < before)
-            )
-        return Pruned(before, int(n), int(sales or 0), 0, None)
-    decisions, batches = 0, 0
+            return _counted(session, where, before, now)
+    archive = _Archive(archive_dir, before)
+    decisions, coupons, members = 0, 0, 0
     while True:
         with sessions() as session, session.begin():
             rows = _batch(session, where, batch_size)
             if not rows:
                 break
-            if archive_dir is not None:  # on disk before the delete commits
-                archive_batch(archive_dir, before, batches + 1, rows)
-            ids = [r.decision_id for r in rows]
-            session.execute(delete(Decision).where(Decision.decision_id.in_(ids)))
-        decisions += len(rows)
-        batches += 1
-        say(f"batch {batches}: {len(rows)} decisions deleted ({decisions} so far)")
-    sales = _prune_sales(sessions, before, batch_size)
+            went = _delete_with_decisions(session, rows, now, archive)
+        decisions, coupons, members = decisions + len(rows), coupons + went[0], members + went[1]
+        say(
+            f"batch {archive.batches}: {len(rows)} decisions, {went[0]} coupons and {went[1]} "
+            f"drop members deleted ({decisions} decisions so far)"
+        )
+    batches = archive.batches
+    orphans = _sweep(sessions, orphaned_coupons(now, before, batch_size), Coupon.code, archive)
+    say(f"{orphans} coupons of ended campaigns, whose decisions went before, deleted")
+    old_sales = select(CustomerSale).where(CustomerSale.occurred_at < before).limit(batch_size)
+    sales = _sweep(sessions, old_sales, CustomerSale.transaction_id)
     say(f"{sales} sales before {before.isoformat()} deleted")
-    return Pruned(before, decisions, sales, batches, archive_dir)
+    return Pruned(before, decisions, coupons + orphans, members, sales, batches, archive_dir)
+
+
+def _counted(session: Session, where: Any, before: datetime, now: datetime) -> Pruned:
+    """What a run would delete now (dry run): the same conditions, counted."""
+    decisions = session.scalar(select(func.count()).select_from(Decision).where(where))
+    members = session.scalar(
+        select(func.count())
+        .select_from(DropMember)
+        .join(Decision, Decision.request_id == DropMember.request_id)
+        .where(where)
+    )
+    with_decisions = session.scalar(
+        select(func.count())
+        .select_from(Coupon)
+        .join(Decision, Decision.coupon_code == Coupon.code)
+        .where(where, Decision.decision_id == Coupon.decision_id, _coupon_may_go(now))
+    )
+    orphans = session.scalar(
+        select(func.count()).select_from(Coupon).where(_coupon_may_go(now), _orphaned(before))
+    )
+    sales = session.scalar(
+        select(func.count()).select_from(CustomerSale).where(CustomerSale.occurred_at < before)
+    )
+    coupons = int(with_decisions or 0) + int(orphans or 0)
+    return Pruned(before, int(decisions or 0), coupons, int(members or 0), int(sales or 0), 0, None)
 
 
 def _batch(session: Session, where: Any, batch_size: int) -> list[Decision]:
@@ -140,19 +230,44 @@ def _batch(session: Session, where: Any, batch_size: int) -> list[Decision]:
     return list(session.scalars(query))
 
 
-def _prune_sales(sessions: Callable[[], Session], before: datetime, batch_size: int) -> int:
-    total = 0
+def _delete_with_decisions(
+    session: Session, rows: list[Decision], now: datetime, archive: _Archive
+) -> tuple[int, int]:
+    """Delete a batch of decisions with their drop members and those of their coupons that
+    may go, archived first when asked; (coupons, members) deleted."""
+    ids = [r.decision_id for r in rows]
+    codes = [r.coupon_code for r in rows if r.coupon_code is not None]
+    coupons: list[Coupon] = []
+    if codes:
+        mine = set(ids)
+        found = [c for c in session.scalars(coupons_of(codes, now)) if c.decision_id in mine]
+        ended = _ended(session, {c.campaign_id for c in found})
+        coupons = [c for c in found if c.campaign_id in ended]
+    request_ids = [r.request_id for r in rows]
+    members = list(session.scalars(members_of(request_ids)))
+    archive.batch((Decision, rows), (Coupon, coupons), (DropMember, members))
+    if coupons:
+        session.execute(delete(Coupon).where(Coupon.code.in_([c.code for c in coupons])))
+    if members:
+        session.execute(delete(DropMember).where(DropMember.request_id.in_(request_ids)))
+    session.execute(delete(Decision).where(Decision.decision_id.in_(ids)))
+    return len(coupons), len(members)
+
+
+def _sweep(
+    sessions: Callable[[], Session], query: Select[Any], key: Any, archive: _Archive | None = None
+) -> int:
+    """Delete what `query` finds (rows of `key`'s table), a batch a transaction, until none."""
+    model, total = key.class_, 0
     while True:
         with sessions() as session, session.begin():
-            ids = session.scalars(
-                select(CustomerSale.transaction_id)
-                .where(CustomerSale.occurred_at < before)
-                .limit(batch_size)
-            ).all()
-            if not ids:
+            found = list(session.scalars(query))
+            if not found:
                 return total
-            session.execute(delete(CustomerSale).where(CustomerSale.transaction_id.in_(ids)))
-            total += len(ids)
+            if archive is not None:
+                archive.batch((model, found))
+            session.execute(delete(model).where(key.in_([getattr(r, key.key) for r in found])))
+            total += len(found)
 
 
 def prune_logs_main(argv: list[str]) -> int:
@@ -193,9 +308,10 @@ def prune_logs_main(argv: list[str]) -> int:
     finally:
         engine.dispose()
     verb = "would delete" if args.dry_run else "deleted"
+    archived = done.archive_dir and (done.decisions or done.coupons)
     print(
-        f"{verb} {done.decisions} decisions and {done.sales} sales before "
-        f"{done.cutoff.isoformat()}"
-        + (f" (archived in {done.archive_dir})" if done.archive_dir and done.decisions else "")
+        f"{verb} {done.decisions} decisions, {done.coupons} coupons, {done.drop_members} drop "
+        f"members and {done.sales} sales before {done.cutoff.isoformat()}"
+        + (f" (archived in {done.archive_dir})" if archived else "")
     )
     return 0

@@ -1,51 +1,168 @@
-"""`tenin model prune-logs` on real PostgreSQL: the batches, the archive and what stays."""
+"""`tenin model prune-logs` on real PostgreSQL: the batches, the archive and what stays; the
+coupons and drop members of deleted decisions go with them, found by their indexes."""
 
 from __future__ import annotations
 
 import csv
 import gzip
+import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import Select, select, text, update
+from sqlalchemy.orm import Session
 
-from services.campaign_engine.modeling.retention import prune_decision_log
+from services.campaign_engine.modeling.retention import (
+    coupons_of,
+    members_of,
+    orphaned_coupons,
+    prune_decision_log,
+)
 from services.campaign_engine.modeling.simulated_log import simulated_log, write_log
-from services.campaign_engine.models import Decision
-from shared.db import make_engine, make_session_factory
+from services.campaign_engine.models import Campaign, Coupon, Decision, Drop, DropMember
+from shared.db import make_engine, make_session_factory, unit_of_work
 
 # Long before anything else the session's database holds: the cut-off touches only these rows.
 START = datetime(2001, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=200)
+RETENTION = timedelta(days=120)
+
+
+def _campaign(session: Session, status: str) -> str:
+    campaign_id = str(uuid.uuid4())
+    session.add(
+        Campaign(
+            campaign_id=campaign_id,
+            name="retention",
+            status=status,
+            starts_at=START,
+            ends_at=START + timedelta(days=110),
+            offers=[],
+            budget={},
+            caps={},
+            holdout_pct=10.0,
+            revenue_share={},
+        )
+    )
+    return campaign_id
+
+
+def _issue(session: Session, decisions: Iterable[dict[str, Any]], campaign_id: str) -> set[str]:
+    """A coupons row for each decision that sent one, as the decision path writes it."""
+    codes = set()
+    for serial, d in enumerate(decisions, start=1):
+        if d["coupon_code"] is None:
+            continue
+        session.add(
+            Coupon(
+                code=d["coupon_code"],
+                decision_id=d["decision_id"],
+                campaign_id=campaign_id,
+                offer_id=d["offer_id"],
+                customer_id=d["customer_id"],
+                serial=serial,
+                face_value=100,
+                issued_at=d["decided_at"],
+                expires_at=d["expires_at"],
+            )
+        )
+        codes.add(d["coupon_code"])
+    return codes
+
+
+def _archived(directory: Path, table: str, key: str) -> set[str]:
+    found: set[str] = set()
+    for path in directory.glob(f"{table}-before-*.csv.gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            found |= {r[key] for r in csv.DictReader(handle)}
+    return found
 
 
 def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
     db = make_engine(pg_url, pool_size=1)
+    sessions = make_session_factory(db)
     try:
         log = simulated_log(600, seed=17, start=START, span=timedelta(days=100))
         with db.begin() as conn:
             write_log(conn, log)
-        mine = {d["decision_id"] for d in log.decisions}
+        decisions = log.decisions
+        mine = {d["decision_id"] for d in decisions}
+        with unit_of_work(sessions) as session:
+            # Even decisions' coupons are an ended campaign's, odd ones a live campaign's.
+            ended = _issue(session, decisions[::2], _campaign(session, "ended"))
+            live_id = _campaign(session, "active")
+            live = _issue(session, decisions[1::2], live_id)
+            drop_id = str(uuid.uuid4())
+            session.add(Drop(drop_id=drop_id, campaign_id=live_id, status="paged"))
+            session.add_all(
+                DropMember(
+                    drop_id=drop_id, customer_id=d["customer_id"], request_id=d["request_id"]
+                )
+                for d in decisions
+            )
+        counted = prune_decision_log(db, now=NOW, retention=RETENTION, dry_run=True)
         done = prune_decision_log(
-            db,
-            now=NOW,
-            retention=timedelta(days=120),
-            batch_size=100,
-            archive_dir=tmp_path,
+            db, now=NOW, retention=RETENTION, batch_size=100, archive_dir=tmp_path
         )
-        with make_session_factory(db)() as session:
+        with sessions() as session:
             left = set(
                 session.scalars(select(Decision.decision_id).where(Decision.decision_id.in_(mine)))
             )
+            codes = set(session.scalars(select(Coupon.code).where(Coupon.code.in_(ended | live))))
+            members = set(
+                session.scalars(select(DropMember.request_id).where(DropMember.drop_id == drop_id))
+            )
         gone = mine - left
+        gone_codes = {d["coupon_code"] for d in decisions if d["decision_id"] in gone}
+        gone_requests = {d["request_id"] for d in decisions if d["decision_id"] in gone}
         assert done.decisions == len(gone) and 400 < len(gone) < 560
-        assert all(
-            d["decided_at"] >= done.cutoff for d in log.decisions if d["decision_id"] in left
+        assert all(d["decided_at"] >= done.cutoff for d in decisions if d["decision_id"] in left)
+        assert _archived(tmp_path, "decisions", "decision_id") == gone
+        # The ended campaign's coupons of deleted decisions go; the live campaign's stay.
+        assert codes == (ended - gone_codes) | live and len(ended & gone_codes) > 150
+        assert done.coupons == len(ended & gone_codes)
+        assert _archived(tmp_path, "coupons", "code") == ended & gone_codes
+        assert members == {d["request_id"] for d in decisions} - gone_requests
+        assert done.drop_members == len(gone_requests)
+        assert _archived(tmp_path, "drop_members", "request_id") == gone_requests
+        assert (counted.decisions, counted.coupons, counted.drop_members) == (
+            done.decisions,
+            done.coupons,
+            done.drop_members,
         )
-        archived = set()
-        for path in tmp_path.glob("*.csv.gz"):
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                archived |= {r["decision_id"] for r in csv.DictReader(handle)}
-        assert archived == gone
+        # Once the live campaign ends, the next run deletes its coupons the decisions left.
+        with unit_of_work(sessions) as session:
+            session.execute(
+                update(Campaign).where(Campaign.campaign_id == live_id).values(status="ended")
+            )
+        again = prune_decision_log(db, now=NOW, retention=RETENTION, archive_dir=tmp_path / "2")
+        with sessions() as session:
+            codes = set(session.scalars(select(Coupon.code).where(Coupon.code.in_(ended | live))))
+        assert again.decisions == 0 and again.coupons == len(live & gone_codes) > 150
+        assert codes == (ended | live) - gone_codes
+        assert _archived(tmp_path / "2", "coupons", "code") == live & gone_codes
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        (coupons_of(["SIM17-1", "SIM17-3"], NOW), "pk_coupons"),
+        (members_of(["req-17-1", "req-17-3"]), "uq_drop_members_request_id"),
+        (orphaned_coupons(NOW, NOW - RETENTION, 100), "ix_campaign_engine_coupons_campaign_id"),
+    ],
+    ids=["coupons", "drop_members", "orphaned_coupons"],
+)
+def test_each_batch_finds_its_rows_by_an_index(pg_url: str, query: Select[Any], index: str) -> None:
+    """A batch's coupons and drop members are looked up among millions: by an index, never
+    by a scan of the table (no migration was needed for that)."""
+    sessions = make_session_factory(make_engine(pg_url))
+    with sessions() as session:
+        session.execute(text("SET LOCAL enable_seqscan = off"))  # tiny tables: force the choice
+        sql = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+        plan = "\n".join(session.scalars(text(f"EXPLAIN {sql}")))
+    assert index in plan, plan

@@ -1,26 +1,38 @@
-"""`tenin model prune-logs`: old decision-log rows go (archived first when asked), in batches;
-rows whose outcome can still change, or that a running drop still counts, stay."""
+"""`tenin model prune-logs`: old decision-log rows go (archived first when asked), in batches,
+with their coupons and drop members; rows whose outcome can still change, that a running drop
+still counts, or (coupons) that a live campaign's budget is rebuilt from, stay."""
 
 from __future__ import annotations
 
 import csv
 import gzip
+import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from migrations.metadata import target_metadata
 from services.campaign_engine.modeling.retention import prune_decision_log, prune_logs_main
 from services.campaign_engine.modeling.simulated_log import simulated_log, write_log
-from services.campaign_engine.models import CustomerSale, Decision, Drop, DropMember
+from services.campaign_engine.models import (
+    Campaign,
+    Coupon,
+    CustomerSale,
+    Decision,
+    Drop,
+    DropMember,
+)
 from shared.db import make_engine, make_session_factory, unit_of_work
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=200)
 RETENTION = timedelta(days=120)  # the cut-off falls on day 80 of the log's 100
+CUTOFF = START + timedelta(days=80)  # every decision before it may go (coupons last 7 days)
 
 
 @pytest.fixture
@@ -37,6 +49,75 @@ def _ids(db: Engine) -> set[str]:
         return set(session.scalars(select(Decision.decision_id)))
 
 
+def _campaign(session: Session, status: str) -> str:
+    campaign_id = str(uuid.uuid4())
+    session.add(
+        Campaign(
+            campaign_id=campaign_id,
+            name="retention",
+            status=status,
+            starts_at=START,
+            ends_at=START + timedelta(days=110),
+            offers=[],
+            budget={},
+            caps={},
+            holdout_pct=10.0,
+            revenue_share={},
+        )
+    )
+    return campaign_id
+
+
+def _issue(session: Session, decisions: Iterable[Decision], campaign_id: str) -> set[str]:
+    """A coupons row for each decision that sent one, as the decision path writes it."""
+    codes = set()
+    for serial, d in enumerate(decisions, start=1):
+        if d.coupon_code is None or d.expires_at is None:
+            continue
+        session.add(
+            Coupon(
+                code=d.coupon_code,
+                decision_id=d.decision_id,
+                campaign_id=campaign_id,
+                offer_id=d.offer_id or "offer-0",
+                customer_id=d.customer_id,
+                serial=serial,
+                face_value=100,
+                issued_at=d.decided_at,
+                expires_at=d.expires_at,
+            )
+        )
+        codes.add(d.coupon_code)
+    return codes
+
+
+def _members(session: Session, decisions: Iterable[Decision], status: str) -> str:
+    """A drop (in `status`) that asked each of the decisions' customers."""
+    drop_id = str(uuid.uuid4())
+    session.add(Drop(drop_id=drop_id, campaign_id="sim-campaign", status=status))
+    for d in decisions:
+        session.add(DropMember(drop_id=drop_id, customer_id=d.customer_id, request_id=d.request_id))
+    return drop_id
+
+
+def _coupon_codes(db: Engine) -> set[str]:
+    with make_session_factory(db)() as session:
+        return set(session.scalars(select(Coupon.code)))
+
+
+def _member_requests(db: Engine) -> set[str]:
+    with make_session_factory(db)() as session:
+        return set(session.scalars(select(DropMember.request_id)))
+
+
+def _archived(directory: Path, table: str, key: str) -> set[str]:
+    found: set[str] = set()
+    for path in sorted(directory.glob(f"{table}-before-*.csv.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            found |= {r[key] for r in csv.DictReader(handle)}
+    return found
+
+
 def test_old_decisions_go_in_batches_and_the_archive_holds_exactly_them(
     db: Engine, tmp_path: Path
 ) -> None:
@@ -45,7 +126,7 @@ def test_old_decisions_go_in_batches_and_the_archive_holds_exactly_them(
         db, now=NOW, retention=RETENTION, batch_size=150, archive_dir=tmp_path / "archive"
     )
     kept = _ids(db)
-    assert done.cutoff == START + timedelta(days=80)
+    assert done.cutoff == CUTOFF
     assert 700 < done.decisions < 900 and done.batches == -(-done.decisions // 150)
     assert len(kept) == len(before) - done.decisions
     with make_session_factory(db)() as session:
@@ -58,12 +139,70 @@ def test_old_decisions_go_in_batches_and_the_archive_holds_exactly_them(
     assert oldest is not None and oldest.replace(tzinfo=UTC) >= done.cutoff
     assert early_sales == 0 and done.sales > 0
     archived: set[str] = set()
-    for path in sorted((tmp_path / "archive").glob("*.csv.gz")):
+    for path in sorted((tmp_path / "archive").glob("decisions-*.csv.gz")):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         assert rows and "features" in rows[0] and rows[0]["features"].startswith("{")
         archived |= {r["decision_id"] for r in rows}
     assert archived == before - kept
+
+
+def test_the_coupons_and_drop_members_of_deleted_decisions_go_with_them(
+    db: Engine, tmp_path: Path
+) -> None:
+    with unit_of_work(make_session_factory(db)) as session:
+        decisions = list(session.scalars(select(Decision)))
+        codes = _issue(session, decisions, _campaign(session, "ended"))
+        _members(session, decisions, "paged")
+        sent = {d.decision_id: d.coupon_code for d in decisions if d.coupon_code}
+        requests = {d.decision_id: d.request_id for d in decisions}
+    before = _ids(db)
+    archive = tmp_path / "archive"
+    done = prune_decision_log(db, now=NOW, retention=RETENTION, batch_size=150, archive_dir=archive)
+    gone = before - _ids(db)
+    gone_codes = {sent[i] for i in gone if i in sent}
+    gone_requests = {requests[i] for i in gone}
+    assert 700 < len(gone) < 900 and len(gone_codes) > 300
+    # Those of the kept (recent) decisions stay.
+    assert _coupon_codes(db) == codes - gone_codes and len(codes - gone_codes) > 50
+    assert _member_requests(db) == set(requests.values()) - gone_requests
+    assert (done.decisions, done.coupons, done.drop_members) == (
+        len(gone),
+        len(gone_codes),
+        len(gone_requests),
+    )
+    assert _archived(archive, "decisions", "decision_id") == gone
+    assert _archived(archive, "coupons", "code") == gone_codes
+    assert _archived(archive, "coupons", "decision_id") == {i for i in gone if i in sent}
+    assert _archived(archive, "drop_members", "request_id") == gone_requests
+    # One file per table per batch that lost rows, numbered as the batch.
+    assert len(list(archive.glob("coupons-*-00001.csv.gz"))) == 1
+    assert len(list(archive.glob("drop_members-*.csv.gz"))) == done.batches
+
+
+def test_a_live_campaigns_coupons_outlive_their_decisions_until_it_ends(
+    db: Engine, tmp_path: Path
+) -> None:
+    sessions = make_session_factory(db)
+    with unit_of_work(sessions) as session:
+        decisions = list(session.scalars(select(Decision)))
+        live = _campaign(session, "active")
+        codes = _issue(session, decisions, live)
+        sent = {d.decision_id: d.coupon_code for d in decisions if d.coupon_code}
+    before = _ids(db)
+    done = prune_decision_log(db, now=NOW, retention=RETENTION, batch_size=150)
+    orphans = {sent[i] for i in before - _ids(db) if i in sent}
+    # Its budget, caps and serials are rebuilt from them: they stay, the decisions go.
+    assert done.decisions > 700 and len(orphans) > 300
+    assert done.coupons == 0 and _coupon_codes(db) == codes
+    with unit_of_work(sessions) as session:
+        session.execute(update(Campaign).where(Campaign.campaign_id == live).values(status="ended"))
+    counted = prune_decision_log(db, now=NOW, retention=RETENTION, dry_run=True)
+    assert counted.coupons == len(orphans) and _coupon_codes(db) == codes
+    again = prune_decision_log(db, now=NOW, retention=RETENTION, archive_dir=tmp_path)
+    assert (again.decisions, again.coupons) == (0, len(orphans))
+    assert _coupon_codes(db) == codes - orphans
+    assert _archived(tmp_path, "coupons", "code") == orphans
 
 
 def test_a_decision_whose_outcome_can_still_change_stays(db: Engine) -> None:
@@ -75,8 +214,9 @@ def test_a_decision_whose_outcome_can_still_change_stays(db: Engine) -> None:
         # A coupon valid for a year: its redemption may still come.
         oldest.expires_at = NOW + timedelta(days=1)
         keep = oldest.decision_id
+        (code,) = _issue(session, [oldest], _campaign(session, "ended"))
     prune_decision_log(db, now=NOW, retention=RETENTION)
-    assert keep in _ids(db)
+    assert keep in _ids(db) and code in _coupon_codes(db)
 
 
 def test_a_running_drops_decisions_stay_until_it_is_finished(db: Engine) -> None:
@@ -84,23 +224,44 @@ def test_a_running_drops_decisions_stay_until_it_is_finished(db: Engine) -> None
     with unit_of_work(sessions) as session:
         first = session.scalars(select(Decision).order_by(Decision.decided_at)).first()
         assert first is not None
-        session.add(Drop(drop_id="d1", campaign_id="c1", status="running"))
-        session.add(
-            DropMember(drop_id="d1", customer_id=first.customer_id, request_id=first.request_id)
-        )
-        member = first.decision_id
+        drop_id = _members(session, [first], "running")
+        member, request_id = first.decision_id, first.request_id
     prune_decision_log(db, now=NOW, retention=RETENTION)
-    assert member in _ids(db)
+    assert member in _ids(db) and _member_requests(db) == {request_id}
     with unit_of_work(sessions) as session:
-        session.execute(update(Drop).values(status="paged"))
-    prune_decision_log(db, now=NOW, retention=RETENTION)
-    assert member not in _ids(db)
+        session.execute(update(Drop).where(Drop.drop_id == drop_id).values(status="paged"))
+    done = prune_decision_log(db, now=NOW, retention=RETENTION)
+    assert member not in _ids(db) and _member_requests(db) == set()
+    assert (done.decisions, done.drop_members) == (1, 1)
 
 
 def test_a_dry_run_counts_and_deletes_nothing(db: Engine) -> None:
+    with unit_of_work(make_session_factory(db)) as session:
+        decisions = list(session.scalars(select(Decision).order_by(Decision.decided_at)))
+        # Half the coupons are a live campaign's, which keeps them; a third of the
+        # decisions are a finished drop's members.
+        ended = _issue(session, decisions[::2], _campaign(session, "ended"))
+        codes = ended | _issue(session, decisions[1::2], _campaign(session, "paused"))
+        members = {d.request_id for d in decisions[::3]}
+        _members(session, decisions[::3], "cancelled")
+        old = [d for d in decisions if d.decided_at < CUTOFF]
+        old_codes, old_requests = {d.coupon_code for d in old}, {d.request_id for d in old}
     before = _ids(db)
-    done = prune_decision_log(db, now=NOW, retention=RETENTION, dry_run=True)
-    assert _ids(db) == before and 700 < done.decisions < 900
+    counted = prune_decision_log(db, now=NOW, retention=RETENTION, dry_run=True)
+    assert _ids(db) == before and counted.decisions == 800
+    assert _coupon_codes(db) == codes and _member_requests(db) == members
+    done = prune_decision_log(db, now=NOW, retention=RETENTION)
+    assert (done.coupons, done.drop_members) == (
+        len(ended & old_codes),
+        len(members & old_requests),
+    )
+    assert done.coupons > 300 and done.drop_members > 250 and done.sales > 0
+    assert (counted.decisions, counted.coupons, counted.drop_members, counted.sales) == (
+        done.decisions,
+        done.coupons,
+        done.drop_members,
+        done.sales,
+    )
 
 
 def test_the_command_needs_a_window(
@@ -114,4 +275,6 @@ def test_the_command_needs_a_window(
     assert "TENIN_DECISION_LOG_RETENTION_DAYS" in capsys.readouterr().err
     monkeypatch.setenv("TENIN_DECISION_LOG_RETENTION_DAYS", "100000")
     assert prune_logs_main(["--database-url", url, "--dry-run"]) == 0
-    assert "would delete 0 decisions" in capsys.readouterr().out
+    assert "would delete 0 decisions, 0 coupons, 0 drop members and 0 sales before" in (
+        capsys.readouterr().out
+    )
