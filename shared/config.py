@@ -57,11 +57,16 @@ class Settings:
     # shared/retention.py).
     outbox_retention_days: float | None = 7.0
     # Processed-event records older than this are deleted by the relay (None: keep all). It
-    # must outlast the time an event can be delivered again: the topics' retention.
-    processed_events_retention_days: float | None = 14.0
+    # must outlast the longest a record stays on a consumed topic (retention.ms + segment.ms:
+    # 14 days by Kafka's defaults; shared/retention.outlasts_topics).
+    processed_events_retention_days: float | None = 15.0
     # chat_agent's sent, failed and cancelled deliveries older than this are deleted by its
     # relay (None: keep all): they hold LINE user ids and message texts.
     delivery_retention_days: float | None = 30.0
+    # chat_agent's offer requests older than this are deleted by its relay (None: keep all).
+    # The thank-you for a redeemed coupon reads its request, so it must outlast the longest
+    # coupon validity (90 days) and a till's lateness (72 hours).
+    offer_request_retention_days: float | None = 100.0
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = 2 * 1024 * 1024
@@ -172,6 +177,13 @@ class Settings:
             ),
             delivery_retention_days=(
                 number("TENIN_DELIVERY_RETENTION_DAYS", defaults.delivery_retention_days or 0.0)
+                or None
+            ),
+            offer_request_retention_days=(
+                number(
+                    "TENIN_OFFER_REQUEST_RETENTION_DAYS",
+                    defaults.offer_request_retention_days or 0.0,
+                )
                 or None
             ),
             log_level=(opt("TENIN_LOG_LEVEL") or "INFO").upper(),

@@ -21,14 +21,14 @@ import structlog
 from sqlalchemy import ARRAY, BigInteger, any_, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from shared.bus import Producer
+from shared.bus import Broker, Producer
 from shared.config import Settings
 from shared.db import DriverStatement, utcnow
 from shared.events import type_headers
 from shared.idempotency import ProcessedEventMixin
 from shared.outbox import OutboxMixin
 from shared.outbox_wake import SIGNALS, Wakeup
-from shared.retention import Aged, Pruner, prune_quietly, pruner
+from shared.retention import Aged, Pruner, outlasts_topics, prune_quietly, pruner
 
 log = structlog.get_logger(__name__)
 
@@ -197,29 +197,33 @@ class OutboxRelay:
 def worker_relay(
     sessions: Callable[[], Session],
     outbox_model: type[OutboxMixin],
-    producer: Producer,
+    broker: Broker,
     settings: Settings,
     processed_model: type[ProcessedEventMixin],
     *,
+    consumed: Sequence[str],
     also: Sequence[Pruner | None] = (),
 ) -> OutboxRelay:
     """A worker's relay of its service's outbox, as the settings say: its fallback poll,
     and how long its sent rows and the service's processed-event records are kept
     (shared.retention: pruned between the relay's rounds, with the service's own `also`;
-    None among those: that retention is off)."""
+    None among those: that retention is off). Records of applied events are pruned only
+    if they outlast every record of the `consumed` topics (retention.outlasts_topics)."""
+    days = settings.processed_events_retention_days
     pruners = (
         pruner(sessions, Aged.of(outbox_model, "sent_at"), settings.outbox_retention_days),
         pruner(
             sessions,
             Aged.of(processed_model, "processed_at"),
-            settings.processed_events_retention_days,
+            days,
+            allowed=outlasts_topics(broker, consumed, days) if days else None,
         ),
         *also,
     )
     return OutboxRelay(
         sessions,
         outbox_model,
-        producer,
+        broker.producer(),
         poll_seconds=settings.relay_poll_seconds,
         prune=[each for each in pruners if each is not None],
     )

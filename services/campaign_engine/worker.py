@@ -85,7 +85,12 @@ def components(
     # relay publishes the rest (docs/architecture.md § Hot paths).
     decide = decision_batches(engine)
     relay = worker_relay(
-        engine.sessions, Outbox, broker.producer(), engine.settings, ProcessedEvent
+        engine.sessions,
+        Outbox,
+        broker,
+        engine.settings,
+        ProcessedEvent,
+        consumed=[*request_topics, *update_topics],
     )
     decisions = {
         f"decisions-{n}" if n else "decisions": BatchConsumerLoop(

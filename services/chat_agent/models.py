@@ -109,6 +109,8 @@ class OfferRequest(Base):
     __tablename__ = "offer_requests"
     __table_args__ = (
         Index("ix_offer_requests_status_hold_until", "status", "hold_until"),
+        # Retention deletes the oldest first (TENIN_OFFER_REQUEST_RETENTION_DAYS).
+        Index("ix_offer_requests_created_at", "created_at"),
         {"schema": SCHEMA},
     )
 

@@ -16,6 +16,7 @@ from services.chat_agent.delivery.rate import PushRate
 from services.chat_agent.handlers import handlers, messaging, offer_batches
 from services.chat_agent.line.ordering import TimestampOrderedBroker
 from services.chat_agent.models import Outbox, ProcessedEvent
+from services.chat_agent.offers import asking
 from services.chat_agent.offers.held_greetings import release_held_greetings
 from shared.bus import Broker
 from shared.config import Settings
@@ -155,10 +156,19 @@ def components(
 
 def outbox_relay(deps: Dependencies, broker: Broker) -> OutboxRelay:
     """The worker's relay (shared.outbox_relay.worker_relay), which also prunes finished
-    deliveries: they hold LINE user ids and message texts (shared/retention.py)."""
-    finished = pruner(deps.sessions, queue.FINISHED, deps.settings.delivery_retention_days)
+    deliveries (they hold LINE user ids and message texts) and old offer requests
+    (shared/retention.py)."""
+    settings = deps.settings
+    finished = pruner(deps.sessions, queue.FINISHED, settings.delivery_retention_days)
+    asked = pruner(deps.sessions, asking.ASKED, settings.offer_request_retention_days)
     return worker_relay(
-        deps.sessions, Outbox, broker.producer(), deps.settings, ProcessedEvent, also=[finished]
+        deps.sessions,
+        Outbox,
+        broker,
+        deps.settings,
+        ProcessedEvent,
+        consumed=CONSUMED,
+        also=[finished, asked],
     )
 
 

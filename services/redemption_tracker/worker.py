@@ -85,7 +85,12 @@ def components(
     )
     out[f"{prefix}.pos"] = pos.run
     relay = worker_relay(
-        tracker.sessions, Outbox, broker.producer(), tracker.settings, ProcessedEvent
+        tracker.sessions,
+        Outbox,
+        broker,
+        tracker.settings,
+        ProcessedEvent,
+        consumed=[*COPY_GROUPS.values(), POS_TRANSACTIONS],
     )
     out[f"{prefix}.outbox"] = relay.run
     out[f"{prefix}.period_close"] = period_closer(tracker)

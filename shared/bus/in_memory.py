@@ -89,6 +89,12 @@ class InMemoryBroker:
         with self._lock:
             return len(self._logs.get(topic, ()))
 
+    def record_lifetime_ms(self, topics: Sequence[str]) -> dict[str, int | None]:
+        """Empty: the twin describes no topic. It keeps every record, and every group's
+        offsets, for as long as it lives, so a group never starts over from the earliest
+        record (what a window of processed-event records must outlast, on Kafka)."""
+        return {}
+
     def _rebalance(self, group_id: str) -> None:
         group = self._groups[group_id]
         assignable = sorted(

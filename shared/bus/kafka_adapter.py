@@ -167,6 +167,40 @@ class KafkaBroker:
             admin.close()
         return sum(len(d.get("partitions") or ()) for d in described if not d.get("error_code"))
 
+    def record_lifetime_ms(self, topics: Sequence[str]) -> dict[str, int | None]:
+        """Each topic's `retention.ms` + `segment.ms` as the broker has them (its defaults
+        included: 7 days each on Apache Kafka), None for a topic kept for ever."""
+        from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+        if not self.profile.describes_topic_configs:
+            raise NotImplementedError(f"{self.name} does not describe topic configs")
+
+        wanted = ("retention.ms", "segment.ms", "cleanup.policy")
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="tenin-admin")
+        try:
+            described = admin.describe_configs(
+                [
+                    ConfigResource(
+                        ConfigResourceType.TOPIC,
+                        self.namespace + t,
+                        configs=dict.fromkeys(wanted),
+                    )
+                    for t in dict.fromkeys(topics)
+                ],
+                config_filter="all",
+            )
+        finally:
+            admin.close()
+        by_topic = described.get("topic", {})
+        lifetimes: dict[str, int | None] = {}
+        for topic in topics:
+            configs = by_topic.get(self.namespace + topic)
+            if configs:
+                lifetimes[topic] = _record_lifetime_ms(
+                    {k: str((configs.get(k) or {}).get("value")) for k in wanted}
+                )
+        return lifetimes
+
     def ping(self) -> bool:
         """True when the broker answers a metadata request; False when it refuses one.
 
@@ -196,3 +230,11 @@ class KafkaBroker:
                     reconnect_backoff_max_ms=5000,
                 )
             return self._probe
+
+
+def _record_lifetime_ms(configs: dict[str, str]) -> int | None:
+    """retention.ms + segment.ms, or None when records are kept for ever."""
+    retention = int(configs["retention.ms"])
+    if "compact" in configs["cleanup.policy"] or retention < 0:
+        return None
+    return retention + int(configs["segment.ms"])

@@ -67,6 +67,14 @@ class Broker(Protocol):
         """How many partitions the topic has now (0 when it does not exist)."""
         ...
 
+    def record_lifetime_ms(self, topics: Sequence[str]) -> dict[str, int | None]:
+        """The longest each topic may keep a record, in ms: its `retention.ms` plus its
+        `segment.ms` (a record goes only with its whole segment, once the segment's newest
+        record is older than `retention.ms`, and a segment is closed after `segment.ms`);
+        None: kept for ever (`retention.ms` -1, or a compacted topic). A topic the broker
+        does not describe is left out; a broker that cannot answer raises."""
+        ...
+
 
 def next_offsets(messages: Sequence[Message]) -> dict[tuple[str, int], int]:
     """The offset to commit per partition: one past the last message handled."""

@@ -13,6 +13,8 @@ class BrokerProfile:
     name: str
     producer: dict[str, Any]
     consumer: dict[str, Any]
+    # Whether the broker answers DescribeConfigs (Tansu drops the connection instead).
+    describes_topic_configs: bool = True
 
 
 _PRODUCER_COMMON: dict[str, Any] = {
@@ -51,6 +53,7 @@ TANSU_PROFILE = BrokerProfile(
         "max_poll_interval_ms": 5_000,
         "request_timeout_ms": 10_000,
     },
+    describes_topic_configs=False,
 )
 
 PROFILES = {p.name: p for p in (KAFKA_PROFILE, TANSU_PROFILE)}

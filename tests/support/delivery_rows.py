@@ -1,5 +1,6 @@
 """chat_agent deliveries written straight to the table, in a chosen status and created at
-a chosen time: for the delivery retention tests (shared/retention.py)."""
+a chosen time, each a drop's push if asked: for the delivery retention tests
+(shared/retention.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from services.chat_agent.delivery.queue import delivery_row
-from services.chat_agent.models import Delivery
+from services.chat_agent.models import Delivery, DropPush
 
 
 def write_deliveries(
-    sessions: Callable[[], Session], customer: str, rows: Sequence[tuple[str, datetime]]
+    sessions: Callable[[], Session],
+    customer: str,
+    rows: Sequence[tuple[str, datetime]],
+    *,
+    drop_ids: Sequence[str] = (),
 ) -> None:
-    """One push to `customer` per (status, created_at)."""
+    """One push to `customer` per (status, created_at); the i-th is drop_ids[i]'s push
+    (its `drop_pushes` row) when drop_ids are given."""
     values = [
         {
             **delivery_row(
@@ -30,8 +36,19 @@ def write_deliveries(
         }
         for status, created_at in rows
     ]
+    pushes = [
+        {
+            "drop_id": drop_id,
+            "customer_id": customer,
+            "delivery_id": row["delivery_id"],
+            "request_id": f"drop:{drop_id}:{customer}",
+        }
+        for drop_id, row in zip(drop_ids, values, strict=bool(drop_ids))
+    ]
     with sessions() as session, session.begin():
         session.execute(insert(Delivery), values)
+        if pushes:
+            session.execute(insert(DropPush), pushes)
 
 
 def kept_deliveries(sessions: Callable[[], Session], customer: str) -> list[tuple[str, datetime]]:
@@ -43,3 +60,10 @@ def kept_deliveries(sessions: Callable[[], Session], customer: str) -> list[tupl
             .order_by(Delivery.created_at, Delivery.status)
         )
         return [(status, at) for status, at in session.execute(query)]
+
+
+def kept_drop_pushes(sessions: Callable[[], Session], customer: str) -> list[str]:
+    """The drops whose push to `customer` is still in `drop_pushes`, sorted."""
+    with sessions() as session:
+        query = select(DropPush.drop_id).where(DropPush.customer_id == customer)
+        return sorted(session.scalars(query))

@@ -11,12 +11,12 @@ import uuid
 from datetime import datetime
 from typing import Any, Required, TypedDict, Unpack, cast
 
-from sqlalchemy import CursorResult, text, update
+from sqlalchemy import CursorResult, Table, text, update
 from sqlalchemy.orm import Session
 
-from services.chat_agent.models import FINISHED_WHERE, Delivery
+from services.chat_agent.models import FINISHED_WHERE, Delivery, DropPush
 from shared.db import utcnow
-from shared.retention import Aged
+from shared.retention import Aged, Dependent
 
 
 class DeliveryFields(TypedDict, total=False):
@@ -38,8 +38,21 @@ class DeliveryFields(TypedDict, total=False):
 
 
 # What retention deletes (shared/retention.py, TENIN_DELIVERY_RETENTION_DAYS): rows that
-# will not be attempted again, oldest first by the partial index of their creation time.
-FINISHED = Aged.of(Delivery, "created_at", only=text(FINISHED_WHERE))
+# will not be attempted again, oldest first by the partial index of their creation time,
+# each with its `drop_pushes` row (a drop's one push to the customer, by its unique
+# delivery id), which guards nothing once the push is finished and that old
+# (docs/architecture.md § Retention).
+FINISHED = Aged.of(
+    Delivery,
+    "created_at",
+    only=text(FINISHED_WHERE),
+    dependents=(
+        Dependent(
+            cast(Table, DropPush.__table__).c.delivery_id,
+            cast(Table, Delivery.__table__).c.delivery_id,
+        ),
+    ),
+)
 
 # The columns `delivery_row` gives, for a one-statement INSERT of many (shared/rows.py).
 DELIVERY_COLUMNS = (

@@ -56,3 +56,6 @@ class TimestampOrderedBroker:
 
     def partition_count(self, topic: str) -> int:
         return self._broker.partition_count(topic)
+
+    def record_lifetime_ms(self, topics: Sequence[str]) -> dict[str, int | None]:
+        return self._broker.record_lifetime_ms(topics)

@@ -22,6 +22,7 @@ from services.chat_agent.models import PRODUCER, OfferRequest, Outbox
 from shared.db import utcnow
 from shared.events import Language, OfferContext, OfferRequested
 from shared.outbox import add_event
+from shared.retention import Aged
 from shared.rows import RowWriter
 
 # The request in one prepared statement (shared/rows.py): a customer waits on this path.
@@ -38,6 +39,11 @@ REQUEST_COLUMNS = (
     "created_at",
 )
 REQUEST_ROWS = RowWriter(cast(Table, OfferRequest.__table__), REQUEST_COLUMNS)
+
+# What retention deletes (shared/retention.py, TENIN_OFFER_REQUEST_RETENTION_DAYS, 100):
+# requests of any status, oldest first. A decided one is read for seconds, but the thank-you
+# for its coupon reads it until the coupon can no longer be redeemed (offers.thanks).
+ASKED = Aged.of(OfferRequest, "created_at")
 
 
 def request_offer(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
+import pytest
+
 from shared.bus import Broker
 from shared.consumer import ConsumerLoop
 from shared.dead_letters import DeadLetterSeal
@@ -232,3 +234,20 @@ def test_namespaces_keep_deployments_apart(broker: Broker, unique: str) -> None:
     finally:
         blue_reader.close()
         green_reader.close()
+
+
+def test_a_topics_record_lifetime_is_what_the_broker_keeps(broker: Broker, unique: str) -> None:
+    """How long a record may stay (shared.retention.outlasts_topics checks the window of
+    processed-event records against it): Kafka's defaults, 7 days of retention plus up to
+    7 more until the record's segment closes; the twin, which never forgets a group's
+    offsets, describes no topic; a topic that does not exist is left out. Tansu cannot
+    tell (it drops the connection on DescribeConfigs), so it is not asked."""
+    topic = f"contract.lifetime.{unique}"
+    broker.ensure_topics([topic])
+    asked = [topic, f"contract.missing.{unique}"]
+    if broker.name == "tansu":
+        with pytest.raises(NotImplementedError):
+            broker.record_lifetime_ms(asked)
+        return
+    expected = {"kafka": {topic: 14 * 86_400_000}, "memory": {}}
+    assert broker.record_lifetime_ms(asked) == expected[broker.name]

@@ -1,6 +1,6 @@
 """On PostgreSQL the relay prunes between rounds while it publishes (shared/retention.py):
 old sent outbox rows, old processed-event records and chat_agent's old finished
-deliveries go, unsent, unfinished and recent ones stay, new events still go out, and
+deliveries (with their drop pushes) go, unsent, unfinished and recent ones stay, new events still go out, and
 each table's batch is found by its index."""
 
 from __future__ import annotations
@@ -9,17 +9,19 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
 from services.campaign_engine.models import Outbox, ProcessedEvent
 from services.chat_agent.delivery.queue import FINISHED
 from services.chat_agent.models import Outbox as ChatOutbox
+from services.chat_agent.offers.asking import ASKED
 from shared.bus import InMemoryBroker
 from shared.db import make_engine, make_session_factory, unit_of_work, utcnow
 from shared.outbox import add_event
 from shared.outbox_relay import OutboxRelay
 from shared.retention import Aged, Pruner
-from tests.support.delivery_rows import kept_deliveries, write_deliveries
+from shared.rows import any_of
+from tests.support.delivery_rows import kept_deliveries, kept_drop_pushes, write_deliveries
 from tests.support.outbox_rows import kept_records, kept_rows, write_records, write_rows
 from tests.support.waiting import running, wait_for
 
@@ -76,8 +78,9 @@ def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str)
             "ix_campaign_engine_processed_events_processed_at",
         ),
         (FINISHED, "ix_deliveries_finished_created_at"),
+        (ASKED, "ix_offer_requests_created_at"),
     ],
-    ids=["outbox", "processed_events", "deliveries"],
+    ids=["outbox", "processed_events", "deliveries", "offer_requests"],
 )
 def test_each_batch_is_found_by_its_index_not_a_scan_of_the_table(
     pg_url: str, aged: Aged, index: str
@@ -94,10 +97,29 @@ def test_each_batch_is_found_by_its_index_not_a_scan_of_the_table(
     assert index in plan, plan
 
 
+def test_a_deliverys_drop_push_is_found_by_its_unique_delivery_id(pg_url: str) -> None:
+    """The drop pushes of a pruned batch are deleted by the deliveries' ids, one array
+    parameter: by the unique index, not a scan of a table of a row per follower per drop."""
+    sessions = make_session_factory(make_engine(pg_url))
+    (dependent,) = FINISHED.dependents
+    with sessions() as session:
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        doomed = any_of(session, dependent.column, [uuid.uuid4(), uuid.uuid4()])
+        compiled = delete(dependent.column.table).where(doomed).compile(session.get_bind())
+        explained = session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+        plan = "\n".join(row[0] for row in explained)
+    assert "uq_drop_pushes_delivery_id" in plan, plan
+
+
 def test_the_running_chat_relay_prunes_finished_deliveries(pg_url: str) -> None:
     sessions = make_session_factory(make_engine(pg_url))
     now, day, customer = utcnow(), timedelta(days=1), f"c_{uuid.uuid4().hex[:12]}"
-    write_deliveries(sessions, customer, [("sent", now - 40 * day), ("pending", now - 40 * day)])
+    write_deliveries(
+        sessions,
+        customer,
+        [("sent", now - 40 * day), ("pending", now - 40 * day)],
+        drop_ids=["d-old-sent", "d-old-pending"],
+    )
     write_deliveries(sessions, customer, [("failed", now - 40 * day), ("sent", now - day)])
     finished = Pruner(sessions, FINISHED, timedelta(days=30))
     relay = OutboxRelay(
@@ -106,3 +128,4 @@ def test_the_running_chat_relay_prunes_finished_deliveries(pg_url: str) -> None:
     with running(relay.run):
         wait_for(lambda: len(kept_deliveries(sessions, customer)) <= 2, timeout=20, what="pruning")
     assert [status for status, _ in kept_deliveries(sessions, customer)] == ["pending", "sent"]
+    assert kept_drop_pushes(sessions, customer) == ["d-old-pending"]  # went with its delivery

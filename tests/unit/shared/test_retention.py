@@ -1,14 +1,17 @@
 """Sent outbox rows and processed-event records older than their retention are deleted, a
-batch at a time; nothing else is (shared/retention.py), on SQLite."""
+batch at a time; nothing else is, and no record while a consumed topic may keep its event
+longer (shared/retention.py), on SQLite."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.models import Outbox, ProcessedEvent
@@ -16,7 +19,7 @@ from shared.bus import InMemoryBroker
 from shared.config import Settings
 from shared.idempotency import first_time
 from shared.outbox_relay import OutboxRelay, worker_relay
-from shared.retention import Aged, Pruner, pruner
+from shared.retention import Aged, Pruner, outlasts_topics, pruner
 from tests.support.outbox_rows import (
     kept_records,
     kept_rows,
@@ -27,6 +30,7 @@ from tests.support.outbox_rows import (
 Sessions = Callable[[], Session]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
+MS_A_DAY = 86_400_000
 
 
 def _pruner(sqlite_sessions: Sessions, **over: Any) -> Pruner:
@@ -81,7 +85,7 @@ def test_a_workers_relay_prunes_as_the_settings_say_and_zero_keeps_everything(
     def relay_for(**env: str) -> OutboxRelay:
         settings = Settings.from_env({**env, "TENIN_DATA_DIR": str(tmp_path)}, "campaign_engine")
         return worker_relay(
-            sqlite_sessions, Outbox, InMemoryBroker().producer(), settings, ProcessedEvent
+            sqlite_sessions, Outbox, InMemoryBroker(), settings, ProcessedEvent, consumed=[]
         )
 
     def windows(relay: OutboxRelay) -> dict[str, timedelta]:
@@ -89,14 +93,88 @@ def test_a_workers_relay_prunes_as_the_settings_say_and_zero_keeps_everything(
 
     assert windows(relay_for()) == {
         "campaign_engine.outbox": timedelta(days=7),
-        "campaign_engine.processed_events": timedelta(days=14),
+        "campaign_engine.processed_events": timedelta(days=15),
     }
     assert windows(
         relay_for(TENIN_OUTBOX_RETENTION_DAYS="2.5", TENIN_PROCESSED_EVENTS_RETENTION_DAYS="")
     ) == {
         "campaign_engine.outbox": timedelta(days=2.5),
-        "campaign_engine.processed_events": timedelta(days=14),
+        "campaign_engine.processed_events": timedelta(days=15),
     }
     off = relay_for(TENIN_OUTBOX_RETENTION_DAYS="0", TENIN_PROCESSED_EVENTS_RETENTION_DAYS="0")
     assert off.pruners == ()
     assert pruner(sqlite_sessions, Aged.of(Outbox, "sent_at"), None) is None
+
+
+class _Lifetimes(InMemoryBroker):
+    """The twin, saying what a broker may of its topics' record lifetimes (or that it
+    cannot tell)."""
+
+    def __init__(self, lifetimes: dict[str, int | None] | None) -> None:
+        super().__init__()
+        self.lifetimes, self.asked = lifetimes, 0
+
+    def record_lifetime_ms(self, topics: Sequence[str]) -> dict[str, int | None]:
+        self.asked += 1
+        if self.lifetimes is None:
+            raise NotImplementedError("stub does not describe topic configs")
+        return {t: ms for t, ms in self.lifetimes.items() if t in topics}
+
+
+def _records_pruner(sqlite_sessions: Sessions, broker: _Lifetimes, days: float) -> Pruner:
+    aged = Aged.of(ProcessedEvent, "processed_at")
+    check = outlasts_topics(broker, ["a", "b"], days)
+    return Pruner(sqlite_sessions, aged, days * DAY, clock=lambda: NOW, allowed=check)
+
+
+@pytest.mark.parametrize(
+    ("lifetimes", "pruned"),
+    [
+        ({"a": 7 * MS_A_DAY, "b": 14 * MS_A_DAY}, 1),  # Kafka's defaults: 14 < 15 days
+        ({"a": 7 * MS_A_DAY, "b": 15 * MS_A_DAY}, 0),  # as long as the window
+        ({"a": 7 * MS_A_DAY, "b": None}, 0),  # b is kept for ever
+        ({}, 1),  # the broker keeps no record past its offsets (the twin)
+        (None, 1),  # the broker cannot tell (Tansu): pruned as configured, with a warning
+    ],
+    ids=["shorter", "as-long", "for-ever", "none-described", "cannot-tell"],
+)
+def test_records_are_pruned_only_if_they_outlast_every_consumed_topics_records(
+    sqlite_sessions: Sessions,
+    lifetimes: dict[str, int | None] | None,
+    pruned: int,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    consumer = f"c-{uuid.uuid4().hex[:8]}"
+    write_records(sqlite_sessions, consumer, {uuid.uuid4(): NOW - 20 * DAY, uuid.uuid4(): NOW})
+    broker = _Lifetimes(lifetimes)
+    records = _records_pruner(sqlite_sessions, broker, 15)
+    caplog.set_level(logging.INFO)
+    first = records.maybe_prune()
+    assert records.maybe_prune() == 0, "not due again within a minute"
+    assert broker.asked == 1, "asked once, before the first batch"
+    assert (first >= 1) == bool(pruned)  # (other tests' old records may go too)
+    assert len(kept_records(sqlite_sessions, consumer)) == 2 - pruned
+    assert records.off == (not pruned)
+    # Where structlog renders depends on the logging set-up: the records or the streams.
+    logged = caplog.text + "".join(capfd.readouterr())
+    assert ("processed_events_window_too_short" in logged) == (not pruned), logged
+    assert ("topic_lifetime_unknown" in logged) == (lifetimes is None), logged
+
+
+def test_a_workers_relay_asks_about_the_topics_its_service_consumes(
+    sqlite_sessions: Sessions, tmp_path: Path
+) -> None:
+    settings = Settings.from_env({"TENIN_DATA_DIR": str(tmp_path)}, "campaign_engine")
+    broker = _Lifetimes({"offer.requests": 30 * MS_A_DAY, "elsewhere": None})
+    relay = worker_relay(
+        sqlite_sessions,
+        Outbox,
+        broker,
+        settings,
+        ProcessedEvent,
+        consumed=["offer.requests"],
+    )
+    records = next(p for p in relay.pruners if p.aged.name.endswith("processed_events"))
+    records.maybe_prune()
+    assert records.off, "offer.requests keeps its records 30 days, the window is 15"
