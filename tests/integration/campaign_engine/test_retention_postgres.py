@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import gzip
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Select, select, text, update
-from sqlalchemy.orm import Session
 
 from services.campaign_engine.modeling.retention import (
     coupons_of,
@@ -24,53 +22,12 @@ from services.campaign_engine.modeling.retention import (
 from services.campaign_engine.modeling.simulated_log import simulated_log, write_log
 from services.campaign_engine.models import Campaign, Coupon, Decision, Drop, DropMember
 from shared.db import make_engine, make_session_factory, unit_of_work
+from tests.support.decision_log_rows import add_campaign, add_coupons
 
 # Long before anything else the session's database holds: the cut-off touches only these rows.
 START = datetime(2001, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=200)
 RETENTION = timedelta(days=120)
-
-
-def _campaign(session: Session, status: str) -> str:
-    campaign_id = str(uuid.uuid4())
-    session.add(
-        Campaign(
-            campaign_id=campaign_id,
-            name="retention",
-            status=status,
-            starts_at=START,
-            ends_at=START + timedelta(days=110),
-            offers=[],
-            budget={},
-            caps={},
-            holdout_pct=10.0,
-            revenue_share={},
-        )
-    )
-    return campaign_id
-
-
-def _issue(session: Session, decisions: Iterable[dict[str, Any]], campaign_id: str) -> set[str]:
-    """A coupons row for each decision that sent one, as the decision path writes it."""
-    codes = set()
-    for serial, d in enumerate(decisions, start=1):
-        if d["coupon_code"] is None:
-            continue
-        session.add(
-            Coupon(
-                code=d["coupon_code"],
-                decision_id=d["decision_id"],
-                campaign_id=campaign_id,
-                offer_id=d["offer_id"],
-                customer_id=d["customer_id"],
-                serial=serial,
-                face_value=100,
-                issued_at=d["decided_at"],
-                expires_at=d["expires_at"],
-            )
-        )
-        codes.add(d["coupon_code"])
-    return codes
 
 
 def _archived(directory: Path, table: str, key: str) -> set[str]:
@@ -92,9 +49,9 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         mine = {d["decision_id"] for d in decisions}
         with unit_of_work(sessions) as session:
             # Even decisions' coupons are an ended campaign's, odd ones a live campaign's.
-            ended = _issue(session, decisions[::2], _campaign(session, "ended"))
-            live_id = _campaign(session, "active")
-            live = _issue(session, decisions[1::2], live_id)
+            ended = add_coupons(session, decisions[::2], add_campaign(session, "ended", START))
+            live_id = add_campaign(session, "active", START)
+            live = add_coupons(session, decisions[1::2], live_id)
             drop_id = str(uuid.uuid4())
             session.add(Drop(drop_id=drop_id, campaign_id=live_id, status="paged"))
             session.add_all(

@@ -28,6 +28,7 @@ from services.campaign_engine.models import (
     DropMember,
 )
 from shared.db import make_engine, make_session_factory, unit_of_work
+from tests.support.decision_log_rows import add_campaign, add_coupons
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=200)
@@ -47,48 +48,6 @@ def db(tmp_path: Path) -> Engine:
 def _ids(db: Engine) -> set[str]:
     with make_session_factory(db)() as session:
         return set(session.scalars(select(Decision.decision_id)))
-
-
-def _campaign(session: Session, status: str) -> str:
-    campaign_id = str(uuid.uuid4())
-    session.add(
-        Campaign(
-            campaign_id=campaign_id,
-            name="retention",
-            status=status,
-            starts_at=START,
-            ends_at=START + timedelta(days=110),
-            offers=[],
-            budget={},
-            caps={},
-            holdout_pct=10.0,
-            revenue_share={},
-        )
-    )
-    return campaign_id
-
-
-def _issue(session: Session, decisions: Iterable[Decision], campaign_id: str) -> set[str]:
-    """A coupons row for each decision that sent one, as the decision path writes it."""
-    codes = set()
-    for serial, d in enumerate(decisions, start=1):
-        if d.coupon_code is None or d.expires_at is None:
-            continue
-        session.add(
-            Coupon(
-                code=d.coupon_code,
-                decision_id=d.decision_id,
-                campaign_id=campaign_id,
-                offer_id=d.offer_id or "offer-0",
-                customer_id=d.customer_id,
-                serial=serial,
-                face_value=100,
-                issued_at=d.decided_at,
-                expires_at=d.expires_at,
-            )
-        )
-        codes.add(d.coupon_code)
-    return codes
 
 
 def _members(session: Session, decisions: Iterable[Decision], status: str) -> str:
@@ -152,7 +111,7 @@ def test_the_coupons_and_drop_members_of_deleted_decisions_go_with_them(
 ) -> None:
     with unit_of_work(make_session_factory(db)) as session:
         decisions = list(session.scalars(select(Decision)))
-        codes = _issue(session, decisions, _campaign(session, "ended"))
+        codes = add_coupons(session, decisions, add_campaign(session, "ended", START))
         _members(session, decisions, "paged")
         sent = {d.decision_id: d.coupon_code for d in decisions if d.coupon_code}
         requests = {d.decision_id: d.request_id for d in decisions}
@@ -186,8 +145,8 @@ def test_a_live_campaigns_coupons_outlive_their_decisions_until_it_ends(
     sessions = make_session_factory(db)
     with unit_of_work(sessions) as session:
         decisions = list(session.scalars(select(Decision)))
-        live = _campaign(session, "active")
-        codes = _issue(session, decisions, live)
+        live = add_campaign(session, "active", START)
+        codes = add_coupons(session, decisions, live)
         sent = {d.decision_id: d.coupon_code for d in decisions if d.coupon_code}
     before = _ids(db)
     done = prune_decision_log(db, now=NOW, retention=RETENTION, batch_size=150)
@@ -214,7 +173,7 @@ def test_a_decision_whose_outcome_can_still_change_stays(db: Engine) -> None:
         # A coupon valid for a year: its redemption may still come.
         oldest.expires_at = NOW + timedelta(days=1)
         keep = oldest.decision_id
-        (code,) = _issue(session, [oldest], _campaign(session, "ended"))
+        (code,) = add_coupons(session, [oldest], add_campaign(session, "ended", START))
     prune_decision_log(db, now=NOW, retention=RETENTION)
     assert keep in _ids(db) and code in _coupon_codes(db)
 
@@ -240,8 +199,10 @@ def test_a_dry_run_counts_and_deletes_nothing(db: Engine) -> None:
         decisions = list(session.scalars(select(Decision).order_by(Decision.decided_at)))
         # Half the coupons are a live campaign's, which keeps them; a third of the
         # decisions are a finished drop's members.
-        ended = _issue(session, decisions[::2], _campaign(session, "ended"))
-        codes = ended | _issue(session, decisions[1::2], _campaign(session, "paused"))
+        ended = add_coupons(session, decisions[::2], add_campaign(session, "ended", START))
+        codes = ended | add_coupons(
+            session, decisions[1::2], add_campaign(session, "paused", START)
+        )
         members = {d.request_id for d in decisions[::3]}
         _members(session, decisions[::3], "cancelled")
         old = [d for d in decisions if d.decided_at < CUTOFF]

@@ -1,0 +1,66 @@
+"""Campaigns and issued coupons written straight to the engine's tables, for the decision
+log's retention tests (modeling/retention.py, `tenin model prune-logs`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from services.campaign_engine.models import Campaign, Coupon, Decision
+
+_COUPON_FIELDS = ("coupon_code", "decision_id", "offer_id", "customer_id", "decided_at")
+
+
+def add_campaign(session: Session, status: str, starts_at: datetime) -> str:
+    """A campaign in `status` that ran 110 days from `starts_at`; its id."""
+    campaign_id = str(uuid.uuid4())
+    session.add(
+        Campaign(
+            campaign_id=campaign_id,
+            name="retention",
+            status=status,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(days=110),
+            offers=[],
+            budget={},
+            caps={},
+            holdout_pct=10.0,
+            revenue_share={},
+        )
+    )
+    return campaign_id
+
+
+def add_coupons(
+    session: Session, decisions: Iterable[Decision | Mapping[str, Any]], campaign_id: str
+) -> set[str]:
+    """A coupons row for each decision (a row or its columns) that sent one, as the decision
+    path writes it; their codes."""
+    codes = set()
+    for serial, decision in enumerate(decisions, start=1):
+        d = decision if isinstance(decision, Mapping) else _columns(decision)
+        if d["coupon_code"] is None or d["expires_at"] is None:
+            continue
+        session.add(
+            Coupon(
+                code=d["coupon_code"],
+                decision_id=d["decision_id"],
+                campaign_id=campaign_id,
+                offer_id=d["offer_id"] or "offer-0",
+                customer_id=d["customer_id"],
+                serial=serial,
+                face_value=100,
+                issued_at=d["decided_at"],
+                expires_at=d["expires_at"],
+            )
+        )
+        codes.add(d["coupon_code"])
+    return codes
+
+
+def _columns(decision: Decision) -> dict[str, Any]:
+    return {k: getattr(decision, k) for k in (*_COUPON_FIELDS, "expires_at")}
