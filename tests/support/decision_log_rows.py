@@ -3,36 +3,27 @@ log's retention tests (modeling/retention.py, `tenin model prune-logs`)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.campaign_engine.models import Campaign, Coupon, Decision
+from services.campaign_engine.campaigns.commands import create_campaign
+from services.campaign_engine.campaigns.schemas import CampaignIn
+from services.campaign_engine.models import Coupon, Decision
+from shared.db import utcnow
+from tests.unit.campaign_engine.fakes import campaign_body
 
 _COUPON_FIELDS = ("coupon_code", "decision_id", "offer_id", "customer_id", "decided_at")
 
 
-def add_campaign(session: Session, status: str, starts_at: datetime) -> str:
-    """A campaign in `status` that ran 110 days from `starts_at`; its id."""
-    campaign_id = str(uuid.uuid4())
-    session.add(
-        Campaign(
-            campaign_id=campaign_id,
-            name="retention",
-            status=status,
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(days=110),
-            offers=[],
-            budget={},
-            caps={},
-            holdout_pct=10.0,
-            revenue_share={},
-        )
-    )
-    return campaign_id
+def add_campaign(session: Session, status: str) -> str:
+    """A valid campaign (as the campaign API creates one) in `status`; its id. Valid, because
+    the database is shared with tests that list every campaign through the API."""
+    campaign = create_campaign(session, CampaignIn.model_validate(campaign_body(utcnow())))
+    campaign.status = status
+    session.flush()
+    return campaign.campaign_id
 
 
 def add_coupons(

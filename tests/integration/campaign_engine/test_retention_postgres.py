@@ -49,8 +49,8 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         mine = {d["decision_id"] for d in decisions}
         with unit_of_work(sessions) as session:
             # Even decisions' coupons are an ended campaign's, odd ones a live campaign's.
-            ended = add_coupons(session, decisions[::2], add_campaign(session, "ended", START))
-            live_id = add_campaign(session, "active", START)
+            ended = add_coupons(session, decisions[::2], add_campaign(session, "ended"))
+            live_id = add_campaign(session, "active")
             live = add_coupons(session, decisions[1::2], live_id)
             drop_id = str(uuid.uuid4())
             session.add(Drop(drop_id=drop_id, campaign_id=live_id, status="paged"))

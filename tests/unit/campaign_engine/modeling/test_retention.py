@@ -111,7 +111,7 @@ def test_the_coupons_and_drop_members_of_deleted_decisions_go_with_them(
 ) -> None:
     with unit_of_work(make_session_factory(db)) as session:
         decisions = list(session.scalars(select(Decision)))
-        codes = add_coupons(session, decisions, add_campaign(session, "ended", START))
+        codes = add_coupons(session, decisions, add_campaign(session, "ended"))
         _members(session, decisions, "paged")
         sent = {d.decision_id: d.coupon_code for d in decisions if d.coupon_code}
         requests = {d.decision_id: d.request_id for d in decisions}
@@ -145,7 +145,7 @@ def test_a_live_campaigns_coupons_outlive_their_decisions_until_it_ends(
     sessions = make_session_factory(db)
     with unit_of_work(sessions) as session:
         decisions = list(session.scalars(select(Decision)))
-        live = add_campaign(session, "active", START)
+        live = add_campaign(session, "active")
         codes = add_coupons(session, decisions, live)
         sent = {d.decision_id: d.coupon_code for d in decisions if d.coupon_code}
     before = _ids(db)
@@ -173,7 +173,7 @@ def test_a_decision_whose_outcome_can_still_change_stays(db: Engine) -> None:
         # A coupon valid for a year: its redemption may still come.
         oldest.expires_at = NOW + timedelta(days=1)
         keep = oldest.decision_id
-        (code,) = add_coupons(session, [oldest], add_campaign(session, "ended", START))
+        (code,) = add_coupons(session, [oldest], add_campaign(session, "ended"))
     prune_decision_log(db, now=NOW, retention=RETENTION)
     assert keep in _ids(db) and code in _coupon_codes(db)
 
@@ -199,10 +199,8 @@ def test_a_dry_run_counts_and_deletes_nothing(db: Engine) -> None:
         decisions = list(session.scalars(select(Decision).order_by(Decision.decided_at)))
         # Half the coupons are a live campaign's, which keeps them; a third of the
         # decisions are a finished drop's members.
-        ended = add_coupons(session, decisions[::2], add_campaign(session, "ended", START))
-        codes = ended | add_coupons(
-            session, decisions[1::2], add_campaign(session, "paused", START)
-        )
+        ended = add_coupons(session, decisions[::2], add_campaign(session, "ended"))
+        codes = ended | add_coupons(session, decisions[1::2], add_campaign(session, "paused"))
         members = {d.request_id for d in decisions[::3]}
         _members(session, decisions[::3], "cancelled")
         old = [d for d in decisions if d.decided_at < CUTOFF]
