@@ -67,6 +67,11 @@ class Settings:
     # The thank-you for a redeemed coupon reads its request, so it must outlast the longest
     # coupon validity (90 days) and a till's lateness (72 hours).
     offer_request_retention_days: float | None = 100.0
+    # redemption_tracker's copies of decisions and deliveries older than this are deleted
+    # by its relay once their campaign's report is final (None: keep all). A report is
+    # final 3 to 4 months after its campaign's end, so this keeps a campaign's copies some
+    # weeks to months past its freeze.
+    tracker_copy_retention_days: float | None = 180.0
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = 2 * 1024 * 1024
@@ -183,6 +188,13 @@ class Settings:
                 number(
                     "TENIN_OFFER_REQUEST_RETENTION_DAYS",
                     defaults.offer_request_retention_days or 0.0,
+                )
+                or None
+            ),
+            tracker_copy_retention_days=(
+                number(
+                    "TENIN_TRACKER_COPY_RETENTION_DAYS",
+                    defaults.tracker_copy_retention_days or 0.0,
                 )
                 or None
             ),

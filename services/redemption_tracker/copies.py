@@ -5,7 +5,9 @@ links (`customer.linked`, `customer.unlinked`) and deliveries (`coupon.delivered
 function applies which event type. Each event is applied in one unit of work by
 `apply_once`: `first_time` records the event id per consumer group (so a redelivered
 event changes nothing), then the effect. Copies are last-writer-wins by the event's
-`occurred_at`, so an older snapshot arriving late never overwrites a newer one.
+`occurred_at`, so an older snapshot arriving late never overwrites a newer one. Decisions
+and deliveries of a campaign whose report is final are pruned by the relay
+(reports/final.py).
 """
 
 from __future__ import annotations
@@ -113,8 +115,15 @@ def _canonical(code: str) -> str:
 
 
 def record_decision(s: Session, envelope: Envelope) -> None:
-    """Keep the decision: the arm for lift, the coupon for issued counts and validity."""
+    """Keep the decision: the arm for lift, the coupon for issued counts and validity.
+
+    A decision for no campaign (arm `none`: no offer, no code) is not kept: every report
+    reads a campaign's decisions and the till finds one by its code, so nothing would
+    read it (the event is still recorded as applied, by `apply_once`).
+    """
     d = payload_as(envelope, OfferDecided)
+    if d.campaign_id is None:
+        return
     coupon = d.coupon
     bulk(
         s,

@@ -1,14 +1,16 @@
 """The redemption_tracker schema: its tables (one metadata shared with every service).
 
 What the tracker owns: POS transactions, the coupon checks made on them, redemptions,
-voids and the append-only revenue-share ledger. What it copies from other services'
-events: campaigns, decisions (issued coupons and experiment arms), deliveries and
-customer links. Exactly-once rules live in constraints here, not in application code:
+voids, the append-only revenue-share ledger and the final reports of ended campaigns. What
+it copies from other services' events: campaigns, decisions (issued coupons and experiment
+arms), deliveries and customer links. Exactly-once rules live in constraints here, not in
+application code:
 
 - `transactions (store_id, transaction_id)` is unique: a re-sent transaction is a duplicate;
 - `redemptions.code` is unique among rows not voided: one live redemption per code;
 - `voids.tx_id` is unique: a transaction is voided once;
-- `ledger_entries.dedupe_key` is unique: one entry per redemption, per void, per period close.
+- `ledger_entries.dedupe_key` is unique: one entry per redemption, per void, per period close;
+- `campaign_reports.campaign_id` is the key: a campaign's report is frozen once.
 """
 
 from __future__ import annotations
@@ -100,6 +102,8 @@ class Decision(TrackerTable):
     __tablename__ = "decisions"
     __table_args__ = (
         Index("ix_rt_decisions_campaign_arm", "campaign_id", "arm"),
+        # Rows of final reports are pruned oldest first (reports/final.py).
+        Index("ix_rt_decisions_decided_at", "decided_at"),
         {"schema": SCHEMA},
     )
 
@@ -120,6 +124,11 @@ class Delivery(TrackerTable):
     """A `coupon.delivered`: the coupon message reached the messaging platform."""
 
     __tablename__ = "deliveries"
+    __table_args__ = (
+        # Rows of final reports are pruned oldest first (reports/final.py).
+        Index("ix_rt_deliveries_delivered_at", "delivered_at"),
+        {"schema": SCHEMA},
+    )
 
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
     campaign_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -263,3 +272,15 @@ class LedgerEntry(TrackerTable):
     share_bp: Mapped[int] = mapped_column(Integer)
     period: Mapped[str] = mapped_column(String(7))  # YYYY-MM, statement time zone
     booked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignReport(TrackerTable):
+    """A campaign's final report, frozen once its statements are final (reports/final.py)
+    and served from then on instead of the live one."""
+
+    __tablename__ = "campaign_reports"
+
+    campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    frozen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)  # what the JSON and CSV serve
+    daily: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # the page's chart

@@ -1,4 +1,5 @@
-"""`tenin worker redemption_tracker`: consumers, the outbox relay and the period closer."""
+"""`tenin worker redemption_tracker`: consumers, the outbox relay (which also prunes the copies
+of campaigns whose report is final) and the period closer (which also freezes those reports)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from services.redemption_tracker.bootstrap import Tracker, bootstrap, tune_gc
 from services.redemption_tracker.handlers import COPIES, event_handler, pos_transaction_handler
 from services.redemption_tracker.models import Outbox, ProcessedEvent
 from services.redemption_tracker.pos.topic import decode_pos_message
+from services.redemption_tracker.reports.final import (
+    FINAL_DECISIONS,
+    FINAL_DELIVERIES,
+    freeze_all,
+)
 from services.redemption_tracker.reports.periods import close_all
 from shared.bus import Broker, broker_from_settings
 from shared.config import Settings
@@ -25,7 +31,8 @@ from shared.events import (
     SALES_EVENTS,
     dlq_topic,
 )
-from shared.outbox_relay import worker_relay
+from shared.outbox_relay import OutboxRelay, worker_relay
+from shared.retention import pruner
 from shared.runtime import Component, run_components
 
 log = structlog.get_logger(__name__)
@@ -42,7 +49,8 @@ CLOSE_EVERY_S = 600.0
 
 
 def period_closer(tracker: Tracker, every_s: float = CLOSE_EVERY_S) -> Component:
-    """Book the monthly closes of incremental-basis campaigns (idempotent, so any cadence)."""
+    """Book the monthly closes of incremental-basis campaigns, then freeze the reports of
+    ended campaigns past their last close (both idempotent, so any cadence)."""
 
     def run(stop: threading.Event) -> None:
         while not stop.is_set():
@@ -50,9 +58,31 @@ def period_closer(tracker: Tracker, every_s: float = CLOSE_EVERY_S) -> Component
                 close_all(tracker)
             except Exception:
                 log.exception("period_close_failed")
+            try:
+                freeze_all(tracker)
+            except Exception:
+                log.exception("report_freeze_failed")
             stop.wait(every_s)
 
     return run
+
+
+def outbox_relay(tracker: Tracker, broker: Broker) -> OutboxRelay:
+    """The worker's relay (shared.outbox_relay.worker_relay), which also prunes the copies of
+    decisions and deliveries of campaigns whose report is final (reports/final.py)."""
+    days = tracker.settings.tracker_copy_retention_days
+    return worker_relay(
+        tracker.sessions,
+        Outbox,
+        broker,
+        tracker.settings,
+        ProcessedEvent,
+        consumed=[*COPY_GROUPS.values(), POS_TRANSACTIONS],
+        also=[
+            pruner(tracker.sessions, FINAL_DECISIONS, days),
+            pruner(tracker.sessions, FINAL_DELIVERIES, days),
+        ],
+    )
 
 
 def components(
@@ -84,15 +114,7 @@ def components(
         seal=seal,
     )
     out[f"{prefix}.pos"] = pos.run
-    relay = worker_relay(
-        tracker.sessions,
-        Outbox,
-        broker,
-        tracker.settings,
-        ProcessedEvent,
-        consumed=[*COPY_GROUPS.values(), POS_TRANSACTIONS],
-    )
-    out[f"{prefix}.outbox"] = relay.run
+    out[f"{prefix}.outbox"] = outbox_relay(tracker, broker).run
     out[f"{prefix}.period_close"] = period_closer(tracker)
     return out
 

@@ -1,4 +1,8 @@
-"""Reports and statements over HTTP (marketer keys): docs/interfaces.md § Reports and statements."""
+"""Reports and statements over HTTP (marketer keys): docs/interfaces.md § Reports and statements.
+
+A campaign's report is the live one until its statements are final, then the frozen final
+one (final.py), in JSON, CSV and HTML alike.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from services.redemption_tracker.bootstrap import Tracker
 from services.redemption_tracker.models import Campaign
+from services.redemption_tracker.reports.final import served_report
 from services.redemption_tracker.reports.page import report_page
-from services.redemption_tracker.reports.report import build_report, report_csv
+from services.redemption_tracker.reports.report import report_csv
 from services.redemption_tracker.reports.schemas import (
     Report,
     Statement,
@@ -83,7 +88,7 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
                 [{"field": "format", "message": "must be json or csv"}],
             )
         with tracker.sessions() as s:
-            report = build_report(s, _campaign_or_404(s, campaign_id), tracker.clock())
+            report = served_report(s, _campaign_or_404(s, campaign_id), tracker.clock())
         if fmt == "csv":
             return Response(
                 report_csv(report),
@@ -95,10 +100,8 @@ def reports_blueprint(tracker: Tracker) -> Blueprint:
     @bp.get("/v1/campaigns/<campaign_id>/report.html")
     @marketer
     def get_report_page(campaign_id: str) -> Response:
-        now = tracker.clock()
         with tracker.sessions() as s:
-            report = build_report(s, _campaign_or_404(s, campaign_id), now)
-            page = report_page(s, report, now)
+            page = report_page(s, _campaign_or_404(s, campaign_id), tracker.clock())
         return Response(page, mimetype="text/html")
 
     @bp.get("/v1/statements")

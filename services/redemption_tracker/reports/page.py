@@ -1,64 +1,39 @@
-"""The live report page: GET /v1/campaigns/{id}/report.html, drawn by charts.py.
+"""The report page: GET /v1/campaigns/{id}/report.html, drawn by charts.py.
 
-It adds the daily series (coupons issued and redeemed per Japan calendar day) to the
-same report dict the JSON endpoint serves, so the page and the API cannot disagree.
+It adds the daily series (coupons issued and redeemed per Japan calendar day, daily.py) to
+the same report dict the JSON endpoint serves, so the page and the API cannot disagree:
+both live, or both as frozen with the campaign's final report (final.py).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-from datetime import date, datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.redemption_tracker.models import Decision, Redemption
+from services.redemption_tracker.models import Campaign
 from services.redemption_tracker.reports.charts import (
     DailySeries,
     ReportExtras,
     render_report_html,
 )
-
-STORE_TIME = ZoneInfo("Asia/Tokyo")
-
-
-def _per_day(moments: Iterable[datetime]) -> Counter[date]:
-    return Counter(when.astimezone(STORE_TIME).date() for when in moments)
+from services.redemption_tracker.reports.daily import daily_counts
+from services.redemption_tracker.reports.final import final_report
+from services.redemption_tracker.reports.report import build_report
 
 
-def daily_series(s: Session, campaign_id: str) -> DailySeries | None:
-    """Coupons issued (decision time) and redeemed, net of voids (till time), per day."""
-    issued = _per_day(
-        s.execute(
-            select(Decision.decided_at).where(
-                Decision.campaign_id == campaign_id, Decision.code.is_not(None)
-            )
-        ).scalars()
-    )
-    redeemed = _per_day(
-        s.execute(
-            select(Redemption.occurred_at).where(
-                Redemption.campaign_id == campaign_id, Redemption.voided_at.is_(None)
-            )
-        ).scalars()
-    )
-    days = sorted(set(issued) | set(redeemed))
-    if not days:
-        return None
-    return DailySeries(
-        labels=[f"{d:%m-%d}" for d in days],
-        issued=[issued[d] for d in days],
-        redeemed=[redeemed[d] for d in days],
-    )
-
-
-def report_page(s: Session, report: dict[str, Any], now: datetime) -> str:
-    """The self-contained HTML page for a report."""
-    extras = ReportExtras(
-        daily=daily_series(s, report["campaign_id"]),
-        notes=[f"Served live by the redemption tracker at {now:%Y-%m-%d %H:%M} UTC."],
-    )
+def report_page(s: Session, campaign: Campaign, now: datetime) -> str:
+    """The self-contained HTML page of a campaign's report: the final one once frozen."""
+    final = final_report(s, campaign.campaign_id)
+    served = f"{now:%Y-%m-%d %H:%M} UTC"
+    if final is None:
+        report, daily = build_report(s, campaign, now), daily_counts(s, campaign.campaign_id)
+        note = f"Served live by the redemption tracker at {served}."
+    else:
+        report, daily = final.report, final.daily
+        note = (
+            f"Final report, frozen at {final.frozen_at:%Y-%m-%d %H:%M} UTC once the campaign's "
+            f"statements were final; served by the redemption tracker at {served}."
+        )
+    extras = ReportExtras(daily=DailySeries(**daily) if daily else None, notes=[note])
     return render_report_html(report, extras)

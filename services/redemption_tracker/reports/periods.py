@@ -13,7 +13,8 @@ P, and a later revision (late sales, voids) lands as an adjustment in the next c
 possibly negative — instead of rewriting a month already stated. A month not yet closed
 shows the same formula as a provisional amount; it is not in the ledger until the close.
 Closing continues for `GRACE_MONTHS` after the campaign's end month, to take in late
-sales and voids; after that the last close stands.
+sales and voids; after that the last close stands, and an ended campaign's report is
+frozen (final.py).
 """
 
 from __future__ import annotations
@@ -116,19 +117,34 @@ def cumulative_share(s: Session, campaign: Campaign, until: datetime) -> int:
     return incremental_share(measure(s, campaign, until)[0], campaign.share_bp)
 
 
+def last_period(campaign: Campaign) -> str:
+    """The last month the incremental basis closes: the campaign's end month + GRACE_MONTHS."""
+    last = period_of(campaign.ends_at)
+    for _ in range(GRACE_MONTHS):
+        last = next_period(last)
+    return last
+
+
+def last_close_at(campaign: Campaign) -> datetime:
+    """When the campaign's last close is due, on either basis: the end of `last_period`."""
+    return period_bounds(last_period(campaign))[1]
+
+
 def campaign_periods(campaign: Campaign, now: datetime) -> list[str]:
     """Months the incremental basis books: start month … min(now, end month + grace)."""
     if now < campaign.starts_at:
         return []
-    last = period_of(campaign.ends_at)
-    for _ in range(GRACE_MONTHS):
-        last = next_period(last)
-    last = min(last, period_of(now))
+    last = min(last_period(campaign), period_of(now))
     out, p = [], period_of(campaign.starts_at)
     while p <= last:
         out.append(p)
         p = next_period(p)
     return out
+
+
+def close_key(campaign_id: str, period: str) -> str:
+    """The ledger's dedupe key of a campaign's close of one month."""
+    return f"close:{campaign_id}:{period}"
 
 
 def _shares(s: Session, campaign_id: str) -> tuple[dict[str, int], dict[str, int]]:
@@ -179,7 +195,7 @@ def close_periods(tracker: Tracker, campaign_id: str, now: datetime | None = Non
             campaign = s.get(Campaign, campaign_id)
             assert campaign is not None
             done = s.execute(
-                select(LedgerEntry.id).where(LedgerEntry.dedupe_key == f"close:{campaign_id}:{p}")
+                select(LedgerEntry.id).where(LedgerEntry.dedupe_key == close_key(campaign_id, p))
             ).first()
             if done is not None:
                 continue
@@ -191,7 +207,7 @@ def close_periods(tracker: Tracker, campaign_id: str, now: datetime | None = Non
             cum = cumulative_share(s, campaign, period_bounds(p)[1])
             s.execute(
                 insert(LedgerEntry).values(
-                    dedupe_key=f"close:{campaign_id}:{p}",
+                    dedupe_key=close_key(campaign_id, p),
                     campaign_id=campaign_id,
                     kind="period_close",
                     redemption_id=None,

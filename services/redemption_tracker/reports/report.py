@@ -19,6 +19,9 @@ that month are the same sum. Definitions:
   pct × max(incremental revenue, 0);
 - pacing: the campaign's pacing mode and its committed coupons and money over the window
   against the even line (pacing.py).
+
+This is the live report. Once an ended campaign's statements are final, its report is
+frozen and served instead, marked `final` (final.py).
 """
 
 from __future__ import annotations
@@ -139,6 +142,9 @@ def build_report(s: Session, campaign: Campaign, now: datetime) -> dict[str, Any
         "status": campaign.status,
         "currency": "JPY",
         "as_of": now.isoformat(),
+        # A live report; the final one, frozen at the campaign's last close, says so (final.py).
+        "final": False,
+        "frozen_at": None,
         "window": {
             "starts_at": campaign.starts_at.isoformat(),
             "ends_at": campaign.ends_at.isoformat(),

@@ -15,6 +15,7 @@ from services.campaign_engine.models import Outbox, ProcessedEvent
 from services.chat_agent.delivery.queue import FINISHED
 from services.chat_agent.models import Outbox as ChatOutbox
 from services.chat_agent.offers.asking import ASKED
+from services.redemption_tracker.reports.final import FINAL_DECISIONS, FINAL_DELIVERIES
 from shared.bus import InMemoryBroker
 from shared.db import make_engine, make_session_factory, unit_of_work, utcnow
 from shared.outbox import add_event
@@ -79,8 +80,17 @@ def test_the_running_relay_prunes_old_sent_rows_and_still_publishes(pg_url: str)
         ),
         (FINISHED, "ix_deliveries_finished_created_at"),
         (ASKED, "ix_offer_requests_created_at"),
+        (FINAL_DECISIONS, "ix_rt_decisions_decided_at"),
+        (FINAL_DELIVERIES, "ix_rt_deliveries_delivered_at"),
     ],
-    ids=["outbox", "processed_events", "deliveries", "offer_requests"],
+    ids=[
+        "outbox",
+        "processed_events",
+        "deliveries",
+        "offer_requests",
+        "tracker_decisions",
+        "tracker_deliveries",
+    ],
 )
 def test_each_batch_is_found_by_its_index_not_a_scan_of_the_table(
     pg_url: str, aged: Aged, index: str
