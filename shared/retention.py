@@ -48,6 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from shared.bus import TopicConfigsUnknown
 from shared.db import utcnow
 from shared.rows import any_of
 
@@ -109,8 +110,9 @@ class Pruner:
     clock: Callable[[], datetime] = utcnow
     batch_size: int = PRUNE_BATCH
     every_s: float = PRUNE_EVERY_S
-    # Asked once, before the first batch: False keeps every row (the pruner stays off).
-    allowed: Callable[[], bool] | None = None
+    # Asked before the first batch until it answers: False keeps every row (the pruner
+    # stays off), None asks again when the next batch is due.
+    allowed: Callable[[], bool | None] | None = None
     pruned: int = 0
     off: bool = False
     _due_at: float = field(default=0.0, init=False, repr=False)
@@ -121,7 +123,11 @@ class Pruner:
         if self.off or started < self._due_at:
             return 0
         if self.allowed is not None:
-            self.off, self.allowed = not self.allowed(), None
+            verdict = self.allowed()
+            if verdict is None:
+                self._due_at = started + self.every_s
+                return 0
+            self.off, self.allowed = not verdict, None
             if self.off:
                 return 0
         deleted = self.prune_batch()
@@ -199,7 +205,7 @@ def pruner(
     sessions: Callable[[], Session],
     aged: Aged,
     retention_days: float | None,
-    allowed: Callable[[], bool] | None = None,
+    allowed: Callable[[], bool | None] | None = None,
 ) -> Pruner | None:
     """A pruner of `aged` rows older than `retention_days` (if `allowed`, asked once);
     None when retention is off."""
@@ -208,22 +214,28 @@ def pruner(
     return Pruner(sessions, aged, timedelta(days=retention_days), allowed=allowed)
 
 
-def outlasts_topics(broker: Broker, topics: Sequence[str], days: float) -> Callable[[], bool]:
+def outlasts_topics(
+    broker: Broker, topics: Sequence[str], days: float
+) -> Callable[[], bool | None]:
     """Whether records of applied events kept `days` outlast every record of `topics`: if
     one could come back after its record went (a consumer group whose offsets expired
     starts again from the earliest record), it would be applied twice. When the broker
     keeps a topic's records as long or longer, the answer is no, with an error in the log;
-    when it cannot tell (Tansu), yes, with a warning."""
+    when it cannot tell (Tansu), yes, with a warning; when it does not answer now, None
+    (ask again later)."""
     window_ms = days * 86_400_000
 
-    def check() -> bool:
+    def check() -> bool | None:
         try:
             lifetimes = broker.record_lifetime_ms(topics)
-        except Exception as exc:
+        except TopicConfigsUnknown as exc:
             log.warning(
                 "topic_lifetime_unknown", broker=broker.name, error=str(exc), window_days=days
             )
             return True
+        except Exception as exc:
+            log.warning("topic_lifetime_not_read", broker=broker.name, error=type(exc).__name__)
+            return None
         longer = {t: ms for t, ms in lifetimes.items() if ms is None or ms >= window_ms}
         if longer:
             log.error(

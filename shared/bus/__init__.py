@@ -11,7 +11,14 @@ from __future__ import annotations
 from shared.bus.in_memory import InMemoryBroker, InMemoryConsumer, InMemoryProducer
 from shared.bus.kafka_adapter import KafkaBroker, KafkaProducerAdapter
 from shared.bus.kafka_consumer import KafkaConsumerAdapter
-from shared.bus.port import Broker, Consumer, Message, Producer, next_offsets
+from shared.bus.port import (
+    Broker,
+    Consumer,
+    Message,
+    Producer,
+    TopicConfigsUnknown,
+    next_offsets,
+)
 from shared.bus.profiles import KAFKA_PROFILE, PROFILES, TANSU_PROFILE, BrokerProfile
 from shared.config import Settings
 
@@ -30,6 +37,7 @@ __all__ = [
     "KafkaProducerAdapter",
     "Message",
     "Producer",
+    "TopicConfigsUnknown",
     "broker_from_settings",
     "next_offsets",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from shared.bus.kafka_consumer import KafkaConsumerAdapter
-from shared.bus.port import Consumer, Producer
+from shared.bus.port import Consumer, Producer, TopicConfigsUnknown
 from shared.bus.profiles import BrokerProfile
 from shared.events.topics import CUSTOMER_KEYED_PARTITIONS, partitions_of
 
@@ -173,7 +173,7 @@ class KafkaBroker:
         from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
         if not self.profile.describes_topic_configs:
-            raise NotImplementedError(f"{self.name} does not describe topic configs")
+            raise TopicConfigsUnknown(f"{self.name} does not describe topic configs")
 
         wanted = ("retention.ms", "segment.ms", "cleanup.policy")
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="tenin-admin")

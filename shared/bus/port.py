@@ -19,6 +19,10 @@ class Message:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+class TopicConfigsUnknown(Exception):
+    """The broker cannot say how long it keeps a topic's records (Tansu)."""
+
+
 class Producer(Protocol):
     def send(
         self, topic: str, key: str | None, value: bytes, headers: Sequence[tuple[str, bytes]] = ()
@@ -72,7 +76,7 @@ class Broker(Protocol):
         `segment.ms` (a record goes only with its whole segment, once the segment's newest
         record is older than `retention.ms`, and a segment is closed after `segment.ms`);
         None: kept for ever (`retention.ms` -1, or a compacted topic). A topic the broker
-        does not describe is left out; a broker that cannot answer raises."""
+        does not describe is left out; a broker that cannot tell raises TopicConfigsUnknown."""
         ...
 
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.campaign_engine.models import Outbox, ProcessedEvent
-from shared.bus import InMemoryBroker
+from shared.bus import InMemoryBroker, TopicConfigsUnknown
 from shared.config import Settings
 from shared.idempotency import first_time
 from shared.outbox_relay import OutboxRelay, worker_relay
@@ -117,7 +117,7 @@ class _Lifetimes(InMemoryBroker):
     def record_lifetime_ms(self, topics: Sequence[str]) -> dict[str, int | None]:
         self.asked += 1
         if self.lifetimes is None:
-            raise NotImplementedError("stub does not describe topic configs")
+            raise TopicConfigsUnknown("stub does not describe topic configs")
         return {t: ms for t, ms in self.lifetimes.items() if t in topics}
 
 
@@ -160,6 +160,31 @@ def test_records_are_pruned_only_if_they_outlast_every_consumed_topics_records(
     logged = caplog.text + "".join(capfd.readouterr())
     assert ("processed_events_window_too_short" in logged) == (not pruned), logged
     assert ("topic_lifetime_unknown" in logged) == (lifetimes is None), logged
+
+
+class _Unreachable(_Lifetimes):
+    """A broker that does not answer now, and does later."""
+
+    def record_lifetime_ms(self, topics: Sequence[str]) -> dict[str, int | None]:
+        if not self.asked:
+            self.asked += 1
+            raise ConnectionError("broker down")
+        return super().record_lifetime_ms(topics)
+
+
+def test_a_broker_that_does_not_answer_is_asked_again_when_the_next_batch_is_due(
+    sqlite_sessions: Sessions,
+) -> None:
+    consumer = f"c-{uuid.uuid4().hex[:8]}"
+    write_records(sqlite_sessions, consumer, {uuid.uuid4(): NOW - 20 * DAY})
+    broker = _Unreachable({"a": 14 * MS_A_DAY})
+    records = _records_pruner(sqlite_sessions, broker, 15)
+    records.every_s = 0.0  # every call is due
+    assert records.maybe_prune() == 0 and not records.off, "no answer: nothing decided"
+    assert len(kept_records(sqlite_sessions, consumer)) == 1
+    records.maybe_prune()
+    assert broker.asked == 2 and records.allowed is None, "answered the second time"
+    assert kept_records(sqlite_sessions, consumer) == []
 
 
 def test_a_workers_relay_asks_about_the_topics_its_service_consumes(
