@@ -16,33 +16,39 @@ crash loses nothing and a re-run carries on where it stopped.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import json
-import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, delete, exists, func, or_, select
+from sqlalchemy import Engine, Select, delete, func, select
 from sqlalchemy.orm import Session
 
+from services.campaign_engine.modeling.log_archive import Archive
+from services.campaign_engine.modeling.log_rules import (
+    coupon_may_go,
+    coupons_of,
+    cutoff,
+    ended_of,
+    members_of,
+    orphaned,
+    orphaned_coupons,
+    prunable,
+    redemptions_of,
+)
 from services.campaign_engine.models import (
-    Campaign,
     Coupon,
     CustomerSale,
     Decision,
-    Drop,
     DropMember,
+    RedemptionSeen,
 )
-from shared.db import Base, make_session_factory
+from shared.db import make_session_factory
 
 RETENTION_ENV = "TENIN_DECISION_LOG_RETENTION_DAYS"
 DEFAULT_BATCH = 5_000
-FINISHED_DROPS = ("paged", "done", "cancelled", "failed")  # any other status may still send
-ENDED_CAMPAIGN = "ended"  # final: the only status whose campaign never issues again
 
 
 @dataclass(frozen=True)
@@ -52,109 +58,11 @@ class Pruned:
     cutoff: datetime
     decisions: int
     coupons: int
+    redemptions: int
     drop_members: int
     sales: int
     batches: int
     archive_dir: Path | None
-
-
-def cutoff(now: datetime, retention: timedelta, spend_window: timedelta) -> datetime:
-    """Decisions before this go: the retention window, never inside an outcome window."""
-    if retention <= timedelta(0):
-        raise ValueError("the retention window must be positive")
-    return now - max(retention, spend_window)
-
-
-def _prunable(before: datetime, now: datetime) -> Any:
-    in_active_drop = exists(
-        select(DropMember.request_id)
-        .join(Drop, Drop.drop_id == DropMember.drop_id)
-        .where(DropMember.request_id == Decision.request_id, Drop.status.not_in(FINISHED_DROPS))
-    )
-    return and_(
-        Decision.decided_at < before,
-        or_(Decision.expires_at.is_(None), Decision.expires_at <= now),
-        ~in_active_drop,
-    )
-
-
-def _coupon_may_go(now: datetime) -> Any:
-    """Expired, and its campaign has ended (by the campaigns' status, coupons' campaign id)."""
-    ended = select(Campaign.campaign_id).where(Campaign.status == ENDED_CAMPAIGN)
-    return and_(Coupon.expires_at <= now, Coupon.campaign_id.in_(ended))
-
-
-def _orphaned(before: datetime) -> Any:
-    """Issued before the cut-off, its decision gone (while its campaign was still live)."""
-    return and_(
-        Coupon.issued_at < before, ~exists().where(Decision.decision_id == Coupon.decision_id)
-    )
-
-
-def coupons_of(codes: Sequence[str], now: datetime) -> Select[Coupon]:
-    """A batch's expired coupons, by code: the primary key (a decision's coupon_code is its
-    coupon's code), so the lookup never depends on how many coupons a campaign has."""
-    return select(Coupon).where(Coupon.code.in_(codes), Coupon.expires_at <= now)
-
-
-def _ended(session: Session, campaign_ids: set[str]) -> set[str]:
-    ended = Campaign.campaign_id.in_(campaign_ids), Campaign.status == ENDED_CAMPAIGN
-    return set(session.scalars(select(Campaign.campaign_id).where(*ended)))
-
-
-def members_of(request_ids: Sequence[str]) -> Select[DropMember]:
-    """A batch's drop members (by their unique request id)."""
-    return select(DropMember).where(DropMember.request_id.in_(request_ids))
-
-
-def orphaned_coupons(now: datetime, before: datetime, limit: int) -> Select[Coupon]:
-    """Coupons that outlived their decisions while their campaign was live, now it has ended."""
-    return select(Coupon).where(_coupon_may_go(now), _orphaned(before)).limit(limit)
-
-
-def archive_batch(
-    directory: Path, before: datetime, batch: int, rows: Sequence[Any], model: type[Base] = Decision
-) -> Path:
-    """Write one batch of one table as a complete gzip CSV (header first) and sync it to disk."""
-    directory.mkdir(parents=True, exist_ok=True)
-    columns = [c.key for c in model.__table__.columns]
-    path = directory / f"{model.__tablename__}-before-{before:%Y%m%dT%H%M%SZ}-{batch:05d}.csv.gz"
-    with open(path, "wb") as raw:
-        with gzip.open(raw, "wt", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(columns)
-            writer.writerows(_row(r, columns) for r in rows)
-        raw.flush()
-        os.fsync(raw.fileno())
-    return path
-
-
-@dataclass
-class _Archive:
-    """Numbers the batches of a run; with a directory, archives each batch's tables."""
-
-    directory: Path | None
-    before: datetime
-    batches: int = 0
-
-    def batch(self, *tables: tuple[type[Base], Sequence[Any]]) -> None:
-        """Called before the batch's delete: its rows on disk first, a file per table."""
-        self.batches += 1
-        for model, rows in tables:
-            if self.directory is not None and rows:
-                archive_batch(self.directory, self.before, self.batches, rows, model)
-
-
-def _row(row: Any, columns: list[str]) -> list[Any]:
-    out = []
-    for key in columns:
-        value = getattr(row, key)
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, list | dict):
-            value = json.dumps(value, separators=(",", ":"))
-        out.append(value)
-    return out
 
 
 def prune_decision_log(
@@ -174,55 +82,72 @@ def prune_decision_log(
         raise ValueError("the batch size must be at least 1")
     before = cutoff(now, retention, spend_window)
     sessions = make_session_factory(engine)
-    where = _prunable(before, now)
+    where = prunable(before, now)
     if dry_run:
         with sessions() as session:
             return _counted(session, where, before, now)
-    archive = _Archive(archive_dir, before)
-    decisions, coupons, members = 0, 0, 0
+    archive = Archive(archive_dir, before)
+    went: Counter[str] = Counter()
     while True:
         with sessions() as session, session.begin():
             rows = _batch(session, where, batch_size)
             if not rows:
                 break
-            went = _delete_with_decisions(session, rows, now, archive)
-        decisions, coupons, members = decisions + len(rows), coupons + went[0], members + went[1]
+            batch = _delete_with_decisions(session, rows, now, archive)
+        went.update(batch)
         say(
-            f"batch {archive.batches}: {len(rows)} decisions, {went[0]} coupons and {went[1]} "
-            f"drop members deleted ({decisions} decisions so far)"
+            f"batch {archive.batches}: {batch['decisions']} decisions, {batch['coupons']} coupons "
+            f"({batch['redemptions']} redemptions) and {batch['drop_members']} drop members "
+            f"deleted ({went['decisions']} decisions so far)"
         )
     batches = archive.batches
-    orphans = _sweep(sessions, orphaned_coupons(now, before, batch_size), Coupon.code, archive)
-    say(f"{orphans} coupons of ended campaigns, whose decisions went before, deleted")
+    orphans = _sweep_coupons(sessions, orphaned_coupons(now, before, batch_size), archive)
+    went.update(orphans)
+    say(f"{orphans['coupons']} coupons of ended campaigns, whose decisions went before, deleted")
     old_sales = select(CustomerSale).where(CustomerSale.occurred_at < before).limit(batch_size)
     sales = _sweep(sessions, old_sales, CustomerSale.transaction_id)
     say(f"{sales} sales before {before.isoformat()} deleted")
-    return Pruned(before, decisions, coupons + orphans, members, sales, batches, archive_dir)
+    return Pruned(
+        before,
+        went["decisions"],
+        went["coupons"],
+        went["redemptions"],
+        went["drop_members"],
+        sales,
+        batches,
+        archive_dir,
+    )
 
 
 def _counted(session: Session, where: Any, before: datetime, now: datetime) -> Pruned:
     """What a run would delete now (dry run): the same conditions, counted."""
-    decisions = session.scalar(select(func.count()).select_from(Decision).where(where))
-    members = session.scalar(
-        select(func.count())
-        .select_from(DropMember)
-        .join(Decision, Decision.request_id == DropMember.request_id)
-        .where(where)
+
+    def count(query: Select[Any]) -> int:
+        return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+    members = select(DropMember.request_id).join(
+        Decision, Decision.request_id == DropMember.request_id
     )
-    with_decisions = session.scalar(
-        select(func.count())
-        .select_from(Coupon)
+    with_decisions = (
+        select(Coupon.code)
         .join(Decision, Decision.coupon_code == Coupon.code)
-        .where(where, Decision.decision_id == Coupon.decision_id, _coupon_may_go(now))
+        .where(where, Decision.decision_id == Coupon.decision_id, coupon_may_go(now))
     )
-    orphans = session.scalar(
-        select(func.count()).select_from(Coupon).where(_coupon_may_go(now), _orphaned(before))
+    orphans = select(Coupon.code).where(coupon_may_go(now), orphaned(before))
+    codes = with_decisions.union_all(orphans).subquery()
+    redemptions = select(RedemptionSeen.coupon_code).join(
+        codes, codes.c.code == RedemptionSeen.coupon_code
     )
-    sales = session.scalar(
-        select(func.count()).select_from(CustomerSale).where(CustomerSale.occurred_at < before)
+    return Pruned(
+        before,
+        count(select(Decision.decision_id).where(where)),
+        count(with_decisions) + count(orphans),
+        count(redemptions),
+        count(members.where(where)),
+        count(select(CustomerSale.transaction_id).where(CustomerSale.occurred_at < before)),
+        0,
+        None,
     )
-    coupons = int(with_decisions or 0) + int(orphans or 0)
-    return Pruned(before, int(decisions or 0), coupons, int(members or 0), int(sales or 0), 0, None)
 
 
 def _batch(session: Session, where: Any, batch_size: int) -> list[Decision]:
@@ -231,32 +156,66 @@ def _batch(session: Session, where: Any, batch_size: int) -> list[Decision]:
 
 
 def _delete_with_decisions(
-    session: Session, rows: list[Decision], now: datetime, archive: _Archive
-) -> tuple[int, int]:
+    session: Session, rows: list[Decision], now: datetime, archive: Archive
+) -> Counter[str]:
     """Delete a batch of decisions with their drop members and those of their coupons that
-    may go, archived first when asked; (coupons, members) deleted."""
+    may go (with the coupons' redemptions), archived first when asked; how many of each."""
     ids = [r.decision_id for r in rows]
     codes = [r.coupon_code for r in rows if r.coupon_code is not None]
     coupons: list[Coupon] = []
     if codes:
         mine = set(ids)
         found = [c for c in session.scalars(coupons_of(codes, now)) if c.decision_id in mine]
-        ended = _ended(session, {c.campaign_id for c in found})
+        ended = ended_of(session, {c.campaign_id for c in found})
         coupons = [c for c in found if c.campaign_id in ended]
+    seen = _redemptions_of(session, coupons)
     request_ids = [r.request_id for r in rows]
     members = list(session.scalars(members_of(request_ids)))
-    archive.batch((Decision, rows), (Coupon, coupons), (DropMember, members))
-    if coupons:
-        session.execute(delete(Coupon).where(Coupon.code.in_([c.code for c in coupons])))
+    archive.batch(
+        (Decision, rows), (Coupon, coupons), (RedemptionSeen, seen), (DropMember, members)
+    )
+    _delete_coupons(session, coupons)
     if members:
         session.execute(delete(DropMember).where(DropMember.request_id.in_(request_ids)))
     session.execute(delete(Decision).where(Decision.decision_id.in_(ids)))
-    return len(coupons), len(members)
+    return Counter(
+        decisions=len(rows), coupons=len(coupons), redemptions=len(seen), drop_members=len(members)
+    )
 
 
-def _sweep(
-    sessions: Callable[[], Session], query: Select[Any], key: Any, archive: _Archive | None = None
-) -> int:
+def _redemptions_of(session: Session, coupons: Sequence[Coupon]) -> list[RedemptionSeen]:
+    if not coupons:
+        return []
+    return list(session.scalars(redemptions_of([c.code for c in coupons])))
+
+
+def _delete_coupons(session: Session, coupons: Sequence[Coupon]) -> None:
+    """Delete coupons with their recorded redemptions: every reader of a redemption (the
+    budget rebuild, training, the forecast) reaches it through its coupon."""
+    if not coupons:
+        return
+    codes = [c.code for c in coupons]
+    session.execute(delete(RedemptionSeen).where(RedemptionSeen.coupon_code.in_(codes)))
+    session.execute(delete(Coupon).where(Coupon.code.in_(codes)))
+
+
+def _sweep_coupons(
+    sessions: Callable[[], Session], query: Select[Coupon], archive: Archive
+) -> Counter[str]:
+    """Delete the coupons `query` finds, with their redemptions, a batch a transaction."""
+    went: Counter[str] = Counter()
+    while True:
+        with sessions() as session, session.begin():
+            coupons = list(session.scalars(query))
+            if not coupons:
+                return went
+            seen = _redemptions_of(session, coupons)
+            archive.batch((Coupon, coupons), (RedemptionSeen, seen))
+            _delete_coupons(session, coupons)
+        went.update(coupons=len(coupons), redemptions=len(seen))
+
+
+def _sweep(sessions: Callable[[], Session], query: Select[Any], key: Any) -> int:
     """Delete what `query` finds (rows of `key`'s table), a batch a transaction, until none."""
     model, total = key.class_, 0
     while True:
@@ -264,8 +223,6 @@ def _sweep(
             found = list(session.scalars(query))
             if not found:
                 return total
-            if archive is not None:
-                archive.batch((model, found))
             session.execute(delete(model).where(key.in_([getattr(r, key.key) for r in found])))
             total += len(found)
 
@@ -310,8 +267,8 @@ def prune_logs_main(argv: list[str]) -> int:
     verb = "would delete" if args.dry_run else "deleted"
     archived = done.archive_dir and (done.decisions or done.coupons)
     print(
-        f"{verb} {done.decisions} decisions, {done.coupons} coupons, {done.drop_members} drop "
-        f"members and {done.sales} sales before {done.cutoff.isoformat()}"
-        + (f" (archived in {done.archive_dir})" if archived else "")
+        f"{verb} {done.decisions} decisions, {done.coupons} coupons ({done.redemptions} "
+        f"redemptions), {done.drop_members} drop members and {done.sales} sales before "
+        f"{done.cutoff.isoformat()}" + (f" (archived in {done.archive_dir})" if archived else "")
     )
     return 0

@@ -13,14 +13,22 @@ from typing import Any
 import pytest
 from sqlalchemy import Select, select, text, update
 
-from services.campaign_engine.modeling.retention import (
+from services.campaign_engine.modeling.log_rules import (
     coupons_of,
     members_of,
     orphaned_coupons,
-    prune_decision_log,
+    redemptions_of,
 )
+from services.campaign_engine.modeling.retention import prune_decision_log
 from services.campaign_engine.modeling.simulated_log import simulated_log, write_log
-from services.campaign_engine.models import Campaign, Coupon, Decision, Drop, DropMember
+from services.campaign_engine.models import (
+    Campaign,
+    Coupon,
+    Decision,
+    Drop,
+    DropMember,
+    RedemptionSeen,
+)
 from shared.db import make_engine, make_session_factory, unit_of_work
 from tests.support.decision_log_rows import add_campaign, add_coupons
 
@@ -85,11 +93,27 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         assert members == {d["request_id"] for d in decisions} - gone_requests
         assert done.drop_members == len(gone_requests)
         assert _archived(tmp_path, "drop_members", "request_id") == gone_requests
-        assert (counted.decisions, counted.coupons, counted.drop_members) == (
-            done.decisions,
-            done.coupons,
-            done.drop_members,
+        # A coupon's recorded redemptions go with it.
+        redeemed = {r["coupon_code"] for r in log.redemptions}
+        with sessions() as session:
+            seen = set(
+                session.scalars(
+                    select(RedemptionSeen.coupon_code).where(
+                        RedemptionSeen.coupon_code.in_(ended | live)
+                    )
+                )
+            )
+        assert seen == (redeemed & (ended | live)) - (ended & gone_codes)
+        assert done.redemptions == len(redeemed & ended & gone_codes) > 10
+        assert (
+            _archived(tmp_path, "redemptions_seen", "coupon_code") == redeemed & ended & gone_codes
         )
+        assert (
+            counted.decisions,
+            counted.coupons,
+            counted.redemptions,
+            counted.drop_members,
+        ) == (done.decisions, done.coupons, done.redemptions, done.drop_members)
         # Once the live campaign ends, the next run deletes its coupons the decisions left.
         with unit_of_work(sessions) as session:
             session.execute(
@@ -99,6 +123,7 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         with sessions() as session:
             codes = set(session.scalars(select(Coupon.code).where(Coupon.code.in_(ended | live))))
         assert again.decisions == 0 and again.coupons == len(live & gone_codes) > 150
+        assert again.redemptions == len(redeemed & live & gone_codes) > 10
         assert codes == (ended | live) - gone_codes
         assert _archived(tmp_path / "2", "coupons", "code") == live & gone_codes
     finally:
@@ -111,12 +136,13 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         (coupons_of(["SIM17-1", "SIM17-3"], NOW), "pk_coupons"),
         (members_of(["req-17-1", "req-17-3"]), "uq_drop_members_request_id"),
         (orphaned_coupons(NOW, NOW - RETENTION, 100), "ix_campaign_engine_coupons_campaign_id"),
+        (redemptions_of(["SIM17-1", "SIM17-3"]), "pk_redemptions_seen"),
     ],
-    ids=["coupons", "drop_members", "orphaned_coupons"],
+    ids=["coupons", "drop_members", "orphaned_coupons", "redemptions"],
 )
 def test_each_batch_finds_its_rows_by_an_index(pg_url: str, query: Select[Any], index: str) -> None:
-    """A batch's coupons and drop members are looked up among millions: by an index, never
-    by a scan of the table (no migration was needed for that)."""
+    """A batch's coupons, their redemptions and drop members are looked up among millions:
+    by an index, never by a scan of the table (no migration was needed for that)."""
     sessions = make_session_factory(make_engine(pg_url))
     with sessions() as session:
         session.execute(text("SET LOCAL enable_seqscan = off"))  # tiny tables: force the choice

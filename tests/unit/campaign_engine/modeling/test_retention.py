@@ -26,6 +26,7 @@ from services.campaign_engine.models import (
     Decision,
     Drop,
     DropMember,
+    RedemptionSeen,
 )
 from shared.db import make_engine, make_session_factory, unit_of_work
 from tests.support.decision_log_rows import add_campaign, add_coupons
@@ -43,6 +44,11 @@ def db(tmp_path: Path) -> Engine:
     with engine.begin() as conn:
         write_log(conn, simulated_log(1000, seed=3, start=START, span=timedelta(days=100)))
     return engine
+
+
+def _redeemed_codes(db: Engine) -> set[str]:
+    with make_session_factory(db)() as session:
+        return set(session.scalars(select(RedemptionSeen.coupon_code)))
 
 
 def _ids(db: Engine) -> set[str]:
@@ -109,6 +115,7 @@ def test_old_decisions_go_in_batches_and_the_archive_holds_exactly_them(
 def test_the_coupons_and_drop_members_of_deleted_decisions_go_with_them(
     db: Engine, tmp_path: Path
 ) -> None:
+    redeemed = _redeemed_codes(db)
     with unit_of_work(make_session_factory(db)) as session:
         decisions = list(session.scalars(select(Decision)))
         codes = add_coupons(session, decisions, add_campaign(session, "ended"))
@@ -125,11 +132,16 @@ def test_the_coupons_and_drop_members_of_deleted_decisions_go_with_them(
     # Those of the kept (recent) decisions stay.
     assert _coupon_codes(db) == codes - gone_codes and len(codes - gone_codes) > 50
     assert _member_requests(db) == set(requests.values()) - gone_requests
-    assert (done.decisions, done.coupons, done.drop_members) == (
+    # A coupon's recorded redemptions go with it, and only those.
+    assert len(redeemed & gone_codes) > 20 and len(redeemed - gone_codes) > 5
+    assert _redeemed_codes(db) == redeemed - gone_codes
+    assert (done.decisions, done.coupons, done.redemptions, done.drop_members) == (
         len(gone),
         len(gone_codes),
+        len(redeemed & gone_codes),
         len(gone_requests),
     )
+    assert _archived(archive, "redemptions_seen", "coupon_code") == redeemed & gone_codes
     assert _archived(archive, "decisions", "decision_id") == gone
     assert _archived(archive, "coupons", "code") == gone_codes
     assert _archived(archive, "coupons", "decision_id") == {i for i in gone if i in sent}
@@ -154,14 +166,19 @@ def test_a_live_campaigns_coupons_outlive_their_decisions_until_it_ends(
     # Its budget, caps and serials are rebuilt from them: they stay, the decisions go.
     assert done.decisions > 700 and len(orphans) > 300
     assert done.coupons == 0 and _coupon_codes(db) == codes
+    redeemed = _redeemed_codes(db)
+    assert done.redemptions == 0 and len(redeemed & orphans) > 20
     with unit_of_work(sessions) as session:
         session.execute(update(Campaign).where(Campaign.campaign_id == live).values(status="ended"))
     counted = prune_decision_log(db, now=NOW, retention=RETENTION, dry_run=True)
-    assert counted.coupons == len(orphans) and _coupon_codes(db) == codes
+    assert (counted.coupons, counted.redemptions) == (len(orphans), len(redeemed & orphans))
+    assert _coupon_codes(db) == codes and _redeemed_codes(db) == redeemed
     again = prune_decision_log(db, now=NOW, retention=RETENTION, archive_dir=tmp_path)
     assert (again.decisions, again.coupons) == (0, len(orphans))
-    assert _coupon_codes(db) == codes - orphans
+    assert again.redemptions == len(redeemed & orphans)
+    assert _coupon_codes(db) == codes - orphans and _redeemed_codes(db) == redeemed - orphans
     assert _archived(tmp_path, "coupons", "code") == orphans
+    assert _archived(tmp_path, "redemptions_seen", "coupon_code") == redeemed & orphans
 
 
 def test_a_decision_whose_outcome_can_still_change_stays(db: Engine) -> None:
@@ -234,6 +251,6 @@ def test_the_command_needs_a_window(
     assert "TENIN_DECISION_LOG_RETENTION_DAYS" in capsys.readouterr().err
     monkeypatch.setenv("TENIN_DECISION_LOG_RETENTION_DAYS", "100000")
     assert prune_logs_main(["--database-url", url, "--dry-run"]) == 0
-    assert "would delete 0 decisions, 0 coupons, 0 drop members and 0 sales before" in (
+    assert "would delete 0 decisions, 0 coupons (0 redemptions), 0 drop members and 0 sales" in (
         capsys.readouterr().out
     )
