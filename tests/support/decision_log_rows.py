@@ -1,9 +1,13 @@
-"""Campaigns and issued coupons written straight to the engine's tables, for the decision
-log's retention tests (modeling/retention.py, `tenin model prune-logs`)."""
+"""Campaigns and issued coupons written straight to the engine's tables, and what an archive
+holds, for the decision log's retention tests (modeling/retention.py, `tenin model
+prune-logs`)."""
 
 from __future__ import annotations
 
+import csv
+import gzip
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -55,3 +59,12 @@ def add_coupons(
 
 def _columns(decision: Decision) -> dict[str, Any]:
     return {k: getattr(decision, k) for k in (*_COUPON_FIELDS, "expires_at")}
+
+
+def archived(directory: Path, table: str, key: str) -> set[str]:
+    """The `key` column of every row of `table` that prune-logs archived in `directory`."""
+    found: set[str] = set()
+    for path in sorted(directory.glob(f"{table}-before-*.csv.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            found |= {r[key] for r in csv.DictReader(handle)}
+    return found

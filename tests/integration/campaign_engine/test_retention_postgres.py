@@ -3,8 +3,6 @@ coupons and drop members of deleted decisions go with them, found by their index
 
 from __future__ import annotations
 
-import csv
-import gzip
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,20 +28,12 @@ from services.campaign_engine.models import (
     RedemptionSeen,
 )
 from shared.db import make_engine, make_session_factory, unit_of_work
-from tests.support.decision_log_rows import add_campaign, add_coupons
+from tests.support.decision_log_rows import add_campaign, add_coupons, archived
 
 # Long before anything else the session's database holds: the cut-off touches only these rows.
 START = datetime(2001, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=200)
 RETENTION = timedelta(days=120)
-
-
-def _archived(directory: Path, table: str, key: str) -> set[str]:
-    found: set[str] = set()
-    for path in directory.glob(f"{table}-before-*.csv.gz"):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            found |= {r[key] for r in csv.DictReader(handle)}
-    return found
 
 
 def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
@@ -85,14 +75,14 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         gone_requests = {d["request_id"] for d in decisions if d["decision_id"] in gone}
         assert done.decisions == len(gone) and 400 < len(gone) < 560
         assert all(d["decided_at"] >= done.cutoff for d in decisions if d["decision_id"] in left)
-        assert _archived(tmp_path, "decisions", "decision_id") == gone
+        assert archived(tmp_path, "decisions", "decision_id") == gone
         # The ended campaign's coupons of deleted decisions go; the live campaign's stay.
         assert codes == (ended - gone_codes) | live and len(ended & gone_codes) > 150
         assert done.coupons == len(ended & gone_codes)
-        assert _archived(tmp_path, "coupons", "code") == ended & gone_codes
+        assert archived(tmp_path, "coupons", "code") == ended & gone_codes
         assert members == {d["request_id"] for d in decisions} - gone_requests
         assert done.drop_members == len(gone_requests)
-        assert _archived(tmp_path, "drop_members", "request_id") == gone_requests
+        assert archived(tmp_path, "drop_members", "request_id") == gone_requests
         # A coupon's recorded redemptions go with it.
         redeemed = {r["coupon_code"] for r in log.redemptions}
         with sessions() as session:
@@ -106,7 +96,7 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         assert seen == (redeemed & (ended | live)) - (ended & gone_codes)
         assert done.redemptions == len(redeemed & ended & gone_codes) > 10
         assert (
-            _archived(tmp_path, "redemptions_seen", "coupon_code") == redeemed & ended & gone_codes
+            archived(tmp_path, "redemptions_seen", "coupon_code") == redeemed & ended & gone_codes
         )
         assert (
             counted.decisions,
@@ -125,7 +115,7 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         assert again.decisions == 0 and again.coupons == len(live & gone_codes) > 150
         assert again.redemptions == len(redeemed & live & gone_codes) > 10
         assert codes == (ended | live) - gone_codes
-        assert _archived(tmp_path / "2", "coupons", "code") == live & gone_codes
+        assert archived(tmp_path / "2", "coupons", "code") == live & gone_codes
     finally:
         db.dispose()
 

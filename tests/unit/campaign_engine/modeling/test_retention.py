@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -29,7 +30,7 @@ from services.campaign_engine.models import (
     RedemptionSeen,
 )
 from shared.db import make_engine, make_session_factory, unit_of_work
-from tests.support.decision_log_rows import add_campaign, add_coupons
+from tests.support.decision_log_rows import add_campaign, add_coupons, archived
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=200)
@@ -46,14 +47,10 @@ def db(tmp_path: Path) -> Engine:
     return engine
 
 
-def _redeemed_codes(db: Engine) -> set[str]:
+def _values(db: Engine, column: Any) -> set[str]:
+    """Every value of a column of the engine's tables (the rows still there)."""
     with make_session_factory(db)() as session:
-        return set(session.scalars(select(RedemptionSeen.coupon_code)))
-
-
-def _ids(db: Engine) -> set[str]:
-    with make_session_factory(db)() as session:
-        return set(session.scalars(select(Decision.decision_id)))
+        return set(session.scalars(select(column)))
 
 
 def _members(session: Session, decisions: Iterable[Decision], status: str) -> str:
@@ -65,32 +62,14 @@ def _members(session: Session, decisions: Iterable[Decision], status: str) -> st
     return drop_id
 
 
-def _coupon_codes(db: Engine) -> set[str]:
-    with make_session_factory(db)() as session:
-        return set(session.scalars(select(Coupon.code)))
-
-
-def _member_requests(db: Engine) -> set[str]:
-    with make_session_factory(db)() as session:
-        return set(session.scalars(select(DropMember.request_id)))
-
-
-def _archived(directory: Path, table: str, key: str) -> set[str]:
-    found: set[str] = set()
-    for path in sorted(directory.glob(f"{table}-before-*.csv.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as handle:
-            found |= {r[key] for r in csv.DictReader(handle)}
-    return found
-
-
 def test_old_decisions_go_in_batches_and_the_archive_holds_exactly_them(
     db: Engine, tmp_path: Path
 ) -> None:
-    before = _ids(db)
+    before = _values(db, Decision.decision_id)
     done = prune_decision_log(
         db, now=NOW, retention=RETENTION, batch_size=150, archive_dir=tmp_path / "archive"
     )
-    kept = _ids(db)
+    kept = _values(db, Decision.decision_id)
     assert done.cutoff == CUTOFF
     assert 700 < done.decisions < 900 and done.batches == -(-done.decisions // 150)
     assert len(kept) == len(before) - done.decisions
@@ -115,37 +94,37 @@ def test_old_decisions_go_in_batches_and_the_archive_holds_exactly_them(
 def test_the_coupons_and_drop_members_of_deleted_decisions_go_with_them(
     db: Engine, tmp_path: Path
 ) -> None:
-    redeemed = _redeemed_codes(db)
+    redeemed = _values(db, RedemptionSeen.coupon_code)
     with unit_of_work(make_session_factory(db)) as session:
         decisions = list(session.scalars(select(Decision)))
         codes = add_coupons(session, decisions, add_campaign(session, "ended"))
         _members(session, decisions, "paged")
         sent = {d.decision_id: d.coupon_code for d in decisions if d.coupon_code}
         requests = {d.decision_id: d.request_id for d in decisions}
-    before = _ids(db)
+    before = _values(db, Decision.decision_id)
     archive = tmp_path / "archive"
     done = prune_decision_log(db, now=NOW, retention=RETENTION, batch_size=150, archive_dir=archive)
-    gone = before - _ids(db)
+    gone = before - _values(db, Decision.decision_id)
     gone_codes = {sent[i] for i in gone if i in sent}
     gone_requests = {requests[i] for i in gone}
     assert 700 < len(gone) < 900 and len(gone_codes) > 300
     # Those of the kept (recent) decisions stay.
-    assert _coupon_codes(db) == codes - gone_codes and len(codes - gone_codes) > 50
-    assert _member_requests(db) == set(requests.values()) - gone_requests
+    assert _values(db, Coupon.code) == codes - gone_codes and len(codes - gone_codes) > 50
+    assert _values(db, DropMember.request_id) == set(requests.values()) - gone_requests
     # A coupon's recorded redemptions go with it, and only those.
     assert len(redeemed & gone_codes) > 20 and len(redeemed - gone_codes) > 5
-    assert _redeemed_codes(db) == redeemed - gone_codes
+    assert _values(db, RedemptionSeen.coupon_code) == redeemed - gone_codes
     assert (done.decisions, done.coupons, done.redemptions, done.drop_members) == (
         len(gone),
         len(gone_codes),
         len(redeemed & gone_codes),
         len(gone_requests),
     )
-    assert _archived(archive, "redemptions_seen", "coupon_code") == redeemed & gone_codes
-    assert _archived(archive, "decisions", "decision_id") == gone
-    assert _archived(archive, "coupons", "code") == gone_codes
-    assert _archived(archive, "coupons", "decision_id") == {i for i in gone if i in sent}
-    assert _archived(archive, "drop_members", "request_id") == gone_requests
+    assert archived(archive, "redemptions_seen", "coupon_code") == redeemed & gone_codes
+    assert archived(archive, "decisions", "decision_id") == gone
+    assert archived(archive, "coupons", "code") == gone_codes
+    assert archived(archive, "coupons", "decision_id") == {i for i in gone if i in sent}
+    assert archived(archive, "drop_members", "request_id") == gone_requests
     # One file per table per batch that lost rows, numbered as the batch.
     assert len(list(archive.glob("coupons-*-00001.csv.gz"))) == 1
     assert len(list(archive.glob("drop_members-*.csv.gz"))) == done.batches
@@ -160,25 +139,28 @@ def test_a_live_campaigns_coupons_outlive_their_decisions_until_it_ends(
         live = add_campaign(session, "active")
         codes = add_coupons(session, decisions, live)
         sent = {d.decision_id: d.coupon_code for d in decisions if d.coupon_code}
-    before = _ids(db)
+    before = _values(db, Decision.decision_id)
     done = prune_decision_log(db, now=NOW, retention=RETENTION, batch_size=150)
-    orphans = {sent[i] for i in before - _ids(db) if i in sent}
+    orphans = {sent[i] for i in before - _values(db, Decision.decision_id) if i in sent}
     # Its budget, caps and serials are rebuilt from them: they stay, the decisions go.
     assert done.decisions > 700 and len(orphans) > 300
-    assert done.coupons == 0 and _coupon_codes(db) == codes
-    redeemed = _redeemed_codes(db)
+    assert done.coupons == 0 and _values(db, Coupon.code) == codes
+    redeemed = _values(db, RedemptionSeen.coupon_code)
     assert done.redemptions == 0 and len(redeemed & orphans) > 20
     with unit_of_work(sessions) as session:
         session.execute(update(Campaign).where(Campaign.campaign_id == live).values(status="ended"))
     counted = prune_decision_log(db, now=NOW, retention=RETENTION, dry_run=True)
     assert (counted.coupons, counted.redemptions) == (len(orphans), len(redeemed & orphans))
-    assert _coupon_codes(db) == codes and _redeemed_codes(db) == redeemed
+    assert _values(db, Coupon.code) == codes and _values(db, RedemptionSeen.coupon_code) == redeemed
     again = prune_decision_log(db, now=NOW, retention=RETENTION, archive_dir=tmp_path)
     assert (again.decisions, again.coupons) == (0, len(orphans))
     assert again.redemptions == len(redeemed & orphans)
-    assert _coupon_codes(db) == codes - orphans and _redeemed_codes(db) == redeemed - orphans
-    assert _archived(tmp_path, "coupons", "code") == orphans
-    assert _archived(tmp_path, "redemptions_seen", "coupon_code") == redeemed & orphans
+    assert (
+        _values(db, Coupon.code) == codes - orphans
+        and _values(db, RedemptionSeen.coupon_code) == redeemed - orphans
+    )
+    assert archived(tmp_path, "coupons", "code") == orphans
+    assert archived(tmp_path, "redemptions_seen", "coupon_code") == redeemed & orphans
 
 
 def test_a_decision_whose_outcome_can_still_change_stays(db: Engine) -> None:
@@ -192,7 +174,7 @@ def test_a_decision_whose_outcome_can_still_change_stays(db: Engine) -> None:
         keep = oldest.decision_id
         (code,) = add_coupons(session, [oldest], add_campaign(session, "ended"))
     prune_decision_log(db, now=NOW, retention=RETENTION)
-    assert keep in _ids(db) and code in _coupon_codes(db)
+    assert keep in _values(db, Decision.decision_id) and code in _values(db, Coupon.code)
 
 
 def test_a_running_drops_decisions_stay_until_it_is_finished(db: Engine) -> None:
@@ -203,11 +185,16 @@ def test_a_running_drops_decisions_stay_until_it_is_finished(db: Engine) -> None
         drop_id = _members(session, [first], "running")
         member, request_id = first.decision_id, first.request_id
     prune_decision_log(db, now=NOW, retention=RETENTION)
-    assert member in _ids(db) and _member_requests(db) == {request_id}
+    assert member in _values(db, Decision.decision_id) and _values(db, DropMember.request_id) == {
+        request_id
+    }
     with unit_of_work(sessions) as session:
         session.execute(update(Drop).where(Drop.drop_id == drop_id).values(status="paged"))
     done = prune_decision_log(db, now=NOW, retention=RETENTION)
-    assert member not in _ids(db) and _member_requests(db) == set()
+    assert (
+        member not in _values(db, Decision.decision_id)
+        and _values(db, DropMember.request_id) == set()
+    )
     assert (done.decisions, done.drop_members) == (1, 1)
 
 
@@ -222,10 +209,10 @@ def test_a_dry_run_counts_and_deletes_nothing(db: Engine) -> None:
         _members(session, decisions[::3], "cancelled")
         old = [d for d in decisions if d.decided_at < CUTOFF]
         old_codes, old_requests = {d.coupon_code for d in old}, {d.request_id for d in old}
-    before = _ids(db)
+    before = _values(db, Decision.decision_id)
     counted = prune_decision_log(db, now=NOW, retention=RETENTION, dry_run=True)
-    assert _ids(db) == before and counted.decisions == 800
-    assert _coupon_codes(db) == codes and _member_requests(db) == members
+    assert _values(db, Decision.decision_id) == before and counted.decisions == 800
+    assert _values(db, Coupon.code) == codes and _values(db, DropMember.request_id) == members
     done = prune_decision_log(db, now=NOW, retention=RETENTION)
     assert (done.coupons, done.drop_members) == (
         len(ended & old_codes),
