@@ -207,7 +207,7 @@ def pruner(
     retention_days: float | None,
     allowed: Callable[[], bool | None] | None = None,
 ) -> Pruner | None:
-    """A pruner of `aged` rows older than `retention_days` (if `allowed`, asked once);
+    """A pruner of `aged` rows older than `retention_days` (once `allowed` says so);
     None when retention is off."""
     if not retention_days or retention_days <= 0:
         return None
