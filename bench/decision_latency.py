@@ -1,10 +1,11 @@
 """Decision throughput and latency of a campaign_engine worker process, next to the batched
 bare anchor measured in the same run (bench/decision_anchor.py).
 
-The worker side runs what `tenin worker campaign_engine` runs (the batched decision loop,
-the update loop and the outbox relay publishing every offer.decided to Kafka) on real
-PostgreSQL, Redis and Kafka, with the shipped ONNX model scoring every candidate; a backlog
-of offer requests is drained from Kafka. Latency is per request, from the moment the loop
+The worker side runs what `tenin worker campaign_engine` runs, its own components
+(services/campaign_engine/worker.components): the batched decision loop, which publishes
+each poll's offer.decided events to Kafka itself once they are committed, the update loop
+and the outbox relay, on real PostgreSQL, Redis and Kafka, with the shipped ONNX model
+scoring every candidate; a backlog of offer requests is drained from Kafka. Latency is per request, from the moment the loop
 decodes it (right after the poll) to the commit of its decision. The anchor does the same
 decisions with no framework, 100 per transaction, from requests already in memory, on as
 many threads as the worker has decision loops (TENIN_DECISION_THREADS, 1).
@@ -49,7 +50,7 @@ from services.campaign_engine.worker import (  # noqa: E402
 )  # noqa: E402
 from shared.bus import KAFKA_PROFILE, KafkaBroker, Message  # noqa: E402
 from shared.config import Settings  # noqa: E402
-from shared.consumer import BatchConsumerLoop, decode_envelope  # noqa: E402
+from shared.consumer import decode_envelope  # noqa: E402
 from shared.db import unit_of_work, utcnow  # noqa: E402
 from shared.events import Envelope, encode, make_event  # noqa: E402
 from shared.runtime import run_components  # noqa: E402
@@ -182,21 +183,21 @@ def run_worker(engine: Engine, settings: Settings, envelopes: list[Envelope]) ->
             stop.set()
 
     groups = (f"bench.d.{uuid.uuid4().hex[:8]}", f"bench.u.{uuid.uuid4().hex[:8]}")
+    # The worker's own components, its decision loops as it runs them (publishing their
+    # decisions eagerly), with the timing decoder and handler in them.
     parts = components(
-        engine, broker, groups=groups, request_topics=[topic], update_topics=[f"{topic}.updates"]
+        engine,
+        broker,
+        groups=groups,
+        request_topics=[topic],
+        update_topics=[f"{topic}.updates"],
+        decide=timed_handler,
+        decoder=timed_decoder,
     )
-    # The worker's own decision loops (as many as it runs), with the timing decoder and
-    # handler around them.
-    threads = engine.settings.decision_threads
-    for name in [p for p in parts if p.startswith("decisions")]:
-        del parts[name]
-    for member in range(threads):
-        loop: BatchConsumerLoop[Envelope] = BatchConsumerLoop(
-            broker, groups[0], [topic], timed_handler, decoder=timed_decoder, **DECISION_LOOP
-        )
-        parts[f"decisions-{member}"] = loop.run
     print(
-        f"  decision threads {threads}, batches of {DECISION_LOOP['batch_size']}", file=sys.stderr
+        f"  decision threads {engine.settings.decision_threads}, "
+        f"batches of {DECISION_LOOP['batch_size']}",
+        file=sys.stderr,
     )
     # As `tenin worker` starts: topics, the model, budgets reconciled with the database.
     prepare(engine, broker)

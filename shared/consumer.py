@@ -21,7 +21,7 @@ import structlog
 from shared.bus import Broker, Consumer, Message, Producer
 from shared.dead_letters import DeadLetterSeal, dead_letter_body
 from shared.events import Envelope, EventSchemaError, decode, dlq_topic, type_in
-from shared.outbox_eager import publishing_eagerly
+from shared.outbox_eager import EagerPublisher
 from shared.outbox_relay import OutboxRelay
 
 log = structlog.get_logger(__name__)
@@ -110,10 +110,13 @@ class ConsumerLoop(Generic[T]):
         # Kafka's consumer coalesces them, one commit a second at most (see the Consumer
         # port and shared/bus/kafka_consumer.py); True: each poll's, waiting.
         self._wait_for_commits = wait_for_commits
-        # The outbox rows a poll's handlers commit are published by this thread once the
-        # poll is handled, before its offsets are committed (shared/outbox_eager.py): one
-        # broker round trip per poll, not per message, when a burst arrives.
-        self._eager = publish_eagerly
+        # The outbox rows a poll's handlers commit are handed to the producer by this thread
+        # once the poll is handled, before its offsets are committed, and marked sent once
+        # acknowledged, after the next poll (shared/outbox_eager.py): one claim per poll,
+        # not per message, when a burst arrives.
+        self._eager = (
+            EagerPublisher(self._process_poll, publish_eagerly) if publish_eagerly else None
+        )
         # A group no customer waits on reads in bulk (Broker.consumer: fewer, fuller fetches).
         self.bulk = bulk
         # The event types the handler applies (None: any). A topic carries types other
@@ -182,18 +185,19 @@ class ConsumerLoop(Generic[T]):
         batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=self._batch_size)
         if not batch or stop.is_set():
             # Stopping before starting the batch: nothing is in hand yet.
+            if self._eager is not None:
+                self._eager.settle()  # the last poll's records: acknowledged by now
             return 0
         if self._eager is None:
             self._process(batch, stop)
         else:
-
-            def process(messages: list[Message]) -> None:
-                self._process(messages, stop)
-
-            publishing_eagerly(process, self._eager)(batch)
+            self._eager((batch, stop))
         self._consumer.commit(batch, wait=self._wait_for_commits)
         self.stats.last_batch_at = time.time()
         return len(batch)
+
+    def _process_poll(self, poll: tuple[list[Message], threading.Event]) -> None:
+        self._process(*poll)
 
     def _process(self, batch: list[Message], stop: threading.Event) -> None:
         """Handle every message of a poll, one at a time, in order."""
@@ -228,7 +232,9 @@ class ConsumerLoop(Generic[T]):
             self.close()
 
     def close(self) -> None:
-        """Leave the group and release the producer."""
+        """Publish what is in hand, leave the group and release the producer."""
+        if self._eager is not None:
+            self._eager.settle()
         consumer, dlq = self._consumer, self._dlq
         self._consumer, self._dlq = None, None
         for closeable in (consumer, dlq):

@@ -15,11 +15,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from sqlalchemy import ARRAY, BigInteger, any_, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from shared.bus import Broker, Producer
 from shared.config import Settings
@@ -33,6 +34,19 @@ from shared.retention import Aged, Pruner, outlasts_topics, prune_quietly, prune
 log = structlog.get_logger(__name__)
 
 EAGER_FLUSH_TIMEOUT_S = EAGER_PAUSE_S = 5.0  # the eager path's ack wait (relay: 30 s), and pause
+
+
+@dataclass
+class Claimed:
+    """A batch of outbox rows handed to the producer, its claim's transaction still open
+    until `OutboxRelay.settle_sent` (or the relay) marks them sent."""
+
+    session: Session
+    transaction: SessionTransaction
+    ids: list[int]
+    # Whether the claim holds row locks only (PostgreSQL): then it may stay open while its
+    # thread does other work. On SQLite a transaction holds the database's write lock.
+    on_postgresql: bool
 
 
 class OutboxRelay:
@@ -99,54 +113,86 @@ class OutboxRelay:
     def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were published."""
         with self._lock:
-            return self._publish_batch(flush_timeout=30)
+            sent = self._claim_and_send()
+            return self._settle(sent, flush_timeout=30) if sent is not None else 0
 
-    def publish_committed(self) -> int:
-        """Publish what is committed, from the calling thread, now (shared.outbox_eager).
-        Never raises; returns how many it published. When the relay's thread is mid-batch,
-        the batch was full, or publishing failed, the relay is woken to do the rest (after
-        a failure the eager path stays off for EAGER_PAUSE_S: the relay's back-off rules)."""
+    def send_committed(self) -> Claimed | None:
+        """Claim what is committed and hand it to the producer, from the calling thread, now
+        (shared.outbox_eager); `settle_sent` then waits for the broker's ack and marks it
+        sent. Never raises; None when nothing was claimed. When the relay's thread is
+        mid-claim, the batch was full, or claiming failed, the relay is woken to do the rest
+        (after a failure the eager path stays off for EAGER_PAUSE_S: the relay's back-off
+        rules)."""
         if time.monotonic() < self._eager_paused_until or not self._lock.acquire(blocking=False):
             SIGNALS.fire({self.schema})
-            return 0
+            return None
         try:
-            sent = self._publish_batch(flush_timeout=EAGER_FLUSH_TIMEOUT_S)
+            sent = self._claim_and_send()
         except Exception:
-            log.exception("outbox_eager_publish_failed", schema=self.schema)
-            self._eager_paused_until = time.monotonic() + EAGER_PAUSE_S
-            sent = -1
+            self._eager_failed("outbox_eager_publish_failed")
+            return None
         finally:
             self._lock.release()
-        if sent < 0 or sent >= self._batch_size:
-            SIGNALS.fire({self.schema})  # failed, or more may be waiting: the relay looks
-        return max(sent, 0)
+        if sent is not None and len(sent.ids) >= self._batch_size:
+            SIGNALS.fire({self.schema})  # more may be waiting: the relay looks
+        return sent
 
-    def _publish_batch(self, flush_timeout: float) -> int:
-        """Claim, publish, wait for the broker's ack, mark sent: one transaction. The caller
-        holds `self._lock`."""
-        session = self._sessions()
+    def settle_sent(self, sent: Claimed) -> int:
+        """Wait for the broker's ack of an eager claim and mark its rows sent; returns how
+        many. Never raises: when the ack fails the rows stay unsent (the claim rolls back)
+        and the relay is woken for them."""
         try:
-            with session.begin():
-                conn = session.connection()
-                postgresql = conn.dialect.name == "postgresql"
-                rows = (
-                    self._pg_claim.rows(conn, {}) if postgresql else conn.execute(self._claim).all()
-                )
-                if not rows:
-                    return 0
-                for _id, topic, key, body, event_type in rows:
-                    self._producer.send(topic, key, body.encode("utf-8"), type_headers(event_type))
-                # Mark sent only once the broker has acknowledged every record (acks=all).
-                self._producer.flush(timeout=flush_timeout)
-                marked = {"ids": [r[0] for r in rows], "now": utcnow()}
-                if postgresql:
-                    self._pg_mark.rows(conn, marked)
-                else:
-                    conn.execute(self._mark, marked)
-            self.published += len(rows)
-            return len(rows)
-        finally:
+            return self._settle(sent, flush_timeout=EAGER_FLUSH_TIMEOUT_S)
+        except Exception:
+            self._eager_failed("outbox_eager_publish_failed")
+            return 0
+
+    def _eager_failed(self, event: str) -> None:
+        log.exception(event, schema=self.schema)
+        self._eager_paused_until = time.monotonic() + EAGER_PAUSE_S
+        SIGNALS.fire({self.schema})
+
+    def _claim_and_send(self) -> Claimed | None:
+        """Claim a batch of unsent rows (their transaction stays open: on PostgreSQL it
+        holds their row locks, so no other relay claims them) and hand each to the
+        producer, in claim order. The caller holds `self._lock`. None: nothing to claim."""
+        session = self._sessions()
+        transaction = session.begin()
+        try:
+            conn = session.connection()
+            postgresql = conn.dialect.name == "postgresql"
+            rows = self._pg_claim.rows(conn, {}) if postgresql else conn.execute(self._claim).all()
+            if not rows:
+                transaction.commit()
+                session.close()
+                return None
+            for _id, topic, key, body, event_type in rows:
+                self._producer.send(topic, key, body.encode("utf-8"), type_headers(event_type))
+        except BaseException:
+            transaction.rollback()
             session.close()
+            raise
+        return Claimed(session, transaction, [r[0] for r in rows], postgresql)
+
+    def _settle(self, sent: Claimed, flush_timeout: float) -> int:
+        """Mark a claim sent once the broker has acknowledged every record (acks=all), and
+        commit; on any failure roll back, so its rows stay unsent, and raise."""
+        try:
+            self._producer.flush(timeout=flush_timeout)
+            marked = {"ids": sent.ids, "now": utcnow()}
+            conn = sent.session.connection()
+            if sent.on_postgresql:
+                self._pg_mark.rows(conn, marked)
+            else:
+                conn.execute(self._mark, marked)
+            sent.transaction.commit()
+        except BaseException:
+            sent.transaction.rollback()
+            raise
+        finally:
+            sent.session.close()
+        self.published += len(sent.ids)
+        return len(sent.ids)
 
     def wakeup(self) -> Wakeup:
         """What `run` sleeps on, for this relay's outbox table."""

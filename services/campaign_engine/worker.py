@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -29,9 +29,9 @@ from services.campaign_engine.models import (
     Outbox,
     ProcessedEvent,
 )
-from shared.bus import Broker, broker_from_settings
+from shared.bus import Broker, Message, broker_from_settings
 from shared.config import Settings
-from shared.consumer import BatchConsumerLoop
+from shared.consumer import BatchConsumerLoop, decode_envelope
 from shared.dead_letters import DeadLetterSeal
 from shared.events import (
     CAMPAIGN_EVENTS,
@@ -40,6 +40,7 @@ from shared.events import (
     OFFER_DECISIONS,
     OFFER_REQUESTS,
     SALES_EVENTS,
+    Envelope,
     dlq_topic,
 )
 from shared.outbox_relay import worker_relay
@@ -74,8 +75,11 @@ def components(
     groups: tuple[str, str] = (DECISIONS_GROUP, UPDATES_GROUP),
     request_topics: Sequence[str] = (OFFER_REQUESTS,),
     update_topics: Sequence[str] = (CUSTOMER_EVENTS, SALES_EVENTS, COUPON_EVENTS),
+    decide: Callable[[list[Envelope]], None] | None = None,
+    decoder: Callable[[Message], Envelope] = decode_envelope,
 ) -> dict[str, Component]:
-    """The worker's threads: two consumer loops and the outbox relay (tests rename topics)."""
+    """The worker's threads: two consumer loops and the outbox relay (tests rename topics;
+    the decision bench times `decide` and `decoder`, which default to the worker's own)."""
     registry = handlers(engine)
     attempts = engine.settings.consumer_max_attempts
     seal = DeadLetterSeal.for_settings(engine.settings)
@@ -83,7 +87,7 @@ def components(
     # group in this process (docs/architecture.md § Decisions); each loop publishes the
     # poll's decisions itself once they are committed (a customer waits for them), the
     # relay publishes the rest (docs/architecture.md § Hot paths).
-    decide = decision_batches(engine)
+    decide = decide or decision_batches(engine)
     relay = worker_relay(
         engine.sessions,
         Outbox,
@@ -98,6 +102,7 @@ def components(
             groups[0],
             list(request_topics),
             decide,
+            decoder=decoder,
             max_attempts=attempts,
             seal=seal,
             publish_eagerly=relay,

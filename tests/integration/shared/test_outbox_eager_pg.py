@@ -1,10 +1,13 @@
 """On PostgreSQL, handlers publishing their own rows (shared/outbox_eager.py) and relays
-claiming the same table at the same time publish every row exactly once.
+claiming the same table at the same time publish every row exactly once; a claim awaiting
+its ack holds its rows until it is settled, and one that never is (its process died) is
+published again by a relay.
 
-Four writer threads commit through `publishing_eagerly` (their relay is this process's);
-a second relay, standing for another worker process of the service (its own lock), claims
-the same table all the while with a 1 ms poll, and this process's relay runs too. SKIP
-LOCKED and the in-process claim lock are all that keep them apart.
+Four writer threads commit through one `EagerPublisher` (their relay is this process's),
+each settling its last claim when it is done; a second relay, standing for another worker
+process of the service (its own lock), claims the same table all the while with a 1 ms
+poll, and this process's relay runs too. SKIP LOCKED and the in-process claim lock are all
+that keep them apart.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from sqlalchemy import func, select
 
 from services.chat_agent.models import Outbox
 from shared.bus import InMemoryBroker
+from shared.consumer import ConsumerLoop
 from shared.db import make_engine, make_session_factory, unit_of_work
 from shared.events import decode
-from shared.outbox_eager import publishing_eagerly
+from shared.outbox_eager import EagerPublisher
 from shared.outbox_relay import OutboxRelay
 from tests.unit.shared.test_outbox_eager import add_opted_in
 
@@ -43,11 +47,12 @@ def test_eager_handlers_and_two_relays_publish_each_row_once(pg_url: str) -> Non
             envelope = add_opted_in(session, topic, customer_id)
         written.append(str(envelope.event_id))
 
-    handle = publishing_eagerly(write, here)
+    handle = EagerPublisher(write, here)
 
     def writer(n: int) -> None:
         for i in range(EACH):
             handle(f"c_{n}_{i}")
+        handle.settle()
 
     writers = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
     for t in relays + writers:
@@ -67,3 +72,94 @@ def test_eager_handlers_and_two_relays_publish_each_row_once(pg_url: str) -> Non
             select(func.count()).where(Outbox.topic == topic, Outbox.sent_at.is_(None))
         )
     assert unsent == 0
+
+
+def _unsent(sessions, topic: str) -> int:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return int(
+            session.scalar(
+                select(func.count()).where(Outbox.topic == topic, Outbox.sent_at.is_(None))
+            )
+            or 0
+        )
+
+
+def test_a_claim_is_on_the_wire_at_once_and_marked_when_settled(pg_url: str) -> None:
+    topic = f"eager.{uuid.uuid4().hex[:8]}"
+    broker = InMemoryBroker()
+    sessions = make_session_factory(make_engine(pg_url, pre_ping=False))
+    here = OutboxRelay(sessions, Outbox, broker.producer())
+    elsewhere = OutboxRelay(sessions, Outbox, broker.producer())
+    while here.relay_once():  # rows other tests left behind
+        pass
+
+    def write(customer_id: str) -> None:
+        with unit_of_work(sessions) as session:
+            add_opted_in(session, topic, customer_id)
+
+    handle = EagerPublisher(write, here)
+    handle("c_a")
+    assert [m.key for m in broker.messages(topic)] == ["c_a"], "sent on return"
+    assert _unsent(sessions, topic) == 1, "not yet marked: its ack is awaited later"
+    assert elsewhere.relay_once() == 0, "its claim holds the row: no other relay takes it"
+    handle("c_b")
+    assert [m.key for m in broker.messages(topic)] == ["c_a", "c_b"]
+    assert _unsent(sessions, topic) == 1, "the first is marked as the second is claimed"
+    assert handle.settle() == 1
+    assert _unsent(sessions, topic) == 0
+    assert handle.settle() == 0, "nothing left in hand"
+
+
+def test_a_claim_never_settled_is_published_again_by_a_relay(pg_url: str) -> None:
+    topic = f"eager.{uuid.uuid4().hex[:8]}"
+    broker = InMemoryBroker()
+    sessions = make_session_factory(make_engine(pg_url, pre_ping=False))
+    here = OutboxRelay(sessions, Outbox, broker.producer())
+    while here.relay_once():  # rows other tests left behind
+        pass
+    with unit_of_work(sessions) as session:
+        envelope = add_opted_in(session, topic, "c_z")
+    claimed = here.send_committed()
+    assert claimed is not None and claimed.on_postgresql
+    # The process dies before the ack: the server rolls its open transaction back.
+    claimed.transaction.rollback()
+    claimed.session.close()
+    assert _unsent(sessions, topic) == 1
+    assert OutboxRelay(sessions, Outbox, broker.producer()).relay_once() == 1
+    published = [decode(m.value).event_id for m in broker.messages(topic)]
+    assert published == [envelope.event_id] * 2, "again: a duplicate consumers drop by event_id"
+    assert _unsent(sessions, topic) == 0
+
+
+def test_a_consumer_loop_settles_its_last_poll_when_the_next_brings_nothing(pg_url: str) -> None:
+    topic, source = f"eager.{uuid.uuid4().hex[:8]}", f"asks.{uuid.uuid4().hex[:6]}"
+    broker = InMemoryBroker()
+    sessions = make_session_factory(make_engine(pg_url, pre_ping=False))
+    relay = OutboxRelay(sessions, Outbox, broker.producer())
+    while relay.relay_once():  # rows other tests left behind
+        pass
+
+    def write(customer_id: str) -> None:
+        with unit_of_work(sessions) as session:
+            add_opted_in(session, topic, customer_id)
+
+    loop: ConsumerLoop[str] = ConsumerLoop(
+        broker,
+        "eager-pg-test",
+        [source],
+        write,
+        decoder=lambda message: message.value.decode(),
+        publish_eagerly=relay,
+    )
+    never = threading.Event()
+    for customer_id in ("c_1", "c_2"):
+        broker.append(source, customer_id, customer_id.encode(), ())
+    assert loop.run_once(never, timeout_ms=0) == 2
+    assert len(broker.messages(topic)) == 2 and _unsent(sessions, topic) == 2, "sent, in hand"
+    assert loop.run_once(never, timeout_ms=0) == 0
+    assert _unsent(sessions, topic) == 0, "an empty poll settles them"
+    broker.append(source, "c_3", b"c_3", ())
+    assert loop.run_once(never, timeout_ms=0) == 1
+    loop.close()
+    assert _unsent(sessions, topic) == 0, "closing settles what is in hand"
+    assert sorted(m.key or "" for m in broker.messages(topic)) == ["c_1", "c_2", "c_3"]

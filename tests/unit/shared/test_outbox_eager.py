@@ -1,8 +1,10 @@
-"""A handler wrapped by `publishing_eagerly` publishes what it committed itself, at once,
+"""A handler wrapped by an `EagerPublisher` publishes what it committed itself, at once,
 and leaves to the relay only what it cannot (shared/outbox_eager.py).
 
 SQLite and the in-memory bus; the relay's thread is not running here, so whatever reaches
-the bus was published by the handler's own thread.
+the bus was published by the handler's own thread. On SQLite the ack is awaited and the
+rows marked before the handler returns (PostgreSQL pipelines it:
+tests/integration/shared/test_outbox_eager_pg.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from shared.consumer import ConsumerLoop
 from shared.db import make_engine, make_session_factory, unit_of_work
 from shared.events import Envelope
 from shared.outbox import add_event
-from shared.outbox_eager import publishing_eagerly
+from shared.outbox_eager import EagerPublisher
 from shared.outbox_relay import OutboxRelay
 from shared.outbox_wake import Wakeup
 
@@ -92,7 +94,7 @@ def test_the_handlers_thread_publishes_its_rows_and_the_relay_is_not_woken(sessi
     relay = OutboxRelay(sessions, Outbox, broker.producer())
     wake = Wakeup(relay.schema)
     try:
-        handle = publishing_eagerly(_writer(sessions, topic), relay)
+        handle = EagerPublisher(_writer(sessions, topic), relay)
         handle("c_1")
         assert [m.key for m in broker.messages(topic)] == ["c_1"], "on the bus on return"
         assert _unsent(sessions, topic) == 0, "and marked sent"
@@ -108,7 +110,7 @@ def test_while_the_relay_is_mid_batch_the_row_is_left_to_it(sessions) -> None:  
     wake = Wakeup(relay.schema)
     try:
         with relay._lock:  # the relay's thread holds its claim
-            publishing_eagerly(_writer(sessions, topic), relay)("c_2")
+            EagerPublisher(_writer(sessions, topic), relay)("c_2")
         assert broker.messages(topic) == [], "never two claimers in one process at once"
         assert wake.wait(0.2, NEVER), "the relay is woken to publish it"
         assert relay.relay_once() == 1
@@ -122,10 +124,10 @@ def test_a_broker_failure_loses_nothing_and_raises_nothing(sessions) -> None:  #
     relay = OutboxRelay(sessions, Outbox, FlakyProducer(broker, failures=1))
     wake = Wakeup(relay.schema)
     try:
-        publishing_eagerly(_writer(sessions, topic), relay)("c_3")  # does not raise
+        EagerPublisher(_writer(sessions, topic), relay)("c_3")  # does not raise
         assert broker.messages(topic) == [] and _unsent(sessions, topic) == 1, "kept, unsent"
         assert wake.wait(0.2, NEVER), "the relay is woken for it"
-        publishing_eagerly(_writer(sessions, topic), relay)("c_4")
+        EagerPublisher(_writer(sessions, topic), relay)("c_4")
         assert _unsent(sessions, topic) == 2, "after a failure the relay's back-off rules"
         assert relay.relay_once() == 2
         assert [m.key for m in broker.messages(topic)] == ["c_3", "c_4"], "once each, in order"
@@ -145,8 +147,8 @@ def test_a_handler_that_fails_before_its_commit_publishes_nothing(sessions) -> N
             raise RuntimeError("rolled back")
 
     with pytest.raises(RuntimeError):
-        publishing_eagerly(failing, relay)("c_5")
-    publishing_eagerly(write, relay)("c_6")
+        EagerPublisher(failing, relay)("c_5")
+    EagerPublisher(write, relay)("c_6")
     assert [m.key for m in broker.messages(topic)] == ["c_6"]
 
 
