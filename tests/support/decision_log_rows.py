@@ -1,12 +1,14 @@
-"""Campaigns and issued coupons written straight to the engine's tables, and what an archive
-holds, for the decision log's retention tests (modeling/retention.py, `tenin model
-prune-logs`)."""
+"""Campaigns, issued coupons, drops and their members written straight to the engine's tables,
+and what an archive holds, for the decision log's retention tests (modeling/retention.py,
+`tenin model prune-logs`)."""
 
 from __future__ import annotations
 
 import csv
 import gzip
+import uuid
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.campaign_engine.campaigns.commands import create_campaign
 from services.campaign_engine.campaigns.schemas import CampaignIn
-from services.campaign_engine.models import Coupon, Decision
+from services.campaign_engine.models import Coupon, Decision, Drop, DropMember
 from shared.db import utcnow
 from tests.unit.campaign_engine.fakes import campaign_body
 
@@ -55,6 +57,29 @@ def add_coupons(
         )
         codes.add(d["coupon_code"])
     return codes
+
+
+def add_drop(session: Session, campaign_id: str, status: str, created_at: datetime) -> str:
+    """A drop of the campaign in `status`, created at `created_at`; its id."""
+    drop_id = str(uuid.uuid4())
+    session.add(
+        Drop(drop_id=drop_id, campaign_id=campaign_id, status=status, created_at=created_at)
+    )
+    return drop_id
+
+
+def add_members(session: Session, drop_id: str, members: Iterable[tuple[str, str]]) -> set[str]:
+    """A drop_members row for each (customer id, request id) the drop asked; the request ids."""
+    request_ids = set()
+    for customer_id, request_id in members:
+        session.add(DropMember(drop_id=drop_id, customer_id=customer_id, request_id=request_id))
+        request_ids.add(request_id)
+    return request_ids
+
+
+def never_decided(n: int) -> list[tuple[str, str]]:
+    """`n` (customer id, request id) pairs whose request has no decision (random ids)."""
+    return [(f"cust-{uuid.uuid4().hex[:12]}", f"req-{uuid.uuid4()}") for _ in range(n)]
 
 
 def _columns(decision: Decision) -> dict[str, Any]:

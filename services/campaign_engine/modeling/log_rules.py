@@ -1,7 +1,7 @@
 """What `tenin model prune-logs` may delete (modeling/retention.py), as queries: the cut-off,
-the decisions that may go, which of their coupons may go with them, and the coupons that
-outlived their decisions while their campaign was live, and the coupons' recorded redemptions
-(docs/learning.md § Retention)."""
+the decisions that may go, which of their coupons may go with them, the coupons that outlived
+their decisions while their campaign was live, the coupons' recorded redemptions, and the drop
+members that were never decided (docs/learning.md § Retention)."""
 
 from __future__ import annotations
 
@@ -82,3 +82,17 @@ def orphaned_coupons(now: datetime, before: datetime, limit: int) -> Select[Coup
 def redemptions_of(codes: Sequence[str]) -> Select[RedemptionSeen]:
     """The redemptions the engine recorded of these coupons (by its key's leading code)."""
     return select(RedemptionSeen).where(RedemptionSeen.coupon_code.in_(codes))
+
+
+def undecided_members(before: datetime, limit: int | None = None) -> Select[DropMember]:
+    """Drop members with no decision, of a finished drop created before the cut-off. Their
+    request never became a decision (e.g. it was dead-lettered), so they never go with one;
+    their drop stopped sending long ago, so nothing will decide them now, and its report
+    reads its tallies, not its members."""
+    decided = exists().where(Decision.request_id == DropMember.request_id)
+    return (
+        select(DropMember)
+        .join(Drop, Drop.drop_id == DropMember.drop_id)
+        .where(Drop.status.in_(FINISHED_DROPS), Drop.created_at < before, ~decided)
+        .limit(limit)
+    )

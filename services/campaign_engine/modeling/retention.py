@@ -8,8 +8,10 @@ i.e. whose coupon has not expired or whose spend window (the longest the loop us
 `spend_window`) has not closed; a decision of a drop member while that drop may still send;
 and a coupon whose campaign has not ended, since Redis's budget, caps and serials are rebuilt
 from a live campaign's coupons (budget/seeding.py): such a coupon outlives its decision and
-goes in the first run after its campaign ends. A drop's report reads its tallies, not its
-members, so `drops` and `drop_tallies` stay. Rows go in batches, each archived first when
+goes in the first run after its campaign ends. A drop member whose request never became a
+decision (e.g. it was dead-lettered) goes once its drop has finished and was created before the
+cut-off: nothing will decide it now. A drop's report reads its tallies, not its members, so
+`drops` and `drop_tallies` stay. Rows go in batches, each archived first when
 asked (a complete gzip CSV per table, synced to disk before the batch's delete commits), so a
 crash loses nothing and a re-run carries on where it stopped.
 """
@@ -37,6 +39,7 @@ from services.campaign_engine.modeling.log_rules import (
     orphaned_coupons,
     prunable,
     redemptions_of,
+    undecided_members,
 )
 from services.campaign_engine.models import (
     Coupon,
@@ -76,8 +79,8 @@ def prune_decision_log(
     dry_run: bool = False,
     say: Callable[[str], None] = lambda _m: None,
 ) -> Pruned:
-    """Delete decisions (with their coupons and drop members) and sales older than the
-    retention window, in batches."""
+    """Delete decisions (with their coupons and drop members), the members of old finished
+    drops never decided, and sales older than the retention window, in batches."""
     if batch_size < 1:
         raise ValueError("the batch size must be at least 1")
     before = cutoff(now, retention, spend_window)
@@ -104,6 +107,9 @@ def prune_decision_log(
     orphans = _sweep_coupons(sessions, orphaned_coupons(now, before, batch_size), archive)
     went.update(orphans)
     say(f"{orphans['coupons']} coupons of ended campaigns, whose decisions went before, deleted")
+    undecided = _sweep_members(sessions, undecided_members(before, batch_size), archive)
+    went.update(drop_members=undecided)
+    say(f"{undecided} drop members of finished drops, never decided, deleted")
     old_sales = select(CustomerSale).where(CustomerSale.occurred_at < before).limit(batch_size)
     sales = _sweep(sessions, old_sales, CustomerSale.transaction_id)
     say(f"{sales} sales before {before.isoformat()} deleted")
@@ -143,7 +149,7 @@ def _counted(session: Session, where: Any, before: datetime, now: datetime) -> P
         count(select(Decision.decision_id).where(where)),
         count(with_decisions) + count(orphans),
         count(redemptions),
-        count(members.where(where)),
+        count(members.where(where)) + count(undecided_members(before)),
         count(select(CustomerSale.transaction_id).where(CustomerSale.occurred_at < before)),
         0,
         None,
@@ -215,6 +221,22 @@ def _sweep_coupons(
         went.update(coupons=len(coupons), redemptions=len(seen))
 
 
+def _sweep_members(
+    sessions: Callable[[], Session], query: Select[DropMember], archive: Archive
+) -> int:
+    """Delete the drop members `query` finds, archived first, a batch a transaction."""
+    total = 0
+    while True:
+        with sessions() as session, session.begin():
+            members = list(session.scalars(query))
+            if not members:
+                return total
+            archive.batch((DropMember, members))
+            request_ids = [m.request_id for m in members]
+            session.execute(delete(DropMember).where(DropMember.request_id.in_(request_ids)))
+        total += len(members)
+
+
 def _sweep(sessions: Callable[[], Session], query: Select[Any], key: Any) -> int:
     """Delete what `query` finds (rows of `key`'s table), a batch a transaction, until none."""
     model, total = key.class_, 0
@@ -265,7 +287,7 @@ def prune_logs_main(argv: list[str]) -> int:
     finally:
         engine.dispose()
     verb = "would delete" if args.dry_run else "deleted"
-    archived = done.archive_dir and (done.decisions or done.coupons)
+    archived = done.archive_dir and (done.decisions or done.coupons or done.drop_members)
     print(
         f"{verb} {done.decisions} decisions, {done.coupons} coupons ({done.redemptions} "
         f"redemptions), {done.drop_members} drop members and {done.sales} sales before "

@@ -1,5 +1,6 @@
 """`tenin model prune-logs` on real PostgreSQL: the batches, the archive and what stays; the
-coupons and drop members of deleted decisions go with them, found by their indexes."""
+coupons and drop members of deleted decisions go with them, and an old finished drop's members
+never decided go after them, all found by their indexes."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import pytest
 from sqlalchemy import Select, select, text, update
 
 from services.campaign_engine.modeling.log_rules import (
+    FINISHED_DROPS,
     coupons_of,
     members_of,
     orphaned_coupons,
     redemptions_of,
+    undecided_members,
 )
 from services.campaign_engine.modeling.retention import prune_decision_log
 from services.campaign_engine.modeling.simulated_log import simulated_log, write_log
@@ -28,7 +31,14 @@ from services.campaign_engine.models import (
     RedemptionSeen,
 )
 from shared.db import make_engine, make_session_factory, unit_of_work
-from tests.support.decision_log_rows import add_campaign, add_coupons, archived
+from tests.support.decision_log_rows import (
+    add_campaign,
+    add_coupons,
+    add_drop,
+    add_members,
+    archived,
+    never_decided,
+)
 
 # Long before anything else the session's database holds: the cut-off touches only these rows.
 START = datetime(2001, 1, 1, tzinfo=UTC)
@@ -120,6 +130,51 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         db.dispose()
 
 
+def test_an_old_finished_drops_members_never_decided_go_on_postgres(
+    pg_url: str, tmp_path: Path
+) -> None:
+    db = make_engine(pg_url, pool_size=1)
+    sessions = make_session_factory(db)
+    try:
+        log = simulated_log(20, seed=43, start=START, span=timedelta(days=100))
+        with db.begin() as conn:
+            write_log(conn, log)
+        first, last = log.decisions[0], log.decisions[-1]  # before the cut-off, and after it
+        with unit_of_work(sessions) as session:
+            campaign_id = add_campaign(session, "ended")
+            # 60 undecided members of an old drop in each finished status: they go.
+            undecided: set[str] = set()
+            for status in FINISHED_DROPS:
+                drop_id = add_drop(session, campaign_id, status, START)
+                undecided |= add_members(session, drop_id, never_decided(60))
+            # Decided members go with their decision, or stay with it.
+            drop_id = add_drop(session, campaign_id, "done", START)
+            add_members(
+                session, drop_id, [(d["customer_id"], d["request_id"]) for d in (first, last)]
+            )
+            # A drop that may still send, or a finished one created after the cut-off: they stay.
+            stay = {last["request_id"]}
+            for status, created in (("running", START), ("paged", NOW - timedelta(days=1))):
+                drop_id = add_drop(session, campaign_id, status, created)
+                stay |= add_members(session, drop_id, never_decided(5))
+        counted = prune_decision_log(db, now=NOW, retention=RETENTION, dry_run=True)
+        done = prune_decision_log(
+            db, now=NOW, retention=RETENTION, batch_size=100, archive_dir=tmp_path
+        )
+        gone = undecided | {first["request_id"]}
+        with sessions() as session:
+            left = set(
+                session.scalars(
+                    select(DropMember.request_id).where(DropMember.request_id.in_(gone | stay))
+                )
+            )
+        assert left == stay
+        assert done.drop_members == counted.drop_members == len(gone) == 241
+        assert archived(tmp_path, "drop_members", "request_id") == gone
+    finally:
+        db.dispose()
+
+
 @pytest.mark.parametrize(
     ("query", "index"),
     [
@@ -127,12 +182,14 @@ def test_prune_on_postgres(pg_url: str, tmp_path: Path) -> None:
         (members_of(["req-17-1", "req-17-3"]), "uq_drop_members_request_id"),
         (orphaned_coupons(NOW, NOW - RETENTION, 100), "ix_campaign_engine_coupons_campaign_id"),
         (redemptions_of(["SIM17-1", "SIM17-3"]), "pk_redemptions_seen"),
+        (undecided_members(NOW - RETENTION, 100), "uq_decisions_request_id"),
     ],
-    ids=["coupons", "drop_members", "orphaned_coupons", "redemptions"],
+    ids=["coupons", "drop_members", "orphaned_coupons", "redemptions", "undecided_members"],
 )
 def test_each_batch_finds_its_rows_by_an_index(pg_url: str, query: Select[Any], index: str) -> None:
-    """A batch's coupons, their redemptions and drop members are looked up among millions:
-    by an index, never by a scan of the table (no migration was needed for that)."""
+    """A batch's coupons, their redemptions and drop members, and whether a drop member was
+    decided, are looked up among millions: by an index, never by a scan of the table (no
+    migration was needed for that)."""
     sessions = make_session_factory(make_engine(pg_url))
     with sessions() as session:
         session.execute(text("SET LOCAL enable_seqscan = off"))  # tiny tables: force the choice

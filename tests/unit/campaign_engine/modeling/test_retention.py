@@ -1,6 +1,7 @@
 """`tenin model prune-logs`: old decision-log rows go (archived first when asked), in batches,
-with their coupons and drop members; rows whose outcome can still change, that a running drop
-still counts, or (coupons) that a live campaign's budget is rebuilt from, stay."""
+with their coupons and drop members, and so do an old finished drop's members never decided;
+rows whose outcome can still change, that a running drop still counts, or (coupons) that a live
+campaign's budget is rebuilt from, stay."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from migrations.metadata import target_metadata
+from services.campaign_engine.modeling.log_rules import FINISHED_DROPS
 from services.campaign_engine.modeling.retention import prune_decision_log, prune_logs_main
 from services.campaign_engine.modeling.simulated_log import simulated_log, write_log
 from services.campaign_engine.models import (
@@ -30,7 +32,14 @@ from services.campaign_engine.models import (
     RedemptionSeen,
 )
 from shared.db import make_engine, make_session_factory, unit_of_work
-from tests.support.decision_log_rows import add_campaign, add_coupons, archived
+from tests.support.decision_log_rows import (
+    add_campaign,
+    add_coupons,
+    add_drop,
+    add_members,
+    archived,
+    never_decided,
+)
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = START + timedelta(days=200)
@@ -196,6 +205,43 @@ def test_a_running_drops_decisions_stay_until_it_is_finished(db: Engine) -> None
         and _values(db, DropMember.request_id) == set()
     )
     assert (done.decisions, done.drop_members) == (1, 1)
+
+
+def test_a_finished_old_drops_members_never_decided_go_and_the_archive_holds_them(
+    db: Engine, tmp_path: Path
+) -> None:
+    old, recent = CUTOFF - timedelta(days=1), CUTOFF + timedelta(days=1)
+    with unit_of_work(make_session_factory(db)) as session:
+        decisions = list(session.scalars(select(Decision).order_by(Decision.decided_at)))
+        first, last = decisions[0], decisions[-1]  # decided before the cut-off, and after it
+        # 100 undecided members of an old drop in each finished status: they go.
+        undecided: set[str] = set()
+        for status in FINISHED_DROPS:
+            drop_id = add_drop(session, "sim-campaign", status, old)
+            undecided |= add_members(session, drop_id, never_decided(100))
+        # An old finished drop's decided members go with their decision, or stay with it.
+        done_id = add_drop(session, "sim-campaign", "done", old)
+        add_members(session, done_id, [(d.customer_id, d.request_id) for d in (first, last)])
+        # A drop that may still send, or a finished one created after the cut-off: they stay.
+        stay = {last.request_id}
+        for status, created in (("running", old), ("queued", old), ("paged", recent)):
+            stay |= add_members(
+                session, add_drop(session, "sim-campaign", status, created), never_decided(5)
+            )
+    counted = prune_decision_log(db, now=NOW, retention=RETENTION, batch_size=150, dry_run=True)
+    assert _values(db, DropMember.request_id) == undecided | stay | {first.request_id}
+    said: list[str] = []
+    done = prune_decision_log(
+        db, now=NOW, retention=RETENTION, batch_size=150, archive_dir=tmp_path, say=said.append
+    )
+    assert _values(db, DropMember.request_id) == stay
+    assert done.drop_members == counted.drop_members == len(undecided) + 1 == 401
+    assert "400 drop members of finished drops, never decided, deleted" in said
+    assert archived(tmp_path, "drop_members", "request_id") == undecided | {first.request_id}
+    # The first decision's batch, then the sweep's three of 150 members at most.
+    assert len(list(tmp_path.glob("drop_members-*.csv.gz"))) == 1 + 3
+    again = prune_decision_log(db, now=NOW, retention=RETENTION, batch_size=150)
+    assert again.drop_members == 0 and _values(db, DropMember.request_id) == stay
 
 
 def test_a_dry_run_counts_and_deletes_nothing(db: Engine) -> None:
