@@ -110,10 +110,10 @@ class ConsumerLoop(Generic[T]):
         # Kafka's consumer coalesces them, one commit a second at most (see the Consumer
         # port and shared/bus/kafka_consumer.py); True: each poll's, waiting.
         self._wait_for_commits = wait_for_commits
-        # The outbox rows a poll's handlers commit are handed to the producer by this thread
-        # once the poll is handled, before its offsets are committed, and marked sent once
-        # acknowledged, after the next poll (shared/outbox_eager.py): one claim per poll,
-        # not per message, when a burst arrives.
+        # The outbox rows a poll's handlers commit are published by this thread once the
+        # poll is handled, before its offsets are committed (shared/outbox_eager.py): one
+        # claim per poll, not per message, when a burst arrives; a full poll's ack is
+        # awaited after the next poll.
         self._eager = (
             EagerPublisher(self._process_poll, publish_eagerly) if publish_eagerly else None
         )
@@ -191,7 +191,9 @@ class ConsumerLoop(Generic[T]):
         if self._eager is None:
             self._process(batch, stop)
         else:
-            self._eager((batch, stop))
+            # A full poll means a backlog: its ack is awaited after the next poll, so the
+            # loop does not idle for it (shared/outbox_eager.py); else at once.
+            self._eager((batch, stop), settle_later=len(batch) >= self._batch_size)
         self._consumer.commit(batch, wait=self._wait_for_commits)
         self.stats.last_batch_at = time.time()
         return len(batch)

@@ -12,15 +12,19 @@ safety net: what the eager path cannot publish (the relay is mid-claim, the brok
 is left to it, woken at once (docs/architecture.md § Hot paths). A consumer loop wraps a
 whole poll this way (`ConsumerLoop(..., publish_eagerly=relay)`): one claim per poll.
 
-Waiting for the broker's ack is pipelined on PostgreSQL: the claim's transaction (its row
-locks) stays open while the thread goes on to its next item, and the next call (or
-`settle`, which the consumer loop calls when a poll brings nothing and when it closes)
-waits for the ack and marks the rows sent. The records are on their way meanwhile (the
-producer's linger), so nobody downstream waits longer; the thread no longer idles for the
-ack (~10% of a decision loop's time, measured: docs/architecture.md § Hot paths). A crash
-before the mark rolls the claim back: the relay publishes the rows again, a duplicate on
-the wire that consumers drop by `event_id`. On SQLite a transaction holds the database's
-write lock, so there the ack is awaited at once.
+When the caller says so (`settle_later`: a consumer loop whose poll was full, so a backlog
+is waiting and throughput counts), waiting for the broker's ack is pipelined on
+PostgreSQL: the claim's transaction (its row locks) stays open while the thread goes on to
+its next item, and the next call (or `settle`, which the consumer loop calls when a poll
+brings nothing and when it closes) waits for the ack and marks the rows sent. The thread no
+longer idles for the ack (~10% of a decision loop's time, measured: docs/architecture.md
+§ Hot paths). Otherwise (a poll that was not full: someone may be waiting on it) the ack is
+awaited at once, as the flush also sends the records without the producer's linger and
+gives its network thread the GIL: pipelining every poll cost the chat path ~8 ms a turn
+(bench/chat_e2e_latency.py). A crash before the mark rolls the claim back: the relay
+publishes the rows again, a duplicate on the wire that consumers drop by `event_id`. On
+SQLite a transaction holds the database's write lock, so there the ack is always awaited
+at once.
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ class EagerPublisher(Generic[T]):
         self._relay = relay
         self._local = threading.local()
 
-    def __call__(self, item: T) -> None:
+    def __call__(self, item: T, *, settle_later: bool = False) -> None:
+        """Handle `item`, then publish what it committed; with `settle_later` the broker's
+        ack is awaited (and the rows marked sent) by the next call or `settle`."""
         with signals_held() as committed:
             try:
                 self._handler(item)
@@ -53,7 +59,7 @@ class EagerPublisher(Generic[T]):
                 self.settle()  # the last claim first: one open claim per thread
                 if self._relay.schema in committed:
                     committed.discard(self._relay.schema)
-                    self._send()
+                    self._send(settle_later)
                 if committed:  # another schema's outbox: its relay as usual
                     SIGNALS.fire(set(committed))
                     committed.clear()
@@ -67,11 +73,11 @@ class EagerPublisher(Generic[T]):
         self._local.claimed = None
         return self._relay.settle_sent(claimed)
 
-    def _send(self) -> None:
+    def _send(self, settle_later: bool) -> None:
         claimed = self._relay.send_committed()
         if claimed is None:
             return
-        if claimed.on_postgresql:
+        if settle_later and claimed.on_postgresql:
             self._local.claimed = claimed
         else:
             self._relay.settle_sent(claimed)

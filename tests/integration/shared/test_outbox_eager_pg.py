@@ -51,7 +51,7 @@ def test_eager_handlers_and_two_relays_publish_each_row_once(pg_url: str) -> Non
 
     def writer(n: int) -> None:
         for i in range(EACH):
-            handle(f"c_{n}_{i}")
+            handle(f"c_{n}_{i}", settle_later=i % 2 == 0)  # half of them pipelined
         handle.settle()
 
     writers = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
@@ -98,16 +98,18 @@ def test_a_claim_is_on_the_wire_at_once_and_marked_when_settled(pg_url: str) -> 
             add_opted_in(session, topic, customer_id)
 
     handle = EagerPublisher(write, here)
-    handle("c_a")
+    handle("c_a", settle_later=True)
     assert [m.key for m in broker.messages(topic)] == ["c_a"], "sent on return"
     assert _unsent(sessions, topic) == 1, "not yet marked: its ack is awaited later"
     assert elsewhere.relay_once() == 0, "its claim holds the row: no other relay takes it"
-    handle("c_b")
+    handle("c_b", settle_later=True)
     assert [m.key for m in broker.messages(topic)] == ["c_a", "c_b"]
     assert _unsent(sessions, topic) == 1, "the first is marked as the second is claimed"
     assert handle.settle() == 1
     assert _unsent(sessions, topic) == 0
     assert handle.settle() == 0, "nothing left in hand"
+    handle("c_c")
+    assert _unsent(sessions, topic) == 0, "without settle_later: acknowledged and marked at once"
 
 
 def test_a_claim_never_settled_is_published_again_by_a_relay(pg_url: str) -> None:
@@ -131,7 +133,7 @@ def test_a_claim_never_settled_is_published_again_by_a_relay(pg_url: str) -> Non
     assert _unsent(sessions, topic) == 0
 
 
-def test_a_consumer_loop_settles_its_last_poll_when_the_next_brings_nothing(pg_url: str) -> None:
+def test_a_consumer_loop_settles_a_full_poll_later_and_any_other_at_once(pg_url: str) -> None:
     topic, source = f"eager.{uuid.uuid4().hex[:8]}", f"asks.{uuid.uuid4().hex[:6]}"
     broker = InMemoryBroker()
     sessions = make_session_factory(make_engine(pg_url, pre_ping=False))
@@ -150,16 +152,22 @@ def test_a_consumer_loop_settles_its_last_poll_when_the_next_brings_nothing(pg_u
         write,
         decoder=lambda message: message.value.decode(),
         publish_eagerly=relay,
+        batch_size=2,
     )
     never = threading.Event()
     for customer_id in ("c_1", "c_2"):
         broker.append(source, customer_id, customer_id.encode(), ())
-    assert loop.run_once(never, timeout_ms=0) == 2
+    assert loop.run_once(never, timeout_ms=0) == 2  # a full poll: a backlog
     assert len(broker.messages(topic)) == 2 and _unsent(sessions, topic) == 2, "sent, in hand"
     assert loop.run_once(never, timeout_ms=0) == 0
     assert _unsent(sessions, topic) == 0, "an empty poll settles them"
     broker.append(source, "c_3", b"c_3", ())
     assert loop.run_once(never, timeout_ms=0) == 1
+    assert _unsent(sessions, topic) == 0, "a poll that is not full is settled at once"
+    for customer_id in ("c_4", "c_5"):
+        broker.append(source, customer_id, customer_id.encode(), ())
+    assert loop.run_once(never, timeout_ms=0) == 2
+    assert _unsent(sessions, topic) == 2
     loop.close()
     assert _unsent(sessions, topic) == 0, "closing settles what is in hand"
-    assert sorted(m.key or "" for m in broker.messages(topic)) == ["c_1", "c_2", "c_3"]
+    assert sorted(m.key or "" for m in broker.messages(topic)) == [f"c_{i}" for i in range(1, 6)]
