@@ -28,7 +28,7 @@ announces it. The CPU per round is counted over the rounds' blocks only.
 
 Run: eval "$(scripts/services up)"; python bench/chat_e2e_latency.py [--rounds 200]
      [--decider engine|scripted] [--model-dir models/propensity] [--quick]
-     [--workers processes|threads] [--block 50]
+     [--workers processes|threads] [--block 50] [--relay thread|process]
 """
 
 from __future__ import annotations
@@ -205,9 +205,18 @@ def main() -> None:
         help="the chat and engine workers as `tenin worker` processes, as deployed (default), "
         "or as threads of this process (one GIL for both services, the recorder and driver)",
     )
+    parser.add_argument(
+        "--relay",
+        choices=["thread", "process"],
+        default="thread",
+        help="where each service's outbox relay runs (TENIN_OUTBOX_RELAY; process: a "
+        "`tenin relay` process per service, with --workers processes only)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds = 40
+    if args.relay == "process" and args.workers == "threads":
+        parser.error("--relay process runs the relays as processes: use --workers processes")
     server = os.environ.get("DATABASE_URL")
     if not (server and os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("REDIS_URL")):
         sys.exit('run eval "$(scripts/services up)" first')
@@ -228,6 +237,7 @@ def main() -> None:
                 # Topics and groups of this run alone: other runs' traffic on a shared
                 # Kafka (a drop's decisions, say) never reaches this stack.
                 "TENIN_TOPIC_NAMESPACE": namespace,
+                "TENIN_OUTBOX_RELAY": args.relay,
             }
             settings = replace(Settings.from_env({**os.environ, **env}, service="chat_agent"))
             configure_logging("bench", "WARNING", True)
@@ -246,6 +256,10 @@ def main() -> None:
                 processes["chat worker"] = workers.enter_context(
                     worker_process("chat_agent", env)
                 ).pid
+                if args.relay == "process":
+                    for service, name in (("chat_agent", "chat"), ("campaign_engine", "engine")):
+                        relay = workers.enter_context(worker_process(service, env, "relay"))
+                        processes[f"{name} relay"] = relay.pid
             if args.decider == "scripted":
                 threading.Thread(
                     target=scripted_decider, args=(settings, stop), daemon=True

@@ -70,10 +70,13 @@ def gunicorn_chat_agent(
 
 
 @contextmanager
-def worker_process(service: str, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """`tenin worker <service>` as a subprocess (stopped with SIGTERM at the end)."""
+def worker_process(
+    service: str, env: dict[str, str], command: str = "worker"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`tenin worker <service>` (or `tenin relay <service>`) as a subprocess (stopped with
+    SIGTERM at the end)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "tenin.cli", "worker", service],
+        [sys.executable, "-m", "tenin.cli", command, service],
         env={**os.environ, **env},
         cwd=REPO,
         stdout=subprocess.DEVNULL,

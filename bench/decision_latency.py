@@ -11,8 +11,14 @@ decisions with no framework, 100 per transaction, from requests already in memor
 many threads as the worker has decision loops (TENIN_DECISION_THREADS, 1).
 Targets (issue 12): >= 2,000 decisions/s per worker process, >= 25% of the anchor, p99 <= 100 ms.
 
+With `--relay process` the worker runs as with TENIN_OUTBOX_RELAY=process: no relay and no
+eager publishing in it, and a `tenin relay campaign_engine` process publishes every
+offer.decided (docs/scaling.md § Relay processes). The bench then also reports that
+process's CPU per decision and how long after the last commit the outbox was all sent.
+
 Run (after `eval "$(scripts/services up)"`):
     python bench/decision_latency.py [--requests 4000] [--customers 1000] [--runs 3] [--quick]
+        [--relay thread|process]
 """
 
 from __future__ import annotations
@@ -34,15 +40,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
+from bench.chat_stack import tree_cpu_seconds, worker_process  # noqa: E402
 from bench.decision_anchor import BareDecider  # noqa: E402
 from bench.server_cpu import server_cpu_seconds, used_since  # noqa: E402
 from services.campaign_engine.bootstrap import Engine, bootstrap  # noqa: E402
 from services.campaign_engine.campaigns.commands import change_status, create_campaign  # noqa: E402
 from services.campaign_engine.campaigns.schemas import CampaignIn  # noqa: E402
 from services.campaign_engine.handlers import decision_batches  # noqa: E402
-from services.campaign_engine.models import Campaign  # noqa: E402
+from services.campaign_engine.models import Campaign, Outbox  # noqa: E402
 from services.campaign_engine.worker import (  # noqa: E402
     DECISION_LOOP,
     components,
@@ -54,6 +61,7 @@ from shared.consumer import decode_envelope  # noqa: E402
 from shared.db import unit_of_work, utcnow  # noqa: E402
 from shared.events import Envelope, encode, make_event  # noqa: E402
 from shared.runtime import run_components  # noqa: E402
+from shared.secret_keys import fresh_secrets  # noqa: E402
 from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
 
 OFFERS = [
@@ -146,6 +154,46 @@ def setup(settings: Settings, customers: int, seed: int) -> tuple[str, Engine, l
 
 
 def run_worker(engine: Engine, settings: Settings, envelopes: list[Envelope]) -> dict[str, Any]:
+    """Drain a backlog of requests through the worker's components; latencies and wall time
+    (and, with relay processes, theirs: the relay's CPU, and the publishing lag)."""
+    if engine.settings.outbox_relay != "process":
+        return drain(engine, settings, envelopes)
+    env = {
+        **fresh_secrets(),
+        "DATABASE_URL": str(engine.settings.database_url),
+        "TENIN_OUTBOX_RELAY": "process",
+        "TENIN_LOG_LEVEL": "WARNING",
+    }
+    with worker_process("campaign_engine", env, command="relay") as relay:
+        cpu0 = _started(relay.pid)
+        worker = drain(engine, settings, envelopes)
+        last_commit = time.perf_counter()
+        while _unsent(engine) and time.perf_counter() - last_commit < 60:
+            time.sleep(0.01)
+        lag = time.perf_counter() - last_commit
+        relay_ms = (tree_cpu_seconds(relay.pid) - cpu0) * 1000 / len(envelopes)
+    return {**worker, "relay_cpu_ms": relay_ms, "publish_lag_s": lag}
+
+
+def _started(pid: int, timeout_s: float = 30.0) -> float:
+    """Once a process has started (its CPU time has stopped growing for half a second), its
+    CPU seconds so far: what it used starting is not the run's."""
+    deadline, last = time.monotonic() + timeout_s, -1.0
+    while time.monotonic() < deadline:
+        now = tree_cpu_seconds(pid)
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.5)
+    raise RuntimeError("the relay process did not settle after starting")
+
+
+def _unsent(engine: Engine) -> int:
+    with engine.sessions() as session:
+        return int(session.scalar(select(func.count()).where(Outbox.sent_at.is_(None))) or 0)
+
+
+def drain(engine: Engine, settings: Settings, envelopes: list[Envelope]) -> dict[str, Any]:
     """Drain a backlog of requests through the worker's components; latencies and wall time."""
     n = len(envelopes)
     stop = threading.Event()
@@ -367,10 +415,16 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 run of 1,500 requests")
+    parser.add_argument(
+        "--relay",
+        choices=["thread", "process"],
+        default="thread",
+        help="where the outbox relay runs (TENIN_OUTBOX_RELAY)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.requests = 1, 1500
-    settings = Settings.from_env(service="campaign_engine")
+    settings = replace(Settings.from_env(service="campaign_engine"), outbox_relay=args.relay)
     missing = [
         v for v in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS") if not os.environ.get(v)
     ]
@@ -389,8 +443,13 @@ def main() -> None:
         rows.append((rate, anchor, statistics.median(lat), pct(lat, 0.99)))
         split = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["thread_cpu_ms"].items()))
         print(f"  CPU ms per decision by thread: {split}")
+        if "relay_cpu_ms" in r:
+            print(
+                f"  relay process: CPU {r['relay_cpu_ms']:.2f} ms per decision; the outbox was "
+                f"all sent {r['publish_lag_s'] * 1000:.0f} ms after the last commit"
+            )
         served = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["server_cpu_ms"].items()))
-        whole = r["cpu_ms"] + sum(r["server_cpu_ms"].values())
+        whole = r["cpu_ms"] + r.get("relay_cpu_ms", 0.0) + sum(r["server_cpu_ms"].values())
         cores = os.cpu_count() or 1
         print(
             f"  CPU ms per decision by server: {served}; worker + servers {whole:.2f} ms, so "

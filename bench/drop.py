@@ -15,7 +15,9 @@ last decision. Goal (issue 12): 100,000 decided in
 ≤ 60 s with one worker process.
 
 Run: eval "$(scripts/services up)"; python bench/drop.py [--followers 100000] [--quick]
-[--chat-workers N] (N chat_agent processes share the channel's bucket through Redis).
+[--chat-workers N] (N chat_agent processes share the channel's bucket through Redis)
+[--relay thread|process] (TENIN_OUTBOX_RELAY; process: a relay process per service, whose
+CPU counts as its service's).
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ def _get(client: Any, headers: dict[str, str], path: str) -> dict[str, Any]:
 
 
 def run_drop(
-    followers: int, line_rate: float, timeout_s: float, chat_workers: int = 1
+    followers: int, line_rate: float, timeout_s: float, chat_workers: int = 1, relay: str = "thread"
 ) -> dict[str, float]:
     """One drop; returns its figures."""
-    with drop_stack(_services(), push_rate_per_s=line_rate, line_rate=line_rate) as stack:
+    with drop_stack(
+        _services(), push_rate_per_s=line_rate, line_rate=line_rate, outbox_relay=relay
+    ) as stack:
         seeded = time.perf_counter()
         stack.seed_followers(followers)
         seed_s = time.perf_counter() - seeded
@@ -63,6 +67,9 @@ def run_drop(
         stack.start("campaign_engine")
         for n in range(chat_workers):
             stack.start("chat_agent", "chat_agent" if n == 0 else f"chat_agent_{n + 1}")
+        if relay == "process":  # one relay process per service (its CPU counts as the service's)
+            stack.start("campaign_engine", command="relay")
+            stack.start("chat_agent", command="relay")
         time.sleep(8)  # both workers up (model loaded, consumers joined) before the clock
         stack.sample_peaks()
         cpu_at_start = stack.cpu_s()
@@ -101,6 +108,7 @@ def run_drop(
         servers = sum(by_server.values())
         cpu = {k: v - cpu_at_start.get(k, 0.0) for k, v in stack.cpu_s().items()}
         chat_cpu = sum(v for k, v in cpu.items() if k.startswith("chat_agent"))
+        engine_cpu = sum(v for k, v in cpu.items() if k.startswith("campaign_engine"))
         pushed = max(1, len(pushes))
         return {
             "followers": followers,
@@ -117,7 +125,7 @@ def run_drop(
             **{f"peak_mb_{k}": v / 1024 for k, v in stack.peak_kb.items()},
             "peak_mb_bench": _own_peak_mb(),
             # CPU per unit of work (from /proc; the machine's load does not inflate it much).
-            "cpu_ms_per_follower_campaign_engine": cpu.get("campaign_engine", 0.0)
+            "cpu_ms_per_follower_campaign_engine": engine_cpu
             / max(1, progress.get("decided", 0))
             * 1e3,
             "cpu_ms_per_push_chat_agent": chat_cpu / pushed * 1e3,
@@ -157,10 +165,16 @@ def main() -> None:
     parser.add_argument(
         "--chat-workers", type=int, default=1, help="chat_agent worker processes (one bucket)"
     )
+    parser.add_argument(
+        "--relay",
+        choices=["thread", "process"],
+        default="thread",
+        help="where the outbox relays run (TENIN_OUTBOX_RELAY; process: one per service)",
+    )
     args = parser.parse_args()
     followers = 5_000 if args.quick else args.followers
     runs = [
-        run_drop(followers, args.line_rate, args.timeout, args.chat_workers)
+        run_drop(followers, args.line_rate, args.timeout, args.chat_workers, args.relay)
         for _ in range(args.runs)
     ]
     print(f"drop to {followers:,} followers, channel limited at {args.line_rate:,.0f} pushes/s")

@@ -10,10 +10,13 @@ this process CPU on the same two cores, which would otherwise be taken from the 
 while they drain it. The rate is read afterwards from the decision log's `decided_at`
 between 10% and 90% of the backlog decided (no polling query loads PostgreSQL while they
 drain). The anchor is the one-process run of the same bench: target 2 processes >= 1.7x
-it (issue 12; docs/scaling.md says what to expect on more cores).
+it (issue 12; docs/scaling.md says what to expect on more cores). Every run waits for the
+outbox to be all sent. With `--relay process`, the workers run as with
+TENIN_OUTBOX_RELAY=process and one `tenin relay campaign_engine` process publishes.
 
 Run (after `eval "$(scripts/services up)"`):
     python bench/scale_out.py [--requests 6000] [--customers 5000] [--processes 1 2] [--quick]
+        [--relay thread|process]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from sqlalchemy import func, select  # noqa: E402
 from bench.chat_stack import delete_topics  # noqa: E402
 from bench.decision_latency import requests, setup  # noqa: E402
 from bench.server_cpu import server_cpu_seconds, used_since  # noqa: E402
-from services.campaign_engine.models import Decision  # noqa: E402
+from services.campaign_engine.models import Decision, Outbox  # noqa: E402
 from shared.bus import broker_from_settings  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.events import OFFER_REQUESTS, encode  # noqa: E402
@@ -77,11 +80,23 @@ def _process_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _wait_for_unsent(engine: object, timeout_s: float) -> None:
+    """Until every outbox row is sent (the relay has published every decision)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with engine.sessions() as session:  # type: ignore[attr-defined]  # the campaign Engine
+            if not session.scalar(select(func.count()).where(Outbox.sent_at.is_(None))):
+                return
+        time.sleep(0.05)
+    raise RuntimeError("the outbox relay did not publish every decision in time")
+
+
 def run(
-    settings: Settings, processes: int, n: int, customers: int, seed: int
+    settings: Settings, processes: int, n: int, customers: int, seed: int, relay: str = "thread"
 ) -> tuple[float, float, float]:
     """Decisions/s of `processes` worker processes draining a backlog of `n` requests, and
-    the CPU ms per decision of the workers and of the servers while they drained it."""
+    the CPU ms per decision of the workers (with the relay process, for `relay` "process")
+    and of the servers while they drained it."""
     url, engine, people = setup(settings, customers, seed)
     namespace = f"scale.{uuid.uuid4().hex[:8]}."
     env = {
@@ -92,16 +107,18 @@ def run(
         "TENIN_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "TENIN_LOG_LEVEL": "WARNING",
         "TENIN_SECRET_KEY": settings.secret_key,
+        "TENIN_OUTBOX_RELAY": relay,
     }
+    commands = ["worker"] * processes + (["relay"] if relay == "process" else [])
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tenin.cli", "worker", "campaign_engine"],
+            [sys.executable, "-m", "tenin.cli", command, "campaign_engine"],
             env=env,
             cwd=REPO,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(processes)
+        for command in commands
     ]
     broker = broker_from_settings(replace(settings, topic_namespace=namespace))
     producer = broker.producer()
@@ -126,6 +143,7 @@ def run(
             for w in workers:
                 w.send_signal(signal.SIGCONT)
         _wait_for(engine, base + n, 600)
+        _wait_for_unsent(engine, 60)  # the relay kept up: every decision is on its way
         worker_ms = (sum(_process_seconds(w.pid) for w in workers) - workers0) * 1000 / n
         server_ms = sum(used_since(servers0).values()) * 1000 / n
         rate = _rate_between(engine, base + n // 10, base + n * 9 // 10)
@@ -153,6 +171,12 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="1 run of 2,000 requests each")
+    parser.add_argument(
+        "--relay",
+        choices=["thread", "process"],
+        default="thread",
+        help="where the outbox relay runs (TENIN_OUTBOX_RELAY; process: one relay process)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.requests = 1, 2000
@@ -169,11 +193,14 @@ def main() -> None:
     cores = os.cpu_count() or 1
     for i in range(args.runs):
         for p in args.processes:
-            rate, worker_ms, server_ms = run(settings, p, args.requests, args.customers, seed=i)
+            rate, worker_ms, server_ms = run(
+                settings, p, args.requests, args.customers, seed=i, relay=args.relay
+            )
             rates[p].append(rate)
             print(
                 f"run {i + 1}: {p} worker process(es): {rate:,.0f} decisions/s; CPU ms per "
-                f"decision: workers {worker_ms:.2f}, servers {server_ms:.2f} (PostgreSQL, "
+                f"decision: workers{' and relay' if args.relay == 'process' else ''} "
+                f"{worker_ms:.2f}, servers {server_ms:.2f} (PostgreSQL, "
                 f"Redis, Kafka), so {cores} cores carry at most "
                 f"{cores * 1000 / (worker_ms + server_ms):,.0f} decisions/s",
                 flush=True,

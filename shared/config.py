@@ -79,6 +79,10 @@ class Settings:
     # The outbox relay is woken on commit; this is only its fallback poll
     # (docs/architecture.md § Hot paths).
     relay_poll_seconds: float = 1.0
+    # Where a service's outbox relay runs: "thread", in each worker process (whose loops
+    # also publish their own commits eagerly), or "process": `tenin relay <service>`
+    # processes of their own, woken by NOTIFY; PostgreSQL only (docs/scaling.md).
+    outbox_relay: str = "thread"
     # Partitions of the customer-keyed topics: at most this many processes of one
     # consumer group share a topic (docs/scaling.md).
     topic_partitions: int = 12
@@ -205,6 +209,7 @@ class Settings:
                 number("TENIN_CONSUMER_MAX_ATTEMPTS", defaults.consumer_max_attempts)
             ),
             relay_poll_seconds=number("TENIN_RELAY_POLL_SECONDS", defaults.relay_poll_seconds),
+            outbox_relay=_outbox_relay(opt("TENIN_OUTBOX_RELAY"), opt("DATABASE_URL")),
             topic_partitions=_positive_int(
                 "TENIN_TOPIC_PARTITIONS", number("TENIN_TOPIC_PARTITIONS", 12)
             ),
@@ -282,6 +287,18 @@ def _positive_int(name: str, value: float) -> int:
     if value != int(value) or value < 1:
         raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
     return int(value)
+
+
+def _outbox_relay(raw: str | None, database_url: str | None) -> str:
+    place = (raw or "thread").lower()
+    if place not in ("thread", "process"):
+        raise ConfigError(f"TENIN_OUTBOX_RELAY must be thread or process, got {raw!r}")
+    if place == "process" and not (database_url or "").startswith("postgresql"):
+        raise ConfigError(
+            "TENIN_OUTBOX_RELAY=process needs a PostgreSQL DATABASE_URL: a relay process is "
+            "woken by NOTIFY, which SQLite does not have"
+        )
+    return place
 
 
 def _broker_flavor(raw: str | None) -> str:

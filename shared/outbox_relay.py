@@ -240,6 +240,14 @@ class OutboxRelay:
                 break
 
 
+def relays_in_workers(settings: Settings) -> bool:
+    """Whether each worker process runs its service's relay, and its loops publish their
+    own commits eagerly (TENIN_OUTBOX_RELAY=thread, the default); else `tenin relay
+    <service>` processes publish the whole outbox, woken by the commits' NOTIFY
+    (docs/scaling.md § Relay processes)."""
+    return settings.outbox_relay == "thread"
+
+
 def worker_relay(
     sessions: Callable[[], Session],
     outbox_model: type[OutboxMixin],

@@ -139,7 +139,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run a service's consumers and outbox relay until SIGTERM."""
+    """Run a service's consumers and outbox relay (`tenin worker`), or its relay alone
+    (`tenin relay`, with TENIN_OUTBOX_RELAY=process), until SIGTERM."""
     import importlib
 
     from shared.runtime import install_stop_signals
@@ -150,7 +151,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"services.{args.service}.worker")
     stop = threading.Event()
     install_stop_signals(stop)
-    return int(module.run(settings, stop))
+    run = module.run if args.command == "worker" else module.run_relay
+    return int(run(settings, stop))
 
 
 def cmd_model(args: argparse.Namespace, rest: list[str]) -> int:
@@ -230,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a service's consumers and outbox relay")
     worker.add_argument("service", choices=SERVICES)
+    relay = sub.add_parser(
+        "relay", help="run a service's outbox relay alone (with TENIN_OUTBOX_RELAY=process)"
+    )
+    relay.add_argument("service", choices=SERVICES)
 
     model = sub.add_parser(
         "model", help="train, evaluate, list, promote, rollback, retrain, prune-logs"
@@ -262,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "keys": cmd_keys,
         "serve": cmd_serve,
         "worker": cmd_worker,
+        "relay": cmd_worker,
         "embedded": cmd_embedded,
     }
     from shared.config import ConfigError

@@ -1,4 +1,5 @@
-"""`tenin worker campaign_engine`: the decision consumer, the update consumer, the relay.
+"""`tenin worker campaign_engine`: the decision consumer, the update consumer, the relay
+(or `tenin relay campaign_engine`: the relay alone, with TENIN_OUTBOX_RELAY=process).
 
 Offer requests and the events that keep features and budgets current run in separate
 consumer groups, so a burst of sales never delays a customer waiting for an offer. Which
@@ -43,7 +44,7 @@ from shared.events import (
     Envelope,
     dlq_topic,
 )
-from shared.outbox_relay import worker_relay
+from shared.outbox_relay import OutboxRelay, relays_in_workers, worker_relay
 from shared.runtime import Component, run_components
 from shared.table_stats import GrowthAnalyzer
 
@@ -78,7 +79,8 @@ def components(
     decide: Callable[[list[Envelope]], None] | None = None,
     decoder: Callable[[Message], Envelope] = decode_envelope,
 ) -> dict[str, Component]:
-    """The worker's threads: two consumer loops and the outbox relay (tests rename topics;
+    """The worker's threads: two consumer loops, the drop runner and, unless relay processes
+    publish the outbox (TENIN_OUTBOX_RELAY=process), the outbox relay (tests rename topics;
     the decision bench times `decide` and `decoder`, which default to the worker's own)."""
     registry = handlers(engine)
     attempts = engine.settings.consumer_max_attempts
@@ -86,15 +88,13 @@ def components(
     # Offer requests are decided a poll at a time, by a few members of the decisions
     # group in this process (docs/architecture.md § Decisions); each loop publishes the
     # poll's decisions itself once they are committed (a customer waits for them), the
-    # relay publishes the rest (docs/architecture.md § Hot paths).
+    # relay publishes the rest (docs/architecture.md § Hot paths). With relay processes,
+    # they publish it all, woken by the commit's NOTIFY.
     decide = decide or decision_batches(engine)
-    relay = worker_relay(
-        engine.sessions,
-        Outbox,
-        broker,
-        engine.settings,
-        ProcessedEvent,
-        consumed=[*request_topics, *update_topics],
+    relay = (
+        outbox_relay(engine, broker, [*request_topics, *update_topics])
+        if relays_in_workers(engine.settings)
+        else None
     )
     decisions = {
         f"decisions-{n}" if n else "decisions": BatchConsumerLoop(
@@ -123,7 +123,7 @@ def components(
     return {
         **decisions,
         "updates": updates.run,
-        "outbox_relay": relay.run,
+        **({"outbox_relay": relay.run} if relay is not None else {}),
         # Campaign drops: decides each eligible follower, a page at a time (drops/runner.py).
         "drops": DropRunner(
             engine.sessions,
@@ -132,6 +132,14 @@ def components(
             grown=GrowthAnalyzer(engine.sessions, DROP_GROWN_TABLES).added,
         ).run,
     }
+
+
+def outbox_relay(engine: Engine, broker: Broker, consumed: Sequence[str] = CONSUMED) -> OutboxRelay:
+    """The engine's relay (shared.outbox_relay.worker_relay), in a worker or a relay
+    process."""
+    return worker_relay(
+        engine.sessions, Outbox, broker, engine.settings, ProcessedEvent, consumed=consumed
+    )
 
 
 def prepare(engine: Engine, broker: Broker) -> None:
@@ -158,3 +166,11 @@ def run(settings: Settings, stop: threading.Event) -> int:
     broker = broker_from_settings(engine.settings)
     prepare(engine, broker)
     return run_components(components(engine, broker), stop)
+
+
+def run_relay(settings: Settings, stop: threading.Event) -> int:
+    """`tenin relay campaign_engine`: the outbox relay alone, until `stop` is set."""
+    engine = bootstrap(settings, pre_ping=False, pool_size=2)
+    broker = broker_from_settings(engine.settings)
+    broker.ensure_topics(list(PRODUCED))
+    return run_components({"outbox_relay": outbox_relay(engine, broker).run}, stop)

@@ -1,4 +1,5 @@
-"""`tenin worker chat_agent`: the consumers, the outbox relay, the delivery loop, housekeeping."""
+"""`tenin worker chat_agent`: the consumers, the outbox relay, the delivery loop, housekeeping
+(or `tenin relay chat_agent`: the relay alone, with TENIN_OUTBOX_RELAY=process)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from shared.events import (
     Envelope,
     dlq_topic,
 )
-from shared.outbox_relay import OutboxRelay, worker_relay
+from shared.outbox_relay import OutboxRelay, relays_in_workers, worker_relay
 from shared.retention import pruner
 from shared.runtime import Component, run_components
 
@@ -130,7 +131,8 @@ def components(
     delivery_policy: RetryPolicy | None = None,
     group_prefix: str = "chat_agent",
 ) -> dict[str, Component]:
-    """Every worker thread by name: consumers, outbox relay, delivery loop, housekeeping."""
+    """Every worker thread by name: consumers, outbox relay (unless relay processes publish
+    the outbox: TENIN_OUTBOX_RELAY=process), delivery loop, housekeeping."""
     deliveries = DeliveryLoop(
         deps.sessions,
         None,
@@ -143,12 +145,13 @@ def components(
         poll_seconds=DELIVERY_IDLE_POLL_S,
         handoff=deps.handoff,
     )
-    relay = outbox_relay(deps, broker)
+    relay = outbox_relay(deps, broker) if relays_in_workers(deps.settings) else None
     parts: dict[str, Component] = {
         f"consumer-{name}": loop.run
         for name, loop in consumer_loops(deps, broker, group_prefix, relay).items()
     }
-    parts["outbox-relay"] = relay.run
+    if relay is not None:
+        parts["outbox-relay"] = relay.run
     parts["delivery"] = deliveries.run
     parts["housekeeping"] = housekeeping(deps)
     return parts
@@ -196,3 +199,11 @@ def run(
     broker.ensure_topics([*CONSUMED, *PRODUCED, *(dlq_topic(t) for t in CONSUMED)])
     parts = components(deps, broker, delivery_policy=delivery_policy, group_prefix=group_prefix)
     return run_components(parts, stop)
+
+
+def run_relay(settings: Settings, stop: threading.Event) -> int:
+    """`tenin relay chat_agent`: the outbox relay alone, until `stop` is set."""
+    deps = worker_dependencies(settings)
+    broker = deps.broker()
+    broker.ensure_topics(list(PRODUCED))
+    return run_components({"outbox-relay": outbox_relay(deps, broker).run}, stop)

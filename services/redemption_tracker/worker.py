@@ -1,5 +1,6 @@
 """`tenin worker redemption_tracker`: consumers, the outbox relay (which also prunes the copies
-of campaigns whose report is final) and the period closer (which also freezes those reports)."""
+of campaigns whose report is final) and the period closer (which also freezes those reports).
+`tenin relay redemption_tracker` runs the relay alone (TENIN_OUTBOX_RELAY=process)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from shared.events import (
     SALES_EVENTS,
     dlq_topic,
 )
-from shared.outbox_relay import OutboxRelay, worker_relay
+from shared.outbox_relay import OutboxRelay, relays_in_workers, worker_relay
 from shared.retention import pruner
 from shared.runtime import Component, run_components
 
@@ -114,7 +115,8 @@ def components(
         seal=seal,
     )
     out[f"{prefix}.pos"] = pos.run
-    out[f"{prefix}.outbox"] = outbox_relay(tracker, broker).run
+    if relays_in_workers(tracker.settings):
+        out[f"{prefix}.outbox"] = outbox_relay(tracker, broker).run
     out[f"{prefix}.period_close"] = period_closer(tracker)
     return out
 
@@ -132,3 +134,13 @@ def run(settings: Settings, stop: threading.Event) -> int:
     parts = components(tracker, broker)
     tune_gc()
     return run_components(parts, stop)
+
+
+def run_relay(settings: Settings, stop: threading.Event) -> int:
+    """`tenin relay redemption_tracker`: the outbox relay alone, until `stop` is set."""
+    tracker = bootstrap(
+        settings, engine=make_engine(settings.effective_database_url, pool_size=2, pre_ping=False)
+    )
+    broker = broker_from_settings(tracker.settings)
+    broker.ensure_topics([SALES_EVENTS])
+    return run_components({f"{GROUP_PREFIX}.outbox": outbox_relay(tracker, broker).run}, stop)

@@ -52,6 +52,14 @@ BENCHES = [
         ),
     ),
     Bench(
+        "decision_latency.py",
+        ("--requests", "300", "--customers", "100", "--runs", "1", "--relay", "process"),
+        (
+            "median of 1 runs: worker {} decisions/s per process",
+            "relay process: CPU {} ms per decision; the outbox was all sent {} ms after",
+        ),
+    ),
+    Bench(
         "scale_out.py",
         ("--requests", "300", "--customers", "100", "--runs", "1", "--processes", "1", "2"),
         (

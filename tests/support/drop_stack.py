@@ -3,7 +3,8 @@
 A database of its own (migrated), a topic namespace of its own on the shared Kafka, the
 recording LINE server (optionally rate-limiting pushes), N simulated followers known to
 both services, one active campaign, and `tenin worker campaign_engine` / `tenin worker
-chat_agent` as subprocesses that can be SIGKILLed and restarted. The marketer API runs in
+chat_agent` (and, with relay processes, `tenin relay …`) as subprocesses that can be
+SIGKILLed and restarted. The marketer API runs in
 this process (Flask test client on the same database).
 """
 
@@ -106,10 +107,12 @@ class DropStack:
 
     # --- processes ----------------------------------------------------------------
 
-    def start(self, service: str, name: str | None = None) -> None:
-        """Start a worker of `service`, known as `name` (default: the service's name)."""
-        self.processes[name or service] = subprocess.Popen(
-            [sys.executable, "-m", "tenin.cli", "worker", service],
+    def start(self, service: str, name: str | None = None, command: str = "worker") -> None:
+        """Start a worker of `service` (or, with command "relay", its relay process), known as
+        `name` (default: the service's name, or "<service> relay")."""
+        default = service if command == "worker" else f"{service} {command}"
+        self.processes[name or default] = subprocess.Popen(
+            [sys.executable, "-m", "tenin.cli", command, service],
             env={**os.environ, **self.env},
             cwd=REPO,
             stdout=subprocess.DEVNULL,
@@ -183,9 +186,15 @@ class DropStack:
 
 @contextmanager
 def drop_stack(
-    real_services: dict[str, str], *, push_rate_per_s: float | None = None, line_rate: float = 2000
+    real_services: dict[str, str],
+    *,
+    push_rate_per_s: float | None = None,
+    line_rate: float = 2000,
+    outbox_relay: str = "thread",
 ) -> Iterator[DropStack]:
-    """The stack, torn down afterwards (processes stopped, database dropped)."""
+    """The stack, torn down afterwards (processes stopped, database dropped). With
+    `outbox_relay` "process" the workers run no relay: start each service's with
+    `start(service, command="relay")`."""
     server = real_services["DATABASE_URL"]
     url = create_database(server, prefix="tenin_drop")
     migrate(url)
@@ -203,6 +212,7 @@ def drop_stack(
             "PUBLIC_BASE_URL": "http://tenin.test",
             "LINE_PUSH_RATE_PER_S": str(line_rate),
             "TENIN_LOG_LEVEL": "WARNING",
+            "TENIN_OUTBOX_RELAY": outbox_relay,
             **secrets,
         }
         settings = Settings.from_env(env, service="campaign_engine")

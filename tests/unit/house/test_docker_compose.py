@@ -28,6 +28,7 @@ APP_ENV = (
     "TENIN_PREVIOUS_SECRET_KEYS",
     "TENIN_PSEUDONYM_KEY",
     "MEMBER_LINK_URL",
+    "TENIN_OUTBOX_RELAY",
 )
 SECRETS = ("LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN", "TENIN_SECRET_KEY")
 
@@ -68,8 +69,17 @@ def container_ports(service: dict[str, Any]) -> dict[int, int]:
 def test_expected_services_exist(services: dict[str, Any]) -> None:
     expected = {"postgres", "redis", "kafka", "migrate"}
     for name in APP_SERVICES:
-        expected |= {name, f"{name}_worker"}
+        expected |= {name, f"{name}_worker", f"{name}_relay"}
     assert set(services) == expected
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_relay_containers_run_only_in_their_profile(services: dict[str, Any], name: str) -> None:
+    # With TENIN_OUTBOX_RELAY=process the workers publish nothing (docs/scaling.md).
+    relay = services[f"{name}_relay"]
+    assert command_of(relay) == ["tenin", "relay", name]
+    assert relay["profiles"] == ["relay-processes"]
+    assert env_of(relay)["TENIN_OUTBOX_RELAY"] == "${TENIN_OUTBOX_RELAY:-thread}"
 
 
 def test_infrastructure_images(services: dict[str, Any]) -> None:
@@ -132,7 +142,12 @@ def test_each_service_has_serve_and_worker_containers(services: dict[str, Any], 
 
 
 @pytest.mark.parametrize(
-    "name", [*APP_SERVICES, *(f"{name}_worker" for name in APP_SERVICES), "migrate"]
+    "name",
+    [
+        *APP_SERVICES,
+        *(f"{name}_{kind}" for name in APP_SERVICES for kind in ("worker", "relay")),
+        "migrate",
+    ],
 )
 def test_tenin_containers_get_the_full_environment(services: dict[str, Any], name: str) -> None:
     env = env_of(services[name])
