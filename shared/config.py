@@ -72,6 +72,10 @@ class Settings:
     # final 3 to 4 months after its campaign's end, so this keeps a campaign's copies some
     # weeks to months past its freeze.
     tracker_copy_retention_days: float | None = 180.0
+    # campaign_engine: an active or paused campaign whose window closed this many days ago
+    # is ended by the engine, so its report can become final and what it left be pruned
+    # (None: only a marketer ends a campaign). No coupon is valid past its campaign's end.
+    campaign_auto_end_days: float | None = 30.0
     log_level: str = "INFO"
     log_json: bool = True
     max_request_bytes: int = 2 * 1024 * 1024
@@ -200,6 +204,10 @@ class Settings:
                     "TENIN_TRACKER_COPY_RETENTION_DAYS",
                     defaults.tracker_copy_retention_days or 0.0,
                 )
+                or None
+            ),
+            campaign_auto_end_days=(
+                number("TENIN_CAMPAIGN_AUTO_END_DAYS", defaults.campaign_auto_end_days or 0.0)
                 or None
             ),
             log_level=(opt("TENIN_LOG_LEVEL") or "INFO").upper(),

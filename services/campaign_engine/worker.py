@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -18,6 +19,7 @@ import structlog
 from services.campaign_engine.bootstrap import Engine, bootstrap
 from services.campaign_engine.budget.reservation_store import ReservationsUnavailable
 from services.campaign_engine.budget.seeding import reconcile_on_start
+from services.campaign_engine.campaigns.overdue import overdue_closer
 from services.campaign_engine.drops.runner import DropRunner
 from services.campaign_engine.handlers import (
     decision_batches,
@@ -120,10 +122,22 @@ def components(
         **UPDATES_LOOP,
     )
 
+    auto_end = engine.settings.campaign_auto_end_days
+    overdue = (
+        {
+            "overdue_campaigns": overdue_closer(
+                engine.sessions, engine.clock, timedelta(days=auto_end)
+            )
+        }
+        if auto_end
+        else {}
+    )
     return {
         **decisions,
         "updates": updates.run,
         **({"outbox_relay": relay.run} if relay is not None else {}),
+        # Campaigns left active long after their window are ended (campaigns/overdue.py).
+        **overdue,
         # Campaign drops: decides each eligible follower, a page at a time (drops/runner.py).
         "drops": DropRunner(
             engine.sessions,

@@ -42,3 +42,9 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     s = Settings.from_env({"TENIN_DATA_DIR": str(tmp_path)})
     with pytest.raises(AttributeError):
         s.secret_key = "x"  # type: ignore[misc]
+
+
+def test_campaigns_end_by_themselves_30_days_past_their_window_unless_told_not_to() -> None:
+    assert Settings.from_env({}).campaign_auto_end_days == 30.0
+    assert Settings.from_env({"TENIN_CAMPAIGN_AUTO_END_DAYS": "7"}).campaign_auto_end_days == 7.0
+    assert Settings.from_env({"TENIN_CAMPAIGN_AUTO_END_DAYS": "0"}).campaign_auto_end_days is None
