@@ -15,14 +15,17 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
+from dataclasses import dataclass
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from services.chat_agent.models import Outbox
 from shared.bus import InMemoryBroker
 from shared.consumer import ConsumerLoop
 from shared.db import make_engine, make_session_factory, unit_of_work
-from shared.events import decode
+from shared.events import Envelope, decode
 from shared.outbox_eager import EagerPublisher
 from shared.outbox_relay import OutboxRelay
 from tests.unit.shared.test_outbox_eager import add_opted_in
@@ -84,90 +87,94 @@ def _unsent(sessions, topic: str) -> int:  # type: ignore[no-untyped-def]
         )
 
 
-def test_a_claim_is_on_the_wire_at_once_and_marked_when_settled(pg_url: str) -> None:
-    topic = f"eager.{uuid.uuid4().hex[:8]}"
-    broker = InMemoryBroker()
+@dataclass
+class Scene:
+    """A topic of the test's own, the in-memory bus, and a relay with nothing left to send."""
+
+    topic: str
+    broker: InMemoryBroker
+    sessions: Any
+    relay: OutboxRelay
+
+    def another_relay(self) -> OutboxRelay:
+        """Another process's relay of the same outbox (its own lock)."""
+        return OutboxRelay(self.sessions, Outbox, self.broker.producer())
+
+    def write(self, customer_id: str) -> Envelope:
+        with unit_of_work(self.sessions) as session:
+            return add_opted_in(session, self.topic, customer_id)
+
+    def unsent(self) -> int:
+        return _unsent(self.sessions, self.topic)
+
+
+@pytest.fixture
+def scene(pg_url: str) -> Scene:
     sessions = make_session_factory(make_engine(pg_url, pre_ping=False))
-    here = OutboxRelay(sessions, Outbox, broker.producer())
-    elsewhere = OutboxRelay(sessions, Outbox, broker.producer())
-    while here.relay_once():  # rows other tests left behind
+    broker = InMemoryBroker()
+    relay = OutboxRelay(sessions, Outbox, broker.producer())
+    while relay.relay_once():  # rows other tests left behind
         pass
+    return Scene(f"eager.{uuid.uuid4().hex[:8]}", broker, sessions, relay)
 
-    def write(customer_id: str) -> None:
-        with unit_of_work(sessions) as session:
-            add_opted_in(session, topic, customer_id)
 
-    handle = EagerPublisher(write, here)
+def test_a_claim_is_on_the_wire_at_once_and_marked_when_settled(scene: Scene) -> None:
+    handle = EagerPublisher(scene.write, scene.relay)
     handle("c_a", settle_later=True)
-    assert [m.key for m in broker.messages(topic)] == ["c_a"], "sent on return"
-    assert _unsent(sessions, topic) == 1, "not yet marked: its ack is awaited later"
-    assert elsewhere.relay_once() == 0, "its claim holds the row: no other relay takes it"
+    assert [m.key for m in scene.broker.messages(scene.topic)] == ["c_a"], "sent on return"
+    assert scene.unsent() == 1, "not yet marked: its ack is awaited later"
+    assert scene.another_relay().relay_once() == 0, "its claim holds the row: no other takes it"
     handle("c_b", settle_later=True)
-    assert [m.key for m in broker.messages(topic)] == ["c_a", "c_b"]
-    assert _unsent(sessions, topic) == 1, "the first is marked as the second is claimed"
+    assert [m.key for m in scene.broker.messages(scene.topic)] == ["c_a", "c_b"]
+    assert scene.unsent() == 1, "the first is marked as the second is claimed"
     assert handle.settle() == 1
-    assert _unsent(sessions, topic) == 0
+    assert scene.unsent() == 0
     assert handle.settle() == 0, "nothing left in hand"
     handle("c_c")
-    assert _unsent(sessions, topic) == 0, "without settle_later: acknowledged and marked at once"
+    assert scene.unsent() == 0, "without settle_later: acknowledged and marked at once"
 
 
-def test_a_claim_never_settled_is_published_again_by_a_relay(pg_url: str) -> None:
-    topic = f"eager.{uuid.uuid4().hex[:8]}"
-    broker = InMemoryBroker()
-    sessions = make_session_factory(make_engine(pg_url, pre_ping=False))
-    here = OutboxRelay(sessions, Outbox, broker.producer())
-    while here.relay_once():  # rows other tests left behind
-        pass
-    with unit_of_work(sessions) as session:
-        envelope = add_opted_in(session, topic, "c_z")
-    claimed = here.send_committed()
+def test_a_claim_never_settled_is_published_again_by_a_relay(scene: Scene) -> None:
+    envelope = scene.write("c_z")
+    claimed = scene.relay.send_committed()
     assert claimed is not None and claimed.on_postgresql
     # The process dies before the ack: the server rolls its open transaction back.
     claimed.transaction.rollback()
     claimed.session.close()
-    assert _unsent(sessions, topic) == 1
-    assert OutboxRelay(sessions, Outbox, broker.producer()).relay_once() == 1
-    published = [decode(m.value).event_id for m in broker.messages(topic)]
+    assert scene.unsent() == 1
+    assert scene.another_relay().relay_once() == 1
+    published = [decode(m.value).event_id for m in scene.broker.messages(scene.topic)]
     assert published == [envelope.event_id] * 2, "again: a duplicate consumers drop by event_id"
-    assert _unsent(sessions, topic) == 0
+    assert scene.unsent() == 0
 
 
-def test_a_consumer_loop_settles_a_full_poll_later_and_any_other_at_once(pg_url: str) -> None:
-    topic, source = f"eager.{uuid.uuid4().hex[:8]}", f"asks.{uuid.uuid4().hex[:6]}"
-    broker = InMemoryBroker()
-    sessions = make_session_factory(make_engine(pg_url, pre_ping=False))
-    relay = OutboxRelay(sessions, Outbox, broker.producer())
-    while relay.relay_once():  # rows other tests left behind
-        pass
-
-    def write(customer_id: str) -> None:
-        with unit_of_work(sessions) as session:
-            add_opted_in(session, topic, customer_id)
-
+def test_a_consumer_loop_settles_a_full_poll_later_and_any_other_at_once(scene: Scene) -> None:
+    source = f"asks.{uuid.uuid4().hex[:6]}"
     loop: ConsumerLoop[str] = ConsumerLoop(
-        broker,
+        scene.broker,
         "eager-pg-test",
         [source],
-        write,
+        scene.write,
         decoder=lambda message: message.value.decode(),
-        publish_eagerly=relay,
+        publish_eagerly=scene.relay,
         batch_size=2,
     )
     never = threading.Event()
-    for customer_id in ("c_1", "c_2"):
-        broker.append(source, customer_id, customer_id.encode(), ())
-    assert loop.run_once(never, timeout_ms=0) == 2  # a full poll: a backlog
-    assert len(broker.messages(topic)) == 2 and _unsent(sessions, topic) == 2, "sent, in hand"
-    assert loop.run_once(never, timeout_ms=0) == 0
-    assert _unsent(sessions, topic) == 0, "an empty poll settles them"
-    broker.append(source, "c_3", b"c_3", ())
-    assert loop.run_once(never, timeout_ms=0) == 1
-    assert _unsent(sessions, topic) == 0, "a poll that is not full is settled at once"
-    for customer_id in ("c_4", "c_5"):
-        broker.append(source, customer_id, customer_id.encode(), ())
-    assert loop.run_once(never, timeout_ms=0) == 2
-    assert _unsent(sessions, topic) == 2
+
+    def asked(*customers: str) -> int:
+        for customer_id in customers:
+            scene.broker.append(source, customer_id, customer_id.encode(), ())
+        return loop.run_once(never, timeout_ms=0)
+
+    assert asked("c_1", "c_2") == 2  # a full poll: a backlog
+    assert len(scene.broker.messages(scene.topic)) == 2 and scene.unsent() == 2, "in hand"
+    assert asked() == 0
+    assert scene.unsent() == 0, "an empty poll settles them"
+    assert asked("c_3") == 1
+    assert scene.unsent() == 0, "a poll that is not full is settled at once"
+    assert asked("c_4", "c_5") == 2
+    assert scene.unsent() == 2
     loop.close()
-    assert _unsent(sessions, topic) == 0, "closing settles what is in hand"
-    assert sorted(m.key or "" for m in broker.messages(topic)) == [f"c_{i}" for i in range(1, 6)]
+    assert scene.unsent() == 0, "closing settles what is in hand"
+    published = sorted(m.key or "" for m in scene.broker.messages(scene.topic))
+    assert published == [f"c_{i}" for i in range(1, 6)]
