@@ -1,4 +1,5 @@
-"""Ending campaigns whose window closed long ago (docs/interfaces.md § Campaign lifecycle).
+"""Ending campaigns whose window closed long ago (docs/interfaces.md § Marketer campaign API,
+Lifecycle).
 
 Only a marketer's `end` made a campaign `ended`, so a campaign left `active` or `paused`
 after its `ends_at` stayed so for ever: its report never became final and what it left
