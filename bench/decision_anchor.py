@@ -1,5 +1,6 @@
 """The batched bare anchor of bench/decision_latency.py: the same decision work with no
-framework (no SQLAlchemy, no consumer loop, no pydantic), 100 requests per transaction.
+framework (no SQLAlchemy, no consumer loop, no pydantic), a chunk of requests per transaction
+(the worker's poll size, worker.DECISION_LOOP).
 
 Per chunk of requests: one SQL lookup (decided request ids, customers' consent), one
 pipelined Redis read (every customer's feature hash, every budget, every cap counter),

@@ -7,8 +7,9 @@ each poll's offer.decided events to Kafka itself once they are committed, the up
 and the outbox relay, on real PostgreSQL, Redis and Kafka, with the shipped ONNX model
 scoring every candidate; a backlog of offer requests is drained from Kafka. Latency is per request, from the moment the loop
 decodes it (right after the poll) to the commit of its decision. The anchor does the same
-decisions with no framework, 100 per transaction, from requests already in memory, on as
-many threads as the worker has decision loops (TENIN_DECISION_THREADS, 1).
+decisions with no framework, as many per transaction as the worker's polls hold
+(worker.DECISION_LOOP), from requests already in memory, on as many threads as the worker
+has decision loops (TENIN_DECISION_THREADS, 1).
 Targets (issue 12): >= 2,000 decisions/s per worker process, >= 25% of the anchor, p99 <= 100 ms.
 
 With `--relay process` the worker runs as with TENIN_OUTBOX_RELAY=process: no relay and no
@@ -368,18 +369,19 @@ def run_anchor(
     threads: int,
 ) -> tuple[list[float], float, float]:
     """The bare anchor with as many threads as the worker has decision loops (each its own
-    connections, every thread taking every `threads`-th chunk of 100): latencies, wall
-    seconds and CPU ms per decision."""
+    connections, every thread taking every `threads`-th chunk of the worker's batch size):
+    latencies, wall seconds and CPU ms per decision."""
     deciders = [
         BareDecider(url, str(settings.redis_url), settings.model_dir, live, engine.coupon_key)
         for _ in range(threads)
     ]
-    chunks = [anchor_requests[at : at + 100] for at in range(0, len(anchor_requests), 100)]
+    size = DECISION_LOOP["batch_size"]
+    chunks = [anchor_requests[at : at + size] for at in range(0, len(anchor_requests), size)]
     shares = [[r for chunk in chunks[k::threads] for r in chunk] for k in range(threads)]
     results: list[tuple[list[float], float]] = [([], 0.0)] * threads
 
     def one(k: int) -> None:
-        results[k] = deciders[k].run(shares[k])
+        results[k] = deciders[k].run(shares[k], chunk=size)
 
     cpu0 = time.process_time()
     try:
