@@ -146,6 +146,10 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
+        def days_or_off(name: str, default: float | None) -> float | None:
+            """A number of days where 0 (or unset with no default) means never."""
+            return number(name, default or 0.0) or None
+
         defaults = cls()
         data_dir = Path(opt("TENIN_DATA_DIR") or defaults.data_dir)
         external = opt("DATABASE_URL") or opt("REDIS_URL") or opt("KAFKA_BOOTSTRAP_SERVERS")
@@ -177,38 +181,24 @@ class Settings:
             data_dir=data_dir,
             model_dir=Path(opt("TENIN_MODEL_DIR") or defaults.model_dir),
             uplift_dir=Path(opt("TENIN_UPLIFT_DIR") or defaults.uplift_dir),
-            decision_log_retention_days=(number("TENIN_DECISION_LOG_RETENTION_DAYS", 0.0) or None),
-            outbox_retention_days=(
-                number("TENIN_OUTBOX_RETENTION_DAYS", defaults.outbox_retention_days or 0.0) or None
+            decision_log_retention_days=days_or_off("TENIN_DECISION_LOG_RETENTION_DAYS", None),
+            outbox_retention_days=days_or_off(
+                "TENIN_OUTBOX_RETENTION_DAYS", defaults.outbox_retention_days
             ),
-            processed_events_retention_days=(
-                number(
-                    "TENIN_PROCESSED_EVENTS_RETENTION_DAYS",
-                    defaults.processed_events_retention_days or 0.0,
-                )
-                or None
+            processed_events_retention_days=days_or_off(
+                "TENIN_PROCESSED_EVENTS_RETENTION_DAYS", defaults.processed_events_retention_days
             ),
-            delivery_retention_days=(
-                number("TENIN_DELIVERY_RETENTION_DAYS", defaults.delivery_retention_days or 0.0)
-                or None
+            delivery_retention_days=days_or_off(
+                "TENIN_DELIVERY_RETENTION_DAYS", defaults.delivery_retention_days
             ),
-            offer_request_retention_days=(
-                number(
-                    "TENIN_OFFER_REQUEST_RETENTION_DAYS",
-                    defaults.offer_request_retention_days or 0.0,
-                )
-                or None
+            offer_request_retention_days=days_or_off(
+                "TENIN_OFFER_REQUEST_RETENTION_DAYS", defaults.offer_request_retention_days
             ),
-            tracker_copy_retention_days=(
-                number(
-                    "TENIN_TRACKER_COPY_RETENTION_DAYS",
-                    defaults.tracker_copy_retention_days or 0.0,
-                )
-                or None
+            tracker_copy_retention_days=days_or_off(
+                "TENIN_TRACKER_COPY_RETENTION_DAYS", defaults.tracker_copy_retention_days
             ),
-            campaign_auto_end_days=(
-                number("TENIN_CAMPAIGN_AUTO_END_DAYS", defaults.campaign_auto_end_days or 0.0)
-                or None
+            campaign_auto_end_days=days_or_off(
+                "TENIN_CAMPAIGN_AUTO_END_DAYS", defaults.campaign_auto_end_days
             ),
             log_level=(opt("TENIN_LOG_LEVEL") or "INFO").upper(),
             log_json=(opt("TENIN_LOG_FORMAT") or "json") == "json",
