@@ -26,6 +26,16 @@ import redis
 
 from services.campaign_engine.budget import lua
 from services.campaign_engine.budget.limits import Limits, Usage
+from services.campaign_engine.budget.redis_layout import (
+    budget_key,
+    day_key,
+    held_key,
+    holds_from,
+    queue_holds,
+    queue_usages,
+    total_key,
+    usages_from,
+)
 from services.campaign_engine.budget.reservation_store import (
     Orphan,
     Refused,
@@ -43,26 +53,9 @@ APPLIED_TTL_S = 14 * 86400
 NO_LIMIT = -1
 
 
-def _budget_key(cid: str) -> str:
-    # The {campaign} hash tag keeps a campaign's keys in one slot (Redis Cluster-safe).
-    return f"ce:{{{cid}}}:budget"
-
-
-def _day_key(cid: str, day: str, customer: str) -> str:
-    return f"ce:{{{cid}}}:day:{day}:{customer}"
-
-
-def _total_key(cid: str, customer: str) -> str:
-    return f"ce:{{{cid}}}:total:{customer}"
-
-
-def _held_key(cid: str, request_id: str) -> str:
-    return f"ce:{{{cid}}}:held:{request_id}"
-
-
 def _hold_keys(cid: str, request_id: str) -> list[str]:
     """A request's hold, and where a hold it replaced goes (lua.RESERVE_MANY)."""
-    held = _held_key(cid, request_id)
+    held = held_key(cid, request_id)
     return [held, held + ":was"]
 
 
@@ -70,12 +63,12 @@ def _batch_keys(
     cid: str, day: str, customer: str, counter: str | None, request_id: str | None
 ) -> list[str]:
     """The 6 keys of one item of RESERVE_MANY / RELEASE_MANY (absent ones: the budget's)."""
-    budget = _budget_key(cid)
+    budget = budget_key(cid)
     hold = _hold_keys(cid, request_id) if request_id else [budget, budget]
     return [
         budget,
-        _day_key(cid, day, customer),
-        _total_key(cid, customer),
+        day_key(cid, day, customer),
+        total_key(cid, customer),
         counter or budget,
         *hold,
     ]
@@ -113,6 +106,11 @@ class RedisReservations:
         """Current usage (a plain read, for picking candidates), or None if unseeded."""
         return self.usages_of([(campaign_id, day)], [customer_id])[(campaign_id, customer_id)]
 
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client it works through (a decision batch pipelines its reads on it)."""
+        return self._redis
+
     def usages_of(
         self, campaigns: Sequence[tuple[str, str]], customers: Sequence[str]
     ) -> dict[tuple[str, str], Usage | None]:
@@ -123,45 +121,20 @@ class RedisReservations:
         """
         if not campaigns or not customers:
             return {}
-        counters = [
-            key
-            for cid, day in campaigns
-            for c in customers
-            for key in (_day_key(cid, day, c), _total_key(cid, c))
-        ]
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for cid, _ in campaigns:
-                pipe.hmget(_budget_key(cid), "seeded", "issued", "money", "redeemed")
-            pipe.mget(counters)
-            *budgets, counts = pipe.execute()
+            queue_usages(pipe, campaigns, customers)
+            replies = pipe.execute()
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
-        out: dict[tuple[str, str], Usage | None] = {}
-        at = 0
-        for (cid, _), (seeded, issued, money, redeemed) in zip(campaigns, budgets, strict=True):
-            for c in customers:
-                today, total = counts[at], counts[at + 1]
-                at += 2
-                out[(cid, c)] = (
-                    None
-                    if seeded is None
-                    else Usage(
-                        int(issued or 0),
-                        int(money or 0),
-                        int(redeemed or 0),
-                        int(today or 0),
-                        int(total or 0),
-                    )
-                )
-        return out
+        return usages_from(replies, campaigns, customers)
 
     def seed(self, campaign_id: str, seed: Seed, total_ttl_s: int) -> bool:
         """Rebuild an unseeded campaign's usage; False if another process seeded it first."""
         customers = sorted(set(seed.customer_day) | set(seed.customer_total))
-        keys = [_budget_key(campaign_id)]
-        keys += [_day_key(campaign_id, seed.day, c) for c in customers]
-        keys += [_total_key(campaign_id, c) for c in customers]
+        keys = [budget_key(campaign_id)]
+        keys += [day_key(campaign_id, seed.day, c) for c in customers]
+        keys += [total_key(campaign_id, c) for c in customers]
         args: list[Any] = [
             seed.issued,
             seed.money,
@@ -183,9 +156,7 @@ class RedisReservations:
         if self.seed(campaign_id, seed, total_ttl_s):
             return
         try:
-            self._floor(
-                keys=[_budget_key(campaign_id)], args=[seed.issued, seed.money, seed.serial]
-            )
+            self._floor(keys=[budget_key(campaign_id)], args=[seed.issued, seed.money, seed.serial])
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
 
@@ -197,9 +168,9 @@ class RedisReservations:
         `ttl_s` is how long the customer's all-time counter lives (seeding.total_ttl_s).
         """
         keys = [
-            _budget_key(campaign_id),
-            _day_key(campaign_id, day, customer_id),
-            _total_key(campaign_id, customer_id),
+            budget_key(campaign_id),
+            day_key(campaign_id, day, customer_id),
+            total_key(campaign_id, customer_id),
         ]
         args = [face, *_limits(limits), DAY_TTL_S, max(1, ttl_s)]
         try:
@@ -258,16 +229,12 @@ class RedisReservations:
         if not pairs:
             return {}
         try:
-            found = self._redis.mget([_held_key(cid, request_id) for cid, request_id in pairs])
+            pipe = self._redis.pipeline(transaction=False)
+            queue_holds(pipe, pairs)
+            (found,) = pipe.execute()
         except redis.RedisError as exc:
             raise ReservationsUnavailable(str(exc)) from exc
-        out = {}
-        for pair, value in zip(pairs, found, strict=True):
-            if value:  # "serial|face|has_counter|owner|day key" (lua.RESERVE_MANY)
-                text = value.decode() if isinstance(value, bytes) else str(value)
-                serial, face, _ = text.split("|", 2)
-                out[pair] = (int(face), int(serial))
-        return out
+        return holds_from(found, pairs)
 
     def release_orphans(self, orphans: Sequence[Orphan]) -> int:
         """Give back reservations held by requests whose decisions committed without them,
@@ -278,8 +245,8 @@ class RedisReservations:
         keys: list[str] = []
         args: list[Any] = []
         for o in orphans:
-            budget = _budget_key(o.campaign_id)
-            total = _total_key(o.campaign_id, o.customer_id)
+            budget = budget_key(o.campaign_id)
+            total = total_key(o.campaign_id, o.customer_id)
             hold = _hold_keys(o.campaign_id, o.request_id)
             keys += [budget, total, o.counter_key or budget, *hold]
             args.append(o.serial)
@@ -312,7 +279,7 @@ class RedisReservations:
         self, campaign_id: str, event_id: str, redeemed: int, money: int
     ) -> Usage | None:
         """Add a redemption's or void's effect once per event; None if the campaign is unseeded."""
-        keys = [_budget_key(campaign_id), f"ce:{{{campaign_id}}}:applied:{event_id}"]
+        keys = [budget_key(campaign_id), f"ce:{{{campaign_id}}}:applied:{event_id}"]
         try:
             ok, issued, used, count = self._apply(keys=keys, args=[redeemed, money, APPLIED_TTL_S])
         except redis.RedisError as exc:

@@ -113,17 +113,26 @@ def reserve(
     return taken
 
 
+def usage_days(campaigns: Sequence[Campaign], now: datetime) -> list[tuple[str, str]]:
+    """(campaign id, the campaign's day now): what a customer's day counters are kept under."""
+    return [(c.campaign_id, campaign_day(now, c.utc_offset_minutes)) for c in campaigns]
+
+
 def read_usages(
     session: Session,
     reservations: ReservationStore,
     campaigns: Sequence[Campaign],
     customers: Sequence[str],
     now: datetime,
+    read: dict[tuple[str, str], Usage | None] | None = None,
 ) -> dict[tuple[str, str], Usage]:
-    """Usage of every (campaign, customer) pair of a decision batch: one round trip, plus
-    one seeding and re-read per campaign Redis does not have."""
-    days = {c.campaign_id: campaign_day(now, c.utc_offset_minutes) for c in campaigns}
-    found = reservations.usages_of(list(days.items()), customers)
+    """Usage of every (campaign, customer) pair of a decision batch: one round trip (none
+    when the caller `read` them already: decisions/redis_reads.py), plus one seeding and
+    re-read per campaign Redis does not have."""
+    days = dict(usage_days(campaigns, now))
+    found = (
+        dict(read) if read is not None else reservations.usages_of(list(days.items()), customers)
+    )
     unseeded = [
         c for c in campaigns if any(found.get((c.campaign_id, k)) is None for k in customers)
     ]

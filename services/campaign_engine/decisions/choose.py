@@ -1,8 +1,9 @@
 """What each request of a decision batch gets (docs/architecture.md § Decisions): consent,
 candidates, score, holdout, issuance limit, reservation.
 
-The batch reads every customer's features and usage in one Redis round trip each, scores
-every candidate row in one model call, and reserves every chosen offer in one script call.
+The batch reads every customer's features, usage and held reservations in one Redis round
+trip (decisions/redis_reads.py), scores every candidate row in one model call, and reserves
+every chosen offer in one script call.
 Redis trouble anywhere on the way means no coupon (`redis_unavailable`), never a coupon
 past a cap: the reservation script checks every limit again, in request order.
 """
@@ -28,7 +29,6 @@ from services.campaign_engine.budget.reservation_store import (
 )
 from services.campaign_engine.budget.seeding import (
     current_usage,
-    read_usages,
     reserve_all,
 )
 from services.campaign_engine.decisions.candidates import (
@@ -49,10 +49,10 @@ from services.campaign_engine.decisions.policy import (
     in_holdout,
 )
 from services.campaign_engine.decisions.record import Outcome
+from services.campaign_engine.decisions.redis_reads import read_batch
 from services.campaign_engine.decisions.reserving import (
     REDIS_ERRORS,
     give_back,
-    held_reservations,
     wanted_reservation,
     without_held,
 )
@@ -138,10 +138,9 @@ def _candidates_to_coupons(
 ) -> dict[tuple[str, str], tuple[int, int]]:
     """Fill in the outcome of each request that may get a coupon; returns the reservations
     the requests already held ((campaign, request id) → (face, serial))."""
-    customers = list(dict.fromkeys(requests[i].customer_id for i in going_on))
-    known = dict(zip(customers, deps.features.get_many(customers, now), strict=True))
-    usages = read_usages(session, deps.reservations, found.campaigns, customers, now)
-    held = held_reservations(deps.reservations, requests, going_on, found)
+    known, usages, held = read_batch(
+        session, deps.features, deps.reservations, requests, going_on, found, now
+    )
     scored: list[_Scored] = []
     to_score: list[ToScore] = []
     terms = CampaignTerms(now, deps.policy.pacing_slack)

@@ -1,6 +1,6 @@
 """From a chosen candidate to its reservation, and back (docs/architecture.md § Decisions):
 what a chosen candidate asks the reservation script for, the reservations a request asked
-again already holds, and giving back what a batch that will not be stored had reserved."""
+again may already hold, and giving back what a batch that will not be stored had reserved."""
 
 from __future__ import annotations
 
@@ -52,21 +52,17 @@ def wanted_reservation(
     )
 
 
-def held_reservations(
-    store: ReservationStore,
-    requests: Sequence[OfferRequested],
-    going_on: Sequence[int],
-    found: DecisionInputs,
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """(campaign, request id) → (face, serial) of each reservation a request of the batch
-    already holds: it was asked before and its worker died before committing (a redelivered
-    request, a drop's page redone). One round trip."""
-    pairs = [
+def held_pairs(
+    requests: Sequence[OfferRequested], going_on: Sequence[int], found: DecisionInputs
+) -> list[tuple[str, str]]:
+    """(campaign, request id) of every reservation a request of the batch may already hold:
+    it was asked before and its worker died before committing (a redelivered request, a
+    drop's page redone). Read with the batch's other Redis reads (decisions/redis_reads.py)."""
+    return [
         (campaign.campaign_id, requests[i].request_id)
         for i in going_on
         for campaign in found.campaigns_for(requests[i].request_id, requests[i].drop_id) or []
     ]
-    return store.held_of(pairs)
 
 
 def without_held(

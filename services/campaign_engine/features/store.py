@@ -175,14 +175,32 @@ class CustomerFeatureStore:
         """get() for a decision batch in one round trip."""
         if not customer_ids:
             return []
-        flats = json.loads(self._read_many(keys=[self._key(c) for c in customer_ids]))
+        return self.features_of(self._read_many(keys=[self._key(c) for c in customer_ids]), now)
+
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client it reads through (a decision batch pipelines its reads on it)."""
+        return self._redis
+
+    def queue_get_many(self, pipe: redis.client.Pipeline, customer_ids: Sequence[str]) -> None:
+        """Queue get_many's one command on `pipe` (its script must be loaded: a pipeline
+        does not load it, and answers NOSCRIPT otherwise); `features_of` reads the reply."""
+        keys = [self._key(c) for c in customer_ids]
+        pipe.evalsha(self._read_many.sha, len(keys), *keys)
+
+    def load_scripts(self) -> None:
+        """Load the read script into Redis (after a NOSCRIPT: Redis restarted)."""
+        self._redis.script_load(self._read_many.script)
+
+    def features_of(self, reply: bytes | str, now: datetime | float) -> list[CustomerFeatures]:
+        """The features in a get_many reply, in the order asked."""
         ts = _seconds(now)
         # cjson writes an empty hash as {} and a filled one as a flat [field, value, ...] list.
         return [
             features_from_aggregates(
                 dict(zip(f[::2], f[1::2], strict=True)) if isinstance(f, list) else {}, ts
             )
-            for f in flats
+            for f in json.loads(reply)
         ]
 
 
