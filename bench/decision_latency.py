@@ -2,11 +2,12 @@
 bare anchor measured in the same run (bench/decision_anchor.py).
 
 The worker side runs what `tenin worker campaign_engine` runs, its own components
-(services/campaign_engine/worker.components): the batched decision loop, which publishes
-each poll's offer.decided events to Kafka itself once they are committed, the update loop
-and the outbox relay, on real PostgreSQL, Redis and Kafka, with the shipped ONNX model
-scoring every candidate; a backlog of offer requests is drained from Kafka. Latency is per request, from the moment the loop
-decodes it (right after the poll) to the commit of its decision. The anchor does the same
+(services/campaign_engine/worker.components): the batched decision loop, which writes each
+full poll on its writer thread while it decides the next (shared/consumer_pipelined.py),
+the update loop and the outbox relay, on real PostgreSQL, Redis and Kafka, with the shipped
+ONNX model scoring every candidate; a backlog of offer requests is drained from Kafka.
+Latency is per request, from the moment the loop decodes it (right after the poll) to the
+commit of its decision (the end of the poll's write). The anchor does the same
 decisions with no framework, as many per transaction as the worker's polls hold
 (worker.DECISION_LOOP), from requests already in memory, on as many threads as the worker
 has decision loops (TENIN_DECISION_THREADS, 1).
@@ -33,6 +34,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -223,13 +225,19 @@ def drain(engine: Engine, settings: Settings, envelopes: list[Envelope]) -> dict
             first_decoded.append(now)
         return envelope
 
-    def timed_handler(batch: list[Envelope]) -> None:
-        decide(batch)
-        end = time.perf_counter()
-        latencies.extend(end - started.pop(id(e)) for e in batch)
-        marks.append(end)
-        if len(latencies) >= n:
-            stop.set()
+    def timed_handler(batch: list[Envelope]) -> Callable[[], object]:
+        finish = decide(batch)
+
+        def timed_finish() -> object:  # on the loop's writer thread, after a full poll
+            written = finish()
+            end = time.perf_counter()
+            latencies.extend(end - started.pop(id(e)) for e in batch)
+            marks.append(end)
+            if len(latencies) >= n:
+                stop.set()
+            return written
+
+        return timed_finish
 
     groups = (f"bench.d.{uuid.uuid4().hex[:8]}", f"bench.u.{uuid.uuid4().hex[:8]}")
     # The worker's own components, its decision loops as it runs them (publishing their

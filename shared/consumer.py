@@ -179,10 +179,9 @@ class ConsumerLoop(Generic[T]):
 
     def run_once(self, stop: threading.Event, timeout_ms: int = 500) -> int:
         """Poll one batch, handle it, commit it; returns the batch size."""
-        if self._consumer is None:
-            self._consumer = self._broker.consumer(self.group_id, self._topics, bulk=self.bulk)
-            self._dlq = self._broker.producer()
-        batch = self._consumer.poll(timeout_ms=timeout_ms, max_records=self._batch_size)
+        return self._handle_polled(self._poll(timeout_ms), stop)
+
+    def _handle_polled(self, batch: list[Message], stop: threading.Event) -> int:
         if not batch or stop.is_set():
             # Stopping before starting the batch: nothing is in hand yet.
             if self._eager is not None:
@@ -194,9 +193,20 @@ class ConsumerLoop(Generic[T]):
             # A full poll means a backlog: its ack is awaited after the next poll, so the
             # loop does not idle for it (shared/outbox_eager.py); else at once.
             self._eager((batch, stop), settle_later=len(batch) >= self._batch_size)
+        self._commit(batch)
+        return len(batch)
+
+    def _poll(self, timeout_ms: int) -> list[Message]:
+        if self._consumer is None:
+            self._consumer = self._broker.consumer(self.group_id, self._topics, bulk=self.bulk)
+            self._dlq = self._broker.producer()
+        return self._consumer.poll(timeout_ms=timeout_ms, max_records=self._batch_size)
+
+    def _commit(self, batch: list[Message]) -> None:
+        """Commit a handled poll's offsets."""
+        assert self._consumer is not None
         self._consumer.commit(batch, wait=self._wait_for_commits)
         self.stats.last_batch_at = time.time()
-        return len(batch)
 
     def _process_poll(self, poll: tuple[list[Message], threading.Event]) -> None:
         self._process(*poll)
@@ -272,13 +282,17 @@ class BatchConsumerLoop(ConsumerLoop[T]):
         self.splits = 0
 
     def _process(self, batch: list[Message], stop: threading.Event) -> None:
+        self._split(self._decoded(batch, stop), stop)
+
+    def _decoded(self, batch: list[Message], stop: threading.Event) -> list[tuple[Message, T]]:
+        """The poll's wanted messages, decoded; one that cannot be is handled alone now."""
         decoded: list[tuple[Message, T]] = []
         for message in self._wanted(batch):
             try:
                 decoded.append((message, self._decoder(message)))
             except Exception:
                 self._handle(message, stop)  # dead-letters a poison one, retries the rest
-        self._split(decoded, stop)
+        return decoded
 
     def _split(self, items: list[tuple[Message, T]], stop: threading.Event) -> None:
         if not items:
@@ -289,11 +303,17 @@ class BatchConsumerLoop(ConsumerLoop[T]):
         try:
             self._batch_handler([value for _, value in items])
             self.stats.handled += len(items)
-            return
         except Exception as exc:
-            self.splits += 1
-            first = items[0][0]
-            log.warning("batch_split", **self._where(first), size=len(items), **error_summary(exc))
+            self._halve(items, stop, exc)
+
+    def _halve(
+        self, items: list[tuple[Message, T]], stop: threading.Event, error: Exception
+    ) -> None:
+        """A batch whose handler raised: each half is handled again, in order."""
+        self.splits += 1
+        log.warning(
+            "batch_split", **self._where(items[0][0]), size=len(items), **error_summary(error)
+        )
         middle = len(items) // 2
         self._split(items[:middle], stop)
         self._split(items[middle:], stop)

@@ -25,7 +25,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.campaign_engine.budget.reservation_store import ReservationStore
 from services.campaign_engine.budget.reservations import RedisReservations
-from services.campaign_engine.decisions.decide import DecidedBatch, decide_batch, decide_within
+from services.campaign_engine.decisions.decide import (
+    DecidedBatch,
+    decide_batch,
+    decide_within,
+    prepare_batch,
+)
 from services.campaign_engine.decisions.inputs import ActiveCampaigns
 from services.campaign_engine.decisions.policy import PolicyConfig, Scorer, UpliftScoring
 from services.campaign_engine.decisions.record import StoredDecision
@@ -149,8 +154,15 @@ class Engine:
         return self.decide_batch([envelope])[0]
 
     def decide_batch(self, envelopes: Sequence[Envelope]) -> list[StoredDecision | None]:
-        """decide_batch with this engine's dependencies (the decision consumer's handler)."""
+        """decide_batch with this engine's dependencies."""
         return decide_batch(envelopes, sessions=self.sessions, **self._deciding())
+
+    def prepare_batch(
+        self, envelopes: Sequence[Envelope]
+    ) -> Callable[[], list[StoredDecision | None]]:
+        """prepare_batch with this engine's dependencies (the decision consumer's handler:
+        it writes a full poll while it prepares the next, shared/consumer_pipelined.py)."""
+        return prepare_batch(envelopes, sessions=self.sessions, **self._deciding())
 
     def decide_within(self, session: Session, requests: Sequence[OfferRequested]) -> DecidedBatch:
         """decide_within with this engine's dependencies (the drop runner decides a page of

@@ -2,7 +2,7 @@
 
 | event type | handler | consumer group (worker.py) |
 |---|---|---|
-| offer.requested | decisions/decide.py `decide_batch` (a whole poll at once: `decision_batches`) | campaign_engine.decisions |
+| offer.requested | decisions/decide.py `prepare_batch` (a whole poll at once: `decision_batches`) | campaign_engine.decisions |
 | sale.recorded | modeling/spend.py `keep_sale`, then features/updates.py `record_sale` | campaign_engine.updates |
 | customer.followed, .unfollowed, .linked, .unlinked, .opted_out, .opted_in | features/updates.py `record_customer_event` | campaign_engine.updates |
 | coupon.redeemed, coupon.voided | budget/settle.py `settle` (+1, -1) | campaign_engine.updates |
@@ -33,6 +33,7 @@ from services.campaign_engine.features.store import FeatureUpdates
 from services.campaign_engine.features.updates import record_customer_event, record_sale
 from services.campaign_engine.modeling.spend import keep_sale
 from shared.consumer import Handler, route_by_type
+from shared.consumer_pipelined import Prepare
 from shared.events import Envelope
 
 CUSTOMER_TYPES = (
@@ -71,19 +72,23 @@ def handlers(engine: Engine) -> dict[str, Handler]:
     }
 
 
-def decision_batches(engine: Engine) -> Callable[[list[Envelope]], None]:
-    """The decision group's batch handler: every offer request of a poll decided at once;
-    any other type is counted ignored."""
+def decision_batches(engine: Engine) -> Prepare[Envelope]:
+    """The decision group's batch handler, in two steps (shared/consumer_pipelined.py): every
+    offer request of a poll chosen at once, then written at once; any other type is counted
+    ignored."""
 
-    def handle(envelopes: list[Envelope]) -> None:
+    def prepare(envelopes: list[Envelope]) -> Callable[[], object]:
         requests = [e for e in envelopes if e.type in DECISION_TYPES]
         for other in envelopes:
             if other.type not in DECISION_TYPES:
                 count_ignored(other)
-        if requests:
-            engine.decide_batch(requests)
+        return engine.prepare_batch(requests) if requests else _nothing_to_write
 
-    return handle
+    return prepare
+
+
+def _nothing_to_write() -> None:
+    return None
 
 
 def update_batches(

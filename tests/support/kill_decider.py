@@ -4,7 +4,8 @@ components on a test topic, which kills itself at a chosen point of a batch.
     python -m tests.support.kill_decider DATABASE_URL TOPIC GROUP MODE EXPECTED
 
 MODE: `after-reserve` (every chosen offer reserved in Redis, nothing committed),
-`after-commit` (the batch's transaction committed, its offsets not), or `drain` (run until
+`after-commit` (the batch's transaction committed, its offsets not; a full poll is written
+while the next is prepared, so that one may hold reservations too), or `drain` (run until
 EXPECTED decisions are stored, then stop cleanly). Redis and Kafka come from the
 environment, as for `tenin worker`.
 """
@@ -58,14 +59,19 @@ def main() -> int:
             on_redis, reservations=KilledAfterReserving(on_redis.reservations)
         )
     if mode == "after-commit":
-        decide = engine.decide_batch
+        prepare_batch = engine.prepare_batch
 
-        def decide_then_die(envelopes: Any) -> Any:
-            decided = decide(envelopes)
-            os.kill(os.getpid(), signal.SIGKILL)  # committed; the offsets are not
-            return decided
+        def prepare_then_die_once_written(envelopes: Any) -> Any:
+            finish = prepare_batch(envelopes)
 
-        engine.decide_batch = decide_then_die  # type: ignore[method-assign]  # the kill point
+            def finish_then_die() -> Any:  # on the loop's writer thread after a full poll,
+                decided = finish()  # while the next poll is prepared (reserved in Redis)
+                os.kill(os.getpid(), signal.SIGKILL)  # committed; the offsets are not
+                return decided
+
+            return finish_then_die
+
+        engine.prepare_batch = prepare_then_die_once_written  # type: ignore[method-assign]
     stop = threading.Event()
 
     def stop_when_done() -> None:

@@ -11,10 +11,8 @@ never a coupon past a cap. A single request is a batch of one: there is one path
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,10 +22,10 @@ import numpy as np
 import structlog
 from sqlalchemy.orm import Session
 
-from services.campaign_engine import drop_tallies, metrics
-from services.campaign_engine.budget.reservation_store import Orphan, Reservation, ReservationStore
+from services.campaign_engine import drop_tallies
+from services.campaign_engine.budget.reservation_store import ReservationStore
+from services.campaign_engine.decisions.after_commit import DecidedBatch, release_taken
 from services.campaign_engine.decisions.choose import (
-    REDIS_ERRORS,
     Deciding,
     IssuanceLimit,
     choose_batch,
@@ -35,11 +33,12 @@ from services.campaign_engine.decisions.choose import (
 from services.campaign_engine.decisions.inputs import ActiveCampaigns, read_inputs
 from services.campaign_engine.decisions.policy import PolicyConfig, Scorer, UpliftScoring
 from services.campaign_engine.decisions.record import (
+    BatchRows,
     Decided,
-    Outcome,
     StoredDecision,
+    batch_rows,
     issue_coupon,
-    store_decisions,
+    write_rows,
 )
 from services.campaign_engine.features.store import FeatureSource
 from shared.db import utcnow
@@ -47,7 +46,16 @@ from shared.events import Envelope, OfferRequested, payload_as
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["DecidedBatch", "IssuanceLimit", "decide_batch", "decide_offer", "decide_within"]
+__all__ = [
+    "ChosenBatch",
+    "DecidedBatch",
+    "IssuanceLimit",
+    "choose_within",
+    "decide_batch",
+    "decide_offer",
+    "decide_within",
+    "prepare_batch",
+]
 
 
 def decide_offer(envelope: Envelope, **deps: Any) -> StoredDecision | None:
@@ -63,31 +71,66 @@ def decide_batch(
     request, None for each duplicate, in order. Takes decide_within's keyword arguments.
     Raises (nothing stored, every reservation given back) when the transaction fails: the
     consumer loop then splits the batch to find the poison one."""
+    return prepare_batch(envelopes, sessions=sessions, **deps)()
+
+
+def prepare_batch(
+    envelopes: Sequence[Envelope], *, sessions: Callable[[], Session], **deps: Any
+) -> Callable[[], list[StoredDecision | None]]:
+    """decide_batch in two steps: the reads, the choices and the reservations now, in a
+    transaction opened here; the returned `finish` writes the batch, commits and returns
+    what decide_batch returns. `finish` may run on another thread (once: the decision
+    loop's writer, shared/consumer_pipelined.py), while this one prepares the next batch.
+    If either step raises, nothing is stored and every reservation was given back."""
     requests = [payload_as(e, OfferRequested) for e in envelopes]
-    decided: DecidedBatch | None = None
-    with sessions() as session:
+    session = sessions()
+    transaction = session.begin()
+    try:
+        chosen = choose_within(
+            session,
+            requests,
+            event_ids=[e.event_id for e in envelopes],
+            asked_at={
+                r.request_id: e.occurred_at for r, e in zip(requests, envelopes, strict=True)
+            },
+            **deps,
+        )
+    except BaseException:
+        transaction.rollback()
+        session.close()
+        raise
+
+    def finish() -> list[StoredDecision | None]:
+        decided: DecidedBatch | None = None
         try:
-            with session.begin():
-                decided = decide_within(
-                    session,
-                    requests,
-                    event_ids=[e.event_id for e in envelopes],
-                    asked_at={
-                        r.request_id: e.occurred_at
-                        for r, e in zip(requests, envelopes, strict=True)
-                    },
-                    **deps,
-                )
+            decided = chosen.store()
+            transaction.commit()
         except BaseException:
-            if decided is not None:
+            if decided is not None:  # else store() gave back what was reserved
                 decided.rolled_back()
+            if transaction.is_active:
+                transaction.rollback()
             raise
-    assert decided is not None  # the transaction committed
-    decided.committed()
-    return decided.results
+        finally:
+            session.close()
+        decided.committed()
+        return decided.results
+
+    return finish
 
 
 def decide_within(
+    session: Session, requests: Sequence[OfferRequested], **deps: Any
+) -> DecidedBatch:
+    """Decide `requests` in the caller's open transaction (the drop runner decides a page of
+    followers in the page's own): choose_within, then store. Takes choose_within's keyword
+    arguments. The caller commits, then calls `committed()` on the result, or
+    `rolled_back()` if its transaction failed. If this raises, it has given back what it
+    reserved."""
+    return choose_within(session, requests, **deps).store()
+
+
+def choose_within(
     session: Session,
     requests: Sequence[OfferRequested],
     *,
@@ -104,13 +147,13 @@ def decide_within(
     campaigns: ActiveCampaigns | None = None,
     uplift_scorer: UpliftScoring | None = None,
     issuance: IssuanceLimit | None = None,
-) -> DecidedBatch:
-    """Decide `requests` in the caller's open transaction (the drop runner decides a page of
-    followers in the page's own). `event_ids` are the consumed events' ids (a twin event in
-    the batch is a duplicate) and `asked_at` when each request was made (the consumed
-    event's `occurred_at`, by request id); a request made in-process has neither. The caller commits, then calls
-    `committed()` on the result, or `rolled_back()` if its transaction failed. If this
-    raises, it has given back what it reserved."""
+) -> ChosenBatch:
+    """Choose for `requests` in the caller's open transaction: what each gets, its
+    reservation taken and its coupon signed; nothing written yet (`store` writes it).
+    `event_ids` are the consumed events' ids (a twin event in the batch is a duplicate) and
+    `asked_at` when each request was made (the consumed event's `occurred_at`, by request
+    id); a request made in-process has neither. If this raises, it has given back what it
+    reserved."""
     started = time.perf_counter()
     now = clock()
     deps = Deciding(
@@ -142,39 +185,43 @@ def decide_within(
                     outcome.candidate, outcome.reservation, coupon_key, now
                 )
             batch.append(Decided(requests[i], outcome))
-        stored = store_decisions(session, batch, now, model_version=scorer.model_version)
-        _tally_drops(session, batch, stored, found.drop_campaigns)
+        rows = batch_rows(batch, now, scorer.model_version)
     except BaseException:
-        _release(reservations, [d.outcome for d in batch])
+        release_taken(reservations, [d.outcome for d in batch])
         raise
-    chosen = set(fresh)
-    results = [stored.get(r.request_id) if i in chosen else None for i, r in enumerate(requests)]
-    return DecidedBatch(batch, stored, results, reservations, features, started)
+    return ChosenBatch(
+        session, requests, fresh, rows, found.drop_campaigns, reservations, features, started
+    )
 
 
 @dataclass
-class DecidedBatch:
-    """A batch decided in an open transaction: what to do once it commits or fails."""
+class ChosenBatch:
+    """A batch chosen in an open transaction, not written yet."""
 
-    batch: list[Decided]
-    stored: dict[str, StoredDecision]
-    results: list[StoredDecision | None]  # per request, in order; None for a duplicate
+    session: Session
+    requests: Sequence[OfferRequested]
+    fresh: list[int]  # indexes of the requests decided (the rest are duplicates)
+    rows: BatchRows  # what each decided request writes, built already
+    drop_campaigns: Mapping[str, str | None]
     reservations: ReservationStore
     features: FeatureSource
     started: float
 
-    def committed(self) -> None:
-        """Give back the reservations of requests decided concurrently by another worker
-        (which committed first: not ours to keep) and those our requests held from an earlier
-        try that their decisions did not take over; count and log the batch."""
-        lost = [d.outcome for d in self.batch if d.request.request_id not in self.stored]
-        _release(self.reservations, lost)
-        _release_orphans(self.reservations, self.features, self.batch, self.stored)
-        _after_commit(self.batch, self.stored, self.features, time.perf_counter() - self.started)
-
-    def rolled_back(self) -> None:
-        """Nothing was stored: give back every reservation taken."""
-        _release(self.reservations, [d.outcome for d in self.batch])
+    def store(self) -> DecidedBatch:
+        """Write the decisions, coupons and offer.decided events in the transaction. If this
+        raises, it has given back every reservation taken."""
+        batch = list(self.rows.batch)
+        try:
+            stored = write_rows(self.session, self.rows)
+            _tally_drops(self.session, batch, stored, self.drop_campaigns)
+        except BaseException:
+            release_taken(self.reservations, [d.outcome for d in batch])
+            raise
+        chosen = set(self.fresh)
+        results = [
+            stored.get(r.request_id) if i in chosen else None for i, r in enumerate(self.requests)
+        ]
+        return DecidedBatch(batch, stored, results, self.reservations, self.features, self.started)
 
 
 def _tally_drops(
@@ -215,96 +262,3 @@ def _fresh(
             seen_events.add(event_id)
         out.append(i)
     return out
-
-
-def _after_commit(
-    batch: list[Decided], stored: dict[str, StoredDecision], features: FeatureSource, seconds: float
-) -> None:
-    """Metrics and one log line for the batch (each decision is in the decision log;
-    per decision at debug level)."""
-    arms: Counter[tuple[str, str]] = Counter()
-    coupons = duplicates = 0
-    debug = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
-    for d in batch:
-        decision = stored.get(d.request.request_id)
-        if decision is None:
-            duplicates += 1
-            continue
-        outcome = d.outcome
-        if outcome.coupon is not None:
-            coupons += 1
-            if outcome.reservation is not None and outcome.reservation.counter_key is None:
-                _count_issued(features, d.request.customer_id)
-        arms[(outcome.arm, outcome.reason or "")] += 1
-        metrics.DECISION_SECONDS.observe(seconds)
-        if debug:
-            log.debug(
-                "offer_decided",
-                customer_id=d.request.customer_id,
-                arm=outcome.arm,
-                reason=outcome.reason,
-                campaign_id=decision.campaign_id,
-                offer_id=decision.offer_id,
-            )
-    metrics.COUPONS_ISSUED.inc(coupons)
-    for (arm, reason), n in arms.items():
-        metrics.DECISIONS.labels(arm, reason).inc(n)
-    log.info(
-        "offer_batch_decided",
-        decided=sum(arms.values()),
-        coupons=coupons,
-        duplicates=duplicates,
-        arms={f"{arm}/{reason}" if reason else arm: n for (arm, reason), n in arms.items()},
-        seconds=round(seconds, 4),
-    )
-
-
-def _count_issued(features: FeatureSource, customer_id: str) -> None:
-    """A feature store the reservation script cannot count in counts the coupon now."""
-    try:
-        features.record_coupon_issued(customer_id)
-    except REDIS_ERRORS as exc:
-        log.warning("feature_update_failed", customer_id=customer_id, error=str(exc))
-
-
-def _release_orphans(
-    reservations: ReservationStore,
-    features: FeatureSource,
-    batch: Sequence[Decided],
-    stored: dict[str, StoredDecision],
-) -> None:
-    """A request asked again after a crash may have been decided otherwise than the first
-    time: the reservation it held is then nobody's (its decision is committed, without it).
-    Given back once (lua.RELEASE_ORPHANS); safe only now, after the commit won."""
-    orphans = [
-        Orphan(cid, d.request.customer_id, d.request.request_id, serial, counter)
-        for d in batch
-        if d.outcome.held and d.request.request_id in stored
-        for cid, serial in d.outcome.held.items()
-        if not _took_over(d.outcome, cid)
-        for counter in (features.counter_key(d.request.customer_id),)
-    ]
-    if not orphans:
-        return
-    try:
-        released = reservations.release_orphans(orphans)
-        log.info("orphaned_reservations_released", released=released, held=len(orphans))
-    except REDIS_ERRORS as exc:  # under-spends, never over-spends
-        log.error("orphan_release_failed", reservations=len(orphans), error=str(exc))
-
-
-def _took_over(outcome: Outcome, campaign_id: str) -> bool:
-    r = outcome.reservation
-    return r is not None and r.taken_over and r.campaign_id == campaign_id
-
-
-def _release(reservations: ReservationStore, outcomes: Sequence[Outcome]) -> None:
-    taken: list[Reservation] = [o.reservation for o in outcomes if o.reservation is not None]
-    if not taken:
-        return
-    try:
-        reservations.release_many(taken)
-        metrics.RESERVATIONS_RELEASED.inc(len(taken))
-    except REDIS_ERRORS as exc:
-        # Fail safe: an unreleased reservation under-spends the budget, it never over-spends.
-        log.error("reservation_release_failed", reservations=len(taken), error=str(exc))

@@ -5,7 +5,9 @@ one multi-row statement per table.
 The decision log is what the model is trained and evaluated on (modeling/outcomes.py): every
 answer, coupon or not, with the propensity of its action, the model version, the reason, and
 (once candidates were scored) the scored feature matrix with each candidate's score, expected
-value and probability (docs/architecture.md § Measurement, "Decision log").
+value and probability (docs/architecture.md § Measurement, "Decision log";
+decisions/learning_log.py). The rows are built before they are written (`batch_rows`,
+`write_rows`): the decision loop builds a batch's while its last one is being written.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-import numpy as np
-import orjson
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from services.campaign_engine.budget.exhaustion import announce_exhausted
 from services.campaign_engine.budget.limits import BudgetName
 from services.campaign_engine.budget.reservation_store import Reservation
 from services.campaign_engine.decisions.candidates import Candidate
+from services.campaign_engine.decisions.learning_log import logged_candidates, logged_features
 from services.campaign_engine.decisions.policy import Choice
 from services.campaign_engine.models import (
     PRODUCER,
@@ -143,37 +144,66 @@ _COUPONS = RowWriter(COUPON_TABLE, COUPON_COLUMNS)
 _OUTBOX = outbox_writer(Outbox)
 
 
-def store_decisions(
-    session: Session, batch: Sequence[Decided], now: datetime, *, model_version: str
-) -> dict[str, StoredDecision]:
-    """Write a batch's decisions, coupons and offer.decided outbox rows in the caller's
-    transaction, one multi-row statement each; returns the stored decisions by request id.
-    A request absent from the result was decided concurrently elsewhere: none of its rows
-    is written, and the caller gives back its reservation.
+@dataclass
+class BatchRows:
+    """A batch's rows, built before they are written (the decision loop builds them before
+    handing the batch to its writer thread, shared/consumer_pipelined.py): every request's,
+    as if it wins; `write_rows` writes the coupon and event of those whose decision went in."""
+
+    batch: Sequence[Decided]
+    decisions: list[dict[str, Any]]
+    coupons: dict[str, dict[str, Any]]  # by request id
+    events: dict[str, dict[str, Any]]  # offer.decided outbox rows, by request id
+
+
+def batch_rows(batch: Sequence[Decided], now: datetime, model_version: str) -> BatchRows:
+    """Every row a batch may write (CPU only: no statement)."""
+    decisions = [decision_row(d, now, model_version) for d in batch]
+    pairs = list(zip(batch, decisions, strict=True))
+    events = outbox_rows([_decided_draft(d, row) for d, row in pairs], PRODUCER, now)
+    return BatchRows(
+        batch,
+        decisions,
+        {
+            row["request_id"]: _coupon_row(d, row, now)
+            for d, row in pairs
+            if d.outcome.coupon is not None
+        },
+        {row["request_id"]: event for row, event in zip(decisions, events, strict=True)},
+    )
+
+
+def write_rows(session: Session, rows: BatchRows) -> dict[str, StoredDecision]:
+    """Write what `batch_rows` built, the decisions, coupons and offer.decided outbox rows,
+    in the caller's transaction, one multi-row statement each; returns the stored
+    decisions by request id. A request absent from the result was decided concurrently
+    elsewhere: none of its rows is written, and the caller gives back its reservation.
 
     The decision log's unique request id is the decision consumer's record of what it
     applied (a redelivered request finds its decision), so no processed-event row is
     written (docs/architecture.md § Invariants).
     """
-    if not batch:
+    if not rows.decisions:
         return {}
     conn = session.connection()
-    rows = [decision_row(d, now, model_version) for d in batch]
-    won = set(_DECISIONS.write(conn, rows))
-    if len(won) < len(rows):
-        _only_twins_lost(session, [r["request_id"] for r in rows if r["request_id"] not in won])
-    winners = [(d, row) for d, row in zip(batch, rows, strict=True) if d.request.request_id in won]
-    _COUPONS.write(
-        conn, [_coupon_row(d, row, now) for d, row in winners if d.outcome.coupon is not None]
-    )
-    _OUTBOX.write(conn, outbox_rows([_decided_draft(d, row) for d, row in winners], PRODUCER, now))
+    won = set(_DECISIONS.write(conn, rows.decisions))
+    if len(won) < len(rows.decisions):
+        left_out = [r["request_id"] for r in rows.decisions if r["request_id"] not in won]
+        _only_twins_lost(session, left_out)
+    _COUPONS.write(conn, [row for rid, row in rows.coupons.items() if rid in won])
+    _OUTBOX.write(conn, [row for rid, row in rows.events.items() if rid in won])
     exhausted: dict[str, set[BudgetName]] = {}
-    for d, _ in winners:
-        for cid, budgets in d.outcome.exhausted.items():
-            exhausted.setdefault(cid, set()).update(budgets)
+    for d in rows.batch:
+        if d.request.request_id in won:
+            for cid, budgets in d.outcome.exhausted.items():
+                exhausted.setdefault(cid, set()).update(budgets)
     for cid, names in exhausted.items():
         announce_exhausted(session, cid, sorted(names))
-    return {d.request.request_id: StoredDecision(**row) for d, row in winners}
+    return {
+        row["request_id"]: StoredDecision(**row)
+        for row in rows.decisions
+        if row["request_id"] in won
+    }
 
 
 class CouponCodeTaken(Exception):
@@ -259,48 +289,8 @@ def _decided_draft(d: Decided, row: dict[str, Any]) -> Draft:
     )
 
 
-def logged_features(choice: Choice | None) -> str | None:
-    """`{"candidates": [[...N_FEATURES], ...], "chosen": i | null}`: the matrix the policy scored.
-
-    Written for every decision that got as far as scoring (holdout and no-coupon included), so
-    training rows are the features exactly as they were at decision time: float32 values in
-    their shortest form, which read back as the very same float32 (about 2 µs with orjson).
-    """
-    if choice is None or choice.matrix is None:
-        return None
-    return logged_matrix(choice.matrix, choice.index)
-
-
-def logged_matrix(matrix: np.ndarray, chosen: int | None) -> str:
-    """The `features` JSON of a scored matrix and the chosen row (None: no coupon)."""
-    body = {"candidates": np.ascontiguousarray(matrix, dtype=np.float32), "chosen": chosen}
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-
-
 def logged_reason(outcome: Outcome) -> str:
     """The reason: a NO_COUPON_REASONS entry, or "exploit"/"explore" for a coupon sent."""
     if outcome.reason:
         return outcome.reason
     return "explore" if outcome.arm == "explore" else "exploit"
-
-
-def logged_candidates(
-    choice: Choice | None, scored: list[Candidate]
-) -> list[dict[str, Any]] | None:
-    """Each scored candidate's campaign, offer, P(redeem), expected value (yen) and probability."""
-    if choice is None or not choice.scores or len(choice.scores) != len(scored):
-        return None
-    # Rounded in Python: numpy's conversion of a few floats cost more than the rounding.
-    return [
-        {
-            "campaign_id": c.campaign.campaign_id,
-            "offer_id": c.offer["offer_id"],
-            "score": round(float(score), 6),
-            "ev": round(float(ev), 3),
-            "p": round(float(pr), 6),
-        }
-        # probabilities has one more (no coupon): zip stops at the candidates
-        for c, score, ev, pr in zip(
-            scored, choice.scores, choice.values, choice.probabilities, strict=False
-        )
-    ]

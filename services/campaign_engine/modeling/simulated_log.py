@@ -21,8 +21,8 @@ from typing import Any, cast
 import numpy as np
 from sqlalchemy import Table, insert
 
+from services.campaign_engine.decisions.learning_log import logged_matrix
 from services.campaign_engine.decisions.policy import PolicyConfig, choose_action, offer_values
-from services.campaign_engine.decisions.record import logged_matrix
 from services.campaign_engine.modeling.dataset import SimWorld
 from services.campaign_engine.models import CustomerSale, Decision, RedemptionSeen
 from shared.model.features import feature_matrix
