@@ -12,14 +12,18 @@ from shared.events import Envelope, dlq_topic, encode, make_event
 TOPIC = "batch.requests"
 
 
-def publish(broker: InMemoryBroker, customers: list[str]) -> None:
-    """One event per customer, all on one partition (one key) so their order is fixed."""
-    broker.ensure_topics([TOPIC], partitions=1)
+def publish(
+    broker: InMemoryBroker, customers: list[str], *, topic: str = TOPIC, undecodable: bool = True
+) -> None:
+    """One event per customer, all on one partition (one key) so their order is fixed, then
+    (`undecodable`) a message that is no envelope."""
+    broker.ensure_topics([topic], partitions=1)
     producer = broker.producer()
     for c in customers:
         envelope = make_event("customer.opted_out", {"customer_id": c}, key="k", producer="t")
-        producer.send(TOPIC, "k", encode(envelope))
-    producer.send(TOPIC, "k", b"{not an envelope")
+        producer.send(topic, "k", encode(envelope))
+    if undecodable:
+        producer.send(topic, "k", b"{not an envelope")
     producer.flush()
 
 

@@ -12,7 +12,8 @@ import pytest
 
 from shared.bus import InMemoryBroker
 from shared.consumer_pipelined import PipelinedBatchConsumerLoop
-from shared.events import Envelope, dlq_topic, encode, make_event
+from shared.events import Envelope, dlq_topic
+from tests.unit.shared.test_batch_consumer import publish as send_in_order
 
 TOPIC = "pipelined.requests"
 GROUP = "g"
@@ -20,12 +21,7 @@ BATCH = 10
 
 
 def publish(broker: InMemoryBroker, customers: list[str]) -> None:
-    """One event per customer on one partition, so their order is fixed."""
-    broker.ensure_topics([TOPIC], partitions=1)
-    producer = broker.producer()
-    for c in customers:
-        envelope = make_event("customer.opted_out", {"customer_id": c}, key="k", producer="t")
-        producer.send(TOPIC, "k", encode(envelope))
+    send_in_order(broker, customers, topic=TOPIC, undecodable=False)
 
 
 def committed(broker: InMemoryBroker) -> int:
