@@ -63,9 +63,9 @@ PRODUCED = (OFFER_DECISIONS, CAMPAIGN_EVENTS)
 # `batch_size` requests is decided at once; its offsets are committed without waiting (as
 # every loop's), since a redelivered request finds its decision already stored. A full poll
 # is written while the next is decided, so a request waits ~1.4 polls' time from poll to
-# commit: 80 keeps p99 under 100 ms from ~1,600 decisions/s (100: from ~2,000/s), for ~3%
-# of throughput (bench/decision_latency.py, interleaved: docs/architecture.md § Hot paths).
-DECISION_LOOP: dict[str, Any] = {"batch_size": 80}
+# commit: 60 kept p99 at 69-97 ms from 1,260 decisions/s, where 80 gave 83-128 ms, with no
+# throughput lost to the noise (bench/decision_latency.py: docs/architecture.md § Hot paths).
+DECISION_LOOP: dict[str, Any] = {"batch_size": 60}
 # Updates a poll at a time too: a drop's delivery reports in one transaction per poll.
 # Read in bulk (shared/bus/profiles.BULK_FETCH): no customer waits on them; a consent
 # change a moment behind the ask that follows it is the ask's to vouch for
