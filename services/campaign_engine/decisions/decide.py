@@ -68,7 +68,7 @@ def decide_batch(
     envelopes: Sequence[Envelope], *, sessions: Callable[[], Session], **deps: Any
 ) -> list[StoredDecision | None]:
     """Decide a batch of offer requests in a transaction of its own; one stored decision per
-    request, None for each duplicate, in order. Takes decide_within's keyword arguments.
+    request, None for each duplicate, in order. Takes choose_within's keyword arguments.
     Raises (nothing stored, every reservation given back) when the transaction fails: the
     consumer loop then splits the batch to find the poison one."""
     return prepare_batch(envelopes, sessions=sessions, **deps)()
