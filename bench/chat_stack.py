@@ -4,7 +4,6 @@ processes use, the relay's lag, cleaning up topics, and percentiles."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ from pathlib import Path
 import requests
 
 from bench.server_cpu import server_cpu_seconds
+from shared.embedded import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

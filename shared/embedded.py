@@ -8,8 +8,10 @@ three services run as separate processes on one laptop without installing server
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +22,42 @@ import structlog
 log = structlog.get_logger(__name__)
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nothing is bound to right now, for a server to listen on.
+
+    The port is drawn from below the kernel's ephemeral range. Outgoing connections take
+    their local ports from that range, so a port picked inside it can be taken by some
+    client between this call and the server's bind (CI once lost a run to that). One
+    process never gets the same port twice.
+    """
+    low = _ephemeral_low()
+    with _handed_out_lock:
+        for _ in range(500):
+            port = random.randrange(max(1024, low - 12_000), low) if low > 2048 else 0
+            if port in _handed_out:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                port = int(s.getsockname()[1])
+            _handed_out.add(port)
+            return port
+    raise OSError("no free TCP port below the ephemeral range")
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (32768 where it cannot be read)."""
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 20.0) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-
-
-def free_port() -> int:
-    """A local port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_http(url: str, deadline_s: float = 60.0) -> requests.Response:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.shared.served import free_port, tenin_serve, wait_for_http
+from shared.embedded import free_port
+from tests.integration.shared.served import tenin_serve, wait_for_http
 
 
 def test_serve_opens_an_internal_metrics_port_and_hides_public_metrics(

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.shared.served import free_port, tenin_serve
+from shared.embedded import free_port
+from tests.integration.shared.served import tenin_serve
 
 
 def timed(url: str) -> tuple[int, float]:

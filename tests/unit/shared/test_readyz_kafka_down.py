@@ -4,7 +4,6 @@ one Kafka client, and a crowd of probes does not slow the routes that matter."""
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,15 +18,9 @@ from werkzeug.serving import make_server
 
 from services.campaign_engine.app import create_app
 from shared.config import Settings
+from shared.embedded import free_port
 
 BUDGET_S = 2.5  # the probe budget (1.5 s) plus slack for a 2-core CI machine
-
-
-def closed_port() -> int:
-    """A local port nothing listens on: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def base_url(tmp_path: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env |= {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'tenin.db'}",
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port()}",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "TENIN_BROKER_FLAVOR": "kafka",
         "TENIN_DATA_DIR": str(tmp_path),
     }
