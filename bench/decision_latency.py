@@ -310,7 +310,9 @@ class ThreadCpu:
             if name == "MainThread":
                 continue  # the bench itself (sampling)
             kind = (
-                "decision loops"
+                "their writers"  # the pipelined loop's writer threads (shared/consumer_pipelined.py)
+                if name.startswith("decisions-writer")
+                else "decision loops"
                 if name.startswith("decisions")
                 else "outbox relay"
                 if name.startswith("outbox")

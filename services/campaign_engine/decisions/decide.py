@@ -33,11 +33,10 @@ from services.campaign_engine.decisions.choose import (
 from services.campaign_engine.decisions.inputs import ActiveCampaigns, read_inputs
 from services.campaign_engine.decisions.policy import PolicyConfig, Scorer, UpliftScoring
 from services.campaign_engine.decisions.record import (
-    BatchRows,
     Decided,
     StoredDecision,
     batch_rows,
-    issue_coupon,
+    sign_coupons,
     write_rows,
 )
 from services.campaign_engine.features.store import FeatureSource
@@ -78,7 +77,7 @@ def prepare_batch(
     envelopes: Sequence[Envelope], *, sessions: Callable[[], Session], **deps: Any
 ) -> Callable[[], list[StoredDecision | None]]:
     """decide_batch in two steps: the reads, the choices and the reservations now, in a
-    transaction opened here; the returned `finish` writes the batch, commits and returns
+    transaction opened here; the returned `finish` signs and writes the batch, commits and returns
     what decide_batch returns. `finish` may run on another thread (once: the decision
     loop's writer, shared/consumer_pipelined.py), while this one prepares the next batch.
     If either step raises, nothing is stored and every reservation was given back."""
@@ -149,7 +148,8 @@ def choose_within(
     issuance: IssuanceLimit | None = None,
 ) -> ChosenBatch:
     """Choose for `requests` in the caller's open transaction: what each gets, its
-    reservation taken and its coupon signed; nothing written yet (`store` writes it).
+    reservation taken; nothing signed or written yet (`store` signs the coupons, builds the
+    rows and writes them: on the decision loop's writer thread, off the serial path).
     `event_ids` are the consumed events' ids (a twin event in the batch is a duplicate) and
     `asked_at` when each request was made (the consumed event's `occurred_at`, by request
     id); a request made in-process has neither. If this raises, it has given back what it
@@ -166,31 +166,29 @@ def choose_within(
         uplift_scorer,
         issuance,
     )
-    batch: list[Decided] = []
-    try:
-        found = read_inputs(
-            session,
-            [r.request_id for r in requests],
-            list(dict.fromkeys(r.customer_id for r in requests)),
-            now,
-            campaigns or ActiveCampaigns(),
-            [r.request_id for r in requests if r.drop_id is not None],
-        )
-        fresh = _fresh(requests, event_ids, found.decided)
-        fresh_requests = [requests[i] for i in fresh]
-        outcomes = choose_batch(session, fresh_requests, found, now, deps, asked_at or {})
-        for i, outcome in zip(fresh, outcomes, strict=True):
-            if outcome.candidate is not None and outcome.reservation is not None:
-                outcome.coupon = issue_coupon(
-                    outcome.candidate, outcome.reservation, coupon_key, now
-                )
-            batch.append(Decided(requests[i], outcome))
-        rows = batch_rows(batch, now, scorer.model_version)
-    except BaseException:
-        release_taken(reservations, [d.outcome for d in batch])
-        raise
+    found = read_inputs(
+        session,
+        [r.request_id for r in requests],
+        list(dict.fromkeys(r.customer_id for r in requests)),
+        now,
+        campaigns or ActiveCampaigns(),
+        [r.request_id for r in requests if r.drop_id is not None],
+    )
+    fresh = _fresh(requests, event_ids, found.decided)
+    # choose_batch gives back what it reserved if it raises.
+    outcomes = choose_batch(session, [requests[i] for i in fresh], found, now, deps, asked_at or {})
     return ChosenBatch(
-        session, requests, fresh, rows, found.drop_campaigns, reservations, features, started
+        session=session,
+        requests=requests,
+        fresh=fresh,
+        batch=[Decided(requests[i], outcome) for i, outcome in zip(fresh, outcomes, strict=True)],
+        decided_at=now,
+        model_version=scorer.model_version,
+        coupon_key=coupon_key,
+        drop_campaigns=found.drop_campaigns,
+        reservations=reservations,
+        features=features,
+        started=started,
     )
 
 
@@ -201,7 +199,10 @@ class ChosenBatch:
     session: Session
     requests: Sequence[OfferRequested]
     fresh: list[int]  # indexes of the requests decided (the rest are duplicates)
-    rows: BatchRows  # what each decided request writes, built already
+    batch: list[Decided]  # the fresh requests with their outcomes, reservations taken
+    decided_at: datetime
+    model_version: str
+    coupon_key: bytes  # coupons are signed by `store`
     drop_campaigns: Mapping[str, str | None]
     reservations: ReservationStore
     features: FeatureSource
@@ -210,9 +211,11 @@ class ChosenBatch:
     def store(self) -> DecidedBatch:
         """Write the decisions, coupons and offer.decided events in the transaction. If this
         raises, it has given back every reservation taken."""
-        batch = list(self.rows.batch)
+        batch = self.batch
         try:
-            stored = write_rows(self.session, self.rows)
+            sign_coupons(batch, self.coupon_key, self.decided_at)
+            rows = batch_rows(batch, self.decided_at, self.model_version)
+            stored = write_rows(self.session, rows)
             _tally_drops(self.session, batch, stored, self.drop_campaigns)
         except BaseException:
             release_taken(self.reservations, [d.outcome for d in batch])

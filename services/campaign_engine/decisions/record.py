@@ -6,8 +6,9 @@ The decision log is what the model is trained and evaluated on (modeling/outcome
 answer, coupon or not, with the propensity of its action, the model version, the reason, and
 (once candidates were scored) the scored feature matrix with each candidate's score, expected
 value and probability (docs/architecture.md § Measurement, "Decision log";
-decisions/learning_log.py). The rows are built before they are written (`batch_rows`,
-`write_rows`): the decision loop builds a batch's while its last one is being written.
+decisions/learning_log.py). The coupons are signed and the rows built (`sign_coupons`,
+`batch_rows`) right before they are written (`write_rows`), on the decision loop's writer
+thread while the loop chooses for the next batch.
 """
 
 from __future__ import annotations
@@ -133,6 +134,14 @@ class Decided:
     outcome: Outcome
 
 
+def sign_coupons(batch: Sequence[Decided], key: bytes, now: datetime) -> None:
+    """Sign the coupon of every outcome that reserved one (`outcome.coupon`)."""
+    for d in batch:
+        outcome = d.outcome
+        if outcome.candidate is not None and outcome.reservation is not None:
+            outcome.coupon = issue_coupon(outcome.candidate, outcome.reservation, key, now)
+
+
 # Built once (docs/architecture.md § Decisions): a twin decided concurrently by another
 # worker loses on a unique key instead of failing the batch. On any key, not only the
 # request id: a twin that took over the other's held reservation carries the same coupon
@@ -146,9 +155,8 @@ _OUTBOX = outbox_writer(Outbox)
 
 @dataclass
 class BatchRows:
-    """A batch's rows, built before they are written (the decision loop builds them before
-    handing the batch to its writer thread, shared/consumer_pipelined.py): every request's,
-    as if it wins; `write_rows` writes the coupon and event of those whose decision went in."""
+    """A batch's rows, built before they are written: every request's, as if it wins;
+    `write_rows` writes the coupon and event of those whose decision went in."""
 
     batch: Sequence[Decided]
     decisions: list[dict[str, Any]]
