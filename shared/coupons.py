@@ -31,7 +31,6 @@ under any of them, and `issue_code` only ever signs with the current one.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import unicodedata
 from collections.abc import Sequence
@@ -39,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
-from shared.crypto import derive_key
+from shared.crypto import derive_key, keyed_hmac
 
 __all__ = [
     "CODE_LENGTH",
@@ -260,7 +259,7 @@ def _unpack(payload: int) -> CouponClaims:
 
 def _tag(key: bytes, payload: int) -> int:
     message = _FORMAT_VERSION + payload.to_bytes((_PAYLOAD_BITS + 7) // 8, "big")
-    digest = hmac.digest(key, message, hashlib.sha256)
+    digest = keyed_hmac(key).digest(message)
     return int.from_bytes(digest[:6], "big") >> (48 - _TAG_BITS)
 
 

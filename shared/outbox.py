@@ -41,6 +41,7 @@ from shared.events import (
     encode,
     make_event,
 )
+from shared.ids import random_uuid
 from shared.rows import RowWriter
 
 log = structlog.get_logger(__name__)
@@ -169,7 +170,7 @@ def outbox_rows(
     occurred_at, created_at = datetime.now(UTC), created_at or utcnow()
     rows = []
     for d, payload in zip(drafts, checked, strict=True):
-        event_id = uuid.uuid4()
+        event_id = random_uuid()
         envelope = {
             "event_id": event_id,
             "type": d.type,

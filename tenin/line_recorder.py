@@ -36,11 +36,11 @@ import re
 import secrets
 import threading
 import time
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.ids import random_uuid
 from tenin.local_http import Answer, LocalHttpServer, Request
 
 REPLY = "/v2/bot/message/reply"
@@ -244,7 +244,7 @@ class LineRecorder:
         self, path: str, headers: dict[str, str], body: dict[str, Any]
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
         state = self._state
-        request_id = uuid.uuid4().hex
+        request_id = random_uuid().hex
         out_headers = {"x-line-request-id": request_id}
         link_token_for = LINK_TOKEN.match(path)
         if path not in (REPLY, PUSH) and link_token_for is None:

@@ -8,6 +8,7 @@ of them, and the worker builds them before it takes work (worker.prepare).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class Engine:
     issuance_bucket: Bucket = field(default_factory=lambda: Limits.from_env()["issuance"])
     _issuance: RateLimiter | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _rngs: threading.local = field(default_factory=threading.local, repr=False)
 
     def on_redis(self) -> OnRedis:
         """The Redis-backed adapters, built on first use; RuntimeError without REDIS_URL."""
@@ -169,6 +171,16 @@ class Engine:
         followers in the page's transaction)."""
         return decide_within(session, requests, **self._deciding())
 
+    def _thread_rng(self) -> np.random.Generator:
+        """This thread's random generator for the policy's draws, seeded from the OS once per
+        thread and process (not once per batch: seeding reads os.urandom, which lets go of
+        the GIL; a forked child seeds its own, so it never repeats its parent's draws)."""
+        pid, rng = getattr(self._rngs, "seeded", (None, None))
+        if rng is None or pid != os.getpid():
+            rng = np.random.default_rng()
+            self._rngs.seeded = (os.getpid(), rng)
+        return rng
+
     def _deciding(self) -> dict[str, Any]:
         """decide_within's keyword arguments: this engine's dependencies."""
         return {
@@ -179,7 +191,7 @@ class Engine:
             "coupon_key": self.coupon_key,
             "holdout_key": self.holdout_key,
             "clock": self.clock,
-            "rng": np.random.default_rng(),
+            "rng": self._thread_rng(),
             "campaigns": self.campaigns,
             "uplift_scorer": self.uplift_scorer,
             "issuance": self.may_issue,

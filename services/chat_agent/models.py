@@ -25,6 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, UTCDateTime, utcnow
 from shared.idempotency import ProcessedEventMixin
+from shared.ids import random_uuid
 from shared.outbox import OutboxMixin, unsent_index
 
 SCHEMA = "chat_agent"
@@ -169,14 +170,14 @@ class Delivery(Base):
         {"schema": SCHEMA},
     )
 
-    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=random_uuid)
     customer_id: Mapped[str] = mapped_column(String(32), index=True)
     line_user_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(24))
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     reply_token: Mapped[str | None] = mapped_column(String(255), nullable=True)
     reply_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    retry_key: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    retry_key: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=random_uuid)
     channel: Mapped[str | None] = mapped_column(String(8), nullable=True)
     # A reply attempt whose outcome is unknown (5xx, timeout, crash mid-call): LINE may
     # have used the token, so a later "Invalid reply token" means "already delivered".

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.events.base import Envelope, EventSchemaError, Strict
 from shared.events.registry import SCHEMAS
+from shared.ids import random_uuid
 
 P = TypeVar("P", bound=Strict)
 
@@ -65,7 +66,7 @@ def make_event(
         except ValidationError as exc:
             raise EventSchemaError(f"invalid {event_type} payload: {exc}") from exc
     envelope = Envelope(
-        event_id=event_id or uuid.uuid4(),
+        event_id=event_id or random_uuid(),
         type=event_type,
         version=version,
         occurred_at=occurred_at or datetime.now(UTC),

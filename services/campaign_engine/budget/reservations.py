@@ -18,7 +18,6 @@ all its chosen offers in one script call (`reserve_many`). What a store is and t
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +43,7 @@ from services.campaign_engine.budget.reservation_store import (
     Seed,
     Wanted,
 )
+from shared.ids import random_uuid
 
 DAY_TTL_S = 2 * 86400
 # How long a request's reservation stays held for it to take over if asked again (a
@@ -187,7 +187,7 @@ class RedisReservations:
         that already holds a reservation of the same campaign, face and day takes it over."""
         if not wanted:
             return []
-        owner = uuid.uuid4().hex
+        owner = random_uuid().hex
         keys: list[str] = []
         args: list[Any] = [DAY_TTL_S, owner, HELD_TTL_S]
         for w in wanted:

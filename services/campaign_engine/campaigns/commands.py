@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -34,6 +33,7 @@ from services.campaign_engine.campaigns.schemas import (
 )
 from services.campaign_engine.models import PRODUCER, Campaign, Outbox
 from shared.events import CampaignSnapshot, CampaignStatusChanged
+from shared.ids import random_uuid
 from shared.outbox import add_event
 
 MAX_CAMPAIGN_NUMBER = (1 << 20) - 1  # the campaign number is 20 bits of a coupon code
@@ -58,7 +58,7 @@ def _offset_minutes(moment: datetime) -> int:
 
 
 def _new_id() -> str:
-    return str(uuid.uuid4())
+    return str(random_uuid())
 
 
 def create_campaign(session: Session, body: CampaignIn) -> Campaign:

@@ -13,8 +13,6 @@ Decisions): the clerk pushes only where the expected gain covers coupon and mess
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import math
 from collections.abc import Sequence
@@ -24,6 +22,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from services.campaign_engine.budget.pacing import DEFAULT_PACING_SLACK
+from shared.crypto import keyed_hmac
 from shared.model.features import (
     DEFAULT_TYPICAL_BASKET,
     FEATURE_NAMES,
@@ -108,7 +107,7 @@ class Choice:
 def holdout_bucket(customer_id: str, campaign_id: str, secret: bytes | str) -> float:
     """A keyed hash of (campaign, customer) mapped to [0, 1): stable, and unguessable without the key."""
     key = secret.encode() if isinstance(secret, str) else secret
-    digest = hmac.new(key, f"{campaign_id}\x1f{customer_id}".encode(), hashlib.sha256).digest()
+    digest = keyed_hmac(key).digest(f"{campaign_id}\x1f{customer_id}".encode())
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 

@@ -13,7 +13,6 @@ thread while the loop chooses for the next batch.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from services.campaign_engine.models import (
 )
 from shared.coupons import CouponClaims, issue_code, round_up_to_hour
 from shared.events import Arm, IssuedCoupon, OfferRequested
+from shared.ids import random_uuid
 from shared.outbox import Draft, outbox_rows, outbox_writer
 from shared.rows import RowWriter, any_of
 
@@ -234,7 +234,7 @@ def decision_row(d: Decided, now: datetime, model_version: str) -> dict[str, Any
     with_offer = outcome.arm in ("treatment", "explore") and outcome.candidate is not None
     coupon = outcome.coupon
     return {
-        "decision_id": str(uuid.uuid4()),
+        "decision_id": str(random_uuid()),
         "request_id": request.request_id,
         "customer_id": request.customer_id,
         "campaign_id": outcome.candidate.campaign.campaign_id

@@ -7,7 +7,6 @@ cancels the pushes it has not sent and the runner stops asking.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -20,6 +19,7 @@ from services.campaign_engine.drops.schemas import DropEstimate, DropIn
 from services.campaign_engine.features.store import FeatureSource
 from services.campaign_engine.models import PRODUCER, Campaign, Coupon, Drop, Outbox
 from shared.events import DropCancelled, DropQueued, QuietHours
+from shared.ids import random_uuid
 from shared.outbox import add_event
 
 
@@ -33,7 +33,7 @@ def queue_drop(session: Session, campaign: Campaign, body: DropIn, now: datetime
         raise DropConflict(f"the campaign is {campaign.status}; only an active one can drop")
     quiet = body.quiet_hours.model_dump() if body.quiet_hours else None
     drop = Drop(
-        drop_id=str(uuid.uuid4()),
+        drop_id=str(random_uuid()),
         campaign_id=campaign.campaign_id,
         status="queued",
         audience=body.audience.model_dump(exclude_none=True) if body.audience else None,

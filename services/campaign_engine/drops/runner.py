@@ -41,6 +41,7 @@ from services.campaign_engine.features.store import FeatureSource
 from services.campaign_engine.models import PRODUCER, Campaign, Drop, DropMember, Outbox
 from shared.db import unit_of_work, utcnow
 from shared.events import OfferContext, OfferRequested
+from shared.ids import random_uuid
 from shared.outbox import Draft, outbox_rows, outbox_writer
 from shared.quiet_hours import DEFAULT_QUIET_HOURS, customer_zone
 from shared.rows import RowWriter
@@ -73,7 +74,7 @@ class DropRunner:
     lease_s: float = 10.0
     poll_s: float = 0.5
     clock: Callable[[], datetime] = utcnow
-    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    owner: str = field(default_factory=lambda: random_uuid().hex)
     # Told how many members each page added, after its commit (shared/table_stats.py).
     grown: Callable[[int], None] | None = None
     # Pages (drop id, cursor) whose deciding failed here: retried the bus way.

@@ -12,7 +12,6 @@ Redis is soft state here: when it is down the clerk still answers, as a new sess
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +22,7 @@ import structlog
 from redis.typing import EncodableT, FieldT
 
 from services.chat_agent.persona import tone_for
+from shared.ids import random_uuid
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ SENTIMENT_MEMORY = 0.4
 class ConversationState:
     """What the clerk remembers of the current session."""
 
-    session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    session_id: str = field(default_factory=lambda: random_uuid().hex[:16])
     started_at: float = 0.0
     last_seen: float = 0.0
     turns: int = 0
@@ -78,7 +78,7 @@ class ConversationState:
     @classmethod
     def from_redis(cls, raw: Mapping[str, Any]) -> ConversationState:
         return cls(
-            session_id=raw.get("session_id") or uuid.uuid4().hex[:16],
+            session_id=raw.get("session_id") or random_uuid().hex[:16],
             started_at=float(raw.get("started_at") or 0),
             last_seen=float(raw.get("last_seen") or 0),
             turns=int(raw.get("turns") or 0),

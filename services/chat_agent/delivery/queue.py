@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from services.chat_agent.models import FINISHED_WHERE, Delivery, DropPush
 from shared.db import utcnow
+from shared.ids import random_uuid
 from shared.retention import Aged, Dependent
 
 
@@ -91,14 +92,14 @@ def delivery_row(**fields: Unpack[DeliveryFields]) -> dict[str, Any]:
     """
     now, reply_token = fields.get("now") or utcnow(), fields.get("reply_token")
     return {
-        "delivery_id": uuid.uuid4(),
+        "delivery_id": random_uuid(),
         "customer_id": fields["customer_id"],
         "line_user_id": fields["line_user_id"],
         "kind": fields["kind"],
         "messages": fields["messages"][:5],  # LINE takes at most five messages per call
         "reply_token": reply_token,
         "reply_deadline": fields.get("reply_deadline") if reply_token else None,
-        "retry_key": fields.get("retry_key") or uuid.uuid4(),
+        "retry_key": fields.get("retry_key") or random_uuid(),
         "status": fields.get("status", "pending"),
         "attempts": 0,
         "reply_uncertain": False,

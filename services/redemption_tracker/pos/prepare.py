@@ -6,7 +6,8 @@ loop's own overhead is a fair share of the cost and is kept out of helpers. `Fir
 runs that loop as the COPY of the transactions takes each row.
 
 - the member id as `shared.crypto.member_hash` gives it, byte for byte, but with the
-  key derived once per secret and one C `hmac.digest` per member id;
+  key derived once per secret and set up once (`shared.crypto.keyed_hmac`): one copy of
+  the keyed state per member id;
 - the items as the JSON pydantic gives (`TypeAdapter(list[Item]).dump_json`), through
   the serializer directly;
 - the fingerprint a re-send is compared on: a SHA-256 of the transaction without the
@@ -17,7 +18,6 @@ runs that loop as the COPY of the transactions takes each row.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 
@@ -26,7 +26,7 @@ from pydantic import TypeAdapter
 from services.redemption_tracker.pos.batch import BatchTx
 from services.redemption_tracker.pos.checks import read_code
 from services.redemption_tracker.pos.schemas import Item, PosTransaction
-from shared.crypto import derive_key
+from shared.crypto import derive_key, keyed_hmac
 
 ITEMS = TypeAdapter(list[Item])
 ITEMS_JSON = ITEMS.serializer.to_json  # `ITEMS.dump_json` without its per-call wrapper
@@ -56,11 +56,14 @@ def prepare_each(
 
     The fingerprint's format never changes: stored transactions are compared on it.
     """
-    key = member_key(pseudonym_secret)
-    digest, sha256, to_json = hmac.digest, hashlib.sha256, ITEMS_JSON
+    digest, sha256, to_json = (
+        keyed_hmac(member_key(pseudonym_secret)).digest,
+        hashlib.sha256,
+        ITEMS_JSON,
+    )
     for index, tx in ready:
         member = tx.member_id
-        mhash = digest(key, member.strip().upper().encode(), "sha256").hex() if member else None
+        mhash = digest(member.strip().upper().encode()).hex() if member else None
         items = to_json(tx.items).decode()
         codes = tx.coupon_codes
         content = "|".join(
