@@ -118,7 +118,14 @@ class RateLimiter:
         now, mono, verdicts = self._clock(), self._monotonic, [ALLOWED] * len(keys)
         if self._each is None:
             return [self._local.take_all([(bucket, key)], now) for key in keys]
-        ask = [i for i, k in enumerate(keys) if not self._leases.spend_all([(bucket, k)], mono())]
+        # A lease of 1 (issuance) is spent as it is granted: nothing is ever held for it, so
+        # its keys skip the lease book (three locked calls per key on the decision thread).
+        leased = bucket.lease > 1
+        ask = [
+            i
+            for i, k in enumerate(keys)
+            if not (leased and self._leases.spend_all([(bucket, k)], mono()))
+        ]
         if ask and mono() >= self._redis_down_until:
             prefix = f"{self._namespace}:rl:{bucket.name}:"
             args: list[str | int] = [
@@ -138,9 +145,9 @@ class RateLimiter:
                     allowed, wait, granted = answer[3 * n : 3 * n + 3]
                     if not int(allowed):
                         verdicts[i] = Verdict(False, float(wait))
-                        continue
-                    self._leases.add([(bucket, keys[i])], [int(granted)], mono())
-                    self._leases.spend_all([(bucket, keys[i])], mono(), force=True)
+                    elif leased:
+                        self._leases.add([(bucket, keys[i])], [int(granted)], mono())
+                        self._leases.spend_all([(bucket, keys[i])], mono(), force=True)
                 return verdicts
         for i in ask:  # Redis is down: the bucket decides
             verdicts[i] = _when_down([(bucket, keys[i])])

@@ -119,3 +119,21 @@ def test_take_each_asks_every_key_in_one_call_and_a_repeated_key_spends_twice(
     assert [v.allowed for v in limiter.take_each(bucket, ["b", "b"])] == [True, False]
     clock.now += 2.0
     assert [v.allowed for v in limiter.take_each(bucket, ["a"])] == [True]
+
+
+def test_take_each_serves_a_leased_bucket_from_its_lease(redis_url: str, unique: str) -> None:
+    """A bucket with a lease above 1 takes tokens ahead through take_each as through take:
+    the next calls for that key are answered in process, and Redis sees one take."""
+    clock = Clock()
+    client = make_redis(redis_url)
+    limiter = RateLimiter(client, unique, clock=clock)
+    bucket = Bucket("webhook", rate_per_s=100.0, burst=100, fail_open=True)
+    assert bucket.lease == 10
+    assert all(v.allowed for v in limiter.take_each(bucket, ["k"]))
+    left_after_lease = float(client.hget(f"{unique}:rl:webhook:k", "t") or 0)
+    assert left_after_lease == pytest.approx(90.0)  # ten taken at once
+    for _ in range(9):  # the nine still held are spent without asking Redis
+        assert all(v.allowed for v in limiter.take_each(bucket, ["k"]))
+    assert float(client.hget(f"{unique}:rl:webhook:k", "t") or 0) == pytest.approx(90.0)
+    assert all(v.allowed for v in limiter.take_each(bucket, ["k"]))  # the lease is spent
+    assert float(client.hget(f"{unique}:rl:webhook:k", "t") or 0) == pytest.approx(80.0)
