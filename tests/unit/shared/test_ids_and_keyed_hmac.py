@@ -9,8 +9,6 @@ import os
 import threading
 import uuid
 
-import pytest
-
 from shared.crypto import KeyedHmac, keyed_hash, keyed_hmac
 from shared.ids import random_uuid
 
@@ -37,7 +35,6 @@ def test_threads_draw_their_own_ids() -> None:
     assert len(set(every)) == 4_000
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
     random_uuid()  # the parent's buffer now holds unread ids
     read, write = os.pipe()
