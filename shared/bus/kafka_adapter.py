@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from shared.bus.kafka_consumer import KafkaConsumerAdapter
+from shared.bus.partitioner import Murmur2Partitioner
 from shared.bus.port import Consumer, Producer, TopicConfigsUnknown
 from shared.bus.profiles import BrokerProfile
 from shared.events.topics import CUSTOMER_KEYED_PARTITIONS, partitions_of
@@ -31,7 +32,10 @@ class KafkaProducerAdapter:
 
         self._namespace = namespace
         self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap, client_id=client_id, **profile.producer
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            partitioner=Murmur2Partitioner(),  # Kafka's placement, hashed in compiled code
+            **profile.producer,
         )
         # kafka-python's flush() returns once records are *completed*, failed ones
         # included; each thread keeps its own futures so its flush can raise on them.
