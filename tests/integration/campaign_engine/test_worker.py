@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,9 +27,10 @@ from shared.bus import KAFKA_PROFILE, KafkaBroker
 from shared.config import Settings
 from shared.coupons import verify_code
 from shared.db import unit_of_work, utcnow
-from shared.events import CAMPAIGN_EVENTS, OFFER_DECISIONS, Envelope, decode, encode, make_event
+from shared.events import CAMPAIGN_EVENTS, OFFER_DECISIONS, Envelope, encode, make_event
 from shared.runtime import run_components
 from tests.support.databases import drop_database
+from tests.support.kafka_tools import TopicTail
 from tests.support.waiting import wait_for
 from tests.unit.campaign_engine.fakes import active_campaign, offer_request
 
@@ -93,39 +95,34 @@ def only_this_tests_campaigns(worker: Worker) -> None:
         session.execute(update(Campaign).values(status="ended"))
 
 
-def topic_payloads(
-    broker: KafkaBroker, topic: str, match: Any, count: int, quiet_s: float = 2.0
-) -> list[dict]:
-    """Payloads on `topic` for which match(payload) holds: wait for `count`, then for quiet."""
-    consumer = broker.consumer(f"test.reader.{uuid.uuid4().hex[:8]}", [topic])
-    found: list[dict] = []
-    try:
+def tail_of(worker: Worker, topic: str) -> closing[TopicTail]:
+    """`topic` read from its end now (the real topic holds every earlier test's records:
+    reading it from the start took longer than a test waits, on a long-lived broker)."""
+    return closing(TopicTail(worker.broker.bootstrap, topic))
 
-        def enough() -> bool:
-            found.extend(
-                p for p in (decode(m.value).payload for m in consumer.poll(300, 1000)) if match(p)
-            )
-            return len(found) >= count
 
-        wait_for(enough, timeout=60, what=f"{count} matching records on {topic}")
-        end = time.monotonic() + quiet_s  # then nothing more may arrive (no duplicates)
-        while time.monotonic() < end:
-            enough()
-    finally:
-        consumer.close()
-    return found
+def tail_payloads(tail: TopicTail, match: Any, count: int, quiet_s: float = 2.0) -> list[dict]:
+    """Payloads the tail has seen for which match(payload) holds: wait for `count`, then
+    for quiet (nothing more may arrive: no duplicates)."""
+
+    def found() -> list[dict]:
+        return [e.payload for e in tail.matching(lambda e: bool(match(e.payload)))]
+
+    wait_for(lambda: len(found()) >= count, timeout=60, what=f"{count} matching records")
+    end = time.monotonic() + quiet_s
+    while time.monotonic() < end:
+        found()
+    return found()
 
 
 def test_a_redelivered_request_is_decided_once_and_published_once(worker: Worker) -> None:
     campaign = active_campaign(worker.engine.sessions, utcnow())
     request = offer_request()
-    worker.send(worker.requests, request, request)  # the same event id, twice
-
     request_id = request.payload["request_id"]
-    [decision] = wait_for(lambda: worker.decisions_for(request_id), what="the decision")
-    published = topic_payloads(
-        worker.broker, OFFER_DECISIONS, lambda p: p["request_id"] == request_id, 1
-    )
+    with tail_of(worker, OFFER_DECISIONS) as tail:
+        worker.send(worker.requests, request, request)  # the same event id, twice
+        [decision] = wait_for(lambda: worker.decisions_for(request_id), what="the decision")
+        published = tail_payloads(tail, lambda p: p["request_id"] == request_id, 1)
     assert len(published) == 1
     event = published[0]
     assert event["arm"] in ("treatment", "explore", "none")
@@ -138,13 +135,11 @@ def test_a_redelivered_request_is_decided_once_and_published_once(worker: Worker
 
 
 def test_campaign_changes_reach_kafka_through_the_outbox(worker: Worker) -> None:
-    campaign = active_campaign(worker.engine.sessions, utcnow())
-    [event] = topic_payloads(
-        worker.broker,
-        CAMPAIGN_EVENTS,
-        lambda p: p["campaign_id"] == campaign.campaign_id and "campaign" in p,
-        1,
-    )
+    with tail_of(worker, CAMPAIGN_EVENTS) as tail:
+        campaign = active_campaign(worker.engine.sessions, utcnow())
+        [event] = tail_payloads(
+            tail, lambda p: p["campaign_id"] == campaign.campaign_id and "campaign" in p, 1
+        )
     assert (
         event["campaign"]["status"] == "active" and event["campaign"]["number"] == campaign.number
     )
@@ -228,7 +223,6 @@ def test_redemptions_are_seen_and_exhaust_the_redemption_budget(worker: Worker) 
         key=decision.customer_id,
         producer="redemption_tracker",
     )
-    worker.send(worker.updates, redeemed)
 
     def seen() -> bool:
         with worker.engine.sessions() as session:
@@ -239,11 +233,12 @@ def test_redemptions_are_seen_and_exhaust_the_redemption_budget(worker: Worker) 
                 is not None
             )
 
-    wait_for(seen, what="the redemption")
-    [exhausted] = topic_payloads(
-        worker.broker,
-        CAMPAIGN_EVENTS,
-        lambda p: p == {"campaign_id": campaign.campaign_id, "budget": "max_redemptions"},
-        1,
-    )
+    with tail_of(worker, CAMPAIGN_EVENTS) as tail:
+        worker.send(worker.updates, redeemed)
+        wait_for(seen, what="the redemption")
+        [exhausted] = tail_payloads(
+            tail,
+            lambda p: p == {"campaign_id": campaign.campaign_id, "budget": "max_redemptions"},
+            1,
+        )
     assert exhausted["budget"] == "max_redemptions"
