@@ -453,14 +453,14 @@ def main() -> None:
         bare = [x * 1000 for x in r["anchor_latencies"]]
         rate, anchor = len(lat) / r["seconds"], len(bare) / r["anchor_seconds"]
         rows.append((rate, anchor, statistics.median(lat), pct(lat, 0.99)))
-        split = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["thread_cpu_ms"].items()))
+        split = ", ".join(f"{k} {v:.3f}" for k, v in sorted(r["thread_cpu_ms"].items()))
         print(f"  CPU ms per decision by thread: {split}")
         if "relay_cpu_ms" in r:
             print(
-                f"  relay process: CPU {r['relay_cpu_ms']:.2f} ms per decision; the outbox was "
+                f"  relay process: CPU {r['relay_cpu_ms']:.3f} ms per decision; the outbox was "
                 f"all sent {r['publish_lag_s'] * 1000:.0f} ms after the last commit"
             )
-        served = ", ".join(f"{k} {v:.2f}" for k, v in sorted(r["server_cpu_ms"].items()))
+        served = ", ".join(f"{k} {v:.3f}" for k, v in sorted(r["server_cpu_ms"].items()))
         whole = r["cpu_ms"] + r.get("relay_cpu_ms", 0.0) + sum(r["server_cpu_ms"].values())
         cores = os.cpu_count() or 1
         print(

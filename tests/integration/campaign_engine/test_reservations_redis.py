@@ -7,6 +7,7 @@ import pytest
 
 from services.campaign_engine.bootstrap import engine_redis
 from services.campaign_engine.budget.limits import Limits, Usage
+from services.campaign_engine.budget.redis_layout import budget_key, day_key, total_key
 from services.campaign_engine.budget.reservation_store import (
     Orphan,
     Refused,
@@ -14,7 +15,7 @@ from services.campaign_engine.budget.reservation_store import (
     ReservationsUnavailable,
     Wanted,
 )
-from services.campaign_engine.budget.reservations import RedisReservations
+from services.campaign_engine.budget.reservations import DAY_TTL_S, RedisReservations
 from shared.redis_client import make_redis
 from tests.unit.campaign_engine.budget.reservation_contract import DAY, ReservationContract, seeded
 
@@ -120,3 +121,25 @@ def test_a_request_that_chose_another_face_reserves_anew_and_its_decision_gives_
     store.release_many([first])  # its maker failed after all: no longer its to give back
     usage = store.usage(cid, "c1", DAY)
     assert usage is not None and (usage.issued, usage.money) == (1, 80)
+
+
+def test_a_batch_writes_large_counters_back_as_whole_numbers(real_services: dict[str, str]) -> None:
+    # The script keeps a campaign's counters in Lua numbers and writes them back once:
+    # a total such as 10**15 must stay "1000000000000050", not Lua's "1e+15".
+    client = make_redis(real_services["REDIS_URL"])
+    store = RedisReservations(client)
+    cid = seeded(store, issued=10**12, money=10**15, serial=10**13)
+    results = store.reserve_many(
+        [Wanted(cid, "c1", DAY, 50, Limits(None), 60), Wanted(cid, "c2", DAY, 7, Limits(None), 60)]
+    )
+    assert all(isinstance(r, Reservation) for r in results)
+    budget = client.hgetall(budget_key(cid))
+    assert (budget["issued"], budget["money"], budget["serial"]) == (
+        "1000000000002",
+        "1000000000000057",
+        "10000000000002",
+    )
+    assert client.get(day_key(cid, DAY, "c1")) == "1"
+    # Each counter is written with its expiry (one SET … EX): the day's, and the total's.
+    assert DAY_TTL_S - 5 < client.ttl(day_key(cid, DAY, "c1")) <= DAY_TTL_S
+    assert 0 < client.ttl(total_key(cid, "c1")) <= 60

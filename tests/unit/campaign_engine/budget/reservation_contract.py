@@ -13,6 +13,7 @@ from services.campaign_engine.budget.reservation_store import (
     Reservation,
     ReservationStore,
     Seed,
+    Wanted,
 )
 
 DAY = "20261129"
@@ -58,6 +59,37 @@ class ReservationContract:
             1,
             1,
         )
+
+    def test_a_batch_over_two_campaigns_takes_in_order_and_the_next_batch_goes_on(
+        self, store: ReservationStore
+    ) -> None:
+        a, b = seeded(store, issued=1, money=10, serial=7), seeded(store, serial=100)
+        three, once = Limits(max_coupons=3), Limits(None, per_customer_per_day=1)
+        first = store.reserve_many(
+            [
+                Wanted(a, "c1", DAY, 50, three, TTL),
+                Wanted(b, "c1", DAY, 20, once, TTL),
+                Wanted(a, "c2", DAY, 50, three, TTL),
+                Wanted(b, "c1", DAY, 20, once, TTL),  # c1's second of the day in this batch
+                Wanted(a, "c3", DAY, 50, three, TTL),  # a's fourth coupon: over max_coupons
+                Wanted(b, "c2", DAY, 20, once, TTL),
+            ]
+        )
+        assert [(r.serial, r.issued, r.money) for r in first if isinstance(r, Reservation)] == [
+            (8, 2, 60),
+            (101, 1, 20),
+            (9, 3, 110),
+            (102, 2, 40),
+        ]
+        refused = [r for r in first if isinstance(r, Refused)]
+        assert refused == [Refused("per_customer_per_day"), Refused("max_coupons")]
+        assert (first[3], first[4]) == tuple(refused)
+        (more,) = store.reserve_many([Wanted(b, "c3", DAY, 20, once, TTL)])
+        assert isinstance(more, Reservation) and (more.serial, more.issued) == (103, 3)
+        usage_a, usage_b = store.usage(a, "c1", DAY), store.usage(b, "c3", DAY)
+        assert usage_a is not None and usage_b is not None
+        assert (usage_a.issued, usage_a.money, usage_a.customer_day) == (3, 110, 1)
+        assert (usage_b.issued, usage_b.money, usage_b.customer_day) == (3, 60, 1)
 
     @pytest.mark.parametrize(
         ("limits", "face", "refusal"),
