@@ -15,7 +15,7 @@ from __future__ import annotations
 # locals; `flush_budgets()` writes each changed hash back in one HSET before the script
 # returns. The script runs atomically, so nothing can read the hash in between: the result
 # is the HINCRBYs', at ~7 Redis calls a reservation instead of ~17 (docs/architecture.md
-# § Hot paths). The customer's day and total counters are written with their expiry in one
+# § Decisions). The customer's day and total counters are written with their expiry in one
 # SET each. Numbers are written with '%.0f' (Lua's tostring turns 1e15 into "1e+15").
 _RESERVE_ONE = """
 local function over(limit, after)
