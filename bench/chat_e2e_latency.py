@@ -54,7 +54,6 @@ from bench.chat_legs import leg_table  # noqa: E402
 from bench.chat_rounds import Round, ratio, report, webhook_round  # noqa: E402
 from bench.chat_stack import (  # noqa: E402
     CpuMeter,
-    delete_topics,
     gunicorn_chat_agent,
     relay_lag,
     summary,
@@ -71,7 +70,7 @@ from shared.logging import configure_logging  # noqa: E402
 from shared.secret_keys import fresh_secrets  # noqa: E402
 from tenin.line_recorder import LineRecorder  # noqa: E402
 from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
-from tests.support.kafka_tools import TopicTail  # noqa: E402
+from tests.support.kafka_tools import TopicTail, delete_namespace  # noqa: E402
 
 SECRETS = fresh_secrets()  # strong, or `tenin serve` refuses to start
 SECRET = SECRETS["LINE_CHANNEL_SECRET"]
@@ -310,7 +309,7 @@ def main() -> None:
         stop.set()
         time.sleep(1)
         drop_database(server, database)
-        delete_topics(os.environ["KAFKA_BOOTSTRAP_SERVERS"], namespace)
+        delete_namespace(os.environ["KAFKA_BOOTSTRAP_SERVERS"], namespace)
 
 
 if __name__ == "__main__":

@@ -157,19 +157,6 @@ class CpuMeter:
         )
 
 
-def delete_topics(servers: str, namespace: str) -> None:
-    """Remove this run's topics (their names start with its namespace)."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="bench-cleanup")
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(namespace)]
-        if mine:
-            admin.delete_topics(mine)
-    finally:
-        admin.close()
-
-
 def relay_lag(database: str) -> str:
     """Commit-to-published of the outbox rows of the run (sent_at - created_at), per service."""
     from sqlalchemy import create_engine, text

@@ -54,6 +54,7 @@ from shared.events import make_event  # noqa: E402
 from shared.secret_keys import fresh_secrets  # noqa: E402
 from tenin.processes import ServiceProcess  # noqa: E402
 from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
+from tests.support.kafka_tools import delete_namespace  # noqa: E402
 
 CAMPAIGNS = 20
 DECISIONS = 100_000
@@ -193,6 +194,7 @@ def main() -> int:
     db_url = create_database(server, prefix="tenin_bench_console")
     logs = Path(tempfile.mkdtemp(prefix="bench-console-"))
     processes: list[ServiceProcess] = []
+    namespace = f"bench-console-{uuid.uuid4().hex[:6]}."
     try:
         migrate(db_url)
         settings = replace(Settings.from_env(), database_url=db_url)
@@ -207,7 +209,7 @@ def main() -> int:
             "TENIN_RATE_LIMIT_KEY_MARKETER": "100000/1000000",
             "TENIN_CAMPAIGN_ENGINE_URL": urls["campaign_engine"],
             "TENIN_REDEMPTION_TRACKER_URL": urls["redemption_tracker"],
-            "TENIN_TOPIC_NAMESPACE": f"bench-console-{uuid.uuid4().hex[:6]}.",
+            "TENIN_TOPIC_NAMESPACE": namespace,
         }
         processes = [serve(name, port, env, logs) for name, port in ports.items()]
         for process in processes:
@@ -222,6 +224,8 @@ def main() -> int:
         for process in processes:
             process.stop()
         drop_database(server, db_url)
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            delete_namespace(os.environ["KAFKA_BOOTSTRAP_SERVERS"], namespace)
     return 0
 
 

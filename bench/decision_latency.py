@@ -66,6 +66,7 @@ from shared.events import Envelope, encode, make_event  # noqa: E402
 from shared.runtime import run_components  # noqa: E402
 from shared.secret_keys import fresh_secrets  # noqa: E402
 from tests.support.databases import create_database, drop_database, migrate  # noqa: E402
+from tests.support.kafka_tools import delete_topics  # noqa: E402
 
 OFFERS = [
     ("50 yen off onigiri", "amount", 50, ["onigiri"], 0),
@@ -269,10 +270,7 @@ def drain(engine: Engine, settings: Settings, envelopes: list[Envelope]) -> dict
     servers = used_since(servers0)
     if len(latencies) < n:
         raise RuntimeError(f"only {len(latencies)} of {n} decisions within the time limit")
-    try:
-        broker_admin_delete([topic, f"{topic}.updates"], str(settings.kafka_bootstrap_servers))
-    except Exception as exc:  # a bench topic left behind costs nothing but metadata
-        print(f"  bench topics not deleted: {exc}", file=sys.stderr)
+    delete_topics(str(settings.kafka_bootstrap_servers), [topic, f"{topic}.updates"])
     return {
         "latencies": latencies,
         "seconds": max(marks) - first_decoded[0],
@@ -331,17 +329,6 @@ def _thread_seconds(tid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def broker_admin_delete(topics: list[str], bootstrap: str) -> None:
-    """Delete the bench's own topics (every run makes new ones)."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-cleanup")
-    try:
-        admin.delete_topics(topics)
-    finally:
-        admin.close()
 
 
 def run_once(settings: Settings, n: int, customers: int, seed: int) -> dict[str, Any]:

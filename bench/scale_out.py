@@ -37,7 +37,6 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bench.chat_stack import delete_topics  # noqa: E402
 from bench.decision_latency import requests, setup  # noqa: E402
 from bench.server_cpu import server_cpu_seconds, used_since  # noqa: E402
 from services.campaign_engine.models import Decision, Outbox  # noqa: E402
@@ -46,6 +45,7 @@ from shared.config import Settings  # noqa: E402
 from shared.events import OFFER_REQUESTS, encode  # noqa: E402
 from shared.secret_keys import fresh_secrets  # noqa: E402
 from tests.support.databases import drop_database  # noqa: E402
+from tests.support.kafka_tools import delete_namespace  # noqa: E402
 
 WARMUP = 240  # 20 per partition
 
@@ -161,7 +161,7 @@ def run(
         drop_database(str(settings.database_url), url)
         # 12 partitions a topic: a broker keeping every run's would slow down (and, at
         # ~13,000 partitions, run out of heap).
-        delete_topics(str(settings.kafka_bootstrap_servers), namespace)
+        delete_namespace(str(settings.kafka_bootstrap_servers), namespace)
 
 
 def main() -> None:

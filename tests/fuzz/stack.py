@@ -27,6 +27,7 @@ from shared.events.topics import TOPICS
 from tenin.line_recorder import LineRecorder
 from tests.fuzz.hooks import FUZZ_STORE
 from tests.support.databases import create_database, drop_database, migrate
+from tests.support.kafka_tools import delete_namespace
 
 # Generous buckets: the fuzzer is one very fast client, and 429s would hide the routes.
 NO_PRACTICAL_LIMIT = "100000/100000"
@@ -118,6 +119,9 @@ def live_stack(server_database_url: str, data_dir: Path) -> Iterator[LiveStack]:
             env = fuzz_environment(database_url, line.base_url, data_dir)
             settings = Settings.from_env(env)
             line.token = settings.line_channel_access_token
+            if settings.kafka_bootstrap_servers:  # this run's topics go with it
+                servers, namespace = settings.kafka_bootstrap_servers, settings.topic_namespace
+                stack.callback(delete_namespace, servers, namespace)
             # The workers create the topics in a deployment; the webhook publishes to them.
             broker_from_settings(settings).ensure_topics(TOPICS)
             # Limits and other settings the apps read from the environment themselves.

@@ -37,6 +37,7 @@ from shared.db import make_engine, make_session_factory, unit_of_work, utcnow
 from shared.secret_keys import fresh_secrets
 from tenin.line_recorder import PUSH, LineRecorder
 from tests.support.databases import create_database, drop_database, migrate
+from tests.support.kafka_tools import delete_namespace
 from tests.unit.campaign_engine.fakes import campaign_body as fake_campaign_body
 
 REPO = Path(__file__).resolve().parents[2]
@@ -224,3 +225,4 @@ def drop_stack(
             stack.stop_all()
             db.dispose()
             drop_database(server, url)
+            delete_namespace(real_services["KAFKA_BOOTSTRAP_SERVERS"], namespace)

@@ -1,11 +1,20 @@
-"""Kafka helpers for tests and benchmarks: fresh consumer groups and topic tails."""
+"""Kafka helpers for tests and benchmarks: fresh consumer groups, topic tails, and
+removing the topics a run made.
+
+Every test run and benchmark makes topics of its own (a namespace per stack, a name per
+test), 3 to 12 partitions each. A developer's broker lives across runs: one that had kept
+1,491 of them used twice the CPU for the same campaign drop (docs/benchmarks.md, round 19),
+and at ~13,000 partitions Kafka runs out of heap. So runs delete what they made.
+"""
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
 from kafka.structs import OffsetAndMetadata
 
 from shared.events import Envelope, decode
@@ -57,3 +66,57 @@ class TopicTail:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+# Topics per DeleteTopics request: a whole test run's in one would be a very long request.
+DELETE_CHUNK = 200
+
+
+def topic_names(bootstrap_servers: str) -> set[str]:
+    """Every topic on the broker (internal ones included)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="tenin-test-topics")
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def delete_topics(bootstrap_servers: str, topics: Iterable[str]) -> int:
+    """Delete `topics` (never Kafka's internal ones, whose names start with "__"); returns
+    how many were asked for. Best effort: a failure is reported on stderr, not raised (a
+    run's result does not depend on its cleanup)."""
+    doomed = sorted(t for t in set(topics) if not t.startswith("__"))
+    if not doomed:
+        return 0
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="tenin-test-topics")
+        try:
+            for start in range(0, len(doomed), DELETE_CHUNK):
+                admin.delete_topics(doomed[start : start + DELETE_CHUNK], timeout_ms=30_000)
+        finally:
+            admin.close()
+    except Exception as exc:  # cleanup reports, never fails the run
+        print(f"could not delete {len(doomed)} topics: {exc!r}", file=sys.stderr)
+    return len(doomed)
+
+
+def delete_namespace(bootstrap_servers: str, namespace: str) -> int:
+    """Delete the topics of a stack's namespace (their names start with it)."""
+    if not namespace:
+        raise ValueError("an empty namespace would name every topic")
+    try:
+        mine = [t for t in topic_names(bootstrap_servers) if t.startswith(namespace)]
+    except Exception as exc:  # as in delete_topics
+        print(f"could not list the topics of {namespace!r}: {exc!r}", file=sys.stderr)
+        return 0
+    return delete_topics(bootstrap_servers, mine)
+
+
+def delete_topics_made_since(bootstrap_servers: str, before: Collection[str]) -> int:
+    """Delete the topics that are on the broker now and were not in `before`."""
+    try:
+        now = topic_names(bootstrap_servers)
+    except Exception as exc:  # as in delete_topics
+        print(f"could not list the topics to delete: {exc!r}", file=sys.stderr)
+        return 0
+    return delete_topics(bootstrap_servers, now - set(before))
