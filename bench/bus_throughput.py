@@ -12,18 +12,25 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from shared.bus import KAFKA_PROFILE, TANSU_PROFILE, KafkaBroker
-from shared.embedded import EmbeddedStack
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support
+
+from shared.bus import KAFKA_PROFILE, TANSU_PROFILE, KafkaBroker  # noqa: E402
+from shared.embedded import EmbeddedStack  # noqa: E402
+from tests.support.kafka_tools import delete_namespace  # noqa: E402
+
+# This run's topics start with it (deleted from real Kafka at the end).
+RUN_PREFIX = f"bench-bus-{uuid.uuid4().hex[:8]}."
 
 
 def publish_throughput(broker: KafkaBroker, messages: int, size: int) -> float:
     """Messages per second for `messages` keyed sends plus the final flush (acks=all)."""
-    topic = f"bench.tput.{uuid.uuid4().hex[:8]}"
+    topic = f"{RUN_PREFIX}tput.{uuid.uuid4().hex[:8]}"
     broker.ensure_topics([topic])
     producer = broker.producer()
     payload = b"x" * size
@@ -40,7 +47,7 @@ def publish_throughput(broker: KafkaBroker, messages: int, size: int) -> float:
 
 def round_trip_latencies(broker: KafkaBroker, samples: int) -> list[float]:
     """Milliseconds from send to the consumer seeing the message, one message at a time."""
-    topic = f"bench.lat.{uuid.uuid4().hex[:8]}"
+    topic = f"{RUN_PREFIX}lat.{uuid.uuid4().hex[:8]}"
     broker.ensure_topics([topic])
     producer = broker.producer()
     consumer = broker.consumer(f"bench.{uuid.uuid4().hex[:8]}", [topic])
@@ -98,6 +105,7 @@ def main() -> None:
                 args.samples,
             )
         )
+        delete_namespace(kafka, RUN_PREFIX)
     else:
         print("KAFKA_BOOTSTRAP_SERVERS not set: skipping real Kafka")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedStack(Path(tmp)) as env:

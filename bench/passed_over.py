@@ -25,15 +25,20 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from shared.bus import KAFKA_PROFILE, Broker, InMemoryBroker, KafkaBroker, Message
-from shared.consumer import ConsumerLoop, route_by_type
-from shared.events import CouponDelivered, encode, make_event, type_headers
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support
+
+from shared.bus import KAFKA_PROFILE, Broker, InMemoryBroker, KafkaBroker, Message  # noqa: E402
+from shared.consumer import ConsumerLoop, route_by_type  # noqa: E402
+from shared.events import CouponDelivered, encode, make_event, type_headers  # noqa: E402
+from tests.support.kafka_tools import delete_topics  # noqa: E402
 
 APPLIED = "coupon.redeemed"
 
@@ -118,6 +123,8 @@ def main() -> None:
         f"  passing over saves {saved:.1f} µs a record, "
         f"{saved / per_record['decoded']:.0%} of what the group paid to decode it"
     )
+    if bootstrap:
+        delete_topics(bootstrap, [topic])
 
 
 if __name__ == "__main__":
