@@ -2,9 +2,10 @@
 removing the topics a run made.
 
 Every test run and benchmark makes topics of its own (a namespace per stack, a name per
-test), 3 to 12 partitions each. A developer's broker lives across runs: one that had kept
-1,491 of them used twice the CPU for the same campaign drop (docs/benchmarks.md, round 19),
-and at ~13,000 partitions Kafka runs out of heap. So runs delete what they made.
+test), 3 to 12 partitions each, and a developer's broker lives across runs. Tens of
+leftover topics cost a drop nothing measurable (docs/benchmarks.md, round 20), but they pile
+up run after run, and at ~13,000 partitions Kafka runs out of heap. So runs delete what they
+made.
 """
 
 from __future__ import annotations
