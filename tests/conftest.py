@@ -28,7 +28,8 @@ REAL_SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
 # The topics on the broker when the session started: those made since are deleted at its
 # end (tests/support/kafka_tools.py says why), unless TENIN_KEEP_TEST_TOPICS=1 (to look
 # at them after a run).
-TOPICS_AT_START = pytest.StashKey[set[str]]()
+# (the broker's address, its topics then)
+TOPICS_AT_START = pytest.StashKey[tuple[str, set[str]]]()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -38,18 +39,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from tests.support.kafka_tools import topic_names
 
     try:
-        session.config.stash[TOPICS_AT_START] = topic_names(servers)
+        session.config.stash[TOPICS_AT_START] = (servers, topic_names(servers))
     except Exception as exc:  # no broker yet: the tests that need one say so themselves
         print(f"\nnot tracking this run's Kafka topics: {exc!r}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    before = session.config.stash.get(TOPICS_AT_START, None)
-    if before is None:
+    tracked = session.config.stash.get(TOPICS_AT_START, None)
+    if tracked is None:
         return
     from tests.support.kafka_tools import delete_topics_made_since
 
-    deleted = delete_topics_made_since(os.environ["KAFKA_BOOTSTRAP_SERVERS"], before)
+    deleted = delete_topics_made_since(*tracked)
     print(
         f"\ndeleted the {deleted} Kafka topics this run made (TENIN_KEEP_TEST_TOPICS=1 keeps them)"
     )
