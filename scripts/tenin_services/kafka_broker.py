@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import kafka_jars
-from .config import HOST, KAFKA_CONTROLLER_PORT, KAFKA_PORT, KAFKA_START_TIMEOUT, STATE
+from .config import (
+    HOST,
+    KAFKA_CONTROLLER_PORT,
+    KAFKA_JVM_OPTS,
+    KAFKA_PORT,
+    KAFKA_START_TIMEOUT,
+    STATE,
+)
 from .install import find_java
 from .probes import is_loopback, kafka_probe, tcp_open
 from .process import ServiceError, log, read_pid, run, tail, wait_until
@@ -193,9 +200,13 @@ class Kafka(PidfileServer):
             # and must not keep `$(scripts/services up)` or a log pipe open. A 1 GiB heap:
             # every test run makes its own namespaced topics (12 partitions for the
             # customer-keyed ones), and 512 MiB ran out of heap at ~13,600 partitions.
+            # Its JIT: config.KAFKA_JVM_OPTS (C1 only, unless TENIN_KAFKA_JVM_OPTS says).
             self.proc = subprocess.Popen(
                 self._java_cmd(
-                    java, libs, ["kafka.Kafka", str(self.props)], ["-Xmx1g", "-Xms256m"]
+                    java,
+                    libs,
+                    ["kafka.Kafka", str(self.props)],
+                    ["-Xmx1g", "-Xms256m", *KAFKA_JVM_OPTS],
                 ),
                 stdin=subprocess.DEVNULL,
                 stdout=out,

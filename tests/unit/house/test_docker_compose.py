@@ -189,8 +189,14 @@ def test_only_known_variables_are_interpolated() -> None:
 def test_host_ports_match_scripts_services(
     services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same URLs work against `scripts/services up` and against the containers."""
-    for var in ("TENIN_POSTGRES_PORT", "TENIN_REDIS_PORT", "TENIN_KAFKA_PORT"):
+    """The same URLs work against `scripts/services up` and against the containers, whose
+    broker runs as the script's does."""
+    for var in (
+        "TENIN_POSTGRES_PORT",
+        "TENIN_REDIS_PORT",
+        "TENIN_KAFKA_PORT",
+        "TENIN_KAFKA_JVM_OPTS",
+    ):
         monkeypatch.delenv(var, raising=False)
     spec = importlib.util.spec_from_file_location(
         "tenin_services_config", REPO / "scripts" / "tenin_services" / "config.py"
@@ -203,6 +209,8 @@ def test_host_ports_match_scripts_services(
     kafka_env = env_of(services["kafka"])
     assert f"HOST://127.0.0.1:{script.KAFKA_PORT}" in kafka_env["KAFKA_ADVERTISED_LISTENERS"]
     assert script.KAFKA_PORT in container_ports(services["kafka"])
+    # The broker runs with the JVM options scripts/services gives its own (its JIT).
+    assert kafka_env["KAFKA_OPTS"].split() == script.KAFKA_JVM_OPTS
     # Infrastructure ports are published on loopback only.
     for name in ("postgres", "redis", "kafka"):
         assert all(str(entry).startswith("127.0.0.1:") for entry in services[name]["ports"])
