@@ -27,8 +27,8 @@ KAFKA_START_TIMEOUT = float(os.environ.get("TENIN_KAFKA_START_TIMEOUT", "90"))
 # The broker's JIT: C1 only (docs/benchmarks.md § Kafka's JIT). With the JVM's default C2
 # tier a fresh broker kept compiling through its first benches, up to two thirds of its CPU
 # on the 2 cores the services under test share with it; with C1 alone its CPU per decision
-# halved on a fresh broker and matched C2's on a warmed one. A long-lived production broker
-# on its own machine wants C2: set TENIN_KAFKA_JVM_OPTS empty.
+# halved on a fresh broker and was no higher than C2's on a warmed one. A long-lived
+# production broker on its own machine wants C2: set TENIN_KAFKA_JVM_OPTS empty.
 KAFKA_JVM_OPTS = os.environ.get("TENIN_KAFKA_JVM_OPTS", "-XX:TieredStopAtLevel=1").split()
 
 IS_ROOT = os.geteuid() == 0
