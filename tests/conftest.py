@@ -25,10 +25,9 @@ strong_secrets.install()  # before any test builds Settings or spawns a service
 for _bucket in ("KEY_MARKETER", "KEY_POS", "KEY_MEMBERS", "KEY_ADMIN", "STORE", "ISSUANCE"):
     os.environ.setdefault(f"TENIN_RATE_LIMIT_{_bucket}", "100000/1000000")
 REAL_SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP_SERVERS")
-# The topics on the broker when the session started: those made since are deleted at its
-# end (tests/support/kafka_tools.py says why), unless TENIN_KEEP_TEST_TOPICS=1 (to look
-# at them after a run).
-# (the broker's address, its topics then)
+# (the broker's address, its topics when the session started): the topics made since are
+# deleted at its end (tests/support/kafka_tools.py says why), unless
+# TENIN_KEEP_TEST_TOPICS=1 (to look at them after a run).
 TOPICS_AT_START = pytest.StashKey[tuple[str, set[str]]]()
 
 

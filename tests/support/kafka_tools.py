@@ -84,8 +84,8 @@ def topic_names(bootstrap_servers: str) -> set[str]:
 
 def delete_topics(bootstrap_servers: str, topics: Iterable[str]) -> int:
     """Delete `topics` (never Kafka's internal ones, whose names start with "__"); returns
-    how many were asked for. Best effort: a failure is reported on stderr, not raised (a
-    run's result does not depend on its cleanup)."""
+    how many were deleted (0 when the request failed). Best effort: a failure is reported
+    on stderr, not raised (a run's result does not depend on its cleanup)."""
     doomed = sorted(t for t in set(topics) if not t.startswith("__"))
     if not doomed:
         return 0
@@ -98,6 +98,7 @@ def delete_topics(bootstrap_servers: str, topics: Iterable[str]) -> int:
             admin.close()
     except Exception as exc:  # cleanup reports, never fails the run
         print(f"could not delete {len(doomed)} topics: {exc!r}", file=sys.stderr)
+        return 0
     return len(doomed)
 
 
