@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,6 +21,10 @@ log = structlog.get_logger(__name__)
 # Metadata requests of this version are served by Kafka 2.8+ and by Tansu.
 PROBE_API_VERSION = (2, 8, 0)
 PROBE_REQUEST_TIMEOUT_MS = 1500
+# A created or grown topic shows its partitions in the broker's metadata a moment after
+# the controller accepts the change; ensure_topics waits up to this long for them.
+TOPIC_METADATA_WAIT_S = 15.0
+TOPIC_METADATA_POLL_S = 0.05
 
 
 class KafkaProducerAdapter:
@@ -119,6 +124,7 @@ class KafkaBroker:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="tenin-admin")
         try:
             existing = set(admin.list_topics())
+            changed: dict[str, int] = {}
             for topic, count in wanted.items():
                 if topic in existing:
                     continue
@@ -127,29 +133,34 @@ class KafkaBroker:
                     admin.create_topics(
                         [NewTopic(topic, num_partitions=count, replication_factor=1)]
                     )
-            self._grow(admin, {t: n for t, n in wanted.items() if t in existing})
+                    changed[topic] = count
+            changed |= self._grow(admin, {t: n for t, n in wanted.items() if t in existing})
+            self._await_partitions(admin, changed)
         finally:
             admin.close()
 
-    def _grow(self, admin: Any, wanted: dict[str, int]) -> None:
+    def _grow(self, admin: Any, wanted: dict[str, int]) -> dict[str, int]:
+        """Add partitions to the topics that have fewer than wanted; returns those grown."""
         from kafka.admin import NewPartitions
         from kafka.errors import InvalidPartitionsError, KafkaError
 
         if not wanted:
-            return
+            return {}
         try:
             described = admin.describe_topics(list(wanted))
         except KafkaError as exc:
             log.warning("topic_partitions_not_read", error=type(exc).__name__)
-            return
+            return {}
         have = {d["name"]: len(d["partitions"] or ()) for d in described}
         short = {t: n for t, n in wanted.items() if 0 < have.get(t, 0) < n}
+        grown: dict[str, int] = {}
         for topic, count in short.items():
             try:
                 admin.create_partitions({topic: NewPartitions(total_count=count)})
                 log.warning("topic_partitions_grown", topic=topic, before=have[topic], after=count)
+                grown[topic] = count
             except InvalidPartitionsError:
-                pass  # another process grew it first (to at least this count)
+                grown[topic] = count  # another process grew it first (to at least this count)
             except KafkaError as exc:
                 log.warning(
                     "topic_partitions_not_grown",
@@ -158,6 +169,33 @@ class KafkaBroker:
                     wanted=count,
                     error=type(exc).__name__,
                 )
+        return grown
+
+    def _await_partitions(self, admin: Any, wanted: dict[str, int]) -> None:
+        """Wait until the broker's metadata shows each topic with at least its partitions.
+
+        The controller accepts a create or a growth before the broker serving metadata
+        has applied it; a consumer that subscribes in that moment is assigned only the
+        old partitions, and a producer places keys by the old count.
+        """
+        from kafka.errors import KafkaError
+
+        deadline = time.monotonic() + TOPIC_METADATA_WAIT_S
+        pending = dict(wanted)
+        while pending:
+            with contextlib.suppress(KafkaError):
+                described = admin.describe_topics(list(pending))
+                for d in described:
+                    if not d.get("error_code") and len(d.get("partitions") or ()) >= pending.get(
+                        d["name"], 0
+                    ):
+                        pending.pop(d["name"], None)
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("topic_partitions_not_visible", topics=sorted(pending))
+                return
+            time.sleep(TOPIC_METADATA_POLL_S)
 
     def partition_count(self, topic: str) -> int:
         from kafka.admin import KafkaAdminClient
