@@ -184,12 +184,12 @@ class KafkaBroker:
         pending = dict(wanted)
         while pending:
             with contextlib.suppress(KafkaError):
-                described = admin.describe_topics(list(pending))
-                for d in described:
-                    if not d.get("error_code") and len(d.get("partitions") or ()) >= pending.get(
-                        d["name"], 0
-                    ):
-                        pending.pop(d["name"], None)
+                visible = {
+                    d["name"]: len(d.get("partitions") or ())
+                    for d in admin.describe_topics(list(pending))
+                    if not d.get("error_code")
+                }
+                pending = {t: n for t, n in pending.items() if visible.get(t, 0) < n}
             if not pending:
                 return
             if time.monotonic() >= deadline:
