@@ -27,6 +27,15 @@ TOPIC_METADATA_WAIT_S = 15.0
 TOPIC_METADATA_POLL_S = 0.05
 
 
+def _partition_counts(admin: Any, topics: Iterable[str]) -> dict[str, int]:
+    """Each existing topic's partition count, as the broker's metadata shows it now."""
+    return {
+        d["name"]: len(d.get("partitions") or ())
+        for d in admin.describe_topics(list(topics))
+        if not d.get("error_code")
+    }
+
+
 class KafkaProducerAdapter:
     """Keyed, idempotent (acks=all) producer."""
 
@@ -147,11 +156,10 @@ class KafkaBroker:
         if not wanted:
             return {}
         try:
-            described = admin.describe_topics(list(wanted))
+            have = _partition_counts(admin, wanted)
         except KafkaError as exc:
             log.warning("topic_partitions_not_read", error=type(exc).__name__)
             return {}
-        have = {d["name"]: len(d["partitions"] or ()) for d in described}
         short = {t: n for t, n in wanted.items() if 0 < have.get(t, 0) < n}
         grown: dict[str, int] = {}
         for topic, count in short.items():
@@ -184,11 +192,7 @@ class KafkaBroker:
         pending = dict(wanted)
         while pending:
             with contextlib.suppress(KafkaError):
-                visible = {
-                    d["name"]: len(d.get("partitions") or ())
-                    for d in admin.describe_topics(list(pending))
-                    if not d.get("error_code")
-                }
+                visible = _partition_counts(admin, pending)
                 pending = {t: n for t, n in pending.items() if visible.get(t, 0) < n}
             if not pending:
                 return
@@ -202,12 +206,11 @@ class KafkaBroker:
 
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="tenin-admin")
         try:
-            described = admin.describe_topics([self.namespace + topic])
+            return _partition_counts(admin, [self.namespace + topic]).get(self.namespace + topic, 0)
         except Exception:
             return 0
         finally:
             admin.close()
-        return sum(len(d.get("partitions") or ()) for d in described if not d.get("error_code"))
 
     def record_lifetime_ms(self, topics: Sequence[str]) -> dict[str, int | None]:
         """Each topic's `retention.ms` + `segment.ms` as the broker has them (its defaults
