@@ -7,6 +7,12 @@ its own in-process bucket. Its burst is a tenth of a second's pushes, so the pla
 never sees more than the rate in any window of its own. When Redis cannot be reached the
 bucket lets pushes through (fail open): a 429 from the platform is still honoured by the
 delivery loop's Retry-After pause.
+
+At the channel's rate the bucket is empty most of the time. A refused push then waits
+until a lease's worth of tokens has refilled (`Bucket.lease`: 20 at 2,000/s, so 10 ms),
+not just until the next token: each round trip to Redis then brings a lease, where
+waiting for one token brought one or two a trip. The rate is the same, as the bucket
+keeps filling meanwhile (up to its burst).
 """
 
 from __future__ import annotations
@@ -26,14 +32,15 @@ class PushRate:
     def __init__(self, limiter: RateLimiter, rate_per_s: float) -> None:
         self.bucket = Bucket(BUCKET, rate_per_s, max(1, int(rate_per_s / 10)), fail_open=True)
         self._limiter = limiter
+        self._lease_refill_s = max(0.001, self.bucket.lease / rate_per_s)
 
     def take(self) -> float:
         """Take one push token if there is one (0.0); else the seconds to wait before
-        asking again (at most MAX_WAIT_S)."""
+        asking again: until a lease's worth has refilled (at most MAX_WAIT_S)."""
         verdict = self._limiter.take(self.bucket, CHANNEL_KEY)
         if verdict.allowed:
             return 0.0
-        return min(MAX_WAIT_S, max(0.001, verdict.retry_after_s))
+        return min(MAX_WAIT_S, max(self._lease_refill_s, verdict.retry_after_s))
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Take one push token, waiting for it; False if `stop` was set meanwhile."""
