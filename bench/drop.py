@@ -144,6 +144,8 @@ def run_drop(
             # share its two cores with tenin.
             "cpu_ms_per_push_line_recorder": own_cpu / pushed * 1e3,
             **{f"cpu_s_{name}": seconds for name, seconds in by_server.items()},
+            **{f"cpu_s_{name}": seconds for name, seconds in sorted(cpu.items())},
+            "cpu_s_line_recorder": own_cpu,
             # Every process's CPU over the drop: two cores need at least half of it in wall time.
             "cpu_s_all": sum(cpu.values()) + own_cpu + servers,
             "clock_jump_s": clock_jump_s,
