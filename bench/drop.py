@@ -161,6 +161,11 @@ def _paged_after(stack: Any, drop_id: str) -> float | None:
     return None if row.paged_at is None else (row.paged_at - row.created_at).total_seconds()
 
 
+def _clock_jumped(run: dict[str, float]) -> bool:
+    """Whether the run's wall clock stepped (a VM pause): its times are not what happened."""
+    return abs(run["clock_jump_s"]) > CLOCK_JUMP_LIMIT_S
+
+
 def _own_peak_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -192,13 +197,13 @@ def main() -> None:
     ]
     print(f"drop to {followers:,} followers, channel limited at {args.line_rate:,.0f} pushes/s")
     for n, r in enumerate(runs, 1):
-        jumped = abs(r["clock_jump_s"]) > CLOCK_JUMP_LIMIT_S
+        jumped = _clock_jumped(r)
         print(
             f"  run {n}: decided in {r['decide_s']:,.1f} s, {r['pushes_per_s']:,.0f} pushes/s, "
             f"{r['drain_pushes_per_s']:,.0f}/s once deciding ended"
             + (f"; the wall clock jumped {r['clock_jump_s']:+.1f} s: left out" if jumped else "")
         )
-    kept = [r for r in runs if abs(r["clock_jump_s"]) <= CLOCK_JUMP_LIMIT_S]
+    kept = [r for r in runs if not _clock_jumped(r)]
     if not kept:
         print("  every run's wall clock jumped: the medians below are of all of them")
     runs = kept or runs
